@@ -1,0 +1,160 @@
+"""The one typed settings object, read once at start-up and passed down.
+
+Every field can be set with an environment variable ``AUTOTRADER_<FIELD>``
+(upper case), or in a TOML file named by ``AUTOTRADER_CONFIG`` (keys are the
+field names, lower case). The environment wins over the file. A bad value
+raises :class:`SettingsError` naming the variable. The embedded default needs
+no setting at all.
+
+Secrets (``jwt_secret``, ``data_keys``, ``hash_key``, ``kis_app_secret``) are
+never shown by ``repr``; :meth:`Settings.public` gives a loggable view.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+SECRET_FIELDS = frozenset({"jwt_secret", "data_keys", "hash_key", "kis_app_secret"})
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # -- process ----------------------------------------------------------
+    data_dir: str = "./data"  # SQLite file and generated keys live here
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    log_json: bool = False
+    # -- database ---------------------------------------------------------
+    database_url: str = ""  # default: sqlite+aiosqlite:///<data_dir>/autotrader.db
+    db_pool_recycle_s: int = 3600
+    # -- market data ------------------------------------------------------
+    market_data: Literal["sim", "replay", "kis"] = "sim"
+    ignore_market_hours: bool | None = None  # default: true for sim, false otherwise
+    sim_seed: int = 7
+    sim_trades_per_s: float = 2.0  # per code
+    sim_quotes_per_s: float = 1.0  # per code
+    replay_csv: str = ""
+    replay_code: str = "005930"
+    replay_speed: float = 60.0  # market seconds per wall second
+    feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
+    feed_history_bars: int = 600  # per bar size, in memory
+    # -- KIS --------------------------------------------------------------
+    kis_rest_url: str = "https://openapi.koreainvestment.com:9443"
+    kis_ws_url: str = "ws://ops.koreainvestment.com:21000"
+    kis_paper_rest_url: str = "https://openapivts.koreainvestment.com:29443"
+    kis_paper_ws_url: str = "ws://ops.koreainvestment.com:31000"
+    kis_app_key: str = ""  # comma-separated for several market-data connections
+    kis_app_secret: str = ""  # comma-separated, same order as kis_app_key
+    kis_max_subscriptions: int = 40  # (tr_id, code) pairs per upstream connection
+    kis_reconnect_base_s: float = 1.0
+    kis_reconnect_max_s: float = 60.0
+    kis_pingpong_timeout_s: float = 120.0
+    # -- web / auth -------------------------------------------------------
+    jwt_secret: str = ""  # default: generated into <data_dir>/keys.json
+    jwt_lifetime_s: int = 86400
+    data_keys: str = ""  # comma-separated Fernet keys, first encrypts; default generated
+    hash_key: str = ""  # HMAC key for account-number uniqueness; default generated
+    bcrypt_cost: int = 12
+    bcrypt_concurrency: int = 4
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
+    ws_auth_timeout_s: float = 10.0
+    ws_max_subscriptions: int = 40
+    ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate
+    ws_max_queue: int = 4096  # per-client queue depth at which the client is closed (1013)
+    ws_max_message_bytes: int = 65536
+    max_body_bytes: int = 1048576
+    # -- runtime ----------------------------------------------------------
+    mailbox_size: int = 1024
+    restart_max: int = 5
+    restart_window_s: float = 60.0
+    restart_backoff_base_s: float = 0.1
+    restart_backoff_max_s: float = 10.0
+    shutdown_deadline_s: float = 10.0
+    ask_timeout_s: float = 5.0
+
+    def __repr__(self) -> str:
+        return f"Settings({self.public()!r})"
+
+    __str__ = __repr__
+
+    def public(self) -> dict[str, Any]:
+        """Every field, secrets masked: safe to log."""
+        out = msgspec.structs.asdict(self)
+        for name in SECRET_FIELDS:
+            if out.get(name):
+                out[name] = "***"
+        return out
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_path / 'autotrader.db').resolve()}"
+
+    @property
+    def market_hours_ignored(self) -> bool:
+        if self.ignore_market_hours is None:
+            return self.market_data == "sim"
+        return self.ignore_market_hours
+
+
+def env_name(field: str) -> str:
+    return "AUTOTRADER_" + field.upper()
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), then the environment, then ``overrides``."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    config = env.get("AUTOTRADER_CONFIG")
+    if config:
+        try:
+            raw.update(tomllib.loads(Path(config).read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"AUTOTRADER_CONFIG={config}: {exc}") from None
+    for field in Settings.__struct_fields__:
+        value = env.get(env_name(field))
+        if value is not None:
+            raw[field] = _from_env(field, value)
+    raw.update(overrides)
+    unknown = set(raw) - set(Settings.__struct_fields__)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    for field, value in raw.items():
+        try:
+            msgspec.convert({field: value}, Settings, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+def _from_env(field: str, value: str) -> Any:
+    annotation = Settings.__annotations__[field]
+    if "bool" in str(annotation):
+        lowered = value.strip().lower()
+        if lowered in ("", "none") and "None" in str(annotation):
+            return None
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env_name(field)}={value!r}: expected true or false")
+    return value
+
+
+def _show(field: str, value: Any) -> str:
+    return "***" if field in SECRET_FIELDS else repr(value)
