@@ -1,0 +1,260 @@
+"""KRX market rules, written once: tick sizes, price limits, sessions, bar sizes.
+
+Tick sizes are the unified KOSPI/KOSDAQ table in force since the 2023-01-25
+reform (stocks; ETFs/ETNs, which trade on a flat 5 KRW tick, are out of scope):
+
+    price <   2,000      1
+    price <   5,000      5
+    price <  20,000     10
+    price <  50,000     50
+    price < 200,000    100
+    price < 500,000    500
+    price >= 500,000 1,000
+
+Every band boundary is a multiple of the tick of the band above it, so rounding
+to the tick of the price itself always lands on the grid.
+
+Sessions and holidays come from exchange_calendars ``XKRX`` (09:00-15:30 KST,
+with the late openings of the first session of the year and of CSAT days). The
+calendar object takes about a second to build, so it is built once, lazily,
+into an immutable table of ``KST day -> (open_ms, close_ms)``; after that
+:func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
+call :func:`load_calendar` once from an executor at start-up so the first real
+call does not block the loop. Days outside the calendar's range (about 20 years
+back to one year ahead of the real date) count as non-sessions.
+
+Times are UTC epoch milliseconds. KST is UTC+9 with no daylight saving, so KST
+wall-clock arithmetic on milliseconds is just ``ts_ms + KST_OFFSET_MS``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+import logging
+import re
+import warnings
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "KST", "KST_OFFSET_MS", "DAY_MS", "BAR_SIZES", "BAR_MS", "PANDAS_ALIASES",
+    "parse_bar_size", "bar_ms", "pandas_alias", "bar_start",
+    "tick_size", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
+    "to_kst", "kst_date", "kst_midnight_ms", "is_valid_code",
+    "load_calendar", "is_session", "is_open", "session_bounds", "next_closes",
+]
+
+log = logging.getLogger(__name__)
+
+KST = ZoneInfo("Asia/Seoul")
+KST_OFFSET_MS = 9 * 3_600_000
+DAY_MS = 86_400_000
+
+# -- bar sizes ------------------------------------------------------------------
+
+BAR_SIZES: tuple[str, ...] = ("1Min", "5Min", "15Min", "30Min", "1H", "1D")
+BAR_MS: dict[str, int] = {
+    "1Min": 60_000, "5Min": 300_000, "15Min": 900_000,
+    "30Min": 1_800_000, "1H": 3_600_000, "1D": DAY_MS,
+}
+# pandas 3 rejects "1H"/"1Min"-style upper-case aliases for resample.
+PANDAS_ALIASES: dict[str, str] = {
+    "1Min": "1min", "5Min": "5min", "15Min": "15min",
+    "30Min": "30min", "1H": "1h", "1D": "D",
+}
+_BY_LOWER = {s.lower(): s for s in BAR_SIZES}
+
+
+def parse_bar_size(s: str) -> str:
+    """The canonical bar size for ``s`` (case-insensitive: ``1min`` -> ``1Min``)."""
+    found = _BY_LOWER.get(s.strip().lower()) if isinstance(s, str) else None
+    if found is None:
+        raise ValueError(f"bad bar size {s!r}: expected one of {', '.join(BAR_SIZES)}")
+    return found
+
+
+def bar_ms(size: str) -> int:
+    return BAR_MS[parse_bar_size(size)]
+
+
+def pandas_alias(size: str) -> str:
+    return PANDAS_ALIASES[parse_bar_size(size)]
+
+
+def bar_start(ts_ms: int, size: str) -> int:
+    """Start (UTC ms) of the bar of ``size`` holding ``ts_ms``: label left, closed left, in KST.
+
+    Intraday sizes divide an hour's multiple of 9 h, so their KST and UTC grids
+    coincide; daily bars start at KST midnight.
+    """
+    step = BAR_MS[size] if size in BAR_MS else bar_ms(size)
+    local = ts_ms + KST_OFFSET_MS
+    return local - local % step - KST_OFFSET_MS
+
+
+# -- ticks and price limits -------------------------------------------------------
+
+_TICK_BANDS: tuple[tuple[int, int], ...] = (
+    (2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500),
+)
+_TOP_TICK = 1_000
+LIMIT_RATE_PCT = 30  # daily price limit, percent of the base price
+
+
+def tick_size(price: int) -> int:
+    """The KRX tick (호가가격단위) for a stock price in KRW."""
+    for upper, tick in _TICK_BANDS:
+        if price < upper:
+            return tick
+    return _TOP_TICK
+
+
+def is_on_tick(price: int) -> bool:
+    return price > 0 and price % tick_size(price) == 0
+
+
+def round_to_tick(price: int, direction: Literal["down", "up", "nearest"] = "nearest") -> int:
+    """``price`` moved onto the tick grid; ``nearest`` rounds halves up."""
+    if price <= 0:
+        raise ValueError(f"price must be positive, got {price}")
+    if direction not in ("down", "up", "nearest"):
+        raise ValueError(f"bad direction {direction!r}: expected down, up or nearest")
+    tick = tick_size(price)
+    down = price - price % tick
+    if down == price:
+        return price
+    if direction == "down":
+        return down
+    up = down + tick
+    if direction == "up":
+        return up
+    return up if price - down >= up - price else down
+
+
+def price_limits(base_price: int) -> tuple[int, int]:
+    """``(lower, upper)`` daily limits: base -/+ 30 %, rounded inward onto the grid."""
+    if base_price <= 0:
+        raise ValueError(f"base price must be positive, got {base_price}")
+    high = base_price * (100 + LIMIT_RATE_PCT) // 100
+    low = -(-base_price * (100 - LIMIT_RATE_PCT) // 100)
+    return round_to_tick(max(low, 1), "up"), round_to_tick(high, "down")
+
+
+# -- time and codes -----------------------------------------------------------------
+
+
+def to_kst(ts_ms: int) -> dt.datetime:
+    """An aware datetime in KST for UTC epoch milliseconds."""
+    return dt.datetime.fromtimestamp(ts_ms / 1000, tz=KST)
+
+
+def kst_date(ts_ms: int) -> dt.date:
+    """The KST calendar date of ``ts_ms``."""
+    return dt.date.fromordinal(_EPOCH_ORDINAL + (ts_ms + KST_OFFSET_MS) // DAY_MS)
+
+
+def kst_midnight_ms(day: dt.date) -> int:
+    """UTC ms of 00:00 KST on ``day`` (the start of that day's 1D bar)."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS - KST_OFFSET_MS
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+# Six characters: classic all-digit codes (005930) and the alphanumeric codes KRX
+# issues since 2024 (0001A0) and uses for some preferred shares (00088K). All start
+# with a digit; letters are upper case. Anything else (lower case, 5 or 7 chars,
+# the "A" prefix of full ISIN-style short codes) is rejected.
+_CODE = re.compile(r"[0-9][0-9A-Z]{5}")
+
+
+def is_valid_code(s: object) -> bool:
+    return isinstance(s, str) and _CODE.fullmatch(s) is not None
+
+
+# -- sessions -----------------------------------------------------------------------
+
+
+class _Sessions:
+    """Immutable session table built once from exchange_calendars XKRX."""
+
+    __slots__ = ("by_day", "days", "opens", "closes")
+
+    def __init__(self, days: list[int], opens: list[int], closes: list[int]) -> None:
+        self.days = days  # KST day numbers (days since epoch in KST), ascending
+        self.opens = opens
+        self.closes = closes
+        self.by_day = {d: (o, c) for d, o, c in zip(days, opens, closes)}
+
+
+@functools.cache
+def _sessions() -> _Sessions:
+    import exchange_calendars as xcals  # heavy import: only when first needed
+
+    with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
+        warnings.simplefilter("ignore")
+        schedule = xcals.get_calendar("XKRX").schedule
+    opens = [int(t.value // 1_000_000) for t in schedule["open"]]
+    closes = [int(t.value // 1_000_000) for t in schedule["close"]]
+    days = [(o + KST_OFFSET_MS) // DAY_MS for o in opens]
+    log.info("XKRX calendar loaded: %d sessions %s .. %s", len(days),
+             schedule.index[0].date(), schedule.index[-1].date())
+    return _Sessions(days, opens, closes)
+
+
+def load_calendar() -> None:
+    """Build the session table now (blocking, ~1 s): call from an executor at start-up."""
+    _sessions()
+
+
+def _day_number(day: dt.date | str) -> int:
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def is_session(day: dt.date | str) -> bool:
+    """Whether KRX trades on this KST date."""
+    return _day_number(day) in _sessions().by_day
+
+
+def session_bounds(day: dt.date | str) -> tuple[int, int] | None:
+    """``(open_ms, close_ms)`` of the session on this KST date, or None on a holiday/weekend."""
+    return _sessions().by_day.get(_day_number(day))
+
+
+def is_open(ts_ms: int) -> bool:
+    """Whether the regular session is running at ``ts_ms`` (open <= ts < close)."""
+    bounds = _sessions().by_day.get((ts_ms + KST_OFFSET_MS) // DAY_MS)
+    return bounds is not None and bounds[0] <= ts_ms < bounds[1]
+
+
+def next_closes(bar_size: str, after_ms: int, until_ms: int) -> list[int]:
+    """Every bar close of ``bar_size`` inside a KRX session with ``after_ms < t <= until_ms``.
+
+    A close is the instant a bar ends: with closed-left bars, the bar
+    ``[t - size, t)`` is complete at ``t`` itself, so ``t`` is when a check on
+    closed bars may run (callers add their own grace for late prints). Bars are
+    on the KST grid of :func:`bar_start`; the closes of a session are the grid
+    boundaries strictly after its open and strictly before its close, plus the
+    close itself, where the last (short) bar of the day ends. For ``1H`` on a
+    normal day: 10:00, 11:00, ..., 15:00 and 15:30 KST; on a 10:00 opening day
+    11:00 ... 15:00, 15:30. For ``1D``: the session close.
+    """
+    step = bar_ms(bar_size)
+    table = _sessions()
+    out: list[int] = []
+    i = bisect.bisect_right(table.closes, after_ms)
+    n = len(table.days)
+    while i < n and table.opens[i] < until_ms:
+        open_ms, close_ms = table.opens[i], table.closes[i]
+        if step < DAY_MS:
+            t = bar_start(open_ms, bar_size) + step
+            while t < close_ms:
+                if after_ms < t <= until_ms:
+                    out.append(t)
+                t += step
+        if after_ms < close_ms <= until_ms:
+            out.append(close_ms)
+        i += 1
+    return out
