@@ -66,6 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_lifetime_s: int = 86400
     data_keys: str = ""  # comma-separated Fernet keys, first encrypts; default generated
     hash_key: str = ""  # HMAC key for account-number uniqueness; default generated
+    paper_initial_cash: int = 100_000_000  # KRW a new paper account starts with
     bcrypt_cost: int = 12
     bcrypt_concurrency: int = 4
     login_max_failures: int = 5
