@@ -1,0 +1,79 @@
+"""Storage: the database, its schema and migrations, repositories, secrets and passwords.
+
+Other packages import from here, never from the modules behind it::
+
+    settings = ensure_keys(settings)                  # once, at start-up (file I/O)
+    engine = create_engine(settings)
+    await upgrade(engine)
+    sessions = create_session_factory(engine)
+    crypto = Crypto.from_settings(settings)
+    async with sessions.begin() as session:
+        user = await UserRepo(session).create(email, await hasher.hash(password))
+"""
+
+from storage.accounts import Account, AccountCredentials, AccountRepo, BrokerKind, normalize_account_number
+from storage.bars import BarRepo
+from storage.crypto import Crypto, mask, rotate_keys
+from storage.db import (
+    create_engine,
+    create_session_factory,
+    current_revision,
+    describe,
+    downgrade,
+    head_revision,
+    ping,
+    upgrade,
+)
+from storage.errors import (
+    AccountExists,
+    Conflict,
+    CryptoError,
+    DatabaseUnavailable,
+    DecryptionFailed,
+    EmailTaken,
+    KeyConfigError,
+    NotFound,
+    StorageError,
+    WeakPassword,
+)
+from storage.keys import ensure_keys
+from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.users import Role, User, UserRepo, normalize_email
+
+__all__ = [
+    "Account",
+    "AccountCredentials",
+    "AccountExists",
+    "AccountRepo",
+    "BarRepo",
+    "BrokerKind",
+    "Conflict",
+    "Crypto",
+    "CryptoError",
+    "DatabaseUnavailable",
+    "DecryptionFailed",
+    "EmailTaken",
+    "KeyConfigError",
+    "NotFound",
+    "PasswordHasher",
+    "Role",
+    "StorageError",
+    "User",
+    "UserRepo",
+    "WeakPassword",
+    "check_password",
+    "create_engine",
+    "create_session_factory",
+    "current_revision",
+    "describe",
+    "downgrade",
+    "ensure_keys",
+    "head_revision",
+    "mask",
+    "normalize_account_number",
+    "normalize_email",
+    "password_problem",
+    "ping",
+    "rotate_keys",
+    "upgrade",
+]

@@ -1,0 +1,167 @@
+"""The database: engine, session factory, readiness ping and migrations.
+
+``AUTOTRADER_DATABASE_URL`` picks the database (``Settings.effective_database_url``):
+
+- ``sqlite+aiosqlite:///<path>`` (the embedded default, under the data folder):
+  the folder is created if missing; every connection turns foreign keys on,
+  uses WAL and waits up to 5 s on a locked database.
+- ``mysql+aiomysql://user:pass@host:port/db`` (MySQL or MariaDB): ``utf8mb4``,
+  ``pool_recycle`` from settings, ``pool_pre_ping``.
+
+One engine per process, built by the app's start-up and disposed at shutdown;
+one session per task from :func:`create_session_factory`. The schema lives in
+Alembic migrations (``storage/migrations``) applied by :func:`upgrade` through
+the async engine (Alembic's "connection sharing with asyncio" recipe): the
+server's start and ``autotrader db upgrade`` both call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from engine.settings import Settings
+from storage.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+MYSQL_CONNECT_TIMEOUT_S = 10
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """The process's engine for ``settings.effective_database_url``."""
+    return _engine_for_url(settings.effective_database_url, settings.db_pool_recycle_s)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    """Sessions whose objects stay readable after commit (no lazy I/O)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _engine_for_url(url_text: str, pool_recycle_s: int = 3600) -> AsyncEngine:
+    url = make_url(url_text)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return create_async_engine(
+            url,
+            pool_recycle=pool_recycle_s,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": MYSQL_CONNECT_TIMEOUT_S},
+        )
+    raise ValueError(f"unsupported database backend {backend!r} (use sqlite+aiosqlite or mysql+aiomysql)")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def describe(engine: AsyncEngine) -> str:
+    """The engine's URL without its password: safe for logs and errors."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+async def ping(engine: AsyncEngine, timeout: float) -> None:
+    """Run ``SELECT 1``; raise :class:`DatabaseUnavailable` if it fails or takes over ``timeout`` s."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except TimeoutError:
+        raise DatabaseUnavailable(
+            f"database {engine.url.get_backend_name()} did not answer within {timeout:g}s"
+        ) from None
+    except (exc.SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        raise DatabaseUnavailable(
+            f"database {engine.url.get_backend_name()} unavailable: {type(reason).__name__}: {_first_line(reason)}"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def is_unique_violation(error: exc.IntegrityError) -> bool:
+    """True when the driver says a UNIQUE or PRIMARY KEY constraint refused the row."""
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    if args and args[0] == 1062:  # MySQL/MariaDB ER_DUP_ENTRY
+        return True
+    message = str(orig)
+    return message.startswith("UNIQUE constraint failed") or "Duplicate entry" in message
+
+
+# -- migrations -------------------------------------------------------------
+
+
+def alembic_config() -> Config:
+    """Alembic's config for the installed package (``storage/alembic.ini``)."""
+    config = Config(str(_HERE / "alembic.ini"))
+    config.set_main_option("script_location", str(_HERE / "migrations"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(engine_or_url: AsyncEngine | str, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` (default: the newest)."""
+    await _run(engine_or_url, command.upgrade, revision)
+
+
+async def downgrade(engine_or_url: AsyncEngine | str, revision: str = "base") -> None:
+    """Take the schema down to ``revision`` (default: empty)."""
+    await _run(engine_or_url, command.downgrade, revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, ``None`` when never migrated."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def _run(engine_or_url: AsyncEngine | str, action: Any, revision: str) -> None:
+    owned = isinstance(engine_or_url, str)
+    engine = _engine_for_url(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    try:
+        config = alembic_config()
+        async with engine.begin() as conn:
+            await conn.run_sync(_in_sync, config, action, revision)
+        log.info("database %s: %s to %s", describe(engine), action.__name__, revision)
+    finally:
+        if owned:
+            await engine.dispose()
+
+
+def _in_sync(connection: Connection, config: Config, action: Any, revision: str) -> None:
+    config.attributes["connection"] = connection
+    action(config, revision)
