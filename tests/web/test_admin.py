@@ -1,0 +1,23 @@
+async def test_admin_actors_needs_a_token(client):
+    resp = await client.get("/admin/actors")
+    assert resp.status == 401
+    assert (await resp.json())["error"]["code"] == "missing_token"
+
+
+async def test_admin_actors_is_forbidden_to_users(client, make_user):
+    _, headers = await make_user("plain@example.com")
+    resp = await client.get("/admin/actors", headers=headers)
+    assert resp.status == 403
+
+
+async def test_admin_sees_the_actor_tree_with_mailbox_figures(client, make_user):
+    _, headers = await make_user("boss@example.com", role="admin")
+    resp = await client.get("/admin/actors", headers=headers)
+    assert resp.status == 200
+    body = await resp.json()
+    paths = [row["path"] for row in body["actors"]]
+    assert {"/feeds", "/strategies", "/swings", "/accounts", "/sessions"} <= set(paths)
+    row = body["actors"][0]
+    for key in ("kind", "state", "mailbox_depth", "mailbox_limit", "handled", "rejected", "conflated", "restarts"):
+        assert key in row
+    assert body["totals"]["actors"] == len(body["actors"])

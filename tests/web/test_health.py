@@ -1,0 +1,60 @@
+import msgspec
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.tcp_proxy import TcpProxy
+from web.app import create_app
+from web.keys import SYSTEM
+
+
+async def test_health_answers_with_the_version(client):
+    resp = await client.get("/health")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["status"] == "ok" and body["version"]
+    assert resp.headers["X-Request-Id"]
+
+
+async def test_ready_when_database_and_actors_answer(client):
+    resp = await client.get("/ready")
+    assert resp.status == 200
+    assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "actors": "ok"}}
+
+
+async def test_ready_is_503_naming_the_database_when_it_goes_away_then_recovers(aiohttp_client, app_settings):
+    """MariaDB behind a loopback proxy the test cuts: /ready names the database, then recovers."""
+    if not app_settings.database_url.startswith("mysql"):
+        pytest.skip("SQLite is a file: it cannot be cut off over the network (the MariaDB leg covers this)")
+    url = make_url(app_settings.database_url)
+    proxy = await TcpProxy(url.host, url.port or 3306).start()
+    try:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        client = await aiohttp_client(create_app(msgspec.structs.replace(app_settings, database_url=proxied)))
+        assert (await client.get("/ready")).status == 200
+        proxy.cut()
+        resp = await client.get("/ready")
+        assert resp.status == 503
+        body = await resp.json()
+        assert body["error"]["code"] == "not_ready"
+        assert list(body["error"]["fields"]) == ["database"]
+        proxy.restore()
+        assert (await client.get("/ready")).status == 200
+    finally:
+        await proxy.close()
+
+
+async def test_ready_is_503_naming_the_actor_system_while_it_shuts_down(client):
+    system = client.server.app[SYSTEM]
+    system.shutting_down = True
+    try:
+        resp = await client.get("/ready")
+        assert resp.status == 503
+        assert list((await resp.json())["error"]["fields"]) == ["actors"]
+    finally:
+        system.shutting_down = False
+
+
+async def test_unknown_route_uses_the_error_contract(client):
+    resp = await client.get("/nope")
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "not_found"

@@ -1,0 +1,48 @@
+"""``GET /health`` (the process answers) and ``GET /ready`` (it can serve)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from storage import DatabaseUnavailable, ping
+from web.bodies import respond
+from web.keys import DB_ENGINE, SYSTEM
+from web.middlewares import error_response
+from web.schemas import Health, Ready
+
+READY_DB_TIMEOUT_S = 2.0
+
+try:
+    VERSION = version("autotrader")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    VERSION = "0+unknown"
+
+
+async def health(request: web.Request) -> web.Response:
+    return respond(Health(status="ok", version=VERSION))
+
+
+async def ready(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    failing: dict[str, str] = {}
+    try:
+        await ping(request.app[DB_ENGINE], READY_DB_TIMEOUT_S)
+        checks["database"] = "ok"
+    except DatabaseUnavailable as exc:
+        failing["database"] = str(exc)
+    system = request.app[SYSTEM]
+    if system.running:
+        checks["actors"] = "ok"
+    else:
+        failing["actors"] = "the actor system is shutting down"
+    if failing:
+        names = ", ".join(sorted(failing))
+        return error_response(503, "not_ready", f"not ready: {names}", failing)
+    return respond(Ready(status="ready", checks=checks))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)

@@ -1,0 +1,15 @@
+"""Typed keys of what the application holds (aiohttp ``web.AppKey``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from engine.runtime import ActorSystem, Clock
+from engine.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker)
+SYSTEM = web.AppKey("system", ActorSystem)

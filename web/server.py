@@ -1,0 +1,40 @@
+"""Running the application: bind, print where, serve until SIGTERM/SIGINT, shut down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+from aiohttp import web
+
+from engine.settings import Settings
+from web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, certfile: str | None = None, keyfile: str | None = None) -> int:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
+    await runner.setup()
+    context = None
+    if certfile:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=context)
+    await site.start()
+    scheme = "https" if context else "http"
+    host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    print(f"listening on {scheme}://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+    return 0
