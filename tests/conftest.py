@@ -66,7 +66,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = yield
     kind = _kind_of(item)
     if kind is not None and (report.when == "call" or (report.when == "setup" and not report.passed)):
-        _legs[(kind, report.outcome)] += 1
+        _legs[(kind, report.outcome if report.when == "call" else f"{report.outcome} in setup")] += 1
     return report
 
 
@@ -105,11 +105,12 @@ class _MariaDB:
                 connect_timeout=5,
             )
         except pymysql.err.OperationalError as error:
-            pytest.fail(
-                f"MariaDB leg: cannot reach {self.url.render_as_string(hide_password=True)} ({error}). "
-                "Start MariaDB (.ci/run does) or set AUTOTRADER_TEST_MARIADB_URL; this leg never skips.",
-                pytrace=False,
-            )
+            reason = str(error)
+        pytest.fail(
+            f"MariaDB leg: cannot reach {self.url.render_as_string(hide_password=True)} ({reason}). "
+            "Start MariaDB (.ci/run does) or set AUTOTRADER_TEST_MARIADB_URL; this leg never skips.",
+            pytrace=False,
+        )
 
     def create(self) -> str:
         name = f"autotrader_test_{secrets.token_hex(6)}"
