@@ -16,9 +16,10 @@ from aiohttp import web
 
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
-from storage import create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import admin, health
-from web.keys import CLOCK, DB_ENGINE, SESSIONS, SETTINGS, SYSTEM
+from storage import Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
+from web import accounts, admin, health, users
+from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, SESSIONS, SETTINGS, SYSTEM
+from web.throttle import LoginThrottle
 from web.middlewares import errors, request_context
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or WallClock()
+    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
+    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
+    users.add_routes(app)
+    accounts.add_routes(app)
     return app
 
 
@@ -44,6 +49,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     settings = await loop.run_in_executor(None, ensure_keys, app[SETTINGS])
     app[SETTINGS] = settings
+    app[CRYPTO] = Crypto.from_settings(settings)
     engine = create_engine(settings)
     await upgrade(engine)
     log.info("database ready at %s", describe(engine))

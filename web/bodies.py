@@ -32,7 +32,9 @@ def decode(raw: bytes, schema: type[T]) -> T:
     try:
         return _decoder(schema).decode(raw)
     except msgspec.ValidationError as exc:
-        raise Invalid(_message(exc), fields={_field(exc): _message(exc)}) from None
+        fields = _all_field_problems(raw, schema)
+        fields.setdefault(_field(exc), _message(exc))
+        raise Invalid(_message(exc), fields=fields) from None
     except msgspec.DecodeError as exc:
         raise BadJson(f"malformed JSON: {exc}") from None
 
@@ -42,6 +44,26 @@ async def read(request: web.Request, schema: type[T]) -> T:
     if not raw.strip():
         raise BadJson("a JSON body is required")
     return decode(raw, schema)
+
+
+def _all_field_problems(raw: bytes, schema: type) -> dict[str, str]:
+    """Every missing and unknown top-level field (msgspec stops at the first)."""
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {}
+    if not isinstance(doc, dict) or not hasattr(schema, "__struct_fields__"):
+        return {}
+    problems: dict[str, str] = {}
+    known = set(schema.__struct_fields__)
+    for field in msgspec.structs.fields(schema):
+        if field.required and field.encode_name not in doc:
+            problems[field.encode_name] = "required"
+    if schema.__struct_config__.forbid_unknown_fields:
+        for name in doc:
+            if name not in known:
+                problems[str(name)] = "unknown field"
+    return problems
 
 
 def _field(exc: msgspec.ValidationError) -> str:

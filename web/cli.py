@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from engine.settings import Settings, SettingsError, load_settings
@@ -54,6 +53,46 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_database(work) -> object:  # type: ignore[no-untyped-def]
+    """Run ``work(settings, session_factory)`` on a migrated database."""
+    from storage import create_engine, create_session_factory, ensure_keys, upgrade
+
+    settings = ensure_keys(_settings())
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        return await work(settings, create_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_users_promote(args: argparse.Namespace) -> int:
+    from storage import NotFound, UserRepo
+
+    async def work(settings, sessions):  # type: ignore[no-untyped-def]
+        async with sessions.begin() as session:
+            return await UserRepo(session).promote(args.email)
+
+    try:
+        user = asyncio.run(_with_database(work))
+    except NotFound:
+        print(f"autotrader: no user with email {args.email}", file=sys.stderr)
+        return 1
+    print(f"{user.email} is now an admin")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from storage import Crypto, rotate_keys
+
+    async def work(settings, sessions):  # type: ignore[no-untyped-def]
+        return await rotate_keys(sessions, Crypto.from_settings(settings))
+
+    count = asyncio.run(_with_database(work))
+    print(f"re-encrypted {count} account rows with the first data key")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Auto-Trader: automated trading for KRX stocks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations (to head by default)")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="user administration")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    promote = users_sub.add_parser("promote", help="make a registered user an admin")
+    promote.add_argument("email")
+    promote.set_defaults(func=cmd_users_promote)
+
+    keys = sub.add_parser("keys", help="encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first of AUTOTRADER_DATA_KEYS "
+        "(put the new key first, keep the old ones after it until this has run)",
+    )
+    rotate.set_defaults(func=cmd_keys_rotate)
     return parser
 
 

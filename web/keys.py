@@ -7,9 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
+from storage import Crypto, PasswordHasher
+from web.throttle import LoginThrottle
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
 DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 SYSTEM = web.AppKey("system", ActorSystem)
+CRYPTO = web.AppKey("crypto", Crypto)
+HASHER = web.AppKey("hasher", PasswordHasher)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

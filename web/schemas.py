@@ -6,7 +6,7 @@ generated from the code. Internal engine messages live in engine/ and actors/.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -50,3 +50,50 @@ class ActorRow(msgspec.Struct, frozen=True, omit_defaults=True):
 class ActorTree(msgspec.Struct, frozen=True):
     totals: dict[str, int]
     actors: list[ActorRow]
+
+
+# -- users and accounts ------------------------------------------------------
+
+
+class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: str
+    password: str
+
+
+class Message(msgspec.Struct, frozen=True):
+    message: str
+
+
+class TokenBody(msgspec.Struct, frozen=True):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int = 0
+
+
+class AccountRegistration(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    account_number: str
+    api_key: str
+    secret_key: str
+    broker: Literal["paper", "kis"] = "paper"
+    paper_trading: bool = False
+    hts_id: str | None = None
+
+
+class AccountCreated(msgspec.Struct, frozen=True):
+    message: str
+    account_id: int
+
+
+class AccountView(msgspec.Struct, frozen=True):
+    account_id: int
+    broker: str
+    paper_trading: bool
+    account_number: str  # masked: last 4 characters
+    api_key: str  # masked
+    hts_id: str | None
+    cash_balance: int
+    created_at: str  # ISO-8601 in KST
+
+
+class AccountList(msgspec.Struct, frozen=True):
+    accounts: list[AccountView]

@@ -1,0 +1,88 @@
+"""``POST /accounts/register`` and ``GET /accounts``: the caller's broker accounts.
+
+Secrets are encrypted by the repository before they reach the database;
+responses only ever show masked values (last 4 characters).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from engine.market.krx import KST
+from storage import Account, AccountExists, AccountRepo
+from web.auth import require_user
+from web.bodies import read, respond
+from web.errors import ConflictError, Invalid
+from web.keys import CRYPTO, SESSIONS, SETTINGS
+from web.schemas import AccountCreated, AccountList, AccountRegistration, AccountView
+
+ACCOUNT_NUMBER = re.compile(r"^\d{8}-?\d{2}$")
+HTS_ID = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+MAX_KEY_CHARS = 512
+
+
+def _validate(body: AccountRegistration) -> None:
+    fields: dict[str, str] = {}
+    if not ACCOUNT_NUMBER.match(body.account_number):
+        fields["account_number"] = "expected 8 digits, an optional dash, and 2 digits (12345678-01)"
+    for name in ("api_key", "secret_key"):
+        value = getattr(body, name)
+        if not value.strip():
+            fields[name] = "required"
+        elif len(value) > MAX_KEY_CHARS or any(c.isspace() for c in value):
+            fields[name] = f"at most {MAX_KEY_CHARS} characters, no spaces"
+    if body.hts_id is not None and not HTS_ID.match(body.hts_id):
+        fields["hts_id"] = "1 to 16 letters, digits or underscores"
+    if body.broker == "paper" and body.paper_trading:
+        fields["paper_trading"] = "only for kis accounts (KIS 모의투자)"
+    if fields:
+        raise Invalid("invalid account", fields=fields)
+
+
+def view(account: Account) -> AccountView:
+    return AccountView(
+        account_id=account.id,
+        broker=account.broker,
+        paper_trading=account.paper_trading,
+        account_number=account.account_number_mask,
+        api_key=account.app_key_mask,
+        hts_id=account.hts_id,
+        cash_balance=account.cash_balance,
+        created_at=account.created_at.astimezone(KST).isoformat(),
+    )
+
+
+async def register(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    body = await read(request, AccountRegistration)
+    _validate(body)
+    try:
+        async with request.app[SESSIONS].begin() as session:
+            account = await AccountRepo(session, request.app[CRYPTO]).create(
+                user_id,
+                broker=body.broker,
+                account_number=body.account_number,
+                app_key=body.api_key,
+                app_secret=body.secret_key,
+                paper_initial_cash=request.app[SETTINGS].paper_initial_cash,
+                paper_trading=body.paper_trading,
+                hts_id=body.hts_id,
+            )
+    except AccountExists:
+        raise ConflictError("account already registered", fields={"account_number": "already registered"},
+                            code="account_exists") from None
+    return respond(AccountCreated(message="계좌 등록 성공", account_id=account.id), status=201)
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    async with request.app[SESSIONS]() as session:
+        accounts = await AccountRepo(session, request.app[CRYPTO]).list_for_user(user_id)
+    return respond(AccountList(accounts=[view(a) for a in accounts]))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/accounts/register", register)
+    app.router.add_get("/accounts", list_accounts)
