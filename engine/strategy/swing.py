@@ -288,7 +288,7 @@ def _sell_reasons(p: SwingParams, s: Snapshot) -> list[str]:
     if s.minus_di > s.plus_di:
         out.append(f"-DI {_f(s.minus_di)} > +DI {_f(s.plus_di)}")
     if s.obv_change <= -p.obv_threshold:
-        out.append(f"OBV change {s.obv_change:.0f} <= -{p.obv_threshold:g}")
+        out.append(f"OBV change {s.obv_change:.0f} <= {-p.obv_threshold or 0:g}")
     return out
 
 
@@ -323,7 +323,7 @@ def decide(params: SwingParams, state: SwingState, snap: Snapshot) -> Decision:
     sell_yes = _sell_reasons(p, s)
     buy_ok = f"RSI {_f(s.rsi)}, ADX {_f(s.adx)} >= {p.adx_threshold:g}, OBV change {s.obv_change:.0f}"
     no_sell = (f"no sell confirmation (RSI {_f(s.rsi)} >= 50, +DI {_f(s.plus_di)} >= -DI {_f(s.minus_di)}, "
-               f"OBV change {s.obv_change:.0f} > -{p.obv_threshold:g})")
+               f"OBV change {s.obv_change:.0f} > {-p.obv_threshold or 0:g})")
 
     def buy(after: int, trigger: str, cross: str) -> Decision:
         qty = p.unit_amount // s.close

@@ -1,0 +1,302 @@
+"""Backtest of the swing rules over a CSV of bars: the very decide/apply_fill of a live swing.
+
+Indicators are computed once with the batch functions; then one pass over the
+bars asks :func:`~engine.strategy.swing.decide` after each close, exactly as a
+live SwingActor does, and fills an order at the next bar's open. Money is whole
+KRW and whole shares: commission (default 0.015 %) on both sides and the
+sell-side tax (default 0.18 %) are rounded down to the won. A buy that the cash
+cannot cover is shrunk to what it can, or rejected (the SIGNAL stays).
+
+``autotrader backtest`` delegates to :func:`add_arguments` and :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from engine.market.csv_bars import infer_bar_size, load_csv
+from engine.strategy.swing import (
+    Decision, Fill, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
+    snapshot_at,
+)
+
+__all__ = ["Trade", "EquityPoint", "Metrics", "BacktestResult", "backtest", "plot", "add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CASH = 10_000_000
+DEFAULT_UNIT_AMOUNT = 5_000_000
+DEFAULT_COMMISSION_PCT = 0.015
+DEFAULT_TAX_PCT = 0.18
+
+
+class Trade(msgspec.Struct, frozen=True, kw_only=True):
+    time: str  # fill: the next bar's start, ISO-8601 UTC
+    decided_at: str  # the bar whose close made the decision
+    side: str
+    quantity: int
+    price: int
+    commission: int
+    tax: int
+    cash_after: int
+    signal_before: int
+    signal_after: int
+    trigger: str
+    reason: str
+    pnl: int | None = None  # sells: proceeds after fees − what the shares cost with fees
+
+
+class EquityPoint(msgspec.Struct, frozen=True, array_like=False):
+    time: str
+    close: int
+    equity: int
+    shares: int
+    signal: int
+
+
+class Metrics(msgspec.Struct, frozen=True, kw_only=True):
+    bars: int
+    start: str
+    end: str
+    initial_cash: int
+    final_equity: int
+    total_return_pct: float
+    max_drawdown_pct: float
+    trades: int
+    sells: int
+    win_rate_pct: float | None  # share of sells with a positive pnl
+    exposure_pct: float  # share of bars closed with shares held
+    buy_and_hold_return_pct: float
+    rejected_orders: int
+
+
+class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
+    parameters: dict[str, Any]
+    metrics: Metrics
+    trades: list[Trade]
+    equity: list[EquityPoint]
+    decisions: list[Decision]  # one per bar, not part of the JSON document
+
+    def document(self) -> dict[str, Any]:
+        return {"parameters": self.parameters, "metrics": msgspec.to_builtins(self.metrics),
+                "trades": msgspec.to_builtins(self.trades), "equity": msgspec.to_builtins(self.equity)}
+
+
+def _fee(value: int, pct: float) -> int:
+    return int(value * pct / 100)
+
+
+def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
+             commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float = DEFAULT_TAX_PCT) -> BacktestResult:
+    """Run the swing rules over `df` (csv_bars shape) and account for every fill."""
+    params.validate()
+    if cash <= 0:
+        raise ValueError("cash must be positive")
+    if len(df) < 2:
+        raise ValueError("need at least two bars")
+    o, h, lo, c, v = (np.rint(df[k].to_numpy(np.float64)).astype(np.int64)
+                      for k in ("open", "high", "low", "close", "volume"))
+    arrays = indicator_arrays(params, h, lo, c, v)
+    starts = df.index.as_unit("ms").asi8
+    times = [t.isoformat() for t in df.index]
+    opens, closes = o.tolist(), c.tolist()
+    state, money, cost_basis = SwingState(), cash, 0  # cost_basis: KRW paid for the shares held, fees in
+    pending: Decision | None = None
+    trades: list[Trade] = []
+    equity: list[EquityPoint] = []
+    decisions: list[Decision] = []
+    rejected = held_bars = 0
+    for i in range(len(df)):
+        if pending is not None:
+            d, pending, price = pending, None, opens[i]
+            if d.action == "buy":
+                qty = d.quantity
+                while qty > 0 and qty * price + _fee(qty * price, commission_pct) > money:
+                    qty = min(qty - 1, money // price)
+                if qty <= 0:
+                    rejected += 1
+                    log.info("%s: buy rejected, cash %d < one share at %d", times[i], money, price)
+                else:
+                    fee = _fee(qty * price, commission_pct)
+                    money -= qty * price + fee
+                    cost_basis += qty * price + fee
+                    state = apply_fill(state, d, Fill(quantity=qty, price=price))
+                    trades.append(Trade(time=times[i], decided_at=times[i - 1], side="buy", quantity=qty,
+                                        price=price, commission=fee, tax=0, cash_after=money,
+                                        signal_before=d.signal_before, signal_after=d.signal_after,
+                                        trigger=d.trigger, reason=d.reason))
+            else:
+                qty = min(d.quantity, state.shares)
+                value = qty * price
+                fee, tax = _fee(value, commission_pct), _fee(value, tax_pct)
+                basis = cost_basis * qty // state.shares
+                cost_basis -= basis
+                money += value - fee - tax
+                state = apply_fill(state, d, Fill(quantity=qty, price=price))
+                trades.append(Trade(time=times[i], decided_at=times[i - 1], side="sell", quantity=qty,
+                                    price=price, commission=fee, tax=tax, cash_after=money,
+                                    signal_before=d.signal_before, signal_after=d.signal_after,
+                                    trigger=d.trigger, reason=d.reason, pnl=value - fee - tax - basis))
+        d = decide(params, state, snapshot_at(arrays, i, int(starts[i]), closes[i]))
+        decisions.append(d)
+        if d.action == "hold":
+            state = apply_fill(state, d, None)
+        else:
+            pending = d
+        held_bars += state.shares > 0
+        equity.append(EquityPoint(time=times[i], close=closes[i], equity=money + state.shares * closes[i],
+                                  shares=state.shares, signal=state.signal))
+    if pending is not None:
+        log.info("last decision (%s) has no next bar to fill at", pending.action)
+    return BacktestResult(
+        parameters=msgspec.to_builtins(params) | {"cash": cash, "commission_pct": commission_pct,
+                                                  "tax_pct": tax_pct},
+        metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct, tax_pct,
+                         held_bars, rejected),
+        trades=trades, equity=equity, decisions=decisions)
+
+
+def _metrics(equity: list[EquityPoint], trades: list[Trade], cash: int, first_open: int, last_close: int,
+             commission_pct: float, tax_pct: float, held_bars: int, rejected: int) -> Metrics:
+    curve = np.array([p.equity for p in equity], dtype=np.float64)
+    peak = np.maximum.accumulate(curve)
+    sells = [t for t in trades if t.side == "sell"]
+    wins = sum(1 for t in sells if (t.pnl or 0) > 0)
+    per_share = first_open + first_open * commission_pct / 100
+    bh_shares = int(cash // per_share) if per_share > 0 else 0
+    while bh_shares > 0 and bh_shares * first_open + _fee(bh_shares * first_open, commission_pct) > cash:
+        bh_shares -= 1
+    bh_left = cash - bh_shares * first_open - _fee(bh_shares * first_open, commission_pct)
+    bh_value = bh_shares * last_close
+    bh_final = bh_left + bh_value - _fee(bh_value, commission_pct) - _fee(bh_value, tax_pct)
+    return Metrics(
+        bars=len(equity), start=equity[0].time, end=equity[-1].time, initial_cash=cash,
+        final_equity=int(curve[-1]), total_return_pct=round(float(100 * (curve[-1] / cash - 1)), 4),
+        max_drawdown_pct=round(float(100 * np.max(1 - curve / peak)), 4), trades=len(trades),
+        sells=len(sells), win_rate_pct=round(100 * wins / len(sells), 2) if sells else None,
+        exposure_pct=round(100 * held_bars / len(equity), 2),
+        buy_and_hold_return_pct=round(100 * (bh_final / cash - 1), 4), rejected_orders=rejected)
+
+
+# -- command line ------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `autotrader backtest` options; every one has a default except --csv."""
+    parser.add_argument("--csv", required=True, help="CSV of bars (any format in shared/data)")
+    parser.add_argument("--code", help="6-digit stock code (default: from the file)")
+    parser.add_argument("--start", help="first bar date, YYYY-MM-DD (default: the file's first)")
+    parser.add_argument("--end", help="last bar date, YYYY-MM-DD (default: the file's last)")
+    defaults = msgspec.to_builtins(SwingParams(stock_code="000000", unit_amount=1))
+    for name, kind in (("short_term", int), ("medium_term", int), ("long_term", int),
+                       ("rsi_threshold", float), ("adx_threshold", float), ("obv_threshold", float)):
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name],
+                            help=f"default {defaults[name]}")
+    parser.add_argument("--unit-amount", type=int, default=DEFAULT_UNIT_AMOUNT,
+                        help=f"KRW per stage (default {DEFAULT_UNIT_AMOUNT})")
+    parser.add_argument("--stop-loss-pct", type=float, default=None, help="default: no stop loss")
+    parser.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True,
+                        help="start a new cycle after SIGNAL 3 (default on in backtests)")
+    parser.add_argument("--bar-size", help="must match the file's bars (default: inferred)")
+    parser.add_argument("--cash", type=int, default=DEFAULT_CASH, help=f"default {DEFAULT_CASH}")
+    parser.add_argument("--commission", type=float, default=DEFAULT_COMMISSION_PCT,
+                        help=f"percent per side (default {DEFAULT_COMMISSION_PCT})")
+    parser.add_argument("--tax", type=float, default=DEFAULT_TAX_PCT,
+                        help=f"percent on sells (default {DEFAULT_TAX_PCT})")
+    parser.add_argument("--plot", metavar="PNG", help="draw price, EMAs, trades and equity to this file")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one backtest from parsed arguments; 0 on success, 2 on bad input."""
+    try:
+        df = load_csv(args.csv)
+        if args.start:
+            df = df[df.index >= pd.Timestamp(args.start, tz="UTC")]
+        if args.end:
+            df = df[df.index < pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)]
+        size = infer_bar_size(df)
+        if args.bar_size and args.bar_size != size:
+            raise ValueError(f"--bar-size {args.bar_size} does not match the file's {size} bars")
+        params = SwingParams(
+            stock_code=args.code or df.attrs.get("code", "000000"), unit_amount=args.unit_amount,
+            short_term=args.short_term, medium_term=args.medium_term, long_term=args.long_term,
+            rsi_threshold=args.rsi_threshold, adx_threshold=args.adx_threshold,
+            obv_threshold=args.obv_threshold, bar_size=size, stop_loss_pct=args.stop_loss_pct,
+            repeat=args.repeat).validate()
+        result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax)
+    except (OSError, ValueError) as exc:  # SwingParamsError is a ValueError naming the fields
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    if args.plot:
+        plot(df, result, Path(args.plot))
+        log.info("plot written to %s", args.plot)
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(result.document()).decode() + "\n")
+    else:
+        print(_summary(result))
+    return 0
+
+
+def _summary(r: BacktestResult) -> str:
+    m = r.metrics
+    lines = [
+        f"{r.parameters['stock_code']} {m.start[:10]} → {m.end[:10]}, {m.bars} bars",
+        f"final equity      {m.final_equity:>15,} KRW (from {m.initial_cash:,})",
+        f"total return      {m.total_return_pct:>14.2f} %   buy and hold {m.buy_and_hold_return_pct:.2f} %",
+        f"max drawdown      {m.max_drawdown_pct:>14.2f} %",
+        f"trades            {m.trades:>15}   sells {m.sells}, win rate "
+        + (f"{m.win_rate_pct:.1f} %" if m.win_rate_pct is not None else "n/a"),
+        f"exposure          {m.exposure_pct:>14.2f} %   rejected orders {m.rejected_orders}",
+    ]
+    for t in r.trades[-10:]:
+        lines.append(f"  {t.time[:16]} {t.side:4} {t.quantity:>8} @ {t.price:>9,}  "
+                     f"SIGNAL {t.signal_before}->{t.signal_after}  {t.reason}")
+    return "\n".join(lines)
+
+
+def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
+    """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    p = result.parameters
+    x = df.index.tz_convert("Asia/Seoul").tz_localize(None)
+    close = df["close"].to_numpy(np.float64)
+    arrays = indicator_arrays(_params_of(p),
+                              df["high"].to_numpy(), df["low"].to_numpy(), close, df["volume"].to_numpy())
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.plot(x, close, color="black", linewidth=0.8, label="close")
+    for name, color in (("ema_short", "tab:orange"), ("ema_medium", "tab:blue"), ("ema_long", "tab:purple")):
+        period = p[name.replace("ema_", "") + "_term"]
+        top.plot(x, arrays[name], color=color, linewidth=0.8, label=f"EMA{period}")
+    pos = pd.DatetimeIndex([pd.Timestamp(t) for t in (tr.time for tr in result.trades)])
+    if len(pos):
+        pos = pos.tz_convert("Asia/Seoul").tz_localize(None)
+    for side, marker, color in (("buy", "^", "tab:green"), ("sell", "v", "tab:red")):
+        pick = [k for k, t in enumerate(result.trades) if t.side == side]
+        if pick:
+            top.scatter(pos[pick], [result.trades[k].price for k in pick], marker=marker, color=color,
+                        s=40, zorder=3, label=side)
+    top.set_title(f"{p['stock_code']} swing backtest: return {result.metrics.total_return_pct:.1f} %, "
+                  f"buy and hold {result.metrics.buy_and_hold_return_pct:.1f} %")
+    top.set_ylabel("KRW")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.plot(x, [e.equity for e in result.equity], color="tab:green", linewidth=0.9)
+    bottom.set_ylabel("equity, KRW")
+    fig.savefig(path, dpi=100)
+
+
+def _params_of(p: dict[str, Any]) -> SwingParams:
+    fields = set(SwingParams.__struct_fields__)
+    return SwingParams(**{k: v for k, v in p.items() if k in fields})

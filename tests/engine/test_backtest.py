@@ -1,0 +1,116 @@
+"""Backtest accounting on a crafted series, the JSON document, the CLI entry and the plot."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.strategy import backtest as bt
+from engine.strategy.swing import SwingParams
+
+DAILY = "/work/shared/data/krx_daily_005930.csv"
+
+
+def _crafted() -> pd.DataFrame:
+    """A sawtooth: 25 bars sliding down, 5 bars jumping up, with noise; several swings."""
+    rng = np.random.default_rng(11)
+    t = np.arange(180)
+    steps = np.where(t % 30 < 25, -60, 400) + rng.integers(-40, 40, t.size)
+    close = np.rint(10_000 + steps.cumsum()).astype(float)
+    open_ = np.concatenate(([close[0]], close[:-1])) + rng.integers(-40, 40, t.size)
+    idx = pd.date_range("2024-01-02", periods=t.size, freq="D", tz="UTC")
+    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 60, "low": np.minimum(open_, close) - 60,
+                         "close": close, "volume": rng.integers(1_000, 50_000, t.size).astype(float)}, index=idx)
+
+
+PARAMS = SwingParams(stock_code="005930", unit_amount=2_000_000, short_term=3, medium_term=6, long_term=10,
+                     rsi_threshold=5, adx_threshold=10, obv_threshold=0, repeat=True, bar_size="1D")
+
+
+def test_accounting_identities_on_a_crafted_series() -> None:
+    df = _crafted()
+    r = bt.backtest(df, PARAMS, cash=5_000_000)
+    m = r.metrics
+    buys = [t for t in r.trades if t.side == "buy"]
+    sells = [t for t in r.trades if t.side == "sell"]
+    assert buys and sells and m.trades == len(r.trades) and m.sells == len(sells)
+    moves = [(t.signal_before, t.signal_after) for t in r.trades]
+    assert moves == [(0, 1), (1, 2), (2, 1), (1, 3)] * 2
+    assert "OBV change -38261 <= -0" not in r.trades[2].reason and "<= 0" in r.trades[2].reason
+    cash, shares = 5_000_000, 0
+    for t in r.trades:
+        row = df.loc[pd.Timestamp(t.time)]
+        assert t.price == row.open  # filled at the next bar's open
+        assert pd.Timestamp(t.decided_at) == df.index[df.index.get_loc(pd.Timestamp(t.time)) - 1]
+        value = t.quantity * t.price
+        assert t.commission == int(value * 0.015 / 100)
+        if t.side == "buy":
+            assert t.tax == 0
+            cash -= value + t.commission
+            shares += t.quantity
+        else:
+            assert t.tax == int(value * 0.18 / 100)
+            cash += value - t.commission - t.tax
+            shares -= t.quantity
+        assert t.cash_after == cash and cash >= 0
+    assert m.final_equity == cash + shares * int(df.close.iloc[-1]) == r.equity[-1].equity
+    assert m.total_return_pct == pytest.approx(100 * (m.final_equity / 5_000_000 - 1), abs=1e-4)
+    curve = np.array([e.equity for e in r.equity], dtype=float)
+    assert m.max_drawdown_pct == pytest.approx(100 * max(1 - curve / np.maximum.accumulate(curve)), abs=1e-4)
+    assert m.exposure_pct == pytest.approx(100 * sum(e.shares > 0 for e in r.equity) / len(df), abs=0.01)
+    assert m.win_rate_pct == pytest.approx(100 * sum(t.pnl > 0 for t in sells) / len(sells), abs=0.01)
+    first_open, last = int(df.open.iloc[0]), int(df.close.iloc[-1])
+    n = 5_000_000 // first_open
+    while n * first_open + int(n * first_open * 0.00015) > 5_000_000:
+        n -= 1
+    left = 5_000_000 - n * first_open - int(n * first_open * 0.00015)
+    final = left + n * last - int(n * last * 0.00015) - int(n * last * 0.0018)
+    assert m.buy_and_hold_return_pct == pytest.approx(100 * (final / 5_000_000 - 1), abs=1e-4)
+    assert r.equity[0].equity == 5_000_000 and m.rejected_orders == 0
+
+
+def test_buys_shrink_to_the_cash_and_are_rejected_without_it() -> None:
+    df = _crafted()
+    small = bt.backtest(df, PARAMS, cash=2_500_000)
+    assert all(t.cash_after >= 0 for t in small.trades)
+    broke = bt.backtest(df, PARAMS, cash=5_000)
+    assert broke.trades == [] and broke.metrics.rejected_orders > 0
+    assert all(e.signal == 0 for e in broke.equity)  # the SIGNAL moves only on a fill
+
+
+def _args(*extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bt.add_arguments(parser)
+    return parser.parse_args(["--csv", DAILY, *extra])
+
+
+def test_json_document_alone_on_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    png = tmp_path / "out.png"
+    assert bt.run(_args("--json", "--start", "2015-01-01", "--plot", str(png))) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"parameters", "metrics", "trades", "equity"}
+    assert doc["parameters"]["stock_code"] == "005930" and doc["parameters"]["bar_size"] == "1D"
+    assert doc["parameters"]["commission_pct"] == 0.015 and doc["parameters"]["tax_pct"] == 0.18
+    assert doc["metrics"]["bars"] == len(doc["equity"]) == 2211
+    assert doc["metrics"]["start"].startswith("2015-01-02")
+    assert set(doc["equity"][0]) == {"time", "close", "equity", "shares", "signal"}
+    assert doc["trades"] and {"time", "side", "quantity", "price", "commission", "tax", "reason"} <= set(doc["trades"][0])
+    assert all(isinstance(t["price"], int) and isinstance(t["quantity"], int) for t in doc["trades"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert bt.run(_args("--start", "2020-01-01", "--stop-loss-pct", "5")) == 0
+    assert "total return" in capsys.readouterr().out
+    assert bt.run(_args("--short-term", "30")) == 2
+    assert "medium_term" in capsys.readouterr().err
+    assert bt.run(_args("--bar-size", "1H")) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    parser = argparse.ArgumentParser()
+    bt.add_arguments(parser)
+    assert bt.run(parser.parse_args(["--csv", str(bad)])) == 2
+    assert "unknown CSV format" in capsys.readouterr().err
