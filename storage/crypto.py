@@ -92,7 +92,9 @@ async def rotate_keys(session_factory: async_sessionmaker, crypto: Crypto) -> in
         async with session_factory.begin() as session:
             rows = (
                 await session.execute(
-                    select(Account.id, Account.account_number_enc, Account.app_key_enc, Account.app_secret_enc)
+                    select(
+                        Account.id, Account.account_number_enc, Account.app_key_enc, Account.app_secret_enc
+                    )
                     .where(Account.id > last_id)
                     .order_by(Account.id)
                     .limit(ROTATE_BATCH)

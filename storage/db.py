@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 MYSQL_CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_MS = 5000
+MIGRATION_CONNECT_TIMEOUT_S = 15.0
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -99,8 +100,9 @@ async def ping(engine: AsyncEngine, timeout: float) -> None:
         ) from None
     except (exc.SQLAlchemyError, OSError) as error:
         reason = getattr(error, "orig", None) or error
+        backend = engine.url.get_backend_name()
         raise DatabaseUnavailable(
-            f"database {engine.url.get_backend_name()} unavailable: {type(reason).__name__}: {_first_line(reason)}"
+            f"database {backend} unavailable: {type(reason).__name__}: {_first_line(reason)}"
         ) from None
 
 
@@ -134,7 +136,10 @@ def head_revision() -> str | None:
 
 
 async def upgrade(engine_or_url: AsyncEngine | str, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (default: the newest)."""
+    """Bring the schema up to ``revision`` (default: the newest).
+
+    Raises :class:`DatabaseUnavailable` when the database does not answer.
+    """
     await _run(engine_or_url, command.upgrade, revision)
 
 
@@ -153,6 +158,7 @@ async def _run(engine_or_url: AsyncEngine | str, action: Any, revision: str) -> 
     owned = isinstance(engine_or_url, str)
     engine = _engine_for_url(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
+        await ping(engine, MIGRATION_CONNECT_TIMEOUT_S)  # a clear DatabaseUnavailable, not a traceback
         config = alembic_config()
         async with engine.begin() as conn:
             await conn.run_sync(_in_sync, config, action, revision)

@@ -89,7 +89,8 @@ class PasswordHasher:
             if hashed is None:
                 dummy = self._dummy
                 if dummy is None:
-                    dummy = self._dummy = await asyncio.to_thread(bcrypt.hashpw, b"dummy-pw", bcrypt.gensalt(self.cost))
+                    salt = bcrypt.gensalt(self.cost)
+                    dummy = self._dummy = await asyncio.to_thread(bcrypt.hashpw, b"dummy-pw", salt)
                 await asyncio.to_thread(bcrypt.checkpw, secret, dummy)
                 return False
             try:

@@ -48,7 +48,9 @@ class UserRepo:
 
     async def create(self, email: str, password_hash: str, role: Role = "user") -> User:
         """Insert a user; :class:`EmailTaken` if the email is registered already."""
-        row = UserRow(email=normalize_email(email), password_hash=password_hash, role=role, created_at=utc_now())
+        row = UserRow(
+            email=normalize_email(email), password_hash=password_hash, role=role, created_at=utc_now()
+        )
         self.session.add(row)
         try:
             await self.session.flush()

@@ -44,7 +44,7 @@ _legs: Counter[tuple[str, str]] = Counter()  # (kind, outcome) -> tests
 
 def pytest_configure(config: pytest.Config) -> None:
     for kind in DB_KINDS:
-        config.addinivalue_line("markers", f"{kind}: the test runs on the {kind} leg of the database fixtures")
+        config.addinivalue_line("markers", f"{kind}: the {kind} leg of the database fixtures")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -26,7 +26,8 @@ async def _user(session_factory, email: str) -> int:
 
 
 async def _register(session_factory, crypto, user_id: int, number: str = NUMBER, **extra) -> Account:
-    fields = {"broker": "paper", "app_key": APP_KEY, "app_secret": APP_SECRET, "paper_initial_cash": 100_000_000}
+    fields = {"broker": "paper", "app_key": APP_KEY, "app_secret": APP_SECRET}
+    fields["paper_initial_cash"] = 100_000_000
     fields.update(extra)
     async with session_factory.begin() as session:
         return await AccountRepo(session, crypto).create(user_id, account_number=number, **fields)

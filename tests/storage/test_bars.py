@@ -10,7 +10,8 @@ MINUTE = 60_000
 
 def _bar(i: int, *, code: str = "005930", size: str = "1Min", close: int | None = None) -> Bar:
     price = 70_000 + i * 100
-    return Bar(code, size, 1_700_000_000_000 + i * MINUTE, price, price + 50, price - 50, close or price, 1_000 + i)
+    start = 1_700_000_000_000 + i * MINUTE
+    return Bar(code, size, start, price, price + 50, price - 50, close or price, 1_000 + i)
 
 
 async def test_upsert_is_idempotent_and_overwrites(session_factory) -> None:

@@ -91,7 +91,8 @@ async def test_rotate_keys_re_encrypts_every_row(session_factory) -> None:
     async with session_factory() as session:
         for i, account_id in enumerate(ids):
             creds = await AccountRepo(session, new_only).credentials(account_id)
-            assert (creds.account_number, creds.app_key, creds.app_secret) == (f"5000000{i}01", f"key{i}", f"secret{i}")
+            plain = (creds.account_number, creds.app_key, creds.app_secret)
+            assert plain == (f"5000000{i}01", f"key{i}", f"secret{i}")
         tokens = (await session.execute(select(AccountRow.app_secret_enc))).scalars().all()
     for token in tokens:
         with pytest.raises(DecryptionFailed):

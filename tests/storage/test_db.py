@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from engine.settings import Settings
-from storage.db import create_engine, create_session_factory, ping
+from storage.db import create_engine, ping, upgrade
 from storage.errors import DatabaseUnavailable
+from storage.models import User as UserRow
+from storage.users import UserRepo
 
 
 async def test_ping_answers(engine) -> None:
@@ -19,9 +21,10 @@ async def test_ping_answers(engine) -> None:
 
 
 async def test_session_factory_keeps_objects_readable(session_factory) -> None:
-    async with session_factory() as session:
-        assert (await session.execute(text("SELECT 1"))).scalar() == 1
-    assert session_factory.kw["expire_on_commit"] is False
+    async with session_factory.begin() as session:
+        user = await UserRepo(session).create("expire@example.com", "h")
+        row = await session.get(UserRow, user.id)
+    assert row.email == "expire@example.com"  # read after commit, no lazy reload
 
 
 async def test_sqlite_creates_the_data_folder_and_sets_pragmas(tmp_path) -> None:
@@ -79,3 +82,8 @@ async def test_ping_times_out_on_a_server_that_never_answers() -> None:
         await engine.dispose()
         server.close()
         await server.wait_closed()
+
+
+async def test_upgrade_against_a_closed_port_is_a_clear_error() -> None:
+    with pytest.raises(DatabaseUnavailable, match="unavailable"):
+        await upgrade(f"mysql+aiomysql://root@127.0.0.1:{_closed_port()}/x")

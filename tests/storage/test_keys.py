@@ -29,7 +29,7 @@ def test_generated_on_first_start_with_0600_and_reused(tmp_path) -> None:
     Crypto.from_settings(first)  # usable as they are
 
     again = ensure_keys(settings)
-    assert (again.jwt_secret, again.data_keys, again.hash_key) == (first.jwt_secret, first.data_keys, first.hash_key)
+    assert again == first
     assert json.loads(keys_file.read_text()) == {
         "jwt_secret": first.jwt_secret, "data_key": first.data_keys, "hash_key": first.hash_key,
     }

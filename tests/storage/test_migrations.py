@@ -42,10 +42,11 @@ async def test_empty_to_head_to_base(empty_db_url: str) -> None:
 
 
 async def test_models_match_migrations(engine) -> None:
+    def compare(sync) -> list:
+        return compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata)
+
     async with engine.connect() as conn:
-        diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata)
-        )
+        diff = await conn.run_sync(compare)
     assert diff == []
 
 
