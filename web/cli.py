@@ -93,6 +93,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from engine.strategy import backtest
+    from web import logs
+
+    logs.configure("WARNING")  # stderr only: with --json, stdout holds the document alone
+    return backtest.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Auto-Trader: automated trading for KRX stocks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -122,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(put the new key first, keep the old ones after it until this has run)",
     )
     rotate.set_defaults(func=cmd_keys_rotate)
+
+    from engine.strategy import backtest
+
+    bt = sub.add_parser("backtest", help="run the swing rules over a CSV of bars (fills at the next bar's open)")
+    backtest.add_arguments(bt)
+    bt.set_defaults(func=cmd_backtest)
     return parser
 
 
