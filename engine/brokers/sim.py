@@ -190,6 +190,10 @@ class SimulatedMarket:
         return cls(clock, seed=settings.sim_seed, trades_per_s=settings.sim_trades_per_s,
                    quotes_per_s=settings.sim_quotes_per_s)
 
+    def market_time_ms(self) -> int:
+        """The simulated market runs on the clock."""
+        return self._clock.now_ms()
+
     @property
     def subscribed(self) -> dict[str, tuple[bool, bool]]:
         """code -> (trades, quotes) for every code with a subscription."""
