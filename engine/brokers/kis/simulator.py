@@ -1,0 +1,349 @@
+"""The KIS simulator: a local server speaking the KIS Open API wire protocol.
+
+REST and WebSocket share one port; any GET with ``Upgrade: websocket`` on any path
+is the real-time socket (KIS ignores the path), everything else is REST, routed by
+(method, path) through :attr:`KisSimulator.routes` so later endpoints (orders,
+balance) slot in with :meth:`KisSimulator.add_route`. It rejects what KIS rejects,
+with KIS's bodies: token issuance more than once a minute (HTTP 403 ``EGW00133``),
+more REST calls per second than allowed (HTTP 500 ``EGW00201``), bad or expired
+tokens, missing or wrong app keys, a tr_id of the other mode (``EGW00213``),
+``appsecret`` instead of ``secretkey`` in the Approval body. Codes marked
+"(inferred)" in comments have no public source beyond KIS_PROTOCOL.md's tables.
+
+Test hooks on :class:`KisSimulator`: :meth:`drop_all`, :attr:`stalled`,
+:meth:`send_garbage`, :meth:`forget_approvals`, and counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from engine.brokers.kis.sim_market import SimMarket
+from engine.brokers.kis.sim_quotations import QUOTATION_ROUTES
+from engine.brokers.kis.sim_session import SimSession
+from engine.runtime.clock import Clock, WallClock
+
+log = logging.getLogger(__name__)
+
+KST = timezone(timedelta(hours=9))
+Handler = Callable[["KisSimulator", web.Request, str], Awaitable[web.Response]]
+
+
+class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
+    codes: tuple[str, ...] = ()  # accepted codes; empty = any 6-character code
+    seed: int = 7
+    rate: float = 5.0  # frames per second per subscription
+    batch_prob: float = 0.2  # share of frames carrying 2-4 records
+    trade_fields: int = 47  # H0STCNT0 record width (46 documented)
+    quote_fields: int = 62  # H0STASP0 record width (59 documented)
+    max_subscriptions: int = 41
+    pingpong_interval_s: float = 10.0
+    pingpong_timeout_s: float = 100.0
+    token_ttl_s: int = 86_400
+    token_interval_s: float = 60.0  # one token issuance per app key per interval
+    rest_rate_per_s: int = 20  # REST calls per app key per second (paper KIS: 2)
+    paper: bool = False  # accept V-prefixed trading tr_ids instead of T/J/C ones
+
+
+class Rejection(Exception):
+    """A KIS error answer: raised by handlers, turned into the response by the dispatcher."""
+
+    def __init__(self, status: int, body: dict[str, str]) -> None:
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+def api_error(status: int, msg_cd: str, msg1: str) -> Rejection:
+    return Rejection(status, {"rt_cd": "1", "msg_cd": msg_cd, "msg1": msg1})
+
+
+def paper_tr_id(tr_id: str) -> str:
+    """KIS's rule: paper trading uses ``V`` for ``T``/``J``/``C``-prefixed ids."""
+    return "V" + tr_id[1:] if tr_id[:1] in ("T", "J", "C") else tr_id
+
+
+class KisSimulator:
+    def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or WallClock()
+        self.market = SimMarket(config.seed)
+        self.rng = random.Random(config.seed)
+        self.secrets: dict[str, str] = {}  # app key -> app secret (bound on first use)
+        self.tokens: dict[str, tuple[str, int]] = {}  # token -> (app key, expiry ms)
+        self.approvals: dict[str, str] = {}  # approval key -> app key
+        self.sessions: dict[str, SimSession] = {}  # app key -> its one live session
+        self.all_sessions: set[SimSession] = set()
+        self.token_issuances: Counter[str] = Counter()
+        self.rest_calls: Counter[str] = Counter()
+        self.rate_limited: Counter[str] = Counter()
+        self.stalled = False
+        self._last_token: dict[str, float] = {}
+        self._windows: dict[str, deque[float]] = {}
+        self.routes: dict[tuple[str, str], tuple[frozenset[str], Handler]] = {}
+        for (method, path), (tr_ids, handler) in QUOTATION_ROUTES.items():
+            self.add_route(method, path, tr_ids, handler)
+
+    def add_route(self, method: str, path: str, tr_ids: frozenset[str], handler: Handler) -> None:
+        """Serve ``handler`` for REST calls with one of ``tr_ids`` (the real-mode ids)."""
+        self.routes[(method.upper(), path)] = (tr_ids, handler)
+
+    # -- test hooks ------------------------------------------------------------------
+
+    async def drop_all(self) -> None:
+        """Close every WebSocket session (KIS restarting its processes)."""
+        for session in list(self.all_sessions):
+            await session.close("server restart")
+
+    async def send_garbage(self, text: str = "0|H0STCNT0|002|005930^not^a^record") -> None:
+        for session in list(self.all_sessions):
+            await session.send_text(text)
+
+    def forget_approvals(self) -> None:
+        """Every approval key becomes unknown (clients must fetch a new one)."""
+        self.approvals.clear()
+
+    def subscriptions(self, app_key: str) -> set[tuple[str, str]]:
+        session = self.sessions.get(app_key)
+        return set(session.subs) if session else set()
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def bind_session(self, app_key: str, session: SimSession) -> bool:
+        current = self.sessions.get(app_key)
+        if current is not None and current is not session and not current.ws.closed:
+            return False
+        self.sessions[app_key] = session
+        session.app_key = app_key
+        return True
+
+    def end_session(self, session: SimSession) -> None:
+        self.all_sessions.discard(session)
+        if session.app_key and self.sessions.get(session.app_key) is session:
+            del self.sessions[session.app_key]
+
+    # -- authentication ------------------------------------------------------------------
+
+    def check_app(self, app_key: str, app_secret: str) -> None:
+        if not app_key:
+            raise Rejection(403, _token_error("EGW00103", "유효하지 않은 AppKey입니다."))
+        bound = self.secrets.setdefault(app_key, app_secret)
+        if not app_secret or bound != app_secret:
+            raise Rejection(403, _token_error("EGW00105", "유효하지 않은 AppSecret입니다."))
+
+    def authorize(self, request: web.Request, tr_ids: frozenset[str]) -> str:
+        """Check the headers of a REST call; return its tr_id."""
+        h = request.headers
+        app_key, app_secret = h.get("appkey", ""), h.get("appsecret", "")
+        if not app_key or app_key not in self.secrets:
+            raise api_error(500, "EGW00103", "유효하지 않은 AppKey입니다.")
+        if self.secrets[app_key] != app_secret:
+            raise api_error(500, "EGW00105", "유효하지 않은 AppSecret입니다.")
+        auth = h.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise api_error(500, "EGW00205", "credentials_type이 유효하지 않습니다.(Bearer)")
+        entry = self.tokens.get(auth[7:])
+        if entry is None or entry[0] != app_key:
+            raise api_error(500, "EGW00121", "유효하지 않은 token 입니다.")
+        if entry[1] <= self.clock.now_ms():
+            raise api_error(500, "EGW00123", "기간이 만료된 token 입니다.")
+        self._rate_check(app_key)
+        tr_id = h.get("tr_id", "")
+        accepted = {paper_tr_id(t) for t in tr_ids} if self.config.paper else set(tr_ids)
+        if tr_id not in accepted:
+            other = set(tr_ids) if self.config.paper else {paper_tr_id(t) for t in tr_ids}
+            if tr_id in other:
+                mode = "모의투자" if self.config.paper else "실전투자"
+                raise api_error(500, "EGW00213", f"{mode} TR 이 아닙니다.")
+            raise api_error(500, "OPSQ0002", "없는 서비스 코드 입니다")  # (inferred)
+        return tr_id
+
+    def _rate_check(self, app_key: str) -> None:
+        now = time.monotonic()
+        window = self._windows.setdefault(app_key, deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= self.config.rest_rate_per_s:
+            self.rate_limited[app_key] += 1
+            raise api_error(500, "EGW00201", "초당 거래건수를 초과하였습니다.")
+        window.append(now)
+        self.rest_calls[app_key] += 1
+
+    def issue_token(self, app_key: str, app_secret: str) -> dict[str, Any]:
+        self.check_app(app_key, app_secret)
+        now = time.monotonic()
+        last = self._last_token.get(app_key)
+        if last is not None and now - last < self.config.token_interval_s:
+            raise Rejection(
+                403, _token_error("EGW00133", "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)")
+            )
+        self._last_token[app_key] = now
+        self.token_issuances[app_key] += 1
+        token = secrets.token_urlsafe(48)
+        expires_ms = self.clock.now_ms() + self.config.token_ttl_s * 1000
+        self.tokens[token] = (app_key, expires_ms)
+        expired_at = datetime.fromtimestamp(expires_ms / 1000, KST).strftime("%Y-%m-%d %H:%M:%S")
+        return {
+            "access_token": token,
+            "access_token_token_expired": expired_at,
+            "token_type": "Bearer",
+            "expires_in": self.config.token_ttl_s,
+        }
+
+    def issue_approval(self, body: dict[str, Any]) -> dict[str, str]:
+        if "secretkey" not in body:
+            detail = "유효하지 않은 AppSecret입니다. (body field secretkey required)"
+            raise Rejection(403, _token_error("EGW00105", detail))
+        self.check_app(str(body.get("appkey", "")), str(body.get("secretkey", "")))
+        key = secrets.token_hex(18)  # 36 characters, like KIS's
+        self.approvals[key] = str(body["appkey"])
+        return {"approval_key": key}
+
+    # -- HTTP entry point -------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request)
+        try:
+            if request.method == "POST" and request.path == "/oauth2/tokenP":
+                body = await _json_body(request)
+                return _json(200, self.issue_token(str(body.get("appkey", "")), str(body.get("appsecret", ""))))
+            if request.method == "POST" and request.path == "/oauth2/Approval":
+                return _json(200, self.issue_approval(await _json_body(request)))
+            route = self.routes.get((request.method, request.path))
+            if route is None:
+                raise api_error(404, "SIM00404", f"no such endpoint: {request.method} {request.path}")
+            tr_ids, handler = route
+            tr_id = self.authorize(request, tr_ids)
+            return await handler(self, request, tr_id)
+        except Rejection as rej:
+            return _json(rej.status, rej.body)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        session = SimSession(self, ws)
+        self.all_sessions.add(session)
+        await session.run()
+        return ws
+
+
+def _token_error(code: str, description: str) -> dict[str, str]:
+    return {"error_code": code, "error_description": description}
+
+
+def _json(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json"
+    )
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Rejection(400, {"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "JSON 형식이 아닙니다."}) from None
+    if not isinstance(body, dict):
+        raise Rejection(400, {"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "JSON 형식이 아닙니다."})
+    return body
+
+
+SIMULATOR: web.AppKey[KisSimulator] = web.AppKey("kis_simulator", KisSimulator)
+
+
+def create_simulator_app(config: SimulatorConfig | None = None, clock: Clock | None = None) -> web.Application:
+    """The simulator as an aiohttp app; its :class:`KisSimulator` is ``app[SIMULATOR]``."""
+    sim = KisSimulator(config or SimulatorConfig(), clock)
+    app = web.Application()
+    app[SIMULATOR] = sim
+
+    async def close_sessions(_: web.Application) -> None:
+        await sim.drop_all()
+
+    app.on_shutdown.append(close_sessions)
+    app.router.add_route("*", "/{tail:.*}", sim.dispatch)
+    return app
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``autotrader kis-sim``."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9443, help="0 picks a free port")
+    parser.add_argument("--codes", nargs="*", default=[], help="accepted codes (default: any)")
+    parser.add_argument("--rate", type=float, default=5.0, help="frames per second per subscription")
+    parser.add_argument("--max-subscriptions", type=int, default=41, help="per WebSocket session")
+    parser.add_argument("--rest-rate", type=int, default=20, help="REST calls per second per app key")
+    parser.add_argument("--pingpong-interval", type=float, default=10.0, help="seconds")
+    parser.add_argument("--paper", action="store_true", help="behave as the paper-trading (모의투자) server")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        codes=tuple(args.codes),
+        seed=args.seed,
+        rate=args.rate,
+        max_subscriptions=args.max_subscriptions,
+        rest_rate_per_s=args.rest_rate,
+        pingpong_interval_s=args.pingpong_interval,
+        paper=args.paper,
+    )
+
+
+async def serve(host: str, port: int, config: SimulatorConfig, ready: Callable[[str, int], None]) -> None:
+    """Serve until cancelled; ``ready(host, port)`` is called once listening."""
+    runner = web.AppRunner(create_simulator_app(config))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1] if site._server else port  # type: ignore[union-attr]
+        ready(host, bound)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def settings_lines(host: str, port: int, paper: bool) -> list[str]:
+    prefix = "AUTOTRADER_KIS_PAPER_" if paper else "AUTOTRADER_KIS_"
+    return [
+        "AUTOTRADER_MARKET_DATA=kis",
+        f"{prefix}REST_URL=http://{host}:{port}",
+        f"{prefix}WS_URL=ws://{host}:{port}",
+        *(["AUTOTRADER_KIS_PAPER=true"] if paper else []),
+        "AUTOTRADER_KIS_APP_KEY=<any app key>",
+        "AUTOTRADER_KIS_APP_SECRET=<any secret>",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """``autotrader kis-sim``: serve until interrupted; prints the settings to use."""
+    config = config_from_args(args)
+
+    def ready(host: str, port: int) -> None:
+        print(f"kis-sim listening on http://{host}:{port}", flush=True)
+        print("settings for the server:", flush=True)
+        for line in settings_lines(host, port, config.paper):
+            print(f"  {line}", flush=True)
+
+    try:
+        asyncio.run(serve(args.host, args.port, config, ready))
+    except KeyboardInterrupt:
+        return 0
+    return 0
