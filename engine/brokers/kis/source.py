@@ -1,0 +1,159 @@
+"""``kis``: the KIS Open API as a :class:`~engine.brokers.base.MarketDataSource`.
+
+One :class:`KisStream` per configured app key (``AUTOTRADER_KIS_APP_KEY`` /
+``AUTOTRADER_KIS_APP_SECRET``, comma-separated, same order), each carrying at most
+``kis_max_subscriptions`` (tr_id, code) pairs; a new subscription goes to the
+least loaded connection, and beyond the total capacity ``subscribe`` raises
+:class:`KisSubscriptionError`. The sink hears ``reconnecting`` when a live
+connection drops and ``live`` once every connection is up and re-subscribed.
+``backfill`` uses the first app key's REST access (token cached, calls throttled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from engine.brokers.base import Channel, MarketDataSink
+from engine.brokers.kis.auth import KisAuth
+from engine.brokers.kis.charts import fetch_bars
+from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
+from engine.brokers.kis.frames import TR_QUOTE, TR_TRADE
+from engine.brokers.kis.rest import KisRest
+from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.brokers.kis.throttle import Throttle, default_rate
+from engine.market.messages import Bar
+from engine.runtime.clock import Clock
+from engine.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+_TR_BY_CHANNEL = {"trade": TR_TRADE, "quote": TR_QUOTE}
+
+
+def app_credentials(settings: Settings) -> list[tuple[str, str]]:
+    """The (app key, app secret) pairs of the market-data connections."""
+    keys = [k.strip() for k in settings.kis_app_key.split(",") if k.strip()]
+    secrets = [s.strip() for s in settings.kis_app_secret.split(",") if s.strip()]
+    if not keys:
+        raise SettingsError("AUTOTRADER_KIS_APP_KEY is required for AUTOTRADER_MARKET_DATA=kis")
+    if len(keys) != len(secrets):
+        raise SettingsError(
+            f"AUTOTRADER_KIS_APP_KEY has {len(keys)} key(s) but AUTOTRADER_KIS_APP_SECRET has {len(secrets)}"
+        )
+    return list(zip(keys, secrets))
+
+
+class KisMarketData:
+    name = "kis"
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._creds = app_credentials(settings)
+        paper = settings.kis_paper
+        self._rest_url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
+        self._ws_url = settings.kis_paper_ws_url if paper else settings.kis_ws_url
+        self._rate = settings.kis_rest_rate_per_s or default_rate(paper)
+        self._timeout_s = settings.kis_timeout_s
+        self._clock = clock
+        self._options = StreamOptions(
+            max_subscriptions=settings.kis_max_subscriptions,
+            pingpong_timeout_s=settings.kis_pingpong_timeout_s,
+            reconnect_base_s=settings.kis_reconnect_base_s,
+            reconnect_max_s=settings.kis_reconnect_max_s,
+            timeout_s=settings.kis_timeout_s,
+        )
+        self._http: aiohttp.ClientSession | None = None
+        self._auths: list[KisAuth] = []
+        self._rest: KisRest | None = None
+        self.streams: list[KisStream] = []
+        self._sink: MarketDataSink | None = None
+        self._down: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"KisMarketData(connections={len(self._creds)}, rest={self._rest_url})"
+
+    @property
+    def capacity(self) -> int:
+        return len(self._creds) * self._options.max_subscriptions
+
+    def _ensure_http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+            self._auths = [
+                KisAuth(self._http, self._rest_url, key, secret, self._clock, timeout_s=self._timeout_s)
+                for key, secret in self._creds
+            ]
+            throttle = Throttle(self._rate, self._clock)
+            self._rest = KisRest(self._http, self._rest_url, self._auths[0], throttle, timeout_s=self._timeout_s)
+        return self._http
+
+    @property
+    def rest(self) -> KisRest:
+        """REST access of the first app key (shared with the account actor when keys match)."""
+        self._ensure_http()
+        assert self._rest is not None
+        return self._rest
+
+    async def start(self, sink: MarketDataSink) -> None:
+        if self.streams:
+            return
+        http = self._ensure_http()
+        self._sink = sink
+        self._down = set(range(len(self._auths)))
+        for i, auth in enumerate(self._auths):
+            stream = KisStream(
+                f"kis[{i}]", auth, http, self._ws_url, self._clock, sink, self._on_state, self._options
+            )
+            self.streams.append(stream)
+            stream.start()
+
+    async def stop(self) -> None:
+        streams, self.streams = self.streams, []
+        await asyncio.gather(*(s.stop() for s in streams), return_exceptions=True)
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+
+    def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
+        index = self.streams.index(stream) if stream in self.streams else -1
+        if self._sink is None or index < 0:
+            return
+        if live:
+            self._down.discard(index)
+            if not self._down:
+                self._sink.on_status("live", f"{stream.name}: {detail}")
+        elif index not in self._down:
+            self._down.add(index)
+            self._sink.on_status("reconnecting", f"{stream.name}: {detail}")
+
+    async def subscribe(self, channel: Channel, code: str) -> None:
+        tr_id = _TR_BY_CHANNEL[channel]
+        if not self.streams:
+            raise KisSubscriptionError(tr_id, code, "the KIS source is not started")
+        for stream in self.streams:
+            if (tr_id, code) in stream.wanted:
+                return
+        free = [s for s in self.streams if s.load < self._options.max_subscriptions]
+        if not free:
+            raise KisSubscriptionError(
+                tr_id,
+                code,
+                f"all {len(self.streams)} KIS connection(s) carry {self._options.max_subscriptions} "
+                "subscriptions (add app keys to AUTOTRADER_KIS_APP_KEY)",
+            )
+        # KisStream.subscribe claims the slot before its first await: no lock needed
+        await min(free, key=lambda s: s.load).subscribe(tr_id, code)
+
+    async def unsubscribe(self, channel: Channel, code: str) -> None:
+        tr_id = _TR_BY_CHANNEL[channel]
+        for stream in self.streams:
+            if (tr_id, code) in stream.wanted:
+                await stream.unsubscribe(tr_id, code)
+
+    async def backfill(self, code: str, bar_size: str, n: int) -> list[Bar]:
+        """Closed bars from KIS chart endpoints; raises :class:`BackfillError`."""
+        if self._http is None:
+            raise BackfillError("the KIS source is not started")
+        return await fetch_bars(self.rest, self._clock, code, bar_size, n)
