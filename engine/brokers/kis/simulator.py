@@ -313,8 +313,7 @@ async def serve(host: str, port: int, config: SimulatorConfig, ready: Callable[[
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-        bound = site._server.sockets[0].getsockname()[1] if site._server else port  # type: ignore[union-attr]
-        ready(host, bound)
+        ready(host, runner.addresses[0][1])
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
@@ -327,8 +326,8 @@ def settings_lines(host: str, port: int, paper: bool) -> list[str]:
         f"{prefix}REST_URL=http://{host}:{port}",
         f"{prefix}WS_URL=ws://{host}:{port}",
         *(["AUTOTRADER_KIS_PAPER=true"] if paper else []),
-        "AUTOTRADER_KIS_APP_KEY=<any app key>",
-        "AUTOTRADER_KIS_APP_SECRET=<any secret>",
+        "AUTOTRADER_KIS_APP_KEY=sim-app-key",  # the simulator accepts any key/secret pair
+        "AUTOTRADER_KIS_APP_SECRET=sim-app-secret",
     ]
 
 

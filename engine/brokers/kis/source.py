@@ -43,7 +43,7 @@ def app_credentials(settings: Settings) -> list[tuple[str, str]]:
         raise SettingsError(
             f"AUTOTRADER_KIS_APP_KEY has {len(keys)} key(s) but AUTOTRADER_KIS_APP_SECRET has {len(secrets)}"
         )
-    return list(zip(keys, secrets))
+    return list(zip(keys, secrets, strict=True))
 
 
 class KisMarketData:

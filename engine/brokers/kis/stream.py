@@ -233,7 +233,7 @@ class KisStream:
     async def _resubscribe(self) -> None:
         keys = list(self.wanted)
         results = await asyncio.gather(*(self._request("1", k) for k in keys), return_exceptions=True)
-        for key, result in zip(keys, results):
+        for key, result in zip(keys, results, strict=True):
             if isinstance(result, KisSubscriptionError):
                 self.wanted.pop(key, None)
                 log.error("%s: re-subscribe %s/%s refused: %s", self.name, key[0], key[1], result.reason)
