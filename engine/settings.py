@@ -76,6 +76,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate
     ws_max_queue: int = 4096  # per-client queue depth at which the client is closed (1013)
     ws_max_message_bytes: int = 65536
+    ws_send_timeout_s: float = 5.0  # a send stalled this long closes the client with 1013
+    ws_rate_per_s: float = 20.0  # client messages per second, per client
+    ws_rate_burst: int = 100
     max_body_bytes: int = 1048576
     # -- runtime ----------------------------------------------------------
     mailbox_size: int = 1024

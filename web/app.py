@@ -14,26 +14,49 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from actors import paths
+from actors.bar_writer import BarWriter
+from actors.feed_hub import FeedHub, FeedRouter
+from actors.strategy import StrategyHub
+from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
-from storage import Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import accounts, admin, health, users
-from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, SESSIONS, SETTINGS, SYSTEM
+from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
+from web import accounts, admin, health, realtime, users, ws
+from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.throttle import LoginThrottle
 from web.middlewares import errors, request_context
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("/feeds", "/strategies", "/swings", "/accounts", "/sessions")
+GROUPS = (paths.SWINGS, paths.ACCOUNTS, paths.SESSIONS)  # plain supervisors; feeds and strategies have hubs
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
+    """The market-data source ``AUTOTRADER_MARKET_DATA`` names."""
+    if settings.market_data == "sim":
+        from engine.brokers.sim import SimulatedMarket
+
+        return SimulatedMarket.from_settings(settings, clock)
+    if settings.market_data == "replay":
+        from engine.brokers.replay import ReplayMarket
+
+        return ReplayMarket.from_settings(settings, clock)
+    from engine.brokers.kis import KisMarketData
+
+    return KisMarketData(settings, clock)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
         middlewares=[request_context, errors],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or WallClock()
+    app[SOURCE] = source or make_source(settings, app[CLOCK])
+    app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
     app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
     app.cleanup_ctx.append(_database)
@@ -42,6 +65,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     admin.add_routes(app)
     users.add_routes(app)
     accounts.add_routes(app)
+    realtime.add_routes(app)
+    ws.setup(app)
     return app
 
 
@@ -70,10 +95,29 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         backoff_max_s=settings.restart_backoff_max_s,
     )
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
+    sessions = app[SESSIONS]
+
+    async def save_bars(bars: list) -> int:  # type: ignore[type-arg]
+        async with sessions.begin() as session:
+            return await BarRepo(session).upsert_many(bars)
+
+    async def load_bars(code: str, size: str, n: int) -> list:  # type: ignore[type-arg]
+        async with sessions() as session:
+            return await BarRepo(session).recent(code, size, n)
+
+    source = app[SOURCE]
+    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
+    feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
+        source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
+        feed_spec=spec, bar_writer=writer, bar_loader=load_bars,
+    ), ChildSpec(restart="permanent"))
+    system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     for path in GROUPS:
         system.spawn(path, Supervisor, ChildSpec(restart="permanent"))
     app[SYSTEM] = system
+    await source.start(app[ROUTER])  # type: ignore[attr-defined]
     try:
         yield
     finally:
+        await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)

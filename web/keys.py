@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from actors.feed_hub import FeedRouter
 from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
 from storage import Crypto, PasswordHasher
@@ -18,3 +21,6 @@ SYSTEM = web.AppKey("system", ActorSystem)
 CRYPTO = web.AppKey("crypto", Crypto)
 HASHER = web.AppKey("hasher", PasswordHasher)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
+ROUTER = web.AppKey("router", FeedRouter)
+SOURCE = web.AppKey("source", object)  # the MarketDataSource (sim, replay or kis)

@@ -42,12 +42,13 @@ if TYPE_CHECKING:
 class ActorContext:
     """What the runtime gives an actor: its path and ref, the clock, the system."""
 
-    __slots__ = ("path", "self_ref", "system")
+    __slots__ = ("path", "self_ref", "system", "failure")
 
     def __init__(self, path: str, self_ref: ActorRef, system: ActorSystem) -> None:
         self.path = path
         self.self_ref = self_ref
         self.system = system
+        self.failure: BaseException | None = None  # the last crash (on_stop can tell why it stops)
 
     @property
     def clock(self) -> Clock:

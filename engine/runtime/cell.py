@@ -191,6 +191,7 @@ class ActorCell:
         return False
 
     def _note_error(self, exc: BaseException, where: str) -> None:
+        self.ctx.failure = exc
         self.last_error = f"{type(exc).__name__}: {exc} (while handling {where})"
         log.error("actor %s crashed handling %s: %r", self.path, where, exc, exc_info=exc)
 

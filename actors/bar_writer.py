@@ -1,0 +1,98 @@
+"""BarWriter (``/bars``): persists closed bars in batches.
+
+Feeds tell it lists of closed bars; it writes them every ``interval_s`` or
+when ``batch`` bars are waiting, with an idempotent upsert. If the database is
+down the bars stay buffered (up to ``max_buffer``; beyond that the oldest are
+dropped and counted) and the next flush tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, assert_never
+
+import msgspec
+
+from engine.market.messages import Bar
+from engine.runtime import Actor, ActorStopped, MailboxFull, MailboxSpec
+
+log = logging.getLogger(__name__)
+
+BarSaver = Callable[[list[Bar]], Awaitable[int]]
+
+
+class FlushNow(msgspec.Struct, frozen=True):
+    pass
+
+
+class BarWriter(Actor):
+    mailbox = MailboxSpec(limit=65536)
+
+    def __init__(self, save: BarSaver, *, interval_s: float = 1.0, batch: int = 1000,
+                 max_buffer: int = 200_000) -> None:
+        self.save = save
+        self.interval_s = interval_s
+        self.batch = batch
+        self.buffer: deque[Bar] = deque()
+        self.max_buffer = max_buffer
+        self.written = 0
+        self.dropped = 0
+        self.failures = 0
+        self._timer: Any = None
+
+    async def on_start(self) -> None:
+        self._arm()
+
+    async def on_stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        await self._flush()  # graceful stop persists what is buffered
+
+    async def receive(self, msg: list[Bar] | FlushNow) -> int:
+        match msg:
+            case list():
+                self.buffer.extend(msg)
+                overflow = len(self.buffer) - self.max_buffer
+                for _ in range(max(0, overflow)):
+                    self.buffer.popleft()
+                    self.dropped += 1
+                if len(self.buffer) >= self.batch:
+                    await self._flush()
+            case FlushNow():
+                self._timer = None
+                await self._flush()
+                self._arm()
+            case _:
+                assert_never(msg)
+        return self.written
+
+    async def _flush(self) -> None:
+        if not self.buffer:
+            return
+        bars = list(self.buffer)
+        try:
+            await self.save(bars)
+        except Exception as exc:  # the database may be away: keep the bars, try next time
+            self.failures += 1
+            log.warning("bar writer: %d bars not written yet: %r", len(bars), exc)
+            return
+        for _ in range(len(bars)):
+            self.buffer.popleft()
+        self.written += len(bars)
+
+    def _arm(self) -> None:
+        ref = self.ctx.self_ref
+
+        def fire() -> None:
+            try:
+                ref.tell(FlushNow())
+            except (MailboxFull, ActorStopped):
+                pass  # full: bars are flushing by size anyway; stopped: on_stop flushed
+
+        self._timer = self.ctx.clock.call_later(self.interval_s, fire)
+
+    def state_view(self) -> dict[str, Any]:
+        return {"buffered": len(self.buffer), "written": self.written, "dropped": self.dropped,
+                "failures": self.failures}

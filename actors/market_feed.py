@@ -1,0 +1,315 @@
+"""MarketFeed: one actor per stock code.
+
+It receives every parsed trade and order book of its code (from the
+:class:`~actors.feed_hub.FeedRouter`), aggregates bars at every accepted size
+with a bounded in-memory history, hands closed bars to the bar writer, and
+fans trades, quotes and closed bars out to its subscribers. Subscriptions are
+owned by the hub (``/feeds``): after a restart the feed tells the hub
+``FeedStarted`` and the hub sends them again, and the feed reloads its bars.
+
+Every trade is forwarded whatever its time; a trade older than the forming
+bar is not aggregated but counted (``late``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Literal, assert_never
+
+import msgspec
+
+from engine.brokers.base import MarketDataSource, StreamStatus
+from engine.market.bars import BarAggregator
+from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
+from engine.market.messages import Bar, Quote, Tick
+from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from actors.wire import encode_quote, encode_trade
+
+log = logging.getLogger(__name__)
+
+RECENT_TRADES = 100
+BACKFILL_SIZES = ("1Min", "1D")  # larger intraday sizes are folded from 1Min by the store's readers
+
+
+FeedChannel = Literal["trade", "quote", "bar"]
+
+
+class AddSubscriber(msgspec.Struct, frozen=True):
+    """``wire`` subscribers (WebSocket sessions) get :class:`Wire` payloads encoded
+    once per record for all of them; others get the Tick/Quote/Bar objects."""
+
+    channel: FeedChannel
+    subscriber: ActorRef
+    wire: bool = False
+    history: bool = False  # with channel "bar": the closed 1Min bars first (warm-up)
+
+
+class RemoveSubscriber(msgspec.Struct, frozen=True):
+    channel: FeedChannel
+    subscriber: ActorRef
+
+
+class Wire(msgspec.Struct, frozen=True, gc=False):
+    """A record already encoded for WebSocket clients (JSON text)."""
+
+    kind: str  # "trade" | "quote"
+    code: str
+    data: bytes
+
+
+class UpstreamStatus(msgspec.Struct, frozen=True):
+    """The upstream connection changed; forwarded to every subscriber."""
+
+    status: StreamStatus
+    detail: str
+
+
+class History(msgspec.Struct, frozen=True):
+    """Closed bars of one code, oldest first, sent to a subscriber that asked for them."""
+
+    code: str
+    bars: list[Bar]
+
+
+class GetBars(msgspec.Struct, frozen=True):
+    size: str
+    limit: int = 200
+    include_forming: bool = True
+
+
+class GetTrades(msgspec.Struct, frozen=True):
+    """The latest trades (newest last), up to ``limit``."""
+
+    limit: int = RECENT_TRADES
+
+
+class GetLatestQuote(msgspec.Struct, frozen=True):
+    pass
+
+
+class FlushBars(msgspec.Struct, frozen=True):
+    pass
+
+
+class Backfilled(msgspec.Struct, frozen=True):
+    bars: list[Bar]
+
+
+class FeedStarted(msgspec.Struct, frozen=True):
+    """Told to the hub by a (re)started feed, so it re-sends the subscriptions."""
+
+    code: str
+
+
+class SubscriberGone(msgspec.Struct, frozen=True):
+    code: str
+    subscriber: ActorRef
+
+
+FeedMsg = (
+    Tick | Quote | Bar | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
+    | GetLatestQuote | FlushBars | Backfilled
+)
+
+
+class MarketFeed(Actor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(
+        self,
+        code: str,
+        source: MarketDataSource,
+        hub: ActorRef,
+        bar_writer: ActorRef | None,
+        bar_store: Any | None,
+        history: int,
+    ) -> None:
+        self.code = code
+        self.source = source
+        self.hub = hub
+        self.bar_writer = bar_writer
+        self.bar_store = bar_store  # storage.BarRepo-like: `async recent(code, size, n)`, optional
+        self.bars = BarAggregator(code, BAR_SIZES, history)
+        self.history_len = history
+        self.subs: dict[tuple[str, bool], list[ActorRef]] = {
+            ("trade", False): [], ("trade", True): [], ("quote", False): [], ("quote", True): [],
+            ("bar", False): [],
+        }
+        self.recent: deque[Tick] = deque(maxlen=RECENT_TRADES)
+        self.quote: Quote | None = None
+        self.trades = 0
+        self.quotes = 0
+        self.delivery_drops = 0
+        self._flush_timer: Any = None
+        self._backfill: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        self.hub.tell(FeedStarted(self.code))
+        self._schedule_flush()
+        self._backfill = asyncio.create_task(self._load_history(), name=f"backfill:{self.code}")
+
+    async def on_stop(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        if self._backfill is not None and not self._backfill.done():
+            self._backfill.cancel()
+            await asyncio.gather(self._backfill, return_exceptions=True)
+
+    async def receive(self, msg: FeedMsg) -> Any:
+        match msg:
+            case Tick():
+                self._on_tick(msg)
+            case Quote():
+                self._on_quote(msg)
+            case AddSubscriber():
+                return self._add(msg)
+            case RemoveSubscriber():
+                for wire in (False, True):
+                    subs = self.subs.get((msg.channel, wire))
+                    if subs is not None and msg.subscriber in subs:
+                        subs.remove(msg.subscriber)
+            case UpstreamStatus():
+                for ref in {ref for subs in self.subs.values() for ref in subs}:
+                    self._deliver(ref, msg)
+            case GetBars():
+                return self._bars(msg)
+            case GetTrades():
+                return list(self.recent)[-msg.limit:] if msg.limit > 0 else []
+            case GetLatestQuote():
+                return self.quote
+            case FlushBars():
+                self._flush_timer = None
+                self._publish_bars(self.bars.flush(self._market_now()))
+                self._schedule_flush()
+            case Backfilled():
+                taken = self.bars.preload(msg.bars)
+                log.debug("feed %s: %d history bars loaded", self.code, taken)
+            case Bar():
+                pass  # bars are made here, never received; tolerated for symmetry
+            case _:
+                assert_never(msg)
+        return None
+
+    # -- trades and bars ---------------------------------------------------
+    def _on_tick(self, tick: Tick) -> None:
+        self.trades += 1
+        self.recent.append(tick)
+        closed = self.bars.add(tick)
+        subs = self.subs
+        if subs[("trade", False)]:
+            self._fan_out(subs[("trade", False)], tick)
+        if subs[("trade", True)]:
+            self._fan_out(subs[("trade", True)], Wire("trade", tick.code, encode_trade(tick)))
+        if closed:
+            self._publish_bars(closed)
+
+    def _on_quote(self, quote: Quote) -> None:
+        self.quotes += 1
+        self.quote = quote
+        subs = self.subs
+        if subs[("quote", False)]:
+            self._fan_out(subs[("quote", False)], quote)
+        if subs[("quote", True)]:
+            self._fan_out(subs[("quote", True)], Wire("quote", quote.code, encode_quote(quote)))
+
+    def _publish_bars(self, bars: list[Bar]) -> None:
+        if not bars:
+            return
+        if self.bar_writer is not None:
+            try:
+                self.bar_writer.tell(bars)
+            except (MailboxFull, ActorStopped) as exc:
+                log.warning("feed %s: %d closed bars not persisted: %s", self.code, len(bars), exc)
+        for bar in bars:
+            self._fan_out(self.subs[("bar", False)], bar)
+
+    def _fan_out(self, subs: list[ActorRef], msg: Any) -> None:
+        for ref in subs:
+            self._deliver(ref, msg)
+
+    def _deliver(self, ref: ActorRef, msg: Any) -> None:
+        try:
+            ref.tell(msg)
+        except MailboxFull:
+            self.delivery_drops += 1  # the consumer's own rule decided; it is counted there too
+        except ActorStopped:
+            self._forget(ref)
+
+    def _forget(self, ref: ActorRef) -> None:
+        for subs in self.subs.values():
+            if ref in subs:
+                subs.remove(ref)
+        try:
+            self.hub.tell(SubscriberGone(self.code, ref))
+        except (MailboxFull, ActorStopped):
+            log.warning("feed %s: could not tell the hub that %s left", self.code, ref.path)
+
+    def _add(self, msg: AddSubscriber) -> None:
+        wire = msg.wire and msg.channel != "bar"
+        subs = self.subs[(msg.channel, wire)]
+        if msg.subscriber not in subs:
+            subs.append(msg.subscriber)
+        if msg.history and msg.channel == "bar":
+            self._deliver(msg.subscriber, History(self.code, self.bars.history("1Min")))
+        if msg.channel == "quote" and self.quote is not None:  # the book as it stands now
+            quote = self.quote
+            self._deliver(msg.subscriber, Wire("quote", quote.code, encode_quote(quote)) if wire else quote)
+
+    def _bars(self, msg: GetBars) -> list[Bar]:
+        size = parse_bar_size(msg.size)
+        bars = self.bars.history(size)
+        if msg.include_forming:
+            forming = self.bars.current(size)
+            if forming is not None:
+                bars.append(forming)
+        return bars[-msg.limit:] if msg.limit > 0 else []
+
+    def _market_now(self) -> int:
+        """Market time: the clock for live sources, the file's time for replay."""
+        market_time = getattr(self.source, "market_time_ms", None)
+        return market_time() if market_time is not None else self.ctx.clock.now_ms()
+
+    def _schedule_flush(self) -> None:
+        clock = self.ctx.clock
+        now = clock.now_ms()
+        step = BAR_MS["1Min"]
+        delay_ms = step - now % step + 50  # just after the next minute boundary
+        ref = self.ctx.self_ref
+
+        def fire() -> None:
+            try:
+                ref.tell(FlushBars())
+            except (MailboxFull, ActorStopped):
+                pass  # a busy feed flushes on its next trade; a stopped one needs nothing
+
+        self._flush_timer = clock.call_later(delay_ms / 1000.0, fire)
+
+    async def _load_history(self) -> None:
+        """Persisted bars, then the source's backfill; never delays the live stream."""
+        bars: list[Bar] = []
+        for size in BACKFILL_SIZES:
+            try:
+                if self.bar_store is not None:
+                    bars.extend(await self.bar_store(self.code, size, self.history_len))
+                bars.extend(await self.source.backfill(self.code, size, self.history_len))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failed backfill is logged and the stream goes on
+                log.warning("feed %s: backfill of %s failed: %r", self.code, size, exc)
+        if bars:
+            try:
+                self.ctx.self_ref.tell(Backfilled(bars))
+            except (MailboxFull, ActorStopped):
+                log.warning("feed %s: history dropped (mailbox full or stopped)", self.code)
+
+    def state_view(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "subscribers": {f"{ch}{'/wire' if w else ''}": len(v) for (ch, w), v in self.subs.items() if v},
+            "trades": self.trades,
+            "quotes": self.quotes,
+            "late_trades": self.bars.late,
+            "delivery_drops": self.delivery_drops,
+        }

@@ -1,0 +1,232 @@
+"""Realtime strategies: a StrategyActor per (user, strategy), and their hub.
+
+``/strategies`` (the :class:`StrategyHub`) owns the registry: which sessions
+of a user use which strategy, and which codes each session watches. A
+strategy actor (``/strategies/<user>/<name>``) lives while at least one of its
+user's sessions uses it; it subscribes to the closed 1-minute bars of the
+watched codes (warming up on the feed's history), turns them into signals,
+sends the signals to the user's sessions and keeps the last ones for
+``/realtime/strategy-data``. Signals never place orders. A (re)started
+strategy says ``StrategyStarted`` and the hub sends it its sessions and codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from typing import Any, assert_never
+
+import msgspec
+
+from actors import paths
+from actors.feed_hub import Subscribe, Unsubscribe, UnsubscribeAll
+from actors.market_feed import History
+from engine.market.messages import Bar
+from engine.runtime import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    ChildSpec,
+    ChildTerminated,
+    MailboxFull,
+    MailboxSpec,
+    Supervisor,
+)
+from engine.strategy.realtime import Signal, make_strategy
+
+log = logging.getLogger(__name__)
+
+KEEP_SIGNALS = 100
+
+
+class Attach(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+    params: dict[str, Any] | None
+    session: ActorRef
+
+
+class Detach(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+    session: ActorRef
+
+
+class Watch(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+    code: str
+    session: ActorRef
+
+
+class Unwatch(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+    code: str
+    session: ActorRef
+
+
+class StrategyStarted(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str
+
+
+class SetSessions(msgspec.Struct, frozen=True):
+    sessions: list[ActorRef]
+    codes: list[str]
+
+
+class GetStrategyData(msgspec.Struct, frozen=True):
+    pass
+
+
+class StrategyData(msgspec.Struct, frozen=True):
+    name: str
+    params: dict[str, Any]
+    codes: list[str]
+    signals: list[Signal]
+
+
+class StrategyActor(Actor):
+    mailbox = MailboxSpec(limit=8192)  # closed bars: never conflated
+
+    def __init__(self, user_id: int, name: str, params: dict[str, Any] | None, hub: ActorRef,
+                 feeds: ActorRef) -> None:
+        self.user_id = user_id
+        self.name = name
+        self.params = params
+        self.strategy = make_strategy(name, params)
+        self.hub = hub
+        self.feeds = feeds
+        self.sessions: list[ActorRef] = []
+        self.codes: set[str] = set()
+        self.signals: deque[Signal] = deque(maxlen=KEEP_SIGNALS)
+        self.bars_seen = 0
+
+    async def on_start(self) -> None:
+        self.hub.tell(StrategyStarted(self.user_id, self.name))
+
+    async def on_stop(self) -> None:
+        try:
+            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
+        except (MailboxFull, ActorStopped):
+            log.warning("strategy %s: feeds hub gone at stop", self.ctx.path)
+
+    async def receive(self, msg: SetSessions | Bar | History | GetStrategyData) -> Any:
+        match msg:
+            case SetSessions():
+                self._set(msg)
+            case Bar():
+                self._on_bar(msg)
+            case History():
+                for bar in msg.bars:  # warm-up: signals on old bars are not news
+                    self.strategy.on_bar(bar)
+            case GetStrategyData():
+                return StrategyData(self.name, self.params or {}, sorted(self.codes), list(self.signals))
+            case _:
+                assert_never(msg)
+        return None
+
+    def _set(self, msg: SetSessions) -> None:
+        self.sessions = list(msg.sessions)
+        wanted = set(msg.codes)
+        me = self.ctx.self_ref
+        for code in wanted - self.codes:
+            self.feeds.tell(Subscribe(code, "bar", me, history=True))
+        for code in self.codes - wanted:
+            self.feeds.tell(Unsubscribe(code, "bar", me))
+        self.codes = wanted
+
+    def _on_bar(self, bar: Bar) -> None:
+        self.bars_seen += 1
+        signal = self.strategy.on_bar(bar)
+        if signal is None:
+            return
+        self.signals.append(signal)
+        for session in self.sessions:
+            try:
+                session.tell(signal)
+            except (MailboxFull, ActorStopped) as exc:
+                log.info("strategy %s: signal not delivered to %s: %s", self.ctx.path, session.path, exc)
+
+    def state_view(self) -> dict[str, Any]:
+        return {"sessions": len(self.sessions), "codes": len(self.codes), "bars": self.bars_seen,
+                "signals": len(self.signals)}
+
+
+HubMsg = Attach | Detach | Watch | Unwatch | StrategyStarted | ChildTerminated
+
+
+class StrategyHub(Actor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
+        self.feeds = feeds
+        self.spec = spec
+        # (user, name) -> session -> codes
+        self.registry: dict[tuple[int, str], dict[ActorRef, set[str]]] = defaultdict(dict)
+        self.params: dict[tuple[int, str], dict[str, Any] | None] = {}
+
+    async def receive(self, msg: HubMsg) -> None:
+        match msg:
+            case Attach():
+                key = (msg.user_id, msg.name)
+                self.params.setdefault(key, msg.params)  # the first session's params hold
+                self.registry[key].setdefault(msg.session, set())
+                self._ensure(key)
+                self._push(key)
+            case Detach():
+                key = (msg.user_id, msg.name)
+                self.registry[key].pop(msg.session, None)
+                if not self.registry[key]:
+                    await self._retire(key)
+                else:
+                    self._push(key)
+            case Watch():
+                key = (msg.user_id, msg.name)
+                if msg.session in self.registry.get(key, {}):
+                    self.registry[key][msg.session].add(msg.code)
+                    self._push(key)
+            case Unwatch():
+                key = (msg.user_id, msg.name)
+                if msg.session in self.registry.get(key, {}):
+                    self.registry[key][msg.session].discard(msg.code)
+                    self._push(key)
+            case StrategyStarted():
+                self._push((msg.user_id, msg.name))
+            case ChildTerminated():
+                log.error("strategy %s stopped for good: %s", msg.path, msg.reason)
+            case _:
+                assert_never(msg)
+
+    def _ensure(self, key: tuple[int, str]) -> None:
+        user_id, name = key
+        path = paths.strategy(user_id, name)
+        if self.ctx.system.lookup(path) is not None:
+            return
+        if self.ctx.system.lookup(paths.user_strategies(user_id)) is None:
+            self.ctx.spawn(str(user_id), Supervisor, ChildSpec(restart="permanent"))
+        params = self.params.get(key)
+        hub, feeds = self.ctx.self_ref, self.feeds
+        self.ctx.system.spawn(path, lambda: StrategyActor(user_id, name, params, hub, feeds), self.spec)
+
+    def _push(self, key: tuple[int, str]) -> None:
+        ref = self.ctx.system.lookup(paths.strategy(*key))
+        if ref is None:
+            return
+        sessions = self.registry.get(key, {})
+        codes = sorted(set().union(*sessions.values())) if sessions else []
+        try:
+            ref.tell(SetSessions(list(sessions), codes))
+        except (MailboxFull, ActorStopped) as exc:
+            log.warning("strategy %s not updated: %s", ref.path, exc)
+
+    async def _retire(self, key: tuple[int, str]) -> None:
+        self.registry.pop(key, None)
+        self.params.pop(key, None)
+        user_id, name = key
+        if self.ctx.system.lookup(paths.strategy(user_id, name)) is not None:
+            await self.ctx.system.stop(paths.strategy(user_id, name), timeout=5)
+        if not any(k[0] == user_id for k in self.registry):
+            if self.ctx.system.lookup(paths.user_strategies(user_id)) is not None:
+                await self.ctx.system.stop(paths.user_strategies(user_id), timeout=5)

@@ -1,0 +1,108 @@
+"""What WebSocket clients receive: JSON objects with ``type`` in
+{ack, error, trade, quote, signal, order, status}; prices and quantities are
+JSON integers; times are KST. Encoded once per record, whatever the number of
+clients (the feed does it, see ``MarketFeed``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+
+from engine.market.krx import KST_OFFSET_MS
+from engine.market.messages import Quote, Tick
+
+_encoder = msgspec.json.Encoder()
+
+
+class TradeOut(msgspec.Struct, frozen=True, tag_field="type", tag="trade"):
+    code: str
+    date: str  # YYYYMMDD, KST
+    time: str  # HHMMSS, KST
+    price: int
+    volume: int
+    cum_volume: int
+    change: int
+    ask: int
+    bid: int
+    ts_ms: int  # UTC epoch ms (exchange time)
+    seen_ns: int  # when the trade entered the server (wall clock ns), for latency measurement
+
+
+class Level(msgspec.Struct, frozen=True, array_like=False):
+    price: int
+    qty: int
+
+
+class QuoteOut(msgspec.Struct, frozen=True, tag_field="type", tag="quote"):
+    code: str
+    time: str
+    asks: list[Level]  # best first
+    bids: list[Level]
+    total_ask_qty: int
+    total_bid_qty: int
+    ts_ms: int
+
+
+class AckOut(msgspec.Struct, frozen=True, tag_field="type", tag="ack", omit_defaults=True):
+    message: str
+    tr_type: str | None = None
+    tr_id: str | None = None
+    st_code: str | None = None
+    strategy_type: str | None = None
+
+
+class ErrorOut(msgspec.Struct, frozen=True, tag_field="type", tag="error"):
+    code: str
+    message: str
+
+
+class StatusOut(msgspec.Struct, frozen=True, tag_field="type", tag="status"):
+    status: str  # "live" | "reconnecting"
+    detail: str
+
+
+class SignalOut(msgspec.Struct, frozen=True, tag_field="type", tag="signal"):
+    strategy: str
+    code: str
+    side: Literal["buy", "sell"]
+    price: int
+    indicators: dict[str, float]
+    time: str  # ISO-8601 KST
+    ts_ms: int
+
+
+class OrderOut(msgspec.Struct, frozen=True, tag_field="type", tag="order"):
+    event: str  # accepted | filled | partially_filled | rejected | cancelled
+    order: dict[str, Any]
+
+
+def kst_parts(ts_ms: int) -> tuple[str, str]:
+    secs = (ts_ms + KST_OFFSET_MS) // 1000
+    days, rem = divmod(secs, 86400)
+    day = dt.date.fromordinal(719163 + days)  # 719163 = date(1970, 1, 1).toordinal()
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}", f"{rem // 3600:02d}{rem // 60 % 60:02d}{rem % 60:02d}"
+
+
+def trade_out(t: Tick) -> TradeOut:
+    date, time = kst_parts(t.ts_ms)
+    return TradeOut(t.code, date, time, t.price, t.volume, t.cum_volume, t.change, t.ask, t.bid, t.ts_ms, t.seen_ns)
+
+
+def encode_trade(t: Tick) -> bytes:
+    return _encoder.encode(trade_out(t))
+
+
+def encode_quote(q: Quote) -> bytes:
+    _, time = kst_parts(q.ts_ms)
+    return _encoder.encode(QuoteOut(
+        q.code, time,
+        [Level(p, n) for p, n in zip(q.asks, q.ask_qty)],
+        [Level(p, n) for p, n in zip(q.bids, q.bid_qty)],
+        q.total_ask_qty, q.total_bid_qty, q.ts_ms,
+    ))
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    return _encoder.encode(msg)

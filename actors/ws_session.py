@@ -1,0 +1,200 @@
+"""WsSession: one actor per ``/kis_socket`` client, owning the socket's write side.
+
+The web handler reads the socket and tells the session each text message;
+the session answers every one with an ``ack`` or an ``error``, subscribes
+through the feeds hub, and writes what the feeds, strategies and accounts
+send it. Its mailbox conflates trades and quotes per (type, code) above the
+high-water mark, so a slow client costs the feeds nothing; a client that
+cannot keep up even so (a send stalls past the send timeout, or the mailbox
+fills with what is never conflated) is closed with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any, Literal, assert_never
+
+import msgspec
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from actors import strategy as strategies
+from actors.feed_hub import Subscribe, Subscribed, Unsubscribe, UnsubscribeAll
+from actors.market_feed import UpstreamStatus, Wire
+from actors.wire import AckOut, ErrorOut, OrderOut, SignalOut, StatusOut, encode
+from engine.market.krx import KST, is_valid_code
+from engine.runtime import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    MailboxFull,
+    MailboxOverflow,
+    MailboxSpec,
+    Overflow,
+)
+from engine.strategy.realtime import Signal
+
+log = logging.getLogger(__name__)
+
+TR_CHANNELS = {"H0STCNT0": "trade", "H0STASP0": "quote"}
+TOO_SLOW = 1013
+
+
+class ClientText(msgspec.Struct, frozen=True):
+    data: str
+
+
+class ClientRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tr_type: Literal["1", "2"]
+    tr_id: str
+    st_code: str
+
+
+class Refused(msgspec.Struct, frozen=True):
+    """The reader refused a client message (rate, type); the session says why."""
+
+    code: str
+    message: str
+
+
+class OrderEvent(msgspec.Struct, frozen=True):
+    """An order of the session's user changed (sent by its AccountActor)."""
+
+    event: str
+    order: dict[str, Any]
+
+
+_request = msgspec.json.Decoder(ClientRequest)
+
+
+def conflate_key(msg: Any) -> tuple[str, str] | None:
+    return (msg.kind, msg.code) if type(msg) is Wire else None
+
+
+def mailbox_for(high_water: int, limit: int) -> MailboxSpec:
+    return MailboxSpec(limit=limit, overflow=Overflow.FAULT, conflate_above=high_water,
+                       conflate_key=conflate_key)
+
+
+SessionMsg = Wire | ClientText | Refused | Subscribed | UpstreamStatus | Signal | OrderEvent
+
+
+class WsSession(Actor):
+    def __init__(self, ws: web.WebSocketResponse, user_id: int, strategy_name: str, feeds: ActorRef,
+                 strategy_hub: ActorRef, *, max_subscriptions: int, send_timeout_s: float) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.strategy_name = strategy_name
+        self.feeds = feeds
+        self.strategy_hub = strategy_hub
+        self.max_subscriptions = max_subscriptions
+        self.send_timeout_s = send_timeout_s
+        self.subscriptions: set[tuple[str, str]] = set()  # (tr_id, code), acknowledged or pending
+        self.sent = 0
+        self.close_code: int | None = None
+
+    async def on_stop(self) -> None:
+        me = self.ctx.self_ref
+        for tell in (lambda: self.feeds.tell(UnsubscribeAll(me)),
+                     lambda: self.strategy_hub.tell(strategies.Detach(self.user_id, self.strategy_name, me))):
+            try:
+                tell()
+            except (MailboxFull, ActorStopped) as exc:
+                log.warning("session %s: clean-up message lost: %s", self.ctx.path, exc)
+        code = self.close_code
+        if code is None and isinstance(self.ctx.failure, MailboxOverflow):
+            code = TOO_SLOW
+        if not self.ws.closed:
+            message = b"too slow" if code == TOO_SLOW else b"going away"
+            try:
+                async with asyncio.timeout(self.send_timeout_s):
+                    await self.ws.close(code=code or WSCloseCode.GOING_AWAY, message=message)
+            except (TimeoutError, ConnectionError):
+                pass  # the peer is gone or stuck: the transport is dropped with the handler
+
+    async def receive(self, msg: SessionMsg) -> None:
+        match msg:
+            case Wire():
+                await self._send(msg.data)
+            case ClientText():
+                await self._on_client(msg.data)
+            case Refused():
+                await self._error(msg.code, msg.message)
+            case Subscribed():
+                await self._on_subscribed(msg)
+            case UpstreamStatus():
+                await self._send(encode(StatusOut(msg.status, msg.detail)))
+            case Signal():
+                time = dt.datetime.fromtimestamp(msg.ts_ms / 1000, KST).isoformat()
+                await self._send(encode(SignalOut(msg.strategy, msg.code, msg.side, msg.price,
+                                                  msg.indicators, time, msg.ts_ms)))
+            case OrderEvent():
+                await self._send(encode(OrderOut(msg.event, msg.order)))
+            case _:
+                assert_never(msg)
+
+    async def _on_client(self, text: str) -> None:
+        try:
+            req = _request.decode(text)
+        except msgspec.ValidationError as exc:
+            return await self._error("invalid", str(exc))
+        except msgspec.DecodeError:
+            return await self._error("bad_json", "malformed JSON")
+        channel = TR_CHANNELS.get(req.tr_id)
+        if channel is None:
+            return await self._error("unknown_tr_id", f"unknown tr_id {req.tr_id!r}; expected H0STCNT0 or H0STASP0")
+        if not is_valid_code(req.st_code):
+            return await self._error("bad_code", f"bad stock code {req.st_code!r}")
+        key = (req.tr_id, req.st_code)
+        me = self.ctx.self_ref
+        if req.tr_type == "1":
+            if key in self.subscriptions:
+                return await self._send(encode(AckOut("already subscribed", "1", req.tr_id, req.st_code)))
+            if len(self.subscriptions) >= self.max_subscriptions:
+                return await self._error("too_many_subscriptions",
+                                         f"at most {self.max_subscriptions} subscriptions per client")
+            self.subscriptions.add(key)
+            self.feeds.tell(Subscribe(req.st_code, channel, me, wire=True, reply_to=me, tag=req.tr_id))  # type: ignore[arg-type]
+        else:
+            if key not in self.subscriptions:
+                return await self._error("not_subscribed", f"not subscribed to {req.tr_id} {req.st_code}")
+            self.subscriptions.discard(key)
+            self.feeds.tell(Unsubscribe(req.st_code, channel, me))  # type: ignore[arg-type]
+            if channel == "trade":
+                self.strategy_hub.tell(strategies.Unwatch(self.user_id, self.strategy_name, req.st_code, me))
+            await self._send(encode(AckOut("unsubscribed", "2", req.tr_id, req.st_code)))
+
+    async def _on_subscribed(self, msg: Subscribed) -> None:
+        key = (msg.tag, msg.code)
+        if msg.error:
+            self.subscriptions.discard(key)
+            return await self._error("subscribe_failed", msg.error)
+        if key not in self.subscriptions:
+            return  # unsubscribed meanwhile
+        if msg.channel == "trade":
+            self.strategy_hub.tell(strategies.Watch(self.user_id, self.strategy_name, msg.code, self.ctx.self_ref))
+        await self._send(encode(AckOut("subscribed", "1", msg.tag, msg.code)))
+
+    async def _error(self, code: str, message: str) -> None:
+        await self._send(encode(ErrorOut(code, message)))
+
+    async def _send(self, data: bytes) -> None:
+        if self.ws.closed:
+            return
+        try:
+            async with asyncio.timeout(self.send_timeout_s):
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+        except TimeoutError:
+            log.info("session %s: client too slow, closing 1013", self.ctx.path)
+            self.close_code = TOO_SLOW
+            self.ctx.stop_self()
+            return
+        except ConnectionError:
+            self.ctx.stop_self()
+            return
+        self.sent += 1
+
+    def state_view(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "strategy": self.strategy_name,
+                "subscriptions": len(self.subscriptions), "sent": self.sent}

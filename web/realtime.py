@@ -1,0 +1,130 @@
+"""``GET /realtime/ohlc/{stock_code}`` and ``GET /realtime/strategy-data``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import msgspec
+from aiohttp import web
+
+from actors import paths
+from actors.market_feed import GetBars, GetTrades
+from actors.strategy import GetStrategyData, StrategyData
+from actors.wire import TradeOut, trade_out
+from engine.market.krx import KST, is_valid_code, parse_bar_size
+from engine.market.messages import Bar, Tick
+from storage import BarRepo
+from web.auth import require_user
+from web.bodies import respond
+from web.errors import Invalid
+from web.keys import ROUTER, SESSIONS, SETTINGS, SYSTEM
+
+MAX_BARS = 2000
+
+
+class OhlcRow(msgspec.Struct, frozen=True):
+    time: str  # the bar's start, ISO-8601 KST
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+
+
+class OhlcBody(msgspec.Struct, frozen=True):
+    status: str
+    data: list[OhlcRow]
+
+
+class SignalView(msgspec.Struct, frozen=True):
+    code: str
+    side: str
+    price: int
+    indicators: dict[str, float]
+    time: str
+
+
+class StrategyView(msgspec.Struct, frozen=True):
+    strategy_type: str
+    params: dict[str, object]
+    codes: list[str]
+    last_signals: list[SignalView]
+
+
+class StrategyDataInner(msgspec.Struct, frozen=True):
+    contract_data: dict[str, TradeOut]
+    executed_data: list[TradeOut]
+    active_strategies: list[StrategyView]
+
+
+class StrategyDataBody(msgspec.Struct, frozen=True):
+    status: str
+    data: StrategyDataInner
+
+
+def _kst(ts_ms: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ms / 1000, KST).isoformat()
+
+
+async def ohlc(request: web.Request) -> web.Response:
+    require_user(request)
+    code = request.match_info["stock_code"]
+    fields: dict[str, str] = {}
+    if not is_valid_code(code):
+        fields["stock_code"] = "expected a 6-character KRX code such as 005930"
+    try:
+        size = parse_bar_size(request.query.get("bar_size", "1Min"))
+    except ValueError as exc:
+        fields["bar_size"] = str(exc)
+    try:
+        limit = int(request.query.get("limit", "200"))
+        if not 1 <= limit <= MAX_BARS:
+            raise ValueError
+    except ValueError:
+        fields["limit"] = f"an integer from 1 to {MAX_BARS}"
+    if fields:
+        raise Invalid("invalid OHLC request", fields=fields)
+    timeout = request.app[SETTINGS].ask_timeout_s
+    feed = request.app[ROUTER].feeds.get(code)
+    bars: list[Bar]
+    if feed is not None and feed.alive:
+        bars = await feed.ask(GetBars(size, limit), timeout)
+    else:
+        async with request.app[SESSIONS]() as session:
+            bars = await BarRepo(session).recent(code, size, limit)
+    rows = [OhlcRow(_kst(b.start_ms), b.open, b.high, b.low, b.close, b.volume) for b in bars]
+    return respond(OhlcBody("success", rows))
+
+
+async def strategy_data(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    system = request.app[SYSTEM]
+    timeout = request.app[SETTINGS].ask_timeout_s
+    refs = [system.lookup(path) for path in system.children(paths.user_strategies(user_id))]
+    datas: list[StrategyData] = await asyncio.gather(
+        *(ref.ask(GetStrategyData(), timeout) for ref in refs if ref is not None))
+    codes = sorted({code for d in datas for code in d.codes})
+    router = request.app[ROUTER]
+    feeds = [(code, router.feeds.get(code)) for code in codes]
+    trades_by_code = await asyncio.gather(
+        *(feed.ask(GetTrades(100), timeout) for _, feed in feeds if feed is not None and feed.alive))
+    latest: dict[str, TradeOut] = {}
+    executed: list[Tick] = []
+    for trades in trades_by_code:
+        if trades:
+            latest[trades[-1].code] = trade_out(trades[-1])
+            executed.extend(trades)
+    executed.sort(key=lambda t: (t.ts_ms, t.seen_ns))
+    strategies = [
+        StrategyView(d.name, d.params, d.codes,
+                     [SignalView(s.code, s.side, s.price, s.indicators, _kst(s.ts_ms)) for s in d.signals[-20:]])
+        for d in datas
+    ]
+    return respond(StrategyDataBody("success", StrategyDataInner(
+        latest, [trade_out(t) for t in executed[-100:]], strategies)))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/realtime/ohlc/{stock_code}", ohlc)
+    app.router.add_get("/realtime/strategy-data", strategy_data)
