@@ -19,7 +19,9 @@ from typing import Any, Literal, assert_never
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from actors import paths
 from actors import strategy as strategies
+from actors.session_hub import Register, Unregister
 from actors.feed_hub import Subscribe, Subscribed, Unsubscribe, UnsubscribeAll
 from actors.market_feed import UpstreamStatus, Wire
 from actors.wire import AckOut, ErrorOut, OrderOut, SignalOut, StatusOut, encode
@@ -94,9 +96,14 @@ class WsSession(Actor):
         self.sent = 0
         self.close_code: int | None = None
 
+    async def on_start(self) -> None:
+        self.ctx.system.ref(paths.SESSIONS).tell(Register(self.user_id, self.ctx.self_ref))
+
     async def on_stop(self) -> None:
         me = self.ctx.self_ref
+        hub = self.ctx.system.lookup(paths.SESSIONS)
         for tell in (lambda: self.feeds.tell(UnsubscribeAll(me)),
+                     lambda: hub.tell(Unregister(self.user_id, me)) if hub is not None else None,
                      lambda: self.strategy_hub.tell(strategies.Detach(self.user_id, self.strategy_name, me))):
             try:
                 tell()

@@ -17,6 +17,7 @@ from aiohttp import web
 from actors import paths
 from actors.bar_writer import BarWriter
 from actors.feed_hub import FeedHub, FeedRouter
+from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
@@ -29,7 +30,7 @@ from web.middlewares import errors, request_context
 
 log = logging.getLogger(__name__)
 
-GROUPS = (paths.SWINGS, paths.ACCOUNTS, paths.SESSIONS)  # plain supervisors; feeds and strategies have hubs
+GROUPS = (paths.SWINGS, paths.ACCOUNTS)  # plain supervisors; feeds, strategies and sessions have hubs
 
 
 def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
@@ -112,6 +113,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         feed_spec=spec, bar_writer=writer, bar_loader=load_bars,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
+    system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     for path in GROUPS:
         system.spawn(path, Supervisor, ChildSpec(restart="permanent"))
     app[SYSTEM] = system

@@ -101,6 +101,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return backtest.run(args)
 
 
+def cmd_kis_sim(args: argparse.Namespace) -> int:
+    from engine.brokers.kis import simulator
+    from web import logs
+
+    logs.configure("INFO")
+    return simulator.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Auto-Trader: automated trading for KRX stocks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -130,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(put the new key first, keep the old ones after it until this has run)",
     )
     rotate.set_defaults(func=cmd_keys_rotate)
+
+    from engine.brokers.kis import simulator
+
+    kis = sub.add_parser("kis-sim", help="run the local KIS Open API simulator (REST and WebSocket on one port)")
+    simulator.add_arguments(kis)
+    kis.set_defaults(func=cmd_kis_sim)
 
     from engine.strategy import backtest
 

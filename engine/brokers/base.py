@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
+import msgspec
+
 from engine.market.messages import Bar, Quote, Tick
 
 Channel = Literal["trade", "quote"]
@@ -42,3 +44,96 @@ class MarketDataSource(Protocol):
 
     async def backfill(self, code: str, bar_size: str, n: int) -> list[Bar]:
         """Up to ``n`` most recent closed bars, oldest first. May raise; callers log and go on."""
+
+
+# -- orders (issue 5) ----------------------------------------------------------
+#
+#   BrokerError
+#    ├── OrderRejected     the broker said no: nothing was placed (safe to report, never retry blindly)
+#    ├── OutcomeUnknown    sent, answer lost (timeout, HTTP 500 without a verdict): reconcile, never resend
+#    └── BrokerUnavailable not sent (connection refused, rate limited before sending): safe to retry
+
+
+class BrokerError(Exception):
+    """Base of broker failures; ``code`` and ``message`` carry the broker's words."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+
+
+class OrderRejected(BrokerError):
+    pass
+
+
+class OutcomeUnknown(BrokerError):
+    pass
+
+
+class BrokerUnavailable(BrokerError):
+    pass
+
+
+Side = Literal["buy", "sell"]
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str  # ours, unique per account (KIS has none: the journal keeps the mapping)
+    code: str
+    side: Side
+    quantity: int
+    price: int | None = None  # None: market order (KIS ORD_DVSN 01); else limit (00), on the tick grid
+
+
+class OrderAck(msgspec.Struct, frozen=True, kw_only=True):
+    broker_order_no: str  # KIS ODNO
+    accepted_ms: int  # UTC epoch ms
+
+
+class BrokerFill(msgspec.Struct, frozen=True, kw_only=True):
+    broker_order_no: str
+    code: str
+    side: Side
+    quantity: int
+    price: int
+    ts_ms: int
+
+
+class BrokerOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What the broker knows of one order (reconciliation)."""
+
+    broker_order_no: str
+    code: str
+    side: Side
+    quantity: int
+    filled_quantity: int
+    average_price: int  # 0 when nothing filled
+    cancelled: bool = False
+    ordered_ms: int = 0
+
+
+class Holding(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    quantity: int
+    average_price: int
+    current_price: int
+
+
+class BrokerBalance(msgspec.Struct, frozen=True, kw_only=True):
+    cash: int  # KRW available (KIS dnca_tot_amt)
+    holdings: list[Holding]
+
+
+class Broker(Protocol):
+    """One broker account's order and balance API (KIS, or the paper broker)."""
+
+    async def place_order(self, req: OrderRequest) -> OrderAck:
+        """Send once. Raises OrderRejected, OutcomeUnknown or BrokerUnavailable."""
+
+    async def orders_today(self) -> list[BrokerOrderStatus]:
+        """Every order of the account today with its fills (for reconciliation)."""
+
+    async def balance(self) -> BrokerBalance: ...
+
+    async def close(self) -> None: ...

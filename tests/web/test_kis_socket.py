@@ -210,3 +210,21 @@ async def test_signals_reach_the_session_and_strategy_data(client, clock, make_u
     assert set(signal["indicators"]) == {"ema2", "ema3"}
     data = (await (await client.get("/realtime/strategy-data", headers=headers)).json())["data"]
     assert data["active_strategies"][0]["last_signals"]
+
+
+async def test_messages_for_a_user_reach_only_that_users_sessions(client, make_user):
+    from actors.session_hub import CountSessions, ToUser
+    from actors.ws_session import OrderEvent
+
+    alice_id, alice = await make_user("alice@example.com")
+    _, bob = await make_user("bob@example.com")
+    ws_a = await connect(client, alice)
+    ws_b = await connect(client, bob)
+    hub = client.server.app[SYSTEM].ref("/sessions")
+    assert await hub.ask(CountSessions(), 5) == 2
+    hub.tell(ToUser(alice_id, OrderEvent("filled", {"order_id": "1"})))
+    assert await ws_a.receive_json(timeout=5) == {"type": "order", "event": "filled", "order": {"order_id": "1"}}
+    await ws_b.send_json({"tr_type": "2", "tr_id": "H0STCNT0", "st_code": "005930"})
+    assert (await ws_b.receive_json(timeout=5))["code"] == "not_subscribed"  # nothing else was queued for bob
+    await ws_a.close()
+    await ws_b.close()

@@ -1,0 +1,77 @@
+"""The sessions' supervisor (``/sessions``): who is connected, per user.
+
+Sessions register on start and leave on stop; anybody with a message for a
+user's open sockets (order events from an AccountActor) tells the hub
+``ToUser`` and it forwards to that user's sessions only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any, assert_never
+
+import msgspec
+
+from engine.runtime import Actor, ActorRef, ActorStopped, ChildTerminated, MailboxFull, MailboxSpec
+
+log = logging.getLogger(__name__)
+
+
+class Register(msgspec.Struct, frozen=True):
+    user_id: int
+    session: ActorRef
+
+
+class Unregister(msgspec.Struct, frozen=True):
+    user_id: int
+    session: ActorRef
+
+
+class ToUser(msgspec.Struct, frozen=True):
+    user_id: int
+    msg: Any
+
+
+class CountSessions(msgspec.Struct, frozen=True):
+    user_id: int | None = None
+
+
+class SessionHub(Actor):
+    mailbox = MailboxSpec(limit=65536)
+
+    def __init__(self) -> None:
+        self.by_user: dict[int, set[ActorRef]] = defaultdict(set)
+        self.forwarded = 0
+        self.undelivered = 0
+
+    async def receive(self, msg: Register | Unregister | ToUser | CountSessions | ChildTerminated) -> Any:
+        match msg:
+            case Register():
+                self.by_user[msg.user_id].add(msg.session)
+            case Unregister():
+                sessions = self.by_user.get(msg.user_id)
+                if sessions is not None:
+                    sessions.discard(msg.session)
+                    if not sessions:
+                        del self.by_user[msg.user_id]
+            case ToUser():
+                for session in list(self.by_user.get(msg.user_id, ())):
+                    try:
+                        session.tell(msg.msg)
+                        self.forwarded += 1
+                    except (MailboxFull, ActorStopped):
+                        self.undelivered += 1
+            case CountSessions():
+                if msg.user_id is not None:
+                    return len(self.by_user.get(msg.user_id, ()))
+                return sum(len(s) for s in self.by_user.values())
+            case ChildTerminated():
+                pass  # sessions are temporary; their sockets are already closed
+            case _:
+                assert_never(msg)
+        return None
+
+    def state_view(self) -> dict[str, Any]:
+        return {"users": len(self.by_user), "sessions": sum(len(s) for s in self.by_user.values()),
+                "forwarded": self.forwarded, "undelivered": self.undelivered}
