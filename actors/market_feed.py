@@ -181,7 +181,9 @@ class MarketFeed(Actor):
                 return self.quote
             case FlushBars():
                 self._flush_timer = None
-                self._publish_bars(self.bars.flush(self._market_now()))
+                now = self._market_now()
+                if now is not None:  # a replay that has not started has no market time yet
+                    self._publish_bars(self.bars.flush(now))
                 self._schedule_flush()
             case Backfilled():
                 taken = self.bars.preload(msg.bars)
@@ -266,7 +268,7 @@ class MarketFeed(Actor):
                 bars.append(forming)
         return bars[-msg.limit:] if msg.limit > 0 else []
 
-    def _market_now(self) -> int:
+    def _market_now(self) -> int | None:
         """Market time: the clock for live sources, the file's time for replay."""
         market_time = getattr(self.source, "market_time_ms", None)
         return market_time() if market_time is not None else self.ctx.clock.now_ms()
