@@ -23,7 +23,7 @@ from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
 from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import accounts, admin, health, realtime, users, ws
+from web import accounts, admin, health, metrics, realtime, users, ws
 from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.throttle import LoginThrottle
 from web.middlewares import errors, request_context
@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     accounts.add_routes(app)
     realtime.add_routes(app)
     ws.setup(app)
+    metrics.setup(app)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -12,6 +13,9 @@ from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
 from storage import Crypto, PasswordHasher
 from web.throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
@@ -24,3 +28,4 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
 ROUTER = web.AppKey("router", FeedRouter)
 SOURCE = web.AppKey("source", object)  # the MarketDataSource (sim, replay or kis)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

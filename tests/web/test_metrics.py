@@ -1,0 +1,21 @@
+async def test_metrics_are_admin_only(client, make_user):
+    assert (await client.get("/metrics")).status == 401
+    _, user = await make_user("plain@example.com")
+    assert (await client.get("/metrics", headers=user)).status == 403
+
+
+async def test_metrics_count_requests_by_route_and_show_the_engine(client, make_user):
+    _, admin = await make_user("boss@example.com", role="admin")
+    for _ in range(3):
+        await client.get("/health")
+    await client.get("/realtime/ohlc/005930", headers=admin)
+    resp = await client.get("/metrics", headers=admin)
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert 'autotrader_http_requests_total{method="GET",route="/health",status="200"} 3.0' in text
+    assert 'route="/realtime/ohlc/{stock_code}"' in text  # the template, never the raw path
+    assert 'autotrader_actors{kind="FeedHub"} 1.0' in text
+    for name in ("autotrader_mailbox_depth", "autotrader_actor_restarts_total", "autotrader_feeds",
+                 "autotrader_websocket_clients", "autotrader_broker_errors_total", "autotrader_mailbox_conflated_total"):
+        assert name in text
