@@ -13,6 +13,8 @@ import logging
 import sys
 import time
 
+from engine.runtime import current_actor
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 user_id: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 
@@ -21,6 +23,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         record.user_id = user_id.get()
+        record.actor = current_actor.get()
         return True
 
 
@@ -34,6 +37,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
             "user_id": getattr(record, "user_id", "-"),
+            "actor": getattr(record, "actor", "-"),
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
@@ -47,7 +51,8 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s u=%(user_id)s] %(message)s")
+            logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s [%(request_id)s u=%(user_id)s %(actor)s] %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,6 +1,7 @@
 """The actor runtime: actors, refs, bounded mailboxes, supervision, the system, clocks."""
 
 from engine.runtime.actor import Actor, ActorContext
+from engine.runtime.cell import current_actor
 from engine.runtime.clock import Clock, ManualClock, WallClock
 from engine.runtime.errors import (
     ActorNotFound,
@@ -20,5 +21,5 @@ __all__ = [
     "Actor", "ActorContext", "ActorNotFound", "ActorRef", "ActorStopped", "ActorSystem",
     "AskTimeout", "ChildSpec", "ChildTerminated", "Clock", "EngineError", "MailboxFull",
     "MailboxOverflow", "MailboxSpec", "ManualClock", "Overflow", "PathTaken", "Supervisor",
-    "WallClock",
+    "WallClock", "current_actor",
 ]

@@ -10,6 +10,7 @@ Lifecycle states (NautilusTrader style, one table):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from engine.runtime.system import ActorSystem
 
 log = logging.getLogger(__name__)
+
+current_actor: contextvars.ContextVar[str] = contextvars.ContextVar("current_actor", default="-")
+"""The path of the actor whose task is running (logs carry it)."""
 
 
 class _Ask:
@@ -121,6 +125,7 @@ class ActorCell:
 
     # -- the loop ---------------------------------------------------------
     async def _run(self) -> None:
+        current_actor.set(self.path)
         mailbox = self.mailbox
         try:
             if not await self._start():
