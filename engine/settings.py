@@ -60,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kis_pingpong_timeout_s: float = 120.0
     kis_paper: bool = False  # market-data connection uses the paper (모의투자) URLs and REST limit
     kis_rest_rate_per_s: float = 0.0  # REST calls per second per app key; 0 = 19 real, 2 paper
+    ca_file: str = ""  # extra CA bundle to trust for outbound HTTPS (verification is never off)
     kis_timeout_s: float = 10.0  # every KIS HTTP request, WebSocket connect and subscription ack
     # -- web / auth -------------------------------------------------------
     jwt_secret: str = ""  # default: generated into <data_dir>/keys.json

@@ -33,7 +33,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runner = uvloop.run
     except ImportError:  # not on this platform: the default loop works too
         runner = asyncio.run
-    return runner(serve(settings, certfile=getattr(args, "certfile", None), keyfile=getattr(args, "keyfile", None)))
+    if bool(args.certfile) != bool(args.keyfile):
+        print("autotrader: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
+    return runner(serve(settings, certfile=args.certfile, keyfile=args.keyfile))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -116,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP/WebSocket server (embedded defaults: SQLite, paper broker, simulated market)")
     serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1 or AUTOTRADER_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (0 = a free port; default 8080 or AUTOTRADER_PORT)")
+    serve.add_argument("--certfile", default=None, help="PEM certificate (chain): serve HTTPS and WSS")
+    serve.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance")

@@ -17,6 +17,7 @@ import logging
 import aiohttp
 
 from engine.brokers.base import Channel, MarketDataSink
+from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.charts import fetch_bars
 from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
@@ -56,6 +57,7 @@ class KisMarketData:
         self._ws_url = settings.kis_paper_ws_url if paper else settings.kis_ws_url
         self._rate = settings.kis_rest_rate_per_s or default_rate(paper)
         self._timeout_s = settings.kis_timeout_s
+        self._ca_file = settings.ca_file
         self._clock = clock
         self._options = StreamOptions(
             max_subscriptions=settings.kis_max_subscriptions,
@@ -80,7 +82,7 @@ class KisMarketData:
 
     def _ensure_http(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = client_session(self._ca_file)
             self._auths = [
                 KisAuth(self._http, self._rest_url, key, secret, self._clock, timeout_s=self._timeout_s)
                 for key, secret in self._creds
