@@ -16,6 +16,7 @@ from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid
 from web.keys import CRYPTO, SESSIONS, SETTINGS
+from web.openapi import route
 from web.schemas import AccountCreated, AccountList, AccountRegistration, AccountView
 
 ACCOUNT_NUMBER = re.compile(r"^\d{8}-?\d{2}$")
@@ -84,5 +85,7 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/accounts/register", register)
-    app.router.add_get("/accounts", list_accounts)
+    route(app, "POST", "/accounts/register", register, summary="register a broker account (secrets encrypted)",
+          tag="accounts", request=AccountRegistration, responses={201: AccountCreated}, errors=(409,))
+    route(app, "GET", "/accounts", list_accounts, summary="your accounts, masked, lowest id first",
+          tag="accounts", responses={200: AccountList})

@@ -8,6 +8,7 @@ from aiohttp import web
 from web.auth import require_admin
 from web.bodies import respond
 from web.keys import SYSTEM
+from web.openapi import route
 from web.schemas import ActorRow, ActorTree
 
 
@@ -19,4 +20,5 @@ async def actors(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/actors", actors)
+    route(app, "GET", "/admin/actors", actors, summary="the actor tree with mailbox figures (admin)",
+          tag="admin", responses={200: ActorTree}, errors=(403,))

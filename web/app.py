@@ -23,7 +23,8 @@ from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
 from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import accounts, admin, health, metrics, realtime, users, ws
+from web import accounts, admin, health, metrics, openapi, realtime, users, ws
+from web.health import VERSION
 from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.throttle import LoginThrottle
 from web.middlewares import errors, request_context
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     realtime.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
+    openapi.setup(app, "Auto-Trader", VERSION)
     return app
 
 

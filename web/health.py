@@ -10,6 +10,7 @@ from storage import DatabaseUnavailable, ping
 from web.bodies import respond
 from web.keys import DB_ENGINE, SYSTEM
 from web.middlewares import error_response
+from web.openapi import route
 from web.schemas import Health, Ready
 
 READY_DB_TIMEOUT_S = 2.0
@@ -44,5 +45,7 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
+    route(app, "GET", "/health", health, summary="the process answers", tag="ops", auth=False,
+          responses={200: Health})
+    route(app, "GET", "/ready", ready, summary="the database answers and the actor system runs", tag="ops",
+          auth=False, responses={200: Ready}, errors=(503,))

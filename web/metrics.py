@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from web.auth import require_admin
 from web.keys import METRICS, ROUTER, SOURCE, SYSTEM, WEBSOCKETS
+from web.openapi import route
 
 
 class Metrics:
@@ -114,4 +115,5 @@ async def scrape(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app[METRICS] = Metrics(app)
     app.middlewares.insert(0, measure)
-    app.router.add_get("/metrics", scrape)
+    route(app, "GET", "/metrics", scrape, summary="Prometheus metrics (admin)", tag="admin",
+          responses={200: None}, errors=(403,))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from typing import Any
+
 import msgspec
 from aiohttp import web
 
@@ -12,13 +14,14 @@ from actors import paths
 from actors.market_feed import GetBars, GetTrades
 from actors.strategy import GetStrategyData, StrategyData
 from actors.wire import TradeOut, trade_out
-from engine.market.krx import KST, is_valid_code, parse_bar_size
+from engine.market.krx import BAR_SIZES, KST, is_valid_code, parse_bar_size
 from engine.market.messages import Bar, Tick
 from storage import BarRepo
 from web.auth import require_user
 from web.bodies import respond
 from web.errors import Invalid
 from web.keys import ROUTER, SESSIONS, SETTINGS, SYSTEM
+from web.openapi import Param, route
 
 MAX_BARS = 2000
 
@@ -47,7 +50,7 @@ class SignalView(msgspec.Struct, frozen=True):
 
 class StrategyView(msgspec.Struct, frozen=True):
     strategy_type: str
-    params: dict[str, object]
+    params: dict[str, Any]
     codes: list[str]
     last_signals: list[SignalView]
 
@@ -126,5 +129,11 @@ async def strategy_data(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/realtime/ohlc/{stock_code}", ohlc)
-    app.router.add_get("/realtime/strategy-data", strategy_data)
+    route(app, "GET", "/realtime/ohlc/{stock_code}", ohlc, summary="OHLC bars of a code (KST times)",
+          tag="market", responses={200: OhlcBody}, errors=(422, 503), params=(
+              Param("bar_size", schema={"type": "string", "enum": list(BAR_SIZES)}),
+              Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_BARS}),
+          ))
+    route(app, "GET", "/realtime/strategy-data", strategy_data,
+          summary="latest trades on your watched codes and your strategies' signals", tag="market",
+          responses={200: StrategyDataBody}, errors=(503,))

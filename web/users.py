@@ -11,6 +11,7 @@ from web.auth import issue_token
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, TooManyRequests, Unauthorized
 from web.keys import HASHER, LOGIN_THROTTLE, SESSIONS, SETTINGS
+from web.openapi import route
 from web.schemas import Credentials, Message, TokenBody
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -61,5 +62,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/users/register", register)
-    app.router.add_post("/users/login", login)
+    route(app, "POST", "/users/register", register, summary="register a user", tag="users", auth=False,
+          request=Credentials, responses={201: Message}, errors=(409,))
+    route(app, "POST", "/users/login", login, summary="log in: a Bearer token", tag="users", auth=False,
+          request=Credentials, responses={200: TokenBody}, errors=(401, 429))
