@@ -22,9 +22,10 @@ obv        0                     starts at the first volume
 As in TA-Lib, a denominator within 1e-8 of zero gives 0 (RSI, DI) or skips the
 DX. TA-Lib's unstable periods are all 0 by default and so are ours. Recursions
 run in compiled code (a blocked matrix product plus ``scipy.signal.lfilter``,
-see :func:`_first_order`); the incremental ``*State`` classes run the
-plain recursions, so live values equal the batch values on every bar up to
-rounding (1e-12 relative is tested).
+see :func:`_first_order`): below 131,072 bars ``lfilter`` performs the same
+floating-point operations in the same order as the incremental ``*State``
+classes, so live values equal the batch values exactly on every bar; longer
+series run a blocked matrix product that differs by rounding only (~1e-15).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def _check_period(period: int, minimum: int) -> None:
 
 _BLOCK = 16  # samples per row of the blocked recursion
 _CHUNK_ROWS = 2048  # rows per chunk: 256 KB of scratch, in cache
+# Below this many samples the plain recursion runs: bit-identical to the *State
+# classes, so a backtest and a live swing take the same decisions bar for bar.
+_BLOCKED_MIN = 1 << 17
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,19 +97,21 @@ def _first_order(x: np.ndarray, b0: float, pole: float, y0: float,
                  out: np.ndarray | None = None) -> np.ndarray:
     """y[n] = pole * y[n-1] + b0 * x[n] with y[-1] = y0, in compiled code, into `out`.
 
-    `out` may be `x` itself. Long finite inputs run blocked: rows of ``_BLOCK``
+    `out` may be `x` itself. Inputs shorter than ``_BLOCKED_MIN`` (131,072: more
+    than 60 years of hourly KRX bars) run ``lfilter``, whose operations are
+    exactly those of the incremental states. Longer finite inputs run blocked: rows of ``_BLOCK``
     samples go through one matrix product with the filter's impulse response
     (each row as if it started from 0), a short ``lfilter`` over the row ends
     carries the state from row to row, and ``carry * pole**(i+1)`` adds it
     back, chunk by chunk in a cache-sized scratch array. Only non-negative
     powers of the pole appear, so nothing overflows; values differ from the
-    plain recursion by rounding only (about 1e-15 relative). Short or
-    non-finite inputs (where a NaN must only spread forward) use ``lfilter``.
+    plain recursion by rounding only (about 1e-15 relative). Non-finite inputs
+    (where a NaN must only spread forward) always use ``lfilter``.
     """
     n = x.size
     y = np.empty(n) if out is None else out
     rows = n // _BLOCK
-    if rows < 4 or not math.isfinite(float(np.dot(x, x))):
+    if n < _BLOCKED_MIN or not math.isfinite(float(np.dot(x, x))):
         if n:
             y[:], _ = lfilter([b0], [1.0, -pole], x, zi=[pole * y0])
         return y

@@ -1,4 +1,4 @@
-"""The blocked recursion behind the batch indicators: long inputs, chunk seams, NaN, in place."""
+"""The blocked recursion behind the batch indicators: chunk seams, NaN, in place, TA-Lib."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,12 @@ from scipy.signal import lfilter
 
 from benchmarks.indicators import synthetic_bars
 from engine.market import indicators as ind
+
+
+@pytest.fixture(autouse=True)
+def _blocked_from_64_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the blocked path on short inputs too (in production it starts at 131,072)."""
+    monkeypatch.setattr(ind, "_BLOCKED_MIN", 64)
 
 
 def _plain(x: np.ndarray, b0: float, pole: float, y0: float) -> np.ndarray:
@@ -31,7 +37,7 @@ def test_nan_spreads_forward_only() -> None:
 
 
 def test_long_synthetic_series_equals_talib() -> None:
-    """100,000 bars: many chunks and a ragged tail, against TA-Lib at 1e-9."""
+    """Many chunks and a ragged tail, against TA-Lib at 1e-9."""
     b = synthetic_bars(100_003)
     h, lo, c, v = b["high"], b["low"], b["close"], b["volume"]
     for ours, theirs in (
@@ -42,3 +48,10 @@ def test_long_synthetic_series_equals_talib() -> None:
     ):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=0, equal_nan=True)
+
+
+def test_short_series_stay_bit_identical_to_the_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ind, "_BLOCKED_MIN", 1 << 17)
+    c = synthetic_bars(5_000)["close"]
+    state = ind.EmaState(20)
+    assert [state.update(x) for x in c.tolist()][19:] == ind.ema(c, 20)[19:].tolist()
