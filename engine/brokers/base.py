@@ -8,6 +8,7 @@ Sources: ``sim`` (engine.brokers.sim), ``replay`` (engine.brokers.replay),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import msgspec
@@ -137,3 +138,19 @@ class Broker(Protocol):
     async def balance(self) -> BrokerBalance: ...
 
     async def close(self) -> None: ...
+
+
+class FillNotifier(Protocol):
+    """Optional beside :class:`Broker`: a broker that pushes its fills as they happen
+    (KIS: H0STCNI0/H0STCNI9 notices). Without it, fills come from ``orders_today()``."""
+
+    async def subscribe_fills(
+        self,
+        listener: Callable[[BrokerFill], None],
+        *,
+        on_status: Callable[[bool, str], None] | None = None,
+    ) -> bool:
+        """Call ``listener`` (on the loop, must not block: e.g. ``ref.tell``) with each fill
+        from now on; ``on_status(live, detail)`` on each change of the notice channel
+        (reconcile after a gap: notices are not replayed). True once live. A fill can
+        arrive before ``place_order`` returns its ack: match fills by broker order number."""

@@ -4,6 +4,7 @@ Other packages import from here only.
 """
 
 from engine.brokers.kis.auth import KisAuth
+from engine.brokers.kis.broker import KisAccount, KisBroker
 from engine.brokers.kis.errors import (
     BackfillError,
     FrameError,
@@ -33,7 +34,9 @@ __all__ = [
     "FillNotice",
     "FrameError",
     "KisApiError",
+    "KisAccount",
     "KisAuth",
+    "KisBroker",
     "KisError",
     "KisMarketData",
     "KisRateLimited",

@@ -11,7 +11,8 @@ tokens, missing or wrong app keys, a tr_id of the other mode (``EGW00213``),
 "(inferred)" in comments have no public source beyond KIS_PROTOCOL.md's tables.
 
 Test hooks on :class:`KisSimulator`: :meth:`drop_all`, :attr:`stalled`,
-:meth:`send_garbage`, :meth:`forget_approvals`, and counters.
+:meth:`send_garbage`, :meth:`forget_approvals`, and counters; the order book and
+its hooks are :attr:`KisSimulator.orders` (sim_orders.py, routes in sim_trading.py).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ import msgspec
 from aiohttp import web
 
 from engine.brokers.kis.sim_market import SimMarket
+from engine.brokers.kis.sim_orders import SimOrders
 from engine.brokers.kis.sim_quotations import QUOTATION_ROUTES
 from engine.brokers.kis.sim_session import SimSession
+from engine.brokers.kis.sim_trading import TRADING_ROUTES
 from engine.runtime.clock import Clock, WallClock
 
 log = logging.getLogger(__name__)
@@ -94,8 +97,9 @@ class KisSimulator:
         self._last_token: dict[str, float] = {}
         self._windows: dict[str, deque[float]] = {}
         self.routes: dict[tuple[str, str], tuple[frozenset[str], Handler]] = {}
-        for (method, path), (tr_ids, handler) in QUOTATION_ROUTES.items():
+        for (method, path), (tr_ids, handler) in (QUOTATION_ROUTES | TRADING_ROUTES).items():
             self.add_route(method, path, tr_ids, handler)
+        self.orders = SimOrders(self)  # accounts, orders, fills, fill notices (sim_orders.py)
 
     def add_route(self, method: str, path: str, tr_ids: frozenset[str], handler: Handler) -> None:
         """Serve ``handler`` for REST calls with one of ``tr_ids`` (the real-mode ids)."""
@@ -271,6 +275,7 @@ def create_simulator_app(config: SimulatorConfig | None = None, clock: Clock | N
     app[SIMULATOR] = sim
 
     async def close_sessions(_: web.Application) -> None:
+        await sim.orders.close()
         await sim.drop_all()
 
     app.on_shutdown.append(close_sessions)

@@ -1,0 +1,292 @@
+"""``KisBroker``: one KIS account's orders, balance and fill notices (the Broker protocol).
+
+Orders (``order-cash``) are sent once — :meth:`KisRest.post` never retries — and the
+answer is classified for the caller (KIS_PROTOCOL.md §4.1, §5):
+
+- HTTP 200 with ``rt_cd != "0"``: the order system's verdict → :class:`OrderRejected`
+  with the broker's ``msg_cd`` / ``msg1``. So is an HTTP 5xx whose body carries an order
+  system code (``APBK...``, ``OPSQ...``) or a gateway code that refuses a request
+  before it is forwarded (bad token/app key/headers, a tr_id of the other mode).
+- ``EGW00201`` (HTTP 500 or 200): KIS's API gateway counts calls per app key per
+  second and refuses the excess with this code *instead of forwarding the call*
+  ("초당 거래건수를 초과하였습니다"; official samples wait and call again) → the order
+  was not taken: :class:`BrokerUnavailable`, safe to retry later.
+- Connection refused (the request never left) or no token: :class:`BrokerUnavailable`.
+- A timeout, a dropped connection, a 5xx with no body, a non-JSON body or an unknown
+  code: the order may or may not exist → :class:`OutcomeUnknown`. Never resent here;
+  the caller reconciles with :meth:`orders_today`.
+
+Inquiries (``inquire-daily-ccld``, ``inquire-balance``) follow KIS paging (response
+``tr_cont`` F/M = more; request ``tr_cont: N`` with the ``CTX_AREA_FK100/NK100`` of the
+previous page) and raise :class:`BrokerUnavailable` with the broker's words on failure.
+
+Fill notices: :meth:`subscribe_fills` opens a :class:`NoticeStream` (one WebSocket for
+this account's app key, H0STCNI0 / H0STCNI9 keyed by the HTS id) and calls the
+listener with a :class:`BrokerFill` per fill. KIS allows one WebSocket session per app
+key; an account's app key is the user's own, so this connection is that key's only
+one. When the account's key is also a market-data key (``AUTOTRADER_KIS_APP_KEY``) no
+second connection is opened (it would be refused with OPSP8996): fills then come from
+:meth:`orders_today` only, and :meth:`subscribe_fills` returns False.
+
+REST calls share the app key's :class:`Throttle` and token (pass ``rest=`` to share a
+:class:`KisRest` of the same app key); every call and the WebSocket have timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import aiohttp
+
+from engine.brokers.base import (
+    BrokerBalance,
+    BrokerFill,
+    BrokerOrderStatus,
+    BrokerUnavailable,
+    OrderAck,
+    OrderRejected,
+    OrderRequest,
+    OutcomeUnknown,
+)
+from engine.brokers.kis.auth import KisAuth
+from engine.brokers.kis.errors import KisApiError, KisError, KisRateLimited, KisTokenError, KisTransportError
+from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER, FillNotice
+from engine.brokers.kis.inquiries import (
+    BALANCE_PATH,
+    CCLD_PATH,
+    balance_from,
+    balance_params,
+    ccld_params,
+    kst_ms,
+    statuses_from,
+)
+from engine.brokers.kis.notice_stream import NoticeStream
+from engine.brokers.kis.rest import KisRest
+from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.brokers.kis.throttle import Throttle, default_rate
+from engine.runtime.clock import Clock
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
+TR_BUY, TR_SELL = "TTTC0012U", "TTTC0011U"
+TR_BALANCE, TR_CCLD = "TTTC8434R", "TTTC0081R"
+MAX_PAGES = 200
+# Gateway codes that refuse a call before it reaches the order system (KIS_PROTOCOL.md §5).
+REFUSED_BEFORE_FORWARDING = frozenset({"EGW00002", "EGW00103", "EGW00105", "EGW00121", "EGW00123", "EGW00205",
+                                       "EGW00213", "OPSQ0002"})
+
+FillListener = Callable[[BrokerFill], None]
+StatusListener = Callable[[bool, str], None]
+
+
+class KisAccount(Protocol):
+    """What the broker needs of an account's credentials (storage.AccountCredentials fits)."""
+
+    account_number: str  # 10 digits: CANO (8) + ACNT_PRDT_CD (2)
+    app_key: str
+    app_secret: str
+    hts_id: str | None
+    paper_trading: bool
+
+
+def mode_tr_id(tr_id: str, paper: bool) -> str:
+    """Paper trading (모의투자) uses ``V`` for ``T``/``J``/``C``-prefixed tr_ids."""
+    return "V" + tr_id[1:] if paper and tr_id[:1] in ("T", "J", "C") else tr_id
+
+
+class KisBroker:
+    def __init__(self, settings: Settings, clock: Clock, credentials: KisAccount,
+                 http: aiohttp.ClientSession | None = None, *, rest: KisRest | None = None) -> None:
+        number = credentials.account_number
+        if len(number) != 10 or not number.isdigit():
+            raise ValueError("a KIS account number has 10 digits (CANO 8 + ACNT_PRDT_CD 2)")
+        self.paper = credentials.paper_trading
+        self._cano, self._product = number[:8], number[8:]
+        self._creds = credentials
+        self._clock = clock
+        self._rest_url = settings.kis_paper_rest_url if self.paper else settings.kis_rest_url
+        self._ws_url = settings.kis_paper_ws_url if self.paper else settings.kis_ws_url
+        self._rate = settings.kis_rest_rate_per_s or default_rate(self.paper)
+        self._timeout_s = settings.kis_timeout_s
+        self._options = StreamOptions(
+            max_subscriptions=settings.kis_max_subscriptions, pingpong_timeout_s=settings.kis_pingpong_timeout_s,
+            reconnect_base_s=settings.kis_reconnect_base_s, reconnect_max_s=settings.kis_reconnect_max_s,
+            timeout_s=settings.kis_timeout_s,
+        )
+        market_keys = {k.strip() for k in settings.kis_app_key.split(",") if k.strip()}
+        self._key_shared = settings.market_data == "kis" and credentials.app_key in market_keys
+        self._http = http
+        self._owns_http = http is None
+        self._rest = rest if rest is not None and rest.auth.app_key == credentials.app_key else None
+        self._stream: NoticeStream | None = None
+        self._live = asyncio.Event()
+        self._listener: FillListener | None = None
+        self._on_status: StatusListener | None = None
+        self.fills_seen = 0
+        self.foreign_notices = 0  # notices of another account on the same HTS id
+
+    def __repr__(self) -> str:
+        return f"KisBroker(account=******{self._creds.account_number[-4:]}, paper={self.paper})"
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def _client(self) -> KisRest:
+        if self._rest is None:
+            self._session()
+            assert self._http is not None
+            auth = KisAuth(self._http, self._rest_url, self._creds.app_key, self._creds.app_secret, self._clock,
+                           timeout_s=self._timeout_s)
+            self._rest = KisRest(self._http, self._rest_url, auth, Throttle(self._rate, self._clock),
+                                 timeout_s=self._timeout_s)
+        return self._rest
+
+    # -- orders ------------------------------------------------------------------------
+
+    async def place_order(self, req: OrderRequest) -> OrderAck:
+        """Send once: market (ORD_DVSN 01, ORD_UNPR "0") when ``req.price`` is None, else limit (00)."""
+        body = {
+            "CANO": self._cano, "ACNT_PRDT_CD": self._product, "PDNO": req.code,
+            "ORD_DVSN": "01" if req.price is None else "00", "ORD_QTY": str(req.quantity),
+            "ORD_UNPR": "0" if req.price is None else str(req.price), "EXCG_ID_DVSN_CD": "KRX",
+            "SLL_TYPE": "01" if req.side == "sell" else "", "CNDT_PRIC": "",
+        }
+        tr_id = mode_tr_id(TR_BUY if req.side == "buy" else TR_SELL, self.paper)
+        rest = self._client()
+        try:
+            await rest.auth.access_token()  # a token problem is found before anything is sent
+        except KisError as exc:
+            raise BrokerUnavailable(f"no KIS access token: {exc}", getattr(exc, "code", "")) from exc
+        try:
+            resp = await rest.post(ORDER_PATH, tr_id, body)
+        except KisRateLimited as exc:
+            raise BrokerUnavailable(exc.message, exc.code) from exc
+        except KisTokenError as exc:
+            raise BrokerUnavailable(exc.message, exc.code) from exc
+        except KisApiError as exc:
+            if exc.status == 200 or exc.code.startswith(("APBK", "OPSQ")) or exc.code in REFUSED_BEFORE_FORWARDING:
+                raise OrderRejected(exc.message, exc.code) from exc
+            raise OutcomeUnknown(f"HTTP {exc.status} without a verdict: {exc.message}", exc.code) from exc
+        except KisTransportError as exc:
+            # transport.exchange names the aiohttp error: a connector error means nothing was sent
+            if "ClientConnector" in str(exc):
+                raise BrokerUnavailable(str(exc)) from exc
+            raise OutcomeUnknown(str(exc)) from exc
+        output = resp.body.get("output")
+        odno = str(output.get("ODNO", "")).strip() if isinstance(output, dict) else ""
+        if not odno:
+            raise OutcomeUnknown(f"success answer without ODNO: {resp.body.get('msg1', '')}",
+                                 str(resp.body.get("msg_cd", "")))
+        tmd = str(output.get("ORD_TMD", "")) if isinstance(output, dict) else ""
+        log.info("KIS order %s: %s %s x%d -> ODNO %s", req.client_order_id, req.side, req.code, req.quantity, odno)
+        return OrderAck(broker_order_no=odno, accepted_ms=kst_ms(self._clock.now_ms(), "", tmd))
+
+    # -- inquiries -----------------------------------------------------------------------
+
+    async def orders_today(self) -> list[BrokerOrderStatus]:
+        """Today's (KST) orders via inquire-daily-ccld, every page."""
+        params = ccld_params(self._cano, self._product, self._clock.now_ms())
+        pages = await self._pages(CCLD_PATH, mode_tr_id(TR_CCLD, self.paper), params)
+        return statuses_from(pages, self._clock.now_ms())
+
+    async def balance(self) -> BrokerBalance:
+        """Cash (dnca_tot_amt) and holdings with hldg_qty > 0 via inquire-balance, every page."""
+        params = balance_params(self._cano, self._product)
+        pages = await self._pages(BALANCE_PATH, mode_tr_id(TR_BALANCE, self.paper), params)
+        try:
+            return balance_from(pages)
+        except ValueError as exc:
+            raise BrokerUnavailable(f"unreadable balance: {exc}") from exc
+
+    async def _pages(self, path: str, tr_id: str, params: dict[str, str]) -> list[dict]:
+        rest = self._client()
+        bodies: list[dict] = []
+        tr_cont = ""
+        for _ in range(MAX_PAGES):
+            try:
+                resp = await rest.get(path, tr_id, params, tr_cont=tr_cont)
+            except KisApiError as exc:
+                raise BrokerUnavailable(exc.message, exc.code) from exc
+            except KisError as exc:
+                raise BrokerUnavailable(str(exc)) from exc
+            bodies.append(resp.body)
+            if resp.headers.get("tr_cont", "") not in ("F", "M"):
+                return bodies
+            tr_cont = "N"
+            params = {**params, "CTX_AREA_FK100": str(resp.body.get("ctx_area_fk100", "")),
+                      "CTX_AREA_NK100": str(resp.body.get("ctx_area_nk100", ""))}
+        raise BrokerUnavailable(f"{path}: more than {MAX_PAGES} pages")
+
+    # -- fill notices ----------------------------------------------------------------------
+
+    @property
+    def notice_tr_id(self) -> str:
+        return TR_NOTICE_PAPER if self.paper else TR_NOTICE
+
+    async def subscribe_fills(self, listener: FillListener, *, on_status: StatusListener | None = None) -> bool:
+        """Call ``listener`` with each fill of this account from now on (see base.FillNotifier).
+
+        True once the notice subscription is live; False when there is no HTS id, the
+        app key's WebSocket belongs to the market-data source, or the connection did not
+        come up within ``kis_timeout_s`` (it keeps trying; ``on_status(live, detail)``
+        reports each change so the caller can reconcile after a gap).
+        """
+        self._listener, self._on_status = listener, on_status
+        hts_id = self._creds.hts_id
+        if not hts_id:
+            log.warning("%r: no HTS id, fill notices off (reconcile with orders_today)", self)
+            return False
+        if self._key_shared:
+            log.warning("%r: app key also carries market data; no second WebSocket, fill notices off", self)
+            return False
+        if self._stream is None:
+            rest = self._client()
+            self._stream = NoticeStream(f"kis-notices-{self._cano[-4:]}", rest.auth, self._session(), self._ws_url,
+                                        self._clock,
+                                        self._on_notices, self._on_state, self._options)
+            await self._stream.subscribe(self.notice_tr_id, hts_id)
+            self._stream.start()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._live.wait()
+        except TimeoutError:
+            return False
+        return (self.notice_tr_id, hts_id) in self._stream.wanted
+
+    def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
+        if live:
+            self._live.set()
+        else:
+            self._live.clear()
+        if self._on_status is not None:
+            self._on_status(live, detail)
+
+    def _on_notices(self, notices: list[FillNotice]) -> None:
+        now_ms = self._clock.now_ms()
+        for n in notices:
+            if n.account_no[:8] != self._cano:
+                self.foreign_notices += 1
+                continue
+            if n.rejected:
+                log.warning("%r: KIS refused order %s (%s %s)", self, n.order_no, n.side, n.code)
+                continue
+            if not n.filled or n.quantity <= 0 or self._listener is None:
+                continue
+            self.fills_seen += 1
+            self._listener(BrokerFill(broker_order_no=n.order_no, code=n.code, side=n.side, quantity=n.quantity,
+                                      price=n.price, ts_ms=kst_ms(now_ms, "", n.time)))
+
+    async def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.stop()
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            await http.close()
