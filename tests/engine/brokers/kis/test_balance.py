@@ -1,0 +1,45 @@
+"""KisBroker.balance over inquire-balance paging (50 rows real, 20 paper) and the sold-out rows."""
+
+from engine.brokers.kis.simulator import SimulatorConfig
+from tests.engine.brokers.kis.broker_env import ACCOUNT, APP_KEY, broker_env, order
+
+
+def _holdings(n: int) -> dict[str, tuple[int, int]]:
+    return {f"{100 + i:06d}": (i + 1, 1000 + 10 * i) for i in range(n)}
+
+
+async def test_real_balance_pages_by_50():
+    async with broker_env(SimulatorConfig(rest_rate_per_s=1000)) as (s, broker):
+        s.sim.orders.open_account(ACCOUNT, cash=1_234_567, app_key=APP_KEY, holdings=_holdings(120))
+        before = s.sim.rest_calls[APP_KEY]
+        bal = await broker.balance()
+        assert s.sim.rest_calls[APP_KEY] - before == 3  # 50 + 50 + 20
+        assert bal.cash == 1_234_567
+        assert {h.code: (h.quantity, h.average_price) for h in bal.holdings} == _holdings(120)
+        h = bal.holdings[0]
+        assert h.current_price == s.sim.market.state(h.code).price
+
+
+async def test_paper_balance_pages_by_20():
+    async with broker_env(SimulatorConfig(rest_rate_per_s=1000, paper=True)) as (s, broker):
+        s.sim.orders.open_account(ACCOUNT, app_key=APP_KEY, holdings=_holdings(45))
+        before = s.sim.rest_calls[APP_KEY]
+        bal = await broker.balance()
+        assert s.sim.rest_calls[APP_KEY] - before == 3  # 20 + 20 + 5
+        assert len(bal.holdings) == 45 and len({h.code for h in bal.holdings}) == 45
+
+
+async def test_exactly_one_page_is_one_call():
+    async with broker_env(SimulatorConfig(rest_rate_per_s=1000)) as (s, broker):
+        s.sim.orders.open_account(ACCOUNT, app_key=APP_KEY, holdings=_holdings(50))
+        before = s.sim.rest_calls[APP_KEY]
+        assert len((await broker.balance()).holdings) == 50
+        assert s.sim.rest_calls[APP_KEY] - before == 1
+
+
+async def test_sold_out_holding_is_left_out():
+    async with broker_env(SimulatorConfig(rest_rate_per_s=1000)) as (s, broker):
+        s.sim.orders.open_account(ACCOUNT, cash=0, app_key=APP_KEY, holdings={"000660": (2, 100), "005930": (1, 100)})
+        await broker.place_order(order("000660", "sell", 2))
+        assert [h.code for h in (await broker.balance()).holdings] == ["005930"]
+        assert s.sim.orders.accounts[(ACCOUNT[:8], ACCOUNT[8:])].holdings["000660"][0] == 0  # KIS still lists it
