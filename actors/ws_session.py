@@ -92,7 +92,8 @@ class WsSession(Actor):
         self.strategy_hub = strategy_hub
         self.max_subscriptions = max_subscriptions
         self.send_timeout_s = send_timeout_s
-        self.subscriptions: set[tuple[str, str]] = set()  # (tr_id, code), acknowledged or pending
+        self.subscriptions: set[tuple[str, str]] = set()  # (tr_id, code) the hub confirmed
+        self.pending: dict[tuple[str, str], list[ClientRequest]] = {}  # awaiting the hub -> requests queued behind
         self.sent = 0
         self.close_code: int | None = None
 
@@ -148,20 +149,27 @@ class WsSession(Actor):
             return await self._error("invalid", str(exc))
         except msgspec.DecodeError:
             return await self._error("bad_json", "malformed JSON")
-        channel = TR_CHANNELS.get(req.tr_id)
-        if channel is None:
+        if req.tr_id not in TR_CHANNELS:
             return await self._error("unknown_tr_id", f"unknown tr_id {req.tr_id!r}; expected H0STCNT0 or H0STASP0")
         if not is_valid_code(req.st_code):
             return await self._error("bad_code", f"bad stock code {req.st_code!r}")
+        await self._request(req)
+
+    async def _request(self, req: ClientRequest) -> None:
         key = (req.tr_id, req.st_code)
+        deferred = self.pending.get(key)
+        if deferred is not None:  # a subscribe of this key awaits the hub: answer in order, after it
+            deferred.append(req)
+            return
+        channel = TR_CHANNELS[req.tr_id]
         me = self.ctx.self_ref
         if req.tr_type == "1":
             if key in self.subscriptions:
                 return await self._send(encode(AckOut("already subscribed", "1", req.tr_id, req.st_code)))
-            if len(self.subscriptions) >= self.max_subscriptions:
+            if len(self.subscriptions) + len(self.pending) >= self.max_subscriptions:
                 return await self._error("too_many_subscriptions",
                                          f"at most {self.max_subscriptions} subscriptions per client")
-            self.subscriptions.add(key)
+            self.pending[key] = []
             self.feeds.tell(Subscribe(req.st_code, channel, me, wire=True, reply_to=me, tag=req.tr_id))  # type: ignore[arg-type]
         else:
             if key not in self.subscriptions:
@@ -174,14 +182,17 @@ class WsSession(Actor):
 
     async def _on_subscribed(self, msg: Subscribed) -> None:
         key = (msg.tag, msg.code)
+        deferred = self.pending.pop(key, [])
         if msg.error:
-            self.subscriptions.discard(key)
-            return await self._error("subscribe_failed", msg.error)
-        if key not in self.subscriptions:
-            return  # unsubscribed meanwhile
-        if msg.channel == "trade":
-            self.strategy_hub.tell(strategies.Watch(self.user_id, self.strategy_name, msg.code, self.ctx.self_ref))
-        await self._send(encode(AckOut("subscribed", "1", msg.tag, msg.code)))
+            await self._error("subscribe_failed", msg.error)
+        else:
+            self.subscriptions.add(key)
+            if msg.channel == "trade":
+                self.strategy_hub.tell(strategies.Watch(self.user_id, self.strategy_name, msg.code,
+                                                        self.ctx.self_ref))
+            await self._send(encode(AckOut("subscribed", "1", msg.tag, msg.code)))
+        for req in deferred:  # may make the key pending again: the rest queue behind it
+            await self._request(req)
 
     async def _error(self, code: str, message: str) -> None:
         await self._send(encode(ErrorOut(code, message)))
@@ -204,4 +215,4 @@ class WsSession(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "strategy": self.strategy_name,
-                "subscriptions": len(self.subscriptions), "sent": self.sent}
+                "subscriptions": len(self.subscriptions), "pending": len(self.pending), "sent": self.sent}
