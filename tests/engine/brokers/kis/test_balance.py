@@ -1,7 +1,8 @@
 """KisBroker.balance over inquire-balance paging (50 rows real, 20 paper) and the sold-out rows."""
 
+from engine.brokers.base import BrokerUnavailable
 from engine.brokers.kis.simulator import SimulatorConfig
-from tests.engine.brokers.kis.broker_env import ACCOUNT, APP_KEY, broker_env, order
+from tests.engine.brokers.kis.broker_env import ACCOUNT, APP_KEY, Creds, broker_env, order
 
 
 def _holdings(n: int) -> dict[str, tuple[int, int]]:
@@ -43,3 +44,13 @@ async def test_sold_out_holding_is_left_out():
         await broker.place_order(order("000660", "sell", 2))
         assert [h.code for h in (await broker.balance()).holdings] == ["005930"]
         assert s.sim.orders.accounts[(ACCOUNT[:8], ACCOUNT[8:])].holdings["000660"][0] == 0  # KIS still lists it
+
+
+async def test_wrong_mode_inquiry_is_broker_unavailable_with_the_broker_message():
+    async with broker_env(SimulatorConfig(rest_rate_per_s=1000), Creds(paper_trading=True)) as (_, broker):
+        try:
+            await broker.balance()
+        except BrokerUnavailable as exc:
+            assert exc.code == "EGW00213" and "실전투자" in exc.message
+        else:
+            raise AssertionError("expected BrokerUnavailable")
