@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,10 @@ import pandas as pd
 
 from engine.market.csv_bars import infer_bar_size, load_csv
 from engine.strategy.swing import (
-    Decision, Fill, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
-    snapshot_at,
+    Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
 )
 
-__all__ = ["Trade", "EquityPoint", "Metrics", "BacktestResult", "backtest", "plot", "add_arguments", "run"]
+__all__ = ["Trade", "EquityPoint", "Metrics", "BacktestResult", "backtest", "plot", "kst", "add_arguments", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +107,17 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     o, h, lo, c, v = (np.rint(df[k].to_numpy(np.float64)).astype(np.int64)
                       for k in ("open", "high", "low", "close", "volume"))
     arrays = indicator_arrays(params, h, lo, c, v)
-    starts = df.index.as_unit("ms").asi8
-    times = [t.isoformat() for t in df.index]
+    starts = df.index.as_unit("ms").asi8.tolist()
+    times = _iso_utc(df.index)
     opens, closes = o.tolist(), c.tolist()
+    snapshots = _snapshots(arrays, starts, closes)
     state, money, cost_basis = SwingState(), cash, 0  # cost_basis: KRW paid for the shares held, fees in
     pending: Decision | None = None
     trades: list[Trade] = []
     equity: list[EquityPoint] = []
     decisions: list[Decision] = []
     rejected = held_bars = 0
-    for i in range(len(df)):
+    for i, snap in enumerate(snapshots):
         if pending is not None:
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":
@@ -145,7 +148,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                                     price=price, commission=fee, tax=tax, cash_after=money,
                                     signal_before=d.signal_before, signal_after=d.signal_after,
                                     trigger=d.trigger, reason=d.reason, pnl=value - fee - tax - basis))
-        d = decide(params, state, snapshot_at(arrays, i, int(starts[i]), closes[i]))
+        d = decide(params, state, snap)
         decisions.append(d)
         if d.action == "hold":
             state = apply_fill(state, d, None)
@@ -162,6 +165,30 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct, tax_pct,
                          held_bars, rejected),
         trades=trades, equity=equity, decisions=decisions)
+
+
+def _iso_utc(index: pd.DatetimeIndex) -> list[str]:
+    """ISO-8601 UTC strings equal to ``Timestamp.isoformat()``, built in one numpy call."""
+    utc = index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
+    stamps = utc.tz_localize(None).to_numpy()
+    seconds = stamps.astype("datetime64[s]")
+    if (seconds != stamps).any():  # sub-second stamps: let pandas spell them
+        return [t.isoformat() for t in utc]
+    return [t + "+00:00" for t in np.datetime_as_string(seconds).tolist()]
+
+
+_COLUMNS = ("ema_short", "ema_medium", "ema_long", "rsi", "adx", "plus_di", "minus_di", "obv_change")
+
+
+def _snapshots(arrays: dict[str, np.ndarray], starts: list[int], closes: list[int]) -> Iterator[Snapshot]:
+    """What ``swing.snapshot_at`` gives for each bar in turn, from columns converted once."""
+    es, em, el, r, a, pdi, mdi, obv = (arrays[k].tolist() for k in _COLUMNS)
+    nan = [math.nan]
+    for i, (t, c, s0, s1, m0, m1, l0, l1, *rest) in enumerate(zip(
+            starts, closes, nan + es[:-1], es, nan + em[:-1], em, nan + el[:-1], el, r, a, pdi, mdi, obv)):
+        yield Snapshot(bars=i + 1, start_ms=t, close=c, ema_short_prev=s0, ema_short=s1, ema_medium_prev=m0,
+                       ema_medium=m1, ema_long_prev=l0, ema_long=l1, rsi=rest[0], adx=rest[1],
+                       plus_di=rest[2], minus_di=rest[3], obv_change=rest[4])
 
 
 def _metrics(equity: list[EquityPoint], trades: list[Trade], cash: int, first_open: int, last_close: int,
@@ -246,10 +273,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_KST = timezone(timedelta(hours=9), "KST")
+
+
+def kst(iso_utc: str, daily: bool = False) -> str:
+    """A stored UTC time as shown to people: '2019-01-14 09:00 KST', or the KST date for daily bars."""
+    t = datetime.fromisoformat(iso_utc).astimezone(_KST)
+    return t.strftime("%Y-%m-%d") if daily else t.strftime("%Y-%m-%d %H:%M KST")
+
+
 def _summary(r: BacktestResult) -> str:
     m = r.metrics
+    daily = r.parameters.get("bar_size") == "1D"
     lines = [
-        f"{r.parameters['stock_code']} {m.start[:10]} → {m.end[:10]}, {m.bars} bars",
+        f"{r.parameters['stock_code']} {kst(m.start, daily)} → {kst(m.end, daily)}, {m.bars} bars "
+        f"of {r.parameters.get('bar_size')} (times in KST; fills at the next bar's open)",
         f"final equity      {m.final_equity:>15,} KRW (from {m.initial_cash:,})",
         f"total return      {m.total_return_pct:>14.2f} %   buy and hold {m.buy_and_hold_return_pct:.2f} %",
         f"max drawdown      {m.max_drawdown_pct:>14.2f} %",
@@ -257,8 +295,10 @@ def _summary(r: BacktestResult) -> str:
         + (f"{m.win_rate_pct:.1f} %" if m.win_rate_pct is not None else "n/a"),
         f"exposure          {m.exposure_pct:>14.2f} %   rejected orders {m.rejected_orders}",
     ]
+    if r.trades:
+        lines.append(f"last {min(10, len(r.trades))} of {len(r.trades)} trades (fill time, side, shares @ KRW):")
     for t in r.trades[-10:]:
-        lines.append(f"  {t.time[:16]} {t.side:4} {t.quantity:>8} @ {t.price:>9,}  "
+        lines.append(f"  {kst(t.time, daily)} {t.side:4} {t.quantity:>8} @ {t.price:>9,}  "
                      f"SIGNAL {t.signal_before}->{t.signal_after}  {t.reason}")
     return "\n".join(lines)
 
@@ -267,6 +307,7 @@ def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
     """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
     p = result.parameters
     x = df.index.tz_convert("Asia/Seoul").tz_localize(None)
@@ -288,12 +329,16 @@ def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
         if pick:
             top.scatter(pos[pick], [result.trades[k].price for k in pick], marker=marker, color=color,
                         s=40, zorder=3, label=side)
-    top.set_title(f"{p['stock_code']} swing backtest: return {result.metrics.total_return_pct:.1f} %, "
+    top.set_title(f"{p['stock_code']} swing backtest ({p['bar_size']} bars, EMA {p['short_term']}/{p['medium_term']}/"
+                  f"{p['long_term']}): return {result.metrics.total_return_pct:.1f} %, "
                   f"buy and hold {result.metrics.buy_and_hold_return_pct:.1f} %")
     top.set_ylabel("KRW")
     top.legend(loc="upper left", fontsize=8)
     bottom.plot(x, [e.equity for e in result.equity], color="tab:green", linewidth=0.9)
     bottom.set_ylabel("equity, KRW")
+    bottom.set_xlabel("KST")
+    for ax in (top, bottom):
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     fig.savefig(path, dpi=100)
 
 
