@@ -5,9 +5,11 @@ import secrets
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import delete
 
 from engine.settings import Settings
 from storage import AccountRepo, Crypto, UserRepo, create_engine, create_session_factory
+from storage.models import Account as AccountRow
 from web.cli import build_parser, main
 
 
@@ -59,6 +61,11 @@ def test_keys_rotate_reencrypts_under_the_new_first_key(db_settings, monkeypatch
                 app_secret="SECRET-5678", paper_initial_cash=1)
             return account.id
 
+    async def empty(sessions):  # other tests' rows may be under other keys: rotate only ours
+        async with sessions.begin() as s:
+            await s.execute(delete(AccountRow))
+
+    asyncio.run(_db(db_settings, empty))
     account_id = asyncio.run(_db(db_settings, create))
     _env(monkeypatch, db_settings, data_keys=f"{new_key},{old_key}")
     assert main(["keys", "rotate"]) == 0
