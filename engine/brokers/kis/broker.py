@@ -34,16 +34,13 @@ REST calls share the app key's :class:`Throttle` and token (pass ``rest=`` to sh
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
 
 from engine.brokers.base import (
     BrokerBalance,
-    BrokerFill,
     BrokerOrderStatus,
     BrokerUnavailable,
     OrderAck,
@@ -53,7 +50,7 @@ from engine.brokers.base import (
 )
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.errors import KisApiError, KisError, KisRateLimited, KisTokenError, KisTransportError
-from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER, FillNotice
+from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER
 from engine.brokers.kis.inquiries import (
     BALANCE_PATH,
     CCLD_PATH,
@@ -63,9 +60,9 @@ from engine.brokers.kis.inquiries import (
     kst_ms,
     statuses_from,
 )
-from engine.brokers.kis.notice_stream import NoticeStream
+from engine.brokers.kis.notice_stream import FillFeed, FillListener, StatusListener
 from engine.brokers.kis.rest import KisRest
-from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.brokers.kis.stream import StreamOptions
 from engine.brokers.kis.throttle import Throttle, default_rate
 from engine.runtime.clock import Clock
 from engine.settings import Settings
@@ -77,11 +74,9 @@ TR_BUY, TR_SELL = "TTTC0012U", "TTTC0011U"
 TR_BALANCE, TR_CCLD = "TTTC8434R", "TTTC0081R"
 MAX_PAGES = 200
 # Gateway codes that refuse a call before it reaches the order system (KIS_PROTOCOL.md §5).
-REFUSED_BEFORE_FORWARDING = frozenset({"EGW00002", "EGW00103", "EGW00105", "EGW00121", "EGW00123", "EGW00205",
-                                       "EGW00213", "OPSQ0002"})
-
-FillListener = Callable[[BrokerFill], None]
-StatusListener = Callable[[bool, str], None]
+REFUSED_BEFORE_FORWARDING = frozenset(
+    {"EGW00002", "EGW00103", "EGW00105", "EGW00121", "EGW00123", "EGW00205", "EGW00213", "OPSQ0002"}
+)
 
 
 class KisAccount(Protocol):
@@ -100,8 +95,15 @@ def mode_tr_id(tr_id: str, paper: bool) -> str:
 
 
 class KisBroker:
-    def __init__(self, settings: Settings, clock: Clock, credentials: KisAccount,
-                 http: aiohttp.ClientSession | None = None, *, rest: KisRest | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        credentials: KisAccount,
+        http: aiohttp.ClientSession | None = None,
+        *,
+        rest: KisRest | None = None,
+    ) -> None:
         number = credentials.account_number
         if len(number) != 10 or not number.isdigit():
             raise ValueError("a KIS account number has 10 digits (CANO 8 + ACNT_PRDT_CD 2)")
@@ -114,8 +116,10 @@ class KisBroker:
         self._rate = settings.kis_rest_rate_per_s or default_rate(self.paper)
         self._timeout_s = settings.kis_timeout_s
         self._options = StreamOptions(
-            max_subscriptions=settings.kis_max_subscriptions, pingpong_timeout_s=settings.kis_pingpong_timeout_s,
-            reconnect_base_s=settings.kis_reconnect_base_s, reconnect_max_s=settings.kis_reconnect_max_s,
+            max_subscriptions=settings.kis_max_subscriptions,
+            pingpong_timeout_s=settings.kis_pingpong_timeout_s,
+            reconnect_base_s=settings.kis_reconnect_base_s,
+            reconnect_max_s=settings.kis_reconnect_max_s,
             timeout_s=settings.kis_timeout_s,
         )
         market_keys = {k.strip() for k in settings.kis_app_key.split(",") if k.strip()}
@@ -123,12 +127,7 @@ class KisBroker:
         self._http = http
         self._owns_http = http is None
         self._rest = rest if rest is not None and rest.auth.app_key == credentials.app_key else None
-        self._stream: NoticeStream | None = None
-        self._live = asyncio.Event()
-        self._listener: FillListener | None = None
-        self._on_status: StatusListener | None = None
-        self.fills_seen = 0
-        self.foreign_notices = 0  # notices of another account on the same HTS id
+        self.fill_feed: FillFeed | None = None  # the notice connection, once subscribe_fills was called
 
     def __repr__(self) -> str:
         return f"KisBroker(account=******{self._creds.account_number[-4:]}, paper={self.paper})"
@@ -142,10 +141,17 @@ class KisBroker:
         if self._rest is None:
             self._session()
             assert self._http is not None
-            auth = KisAuth(self._http, self._rest_url, self._creds.app_key, self._creds.app_secret, self._clock,
-                           timeout_s=self._timeout_s)
-            self._rest = KisRest(self._http, self._rest_url, auth, Throttle(self._rate, self._clock),
-                                 timeout_s=self._timeout_s)
+            auth = KisAuth(
+                self._http,
+                self._rest_url,
+                self._creds.app_key,
+                self._creds.app_secret,
+                self._clock,
+                timeout_s=self._timeout_s,
+            )
+            self._rest = KisRest(
+                self._http, self._rest_url, auth, Throttle(self._rate, self._clock), timeout_s=self._timeout_s
+            )
         return self._rest
 
     # -- orders ------------------------------------------------------------------------
@@ -153,10 +159,15 @@ class KisBroker:
     async def place_order(self, req: OrderRequest) -> OrderAck:
         """Send once: market (ORD_DVSN 01, ORD_UNPR "0") when ``req.price`` is None, else limit (00)."""
         body = {
-            "CANO": self._cano, "ACNT_PRDT_CD": self._product, "PDNO": req.code,
-            "ORD_DVSN": "01" if req.price is None else "00", "ORD_QTY": str(req.quantity),
-            "ORD_UNPR": "0" if req.price is None else str(req.price), "EXCG_ID_DVSN_CD": "KRX",
-            "SLL_TYPE": "01" if req.side == "sell" else "", "CNDT_PRIC": "",
+            "CANO": self._cano,
+            "ACNT_PRDT_CD": self._product,
+            "PDNO": req.code,
+            "ORD_DVSN": "01" if req.price is None else "00",
+            "ORD_QTY": str(req.quantity),
+            "ORD_UNPR": "0" if req.price is None else str(req.price),
+            "EXCG_ID_DVSN_CD": "KRX",
+            "SLL_TYPE": "01" if req.side == "sell" else "",
+            "CNDT_PRIC": "",
         }
         tr_id = mode_tr_id(TR_BUY if req.side == "buy" else TR_SELL, self.paper)
         rest = self._client()
@@ -171,7 +182,11 @@ class KisBroker:
         except KisTokenError as exc:
             raise BrokerUnavailable(exc.message, exc.code) from exc
         except KisApiError as exc:
-            if exc.status == 200 or exc.code.startswith(("APBK", "OPSQ")) or exc.code in REFUSED_BEFORE_FORWARDING:
+            if (
+                exc.status == 200
+                or exc.code.startswith(("APBK", "OPSQ"))
+                or exc.code in REFUSED_BEFORE_FORWARDING
+            ):
                 raise OrderRejected(exc.message, exc.code) from exc
             raise OutcomeUnknown(f"HTTP {exc.status} without a verdict: {exc.message}", exc.code) from exc
         except KisTransportError as exc:
@@ -182,10 +197,13 @@ class KisBroker:
         output = resp.body.get("output")
         odno = str(output.get("ODNO", "")).strip() if isinstance(output, dict) else ""
         if not odno:
-            raise OutcomeUnknown(f"success answer without ODNO: {resp.body.get('msg1', '')}",
-                                 str(resp.body.get("msg_cd", "")))
+            raise OutcomeUnknown(
+                f"success answer without ODNO: {resp.body.get('msg1', '')}", str(resp.body.get("msg_cd", ""))
+            )
         tmd = str(output.get("ORD_TMD", "")) if isinstance(output, dict) else ""
-        log.info("KIS order %s: %s %s x%d -> ODNO %s", req.client_order_id, req.side, req.code, req.quantity, odno)
+        log.info(
+            "KIS order %s: %s %s x%d -> ODNO %s", req.client_order_id, req.side, req.code, req.quantity, odno
+        )
         return OrderAck(broker_order_no=odno, accepted_ms=kst_ms(self._clock.now_ms(), "", tmd))
 
     # -- inquiries -----------------------------------------------------------------------
@@ -220,8 +238,11 @@ class KisBroker:
             if resp.headers.get("tr_cont", "") not in ("F", "M"):
                 return bodies
             tr_cont = "N"
-            params = {**params, "CTX_AREA_FK100": str(resp.body.get("ctx_area_fk100", "")),
-                      "CTX_AREA_NK100": str(resp.body.get("ctx_area_nk100", ""))}
+            params = {
+                **params,
+                "CTX_AREA_FK100": str(resp.body.get("ctx_area_fk100", "")),
+                "CTX_AREA_NK100": str(resp.body.get("ctx_area_nk100", "")),
+            }
         raise BrokerUnavailable(f"{path}: more than {MAX_PAGES} pages")
 
     # -- fill notices ----------------------------------------------------------------------
@@ -230,7 +251,9 @@ class KisBroker:
     def notice_tr_id(self) -> str:
         return TR_NOTICE_PAPER if self.paper else TR_NOTICE
 
-    async def subscribe_fills(self, listener: FillListener, *, on_status: StatusListener | None = None) -> bool:
+    async def subscribe_fills(
+        self, listener: FillListener, *, on_status: StatusListener | None = None
+    ) -> bool:
         """Call ``listener`` with each fill of this account from now on (see base.FillNotifier).
 
         True once the notice subscription is live; False when there is no HTS id, the
@@ -238,7 +261,6 @@ class KisBroker:
         come up within ``kis_timeout_s`` (it keeps trying; ``on_status(live, detail)``
         reports each change so the caller can reconcile after a gap).
         """
-        self._listener, self._on_status = listener, on_status
         hts_id = self._creds.hts_id
         if not hts_id:
             log.warning("%r: no HTS id, fill notices off (reconcile with orders_today)", self)
@@ -246,47 +268,21 @@ class KisBroker:
         if self._key_shared:
             log.warning("%r: app key also carries market data; no second WebSocket, fill notices off", self)
             return False
-        if self._stream is None:
-            rest = self._client()
-            self._stream = NoticeStream(f"kis-notices-{self._cano[-4:]}", rest.auth, self._session(), self._ws_url,
-                                        self._clock,
-                                        self._on_notices, self._on_state, self._options)
-            await self._stream.subscribe(self.notice_tr_id, hts_id)
-            self._stream.start()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._live.wait()
-        except TimeoutError:
-            return False
-        return (self.notice_tr_id, hts_id) in self._stream.wanted
-
-    def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
-        if live:
-            self._live.set()
-        else:
-            self._live.clear()
-        if self._on_status is not None:
-            self._on_status(live, detail)
-
-    def _on_notices(self, notices: list[FillNotice]) -> None:
-        now_ms = self._clock.now_ms()
-        for n in notices:
-            if n.account_no[:8] != self._cano:
-                self.foreign_notices += 1
-                continue
-            if n.rejected:
-                log.warning("%r: KIS refused order %s (%s %s)", self, n.order_no, n.side, n.code)
-                continue
-            if not n.filled or n.quantity <= 0 or self._listener is None:
-                continue
-            self.fills_seen += 1
-            self._listener(BrokerFill(broker_order_no=n.order_no, code=n.code, side=n.side, quantity=n.quantity,
-                                      price=n.price, ts_ms=kst_ms(now_ms, "", n.time)))
+        if self.fill_feed is None:
+            stream_args = (self._client().auth, self._session(), self._ws_url, self._clock, self._options)
+            self.fill_feed = FillFeed(
+                f"kis-notices-{self._cano[-4:]}",
+                *stream_args,
+                tr_id=self.notice_tr_id,
+                hts_id=hts_id,
+                cano=self._cano,
+            )
+        return await self.fill_feed.start(listener, on_status, self._timeout_s)
 
     async def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await stream.stop()
+        feed, self.fill_feed = self.fill_feed, None
+        if feed is not None:
+            await feed.stop()
         http, self._http = self._http, None
         if http is not None and self._owns_http:
             await http.close()

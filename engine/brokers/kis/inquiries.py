@@ -55,18 +55,37 @@ def kst_ms(now_ms: int, yyyymmdd: str, hhmmss: str) -> int:
 def ccld_params(cano: str, product: str, now_ms: int) -> dict[str, str]:
     today = kst_day(now_ms)
     return {
-        "CANO": cano, "ACNT_PRDT_CD": product, "INQR_STRT_DT": today, "INQR_END_DT": today,
-        "SLL_BUY_DVSN_CD": "00", "INQR_DVSN": "01", "PDNO": "", "CCLD_DVSN": "00", "ORD_GNO_BRNO": "",
-        "ODNO": "", "INQR_DVSN_3": "00", "INQR_DVSN_1": "", "EXCG_ID_DVSN_CD": "KRX",
-        "CTX_AREA_FK100": "", "CTX_AREA_NK100": "",
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "INQR_STRT_DT": today,
+        "INQR_END_DT": today,
+        "SLL_BUY_DVSN_CD": "00",
+        "INQR_DVSN": "01",
+        "PDNO": "",
+        "CCLD_DVSN": "00",
+        "ORD_GNO_BRNO": "",
+        "ODNO": "",
+        "INQR_DVSN_3": "00",
+        "INQR_DVSN_1": "",
+        "EXCG_ID_DVSN_CD": "KRX",
+        "CTX_AREA_FK100": "",
+        "CTX_AREA_NK100": "",
     }
 
 
 def balance_params(cano: str, product: str) -> dict[str, str]:
     return {
-        "CANO": cano, "ACNT_PRDT_CD": product, "AFHR_FLPR_YN": "N", "OFL_YN": "", "INQR_DVSN": "02",
-        "UNPR_DVSN": "01", "FUND_STTL_ICLD_YN": "N", "FNCG_AMT_AUTO_RDPT_YN": "N", "PRCS_DVSN": "00",
-        "CTX_AREA_FK100": "", "CTX_AREA_NK100": "",
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "AFHR_FLPR_YN": "N",
+        "OFL_YN": "",
+        "INQR_DVSN": "02",
+        "UNPR_DVSN": "01",
+        "FUND_STTL_ICLD_YN": "N",
+        "FNCG_AMT_AUTO_RDPT_YN": "N",
+        "PRCS_DVSN": "00",
+        "CTX_AREA_FK100": "",
+        "CTX_AREA_NK100": "",
     }
 
 
@@ -93,8 +112,11 @@ def statuses_from(bodies: list[dict[str, Any]], now_ms: int) -> list[BrokerOrder
         try:
             filled = number(row.get("tot_ccld_qty"))
             seen[odno] = BrokerOrderStatus(
-                broker_order_no=odno, code=str(row.get("pdno", "")).strip(), side=side,
-                quantity=number(row.get("ord_qty")), filled_quantity=filled,
+                broker_order_no=odno,
+                code=str(row.get("pdno", "")).strip(),
+                side=side,
+                quantity=number(row.get("ord_qty")),
+                filled_quantity=filled,
                 average_price=number(row.get("avg_prvs")) if filled else 0,
                 cancelled=str(row.get("cncl_yn", "")).upper() == "Y",
                 ordered_ms=kst_ms(now_ms, str(row.get("ord_dt", "")), str(row.get("ord_tmd", ""))),
@@ -122,8 +144,12 @@ def balance_from(bodies: list[dict[str, Any]]) -> BrokerBalance:
             qty = number(row.get("hldg_qty"))
             if qty <= 0 or not code or code in holdings:
                 continue
-            holdings[code] = Holding(code=code, quantity=qty, average_price=number(row.get("pchs_avg_pric")),
-                                     current_price=number(row.get("prpr")))
+            holdings[code] = Holding(
+                code=code,
+                quantity=qty,
+                average_price=number(row.get("pchs_avg_pric")),
+                current_price=number(row.get("prpr")),
+            )
         except ValueError as exc:
             log.warning("balance row %s skipped: %s", code, exc)
     return BrokerBalance(cash=number(account["dnca_tot_amt"]), holdings=list(holdings.values()))

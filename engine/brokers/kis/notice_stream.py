@@ -1,4 +1,8 @@
-"""A :class:`KisStream` that also carries fill notices (H0STCNI0 real / H0STCNI9 paper).
+"""Fill notices (H0STCNI0 real / H0STCNI9 paper): the connection and the account's feed.
+
+:class:`NoticeStream` is a :class:`KisStream` that also carries notice frames;
+:class:`FillFeed` subscribes one to (tr_id, HTS id) and turns this account's fill
+notices into :class:`BrokerFill` for a listener.
 
 It reuses everything of the market-data stream (approval key, connect, re-subscribe
 after a reconnect, PINGPONG echo and watchdog, back-off, the AES key/iv taken from
@@ -10,24 +14,29 @@ data sink as in :class:`KisStream`, so one connection per app key can carry both
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 import aiohttp
 
-from engine.brokers.base import MarketDataSink, StreamStatus
+from engine.brokers.base import BrokerFill, MarketDataSink, StreamStatus
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.errors import FrameError
 from engine.brokers.kis.frames import NOTICE_TRS, FillNotice, decrypt, parse_fill_notices, split_frame
+from engine.brokers.kis.inquiries import kst_ms
 from engine.brokers.kis.stream import KisStream, StreamOptions
 from engine.market.messages import Quote, Tick
 from engine.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
+FillListener = Callable[[BrokerFill], None]
+StatusListener = Callable[[bool, str], None]
+
 
 class NoMarketData:
-    """The sink of a notice-only connection: market records there are unexpected, so they are counted and logged."""
+    """The sink of a notice-only connection: market records are unexpected there (counted, logged)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -89,3 +98,85 @@ class NoticeStream(KisStream):
             self._on_notices(notices)
         except Exception:  # a listener bug must not kill the connection; it is logged with its traceback
             log.exception("%s: the notice listener failed", self.name)
+
+
+class FillFeed:
+    """One account's fills: a :class:`NoticeStream` subscribed to (``tr_id``, ``hts_id``).
+
+    Notices of other accounts on the same HTS id are counted and dropped; acceptance
+    notices (CNTG_YN 1) are not fills; a refusal (RFUS_YN 1) is logged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        auth: KisAuth,
+        http: aiohttp.ClientSession,
+        ws_url: str,
+        clock: Clock,
+        options: StreamOptions,
+        *,
+        tr_id: str,
+        hts_id: str,
+        cano: str,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._key = (tr_id, hts_id)
+        self._cano = cano
+        self._stream = NoticeStream(
+            name, auth, http, ws_url, clock, self._on_notices, self._on_state, options
+        )
+        self._live = asyncio.Event()
+        self._listener: FillListener | None = None
+        self._on_status: StatusListener | None = None
+        self._started = False
+        self.fills_seen = 0
+        self.foreign_notices = 0  # notices of another account on the same HTS id
+
+    async def start(self, listener: FillListener, on_status: StatusListener | None, timeout_s: float) -> bool:
+        """Deliver to ``listener`` from now on; True once the subscription is live."""
+        self._listener, self._on_status = listener, on_status
+        if not self._started:
+            self._started = True
+            await self._stream.subscribe(*self._key)
+            self._stream.start()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._live.wait()
+        except TimeoutError:
+            return False
+        return self._key in self._stream.wanted
+
+    async def stop(self) -> None:
+        await self._stream.stop()
+
+    def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
+        if live:
+            self._live.set()
+        else:
+            self._live.clear()
+        if self._on_status is not None:
+            self._on_status(live, detail)
+
+    def _on_notices(self, notices: list[FillNotice]) -> None:
+        now_ms = self._clock.now_ms()
+        for n in notices:
+            if n.account_no[:8] != self._cano:
+                self.foreign_notices += 1
+                continue
+            if n.rejected:
+                log.warning("%s: KIS refused order %s (%s %s)", self.name, n.order_no, n.side, n.code)
+                continue
+            if not n.filled or n.quantity <= 0 or self._listener is None:
+                continue
+            self.fills_seen += 1
+            fill = BrokerFill(
+                broker_order_no=n.order_no,
+                code=n.code,
+                side=n.side,
+                quantity=n.quantity,
+                price=n.price,
+                ts_ms=kst_ms(now_ms, "", n.time),
+            )
+            self._listener(fill)

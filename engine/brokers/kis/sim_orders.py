@@ -57,7 +57,9 @@ class Fault:
 
     __slots__ = ("kind", "status", "body", "place")
 
-    def __init__(self, kind: Literal["stall", "fail"], status: int = 0, body: Any = None, place: bool = False) -> None:
+    def __init__(
+        self, kind: Literal["stall", "fail"], status: int = 0, body: Any = None, place: bool = False
+    ) -> None:
         self.kind = kind
         self.status = status
         self.body = body
@@ -78,11 +80,33 @@ class SimAccount:
 
 class SimOrder:
     __slots__ = (
-        "odno", "account", "app_key", "code", "side", "kind", "qty", "price", "filled", "amount", "day", "tmd",
+        "odno",
+        "account",
+        "app_key",
+        "code",
+        "side",
+        "kind",
+        "qty",
+        "price",
+        "filled",
+        "amount",
+        "day",
+        "tmd",
     )
 
-    def __init__(self, odno: str, account: SimAccount, app_key: str, code: str, side: str, kind: str,
-                 qty: int, price: int, day: str, tmd: str) -> None:
+    def __init__(
+        self,
+        odno: str,
+        account: SimAccount,
+        app_key: str,
+        code: str,
+        side: str,
+        kind: str,
+        qty: int,
+        price: int,
+        day: str,
+        tmd: str,
+    ) -> None:
         self.odno = odno
         self.account = account
         self.app_key = app_key
@@ -121,11 +145,23 @@ class SimOrders:
 
     # -- test hooks ----------------------------------------------------------------
 
-    def open_account(self, account_number: str, *, cash: int | None = None, app_key: str | None = None,
-                     hts_id: str | None = None, holdings: dict[str, tuple[int, int]] | None = None) -> SimAccount:
+    def open_account(
+        self,
+        account_number: str,
+        *,
+        cash: int | None = None,
+        app_key: str | None = None,
+        hts_id: str | None = None,
+        holdings: dict[str, tuple[int, int]] | None = None,
+    ) -> SimAccount:
         """A 10-digit account; ``holdings`` maps code -> (quantity, average price)."""
-        acct = SimAccount(account_number[:8], account_number[8:], self.initial_cash if cash is None else cash,
-                          app_key, hts_id)
+        acct = SimAccount(
+            account_number[:8],
+            account_number[8:],
+            self.initial_cash if cash is None else cash,
+            app_key,
+            hts_id,
+        )
         for code, (qty, avg) in (holdings or {}).items():
             acct.holdings[code] = [qty, qty * avg]
         self.accounts[(acct.cano, acct.product)] = acct
@@ -142,7 +178,7 @@ class SimOrders:
         self._faults.append(Fault("stall"))
 
     def fail_next(self, status: int, body: dict[str, Any] | str, *, place: bool = False) -> None:
-        """The next order-cash call answers ``status`` with ``body`` (placing the order first if ``place``)."""
+        """The next order-cash call answers ``status`` with ``body`` (``place``: after placing the order)."""
         self._faults.append(Fault("fail", status, body, place))
 
     def release(self) -> None:
@@ -186,7 +222,9 @@ class SimOrders:
         if len(code) != 6 or not code.isalnum() or (codes and code not in codes):
             raise OrderError("APBK0656", "해당종목정보가 없습니다.")  # (inferred)
         if kind not in ("00", "01"):
-            raise OrderError("APBK0919", "주문구분을 확인하여 주십시오. (simulator: ORD_DVSN 00 or 01)")  # (inferred)
+            raise OrderError(
+                "APBK0919", "주문구분을 확인하여 주십시오. (simulator: ORD_DVSN 00 or 01)"
+            )  # (inferred)
         qty = _int(body.get("ORD_QTY", ""))
         if qty is None or qty <= 0:
             raise OrderError("APBK0400", "주문수량을 확인하여 주십시오.")  # (inferred)
@@ -209,8 +247,18 @@ class SimOrders:
                 raise OrderError("APBK0986", "주문가능수량을 초과 하였습니다.")  # (inferred)
         now = self.now()
         self._seq += 1
-        order = SimOrder(f"{self._seq:010d}", acct, app_key, code, side, kind, qty, price,
-                         now.strftime("%Y%m%d"), now.strftime("%H%M%S"))
+        order = SimOrder(
+            f"{self._seq:010d}",
+            acct,
+            app_key,
+            code,
+            side,
+            kind,
+            qty,
+            price,
+            now.strftime("%Y%m%d"),
+            now.strftime("%H%M%S"),
+        )
         self.orders.append(order)
         self._notice(order, "1")
         current = state.price
@@ -221,11 +269,18 @@ class SimOrders:
         return order
 
     def _reserved_cash(self, acct: SimAccount) -> int:
-        return sum((o.qty - o.filled) * o.price for o in self.orders if o.account is acct and o.side == "buy" and o.open)
+        return sum(
+            (o.qty - o.filled) * o.price
+            for o in self.orders
+            if o.account is acct and o.side == "buy" and o.open
+        )
 
     def _reserved_qty(self, acct: SimAccount, code: str) -> int:
-        return sum(o.qty - o.filled for o in self.orders
-                   if o.account is acct and o.side == "sell" and o.code == code and o.open)
+        return sum(
+            o.qty - o.filled
+            for o in self.orders
+            if o.account is acct and o.side == "sell" and o.code == code and o.open
+        )
 
     def _fill(self, order: SimOrder, qty: int, price: int) -> None:
         order.filled += qty
@@ -246,7 +301,9 @@ class SimOrders:
         for order in self.orders:
             if order.code != code or not order.open or order.kind != "00":
                 continue
-            if (order.side == "buy" and current <= order.price) or (order.side == "sell" and current >= order.price):
+            if (order.side == "buy" and current <= order.price) or (
+                order.side == "sell" and current >= order.price
+            ):
                 self._fill(order, order.qty - order.filled, order.price)
 
     def _ensure_walker(self) -> None:
@@ -280,10 +337,32 @@ class SimOrders:
         acct = order.account
         filled = cntg_yn == "2"
         fields = [
-            acct.hts_id or "simuser", acct.cano + acct.product, order.odno, "", "02" if order.side == "buy" else "01",
-            "0", order.kind, "0", order.code, str(qty if filled else order.qty), str(price if filled else order.price),
-            self.now().strftime("%H%M%S"), "0", cntg_yn, "1" if not filled else "2", BRANCH, str(order.qty),
-            "SIM ACCOUNT", "0", "1", "Y", "", "10", "", f"SIM{order.code}", str(order.price),
+            acct.hts_id or "simuser",
+            acct.cano + acct.product,
+            order.odno,
+            "",
+            "02" if order.side == "buy" else "01",
+            "0",
+            order.kind,
+            "0",
+            order.code,
+            str(qty if filled else order.qty),
+            str(price if filled else order.price),
+            self.now().strftime("%H%M%S"),
+            "0",
+            cntg_yn,
+            "1" if not filled else "2",
+            BRANCH,
+            str(order.qty),
+            "SIM ACCOUNT",
+            "0",
+            "1",
+            "Y",
+            "",
+            "10",
+            "",
+            f"SIM{order.code}",
+            str(order.price),
         ]
         return "^".join(fields)
 

@@ -31,16 +31,34 @@ BUY_TRS = frozenset({"TTTC0012U", "TTTC0802U"})
 SELL_TRS = frozenset({"TTTC0011U", "TTTC0801U"})
 ORDER_FIELDS = ("CANO", "ACNT_PRDT_CD", "PDNO", "ORD_DVSN", "ORD_QTY", "ORD_UNPR")
 BALANCE_FIELDS = (
-    "CANO", "ACNT_PRDT_CD", "AFHR_FLPR_YN", "INQR_DVSN", "UNPR_DVSN", "FUND_STTL_ICLD_YN",
-    "FNCG_AMT_AUTO_RDPT_YN", "PRCS_DVSN",
+    "CANO",
+    "ACNT_PRDT_CD",
+    "AFHR_FLPR_YN",
+    "INQR_DVSN",
+    "UNPR_DVSN",
+    "FUND_STTL_ICLD_YN",
+    "FNCG_AMT_AUTO_RDPT_YN",
+    "PRCS_DVSN",
 )
-CCLD_FIELDS = ("CANO", "ACNT_PRDT_CD", "INQR_STRT_DT", "INQR_END_DT", "SLL_BUY_DVSN_CD", "INQR_DVSN", "CCLD_DVSN")
+CCLD_FIELDS = (
+    "CANO",
+    "ACNT_PRDT_CD",
+    "INQR_STRT_DT",
+    "INQR_END_DT",
+    "SLL_BUY_DVSN_CD",
+    "INQR_DVSN",
+    "CCLD_DVSN",
+)
 
 
 def _json(status: int, body: dict[str, Any], tr_cont: str = "") -> web.Response:
     headers = {"tr_cont": tr_cont} if tr_cont else None
-    return web.Response(status=status, text=json.dumps(body, ensure_ascii=False),
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def _error(exc: OrderError) -> web.Response:
@@ -76,10 +94,15 @@ async def order_cash(sim: KisSimulator, request: web.Request, tr_id: str) -> web
         return _fault_response(fault.status, fault.body)
     if fault is not None and fault.kind == "stall":
         await orders.withheld()
-    return _json(200, {
-        "rt_cd": "0", "msg_cd": "APBK0013", "msg1": "주문 전송 완료 되었습니다.",
-        "output": {"KRX_FWDG_ORD_ORGNO": BRANCH, "ODNO": order.odno, "ORD_TMD": order.tmd},
-    })
+    return _json(
+        200,
+        {
+            "rt_cd": "0",
+            "msg_cd": "APBK0013",
+            "msg1": "주문 전송 완료 되었습니다.",
+            "output": {"KRX_FWDG_ORD_ORGNO": BRANCH, "ODNO": order.odno, "ORD_TMD": order.tmd},
+        },
+    )
 
 
 def _fault_response(status: int, body: dict[str, Any] | str) -> web.Response:
@@ -88,19 +111,25 @@ def _fault_response(status: int, body: dict[str, Any] | str) -> web.Response:
     return web.Response(status=status, text=body, content_type="text/html")
 
 
-def _page(request: web.Request, rows: list[dict[str, str]], size: int,
-          fingerprint: str) -> tuple[list[dict[str, str]], str, dict[str, str]]:
+def _page(
+    request: web.Request, rows: list[dict[str, str]], size: int, fingerprint: str
+) -> tuple[list[dict[str, str]], str, dict[str, str]]:
     """This call's rows, the response ``tr_cont`` and the ctx fields to echo."""
     start = 0
     if request.headers.get("tr_cont", "") == "N":
         fk, nk = request.query.get("CTX_AREA_FK100", ""), request.query.get("CTX_AREA_NK100", "").strip()
         if fk.strip() != fingerprint or not nk.isdigit():
-            raise OrderError("OPSQ2002", "ERROR : CTX_AREA_FK100/NK100 (연속조회키) 를 확인하세요.")  # (inferred)
+            raise OrderError(
+                "OPSQ2002", "ERROR : CTX_AREA_FK100/NK100 (연속조회키) 를 확인하세요."
+            )  # (inferred)
         start = int(nk)
     chunk = rows[start : start + size]
     more = start + size < len(rows)
     tr_cont = ("F" if start == 0 else "M") if more else ("D" if start == 0 else "E")
-    ctx = {"ctx_area_fk100": fingerprint.ljust(100), "ctx_area_nk100": str(start + size if more else 0).ljust(100)}
+    ctx = {
+        "ctx_area_fk100": fingerprint.ljust(100),
+        "ctx_area_nk100": str(start + size if more else 0).ljust(100),
+    }
     return chunk, tr_cont, ctx
 
 
@@ -113,13 +142,27 @@ async def inquire_balance(sim: KisSimulator, request: web.Request, tr_id: str) -
         for code, (qty, cost) in sorted(acct.holdings.items()):
             price = sim.market.state(code).price
             avg = cost / qty if qty else 0.0
-            rows.append({
-                "pdno": code, "prdt_name": f"SIM{code}", "trad_dvsn_name": "현금", "hldg_qty": str(qty),
-                "ord_psbl_qty": str(qty), "pchs_avg_pric": f"{avg:.4f}", "pchs_amt": str(cost), "prpr": str(price),
-                "evlu_amt": str(qty * price), "evlu_pfls_amt": str(qty * price - cost),
-                "evlu_pfls_rt": f"{(qty * price - cost) * 100 / cost if cost else 0:.2f}", "loan_dt": "",
-                "loan_amt": "0", "stln_slng_chgs": "0", "expd_dt": "", "fltt_rt": "0.00", "bfdy_cprs_icdc": "0",
-            })
+            rows.append(
+                {
+                    "pdno": code,
+                    "prdt_name": f"SIM{code}",
+                    "trad_dvsn_name": "현금",
+                    "hldg_qty": str(qty),
+                    "ord_psbl_qty": str(qty),
+                    "pchs_avg_pric": f"{avg:.4f}",
+                    "pchs_amt": str(cost),
+                    "prpr": str(price),
+                    "evlu_amt": str(qty * price),
+                    "evlu_pfls_amt": str(qty * price - cost),
+                    "evlu_pfls_rt": f"{(qty * price - cost) * 100 / cost if cost else 0:.2f}",
+                    "loan_dt": "",
+                    "loan_amt": "0",
+                    "stln_slng_chgs": "0",
+                    "expd_dt": "",
+                    "fltt_rt": "0.00",
+                    "bfdy_cprs_icdc": "0",
+                }
+            )
         size = sim.orders.balance_page or (20 if sim.config.paper else 50)
         chunk, tr_cont, ctx = _page(request, rows, size, f"B{acct.cano}{acct.product}")
     except OrderError as exc:
@@ -127,24 +170,58 @@ async def inquire_balance(sim: KisSimulator, request: web.Request, tr_id: str) -
     stocks = sum(int(r["evlu_amt"]) for r in rows)
     cost = sum(int(r["pchs_amt"]) for r in rows)
     account = {
-        "dnca_tot_amt": str(acct.cash), "nxdy_excc_amt": str(acct.cash), "prvs_rcdl_excc_amt": str(acct.cash),
-        "scts_evlu_amt": str(stocks), "tot_evlu_amt": str(acct.cash + stocks), "nass_amt": str(acct.cash + stocks),
-        "pchs_amt_smtl_amt": str(cost), "evlu_amt_smtl_amt": str(stocks), "evlu_pfls_smtl_amt": str(stocks - cost),
-        "thdt_buy_amt": "0", "thdt_sll_amt": "0", "thdt_tlex_amt": "0", "tot_loan_amt": "0",
+        "dnca_tot_amt": str(acct.cash),
+        "nxdy_excc_amt": str(acct.cash),
+        "prvs_rcdl_excc_amt": str(acct.cash),
+        "scts_evlu_amt": str(stocks),
+        "tot_evlu_amt": str(acct.cash + stocks),
+        "nass_amt": str(acct.cash + stocks),
+        "pchs_amt_smtl_amt": str(cost),
+        "evlu_amt_smtl_amt": str(stocks),
+        "evlu_pfls_smtl_amt": str(stocks - cost),
+        "thdt_buy_amt": "0",
+        "thdt_sll_amt": "0",
+        "thdt_tlex_amt": "0",
+        "tot_loan_amt": "0",
     }
-    return _json(200, {"rt_cd": "0", "msg_cd": "KIOK0510", "msg1": "조회가 완료되었습니다", **ctx,
-                       "output1": chunk, "output2": [account]}, tr_cont)
+    return _json(
+        200,
+        {
+            "rt_cd": "0",
+            "msg_cd": "KIOK0510",
+            "msg1": "조회가 완료되었습니다",
+            **ctx,
+            "output1": chunk,
+            "output2": [account],
+        },
+        tr_cont,
+    )
 
 
 def _ccld_row(o: SimOrder) -> dict[str, str]:
     avg = o.amount / o.filled if o.filled else 0.0
     return {
-        "ord_dt": o.day, "ord_gno_brno": BRANCH, "odno": o.odno, "orgn_odno": "", "ord_dvsn_cd": o.kind,
-        "ord_dvsn_name": "지정가" if o.kind == "00" else "시장가", "sll_buy_dvsn_cd": "02" if o.side == "buy" else "01",
-        "sll_buy_dvsn_cd_name": "매수" if o.side == "buy" else "매도", "pdno": o.code, "prdt_name": f"SIM{o.code}",
-        "ord_qty": str(o.qty), "ord_unpr": str(o.price), "ord_tmd": o.tmd, "tot_ccld_qty": str(o.filled),
-        "avg_prvs": f"{avg:.0f}" if avg == int(avg) else f"{avg:.4f}", "cncl_yn": "N", "tot_ccld_amt": str(o.amount),
-        "rmn_qty": str(o.qty - o.filled), "rjct_qty": "0", "cnc_cfrm_qty": "0", "excg_id_dvsn_cd": "KRX",
+        "ord_dt": o.day,
+        "ord_gno_brno": BRANCH,
+        "odno": o.odno,
+        "orgn_odno": "",
+        "ord_dvsn_cd": o.kind,
+        "ord_dvsn_name": "지정가" if o.kind == "00" else "시장가",
+        "sll_buy_dvsn_cd": "02" if o.side == "buy" else "01",
+        "sll_buy_dvsn_cd_name": "매수" if o.side == "buy" else "매도",
+        "pdno": o.code,
+        "prdt_name": f"SIM{o.code}",
+        "ord_qty": str(o.qty),
+        "ord_unpr": str(o.price),
+        "ord_tmd": o.tmd,
+        "tot_ccld_qty": str(o.filled),
+        "avg_prvs": f"{avg:.0f}" if avg == int(avg) else f"{avg:.4f}",
+        "cncl_yn": "N",
+        "tot_ccld_amt": str(o.amount),
+        "rmn_qty": str(o.qty - o.filled),
+        "rjct_qty": "0",
+        "cnc_cfrm_qty": "0",
+        "excg_id_dvsn_cd": "KRX",
     }
 
 
@@ -157,10 +234,15 @@ async def inquire_daily_ccld(sim: KisSimulator, request: web.Request, tr_id: str
         side = {"01": "sell", "02": "buy"}.get(q["SLL_BUY_DVSN_CD"])
         ccld = q["CCLD_DVSN"]
         picked = [
-            o for o in sim.orders.orders
-            if o.account is acct and first <= o.day <= last and (side is None or o.side == side)
-            and (not q.get("PDNO") or o.code == q["PDNO"]) and (not q.get("ODNO") or o.odno == q["ODNO"])
-            and (ccld != "01" or o.filled) and (ccld != "02" or o.open)
+            o
+            for o in sim.orders.orders
+            if o.account is acct
+            and first <= o.day <= last
+            and (side is None or o.side == side)
+            and (not q.get("PDNO") or o.code == q["PDNO"])
+            and (not q.get("ODNO") or o.odno == q["ODNO"])
+            and (ccld != "01" or o.filled)
+            and (ccld != "02" or o.open)
         ]
         if q["INQR_DVSN"] != "01":
             picked.reverse()  # 00: newest first
@@ -172,11 +254,24 @@ async def inquire_daily_ccld(sim: KisSimulator, request: web.Request, tr_id: str
     filled = sum(o.filled for o in picked)
     amount = sum(o.amount for o in picked)
     totals = {
-        "tot_ord_qty": str(sum(o.qty for o in picked)), "tot_ccld_qty": str(filled), "tot_ccld_amt": str(amount),
-        "prsm_tlex_smtl": "0", "pchs_avg_pric": f"{amount / filled if filled else 0:.4f}",
+        "tot_ord_qty": str(sum(o.qty for o in picked)),
+        "tot_ccld_qty": str(filled),
+        "tot_ccld_amt": str(amount),
+        "prsm_tlex_smtl": "0",
+        "pchs_avg_pric": f"{amount / filled if filled else 0:.4f}",
     }
-    return _json(200, {"rt_cd": "0", "msg_cd": "KIOK0460", "msg1": "조회 되었습니다.", **ctx,
-                       "output1": chunk, "output2": totals}, tr_cont)
+    return _json(
+        200,
+        {
+            "rt_cd": "0",
+            "msg_cd": "KIOK0460",
+            "msg1": "조회 되었습니다.",
+            **ctx,
+            "output1": chunk,
+            "output2": totals,
+        },
+        tr_cont,
+    )
 
 
 TRADING_ROUTES = {

@@ -32,8 +32,13 @@ class Creds(msgspec.Struct, frozen=True, kw_only=True):
 
 def settings_for(s: Running, **overrides: object) -> Settings:
     base: dict[str, object] = {
-        "kis_rest_url": s.url, "kis_paper_rest_url": s.url, "kis_ws_url": s.ws_url, "kis_paper_ws_url": s.ws_url,
-        "kis_rest_rate_per_s": 1000.0, "kis_timeout_s": 2.0, "kis_reconnect_base_s": 0.05,
+        "kis_rest_url": s.url,
+        "kis_paper_rest_url": s.url,
+        "kis_ws_url": s.ws_url,
+        "kis_paper_ws_url": s.ws_url,
+        "kis_rest_rate_per_s": 1000.0,
+        "kis_timeout_s": 2.0,
+        "kis_reconnect_base_s": 0.05,
         "kis_reconnect_max_s": 0.2,
     }
     return Settings(**{**base, **overrides})
@@ -53,7 +58,9 @@ async def broker_env(
             await broker.close()
 
 
-def order(code: str = "005930", side: str = "buy", quantity: int = 10, price: int | None = None) -> OrderRequest:
+def order(
+    code: str = "005930", side: str = "buy", quantity: int = 10, price: int | None = None
+) -> OrderRequest:
     return OrderRequest(client_order_id="c1", code=code, side=side, quantity=quantity, price=price)  # type: ignore[arg-type]
 
 

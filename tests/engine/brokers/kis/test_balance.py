@@ -40,10 +40,14 @@ async def test_exactly_one_page_is_one_call():
 
 async def test_sold_out_holding_is_left_out():
     async with broker_env(SimulatorConfig(rest_rate_per_s=1000)) as (s, broker):
-        s.sim.orders.open_account(ACCOUNT, cash=0, app_key=APP_KEY, holdings={"000660": (2, 100), "005930": (1, 100)})
+        s.sim.orders.open_account(
+            ACCOUNT, cash=0, app_key=APP_KEY, holdings={"000660": (2, 100), "005930": (1, 100)}
+        )
         await broker.place_order(order("000660", "sell", 2))
         assert [h.code for h in (await broker.balance()).holdings] == ["005930"]
-        assert s.sim.orders.accounts[(ACCOUNT[:8], ACCOUNT[8:])].holdings["000660"][0] == 0  # KIS still lists it
+        assert (
+            s.sim.orders.accounts[(ACCOUNT[:8], ACCOUNT[8:])].holdings["000660"][0] == 0
+        )  # KIS still lists it
 
 
 async def test_wrong_mode_inquiry_is_broker_unavailable_with_the_broker_message():

@@ -21,7 +21,12 @@ async def test_market_fill_arrives_as_a_broker_fill():
         ack = await broker.place_order(order(quantity=7))
         fill = await next_item(fills)
         assert (fill.broker_order_no, fill.code, fill.side, fill.quantity, fill.price) == (
-            ack.broker_order_no, "005930", "buy", 7, price)
+            ack.broker_order_no,
+            "005930",
+            "buy",
+            7,
+            price,
+        )
         assert fill.ts_ms > 0 and fills.empty()  # the acceptance notice is not a fill
 
 
@@ -60,9 +65,19 @@ async def test_a_hand_written_notice_frame_is_decrypted_and_filtered():
         for rec in (accepted, other, NOTICE_26, sell):
             await session.send_text("1|H0STCNI0|001|" + encrypt("^".join(rec), key, iv))
         first, second = await next_item(fills), await next_item(fills)
-        assert (first.broker_order_no, first.side, first.quantity, first.price) == ("0000006555", "buy", 10, 73100)
-        assert (second.broker_order_no, second.side, second.quantity, second.price) == ("0000000042", "sell", 4, 73200)
-        assert broker.foreign_notices == 1 and fills.empty()
+        assert (first.broker_order_no, first.side, first.quantity, first.price) == (
+            "0000006555",
+            "buy",
+            10,
+            73100,
+        )
+        assert (second.broker_order_no, second.side, second.quantity, second.price) == (
+            "0000000042",
+            "sell",
+            4,
+            73200,
+        )
+        assert broker.fill_feed.foreign_notices == 1 and fills.empty()
 
 
 async def test_simulator_notices_have_the_26_field_layout():
@@ -74,7 +89,13 @@ async def test_simulator_notices_have_the_26_field_layout():
             record = book.notice_record(placed, cntg_yn, 2, 70000)
             assert len(record.split("^")) == 26
             [n] = parse_fill_notices(record, 1)
-            assert (n.order_no, n.code, n.side, n.filled, n.order_qty) == (placed.odno, "005930", "buy", cntg_yn == "2", 2)
+            assert (n.order_no, n.code, n.side, n.filled, n.order_qty) == (
+                placed.odno,
+                "005930",
+                "buy",
+                cntg_yn == "2",
+                2,
+            )
             assert n.account_no == "5012345601" and n.order_kind == "01"
 
 
@@ -97,6 +118,9 @@ async def test_without_hts_id_or_with_a_market_data_key_there_is_no_notice_socke
     async with broker_env(FAST, Creds(hts_id=None)) as (s, broker):
         assert not await broker.subscribe_fills(lambda f: None)
         assert APP_KEY not in s.sim.sessions
-    async with broker_env(FAST, market_data="kis", kis_app_key=f"other,{APP_KEY}", kis_app_secret="a,b") as (s, broker):
+    async with broker_env(FAST, market_data="kis", kis_app_key=f"other,{APP_KEY}", kis_app_secret="a,b") as (
+        s,
+        broker,
+    ):
         assert not await broker.subscribe_fills(lambda f: None)
         assert APP_KEY not in s.sim.sessions

@@ -46,7 +46,11 @@ async def test_limit_buy_rests_until_the_walk_crosses_it():
         assert s.sim.orders.orders[0].kind == "00" and s.sim.orders.orders[0].price == limit
         s.sim.orders.set_price("005930", limit)
         [status] = await broker.orders_today()
-        assert (status.broker_order_no, status.filled_quantity, status.average_price) == (ack.broker_order_no, 3, limit)
+        assert (status.broker_order_no, status.filled_quantity, status.average_price) == (
+            ack.broker_order_no,
+            3,
+            limit,
+        )
 
 
 async def test_limit_sell_rests_then_fills_at_its_limit():

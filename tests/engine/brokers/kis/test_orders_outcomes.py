@@ -30,7 +30,9 @@ async def test_timeout_is_outcome_unknown_and_nothing_is_resent():
 
 async def test_rate_limited_500_is_broker_unavailable_and_not_placed():
     async with broker_env(FAST) as (s, broker):
-        s.sim.orders.fail_next(500, {"rt_cd": "1", "msg_cd": "EGW00201", "msg1": "초당 거래건수를 초과하였습니다."})
+        s.sim.orders.fail_next(
+            500, {"rt_cd": "1", "msg_cd": "EGW00201", "msg1": "초당 거래건수를 초과하였습니다."}
+        )
         with pytest.raises(BrokerUnavailable) as info:
             await broker.place_order(order(quantity=1))
         assert (info.value.code, info.value.message) == ("EGW00201", "초당 거래건수를 초과하였습니다.")
@@ -41,7 +43,11 @@ async def test_rate_limited_500_is_broker_unavailable_and_not_placed():
 
 @pytest.mark.parametrize(
     "body",
-    ["<html>Internal Server Error</html>", {"message": "internal error"}, {"rt_cd": "1", "msg_cd": "EGW00999", "msg1": "?"}],
+    [
+        "<html>Internal Server Error</html>",
+        {"message": "internal error"},
+        {"rt_cd": "1", "msg_cd": "EGW00999", "msg1": "?"},
+    ],
     ids=["html", "json-without-verdict", "unknown-code"],
 )
 async def test_500_without_a_verdict_is_outcome_unknown(body):
@@ -55,7 +61,9 @@ async def test_500_without_a_verdict_is_outcome_unknown(body):
 
 async def test_500_with_an_order_verdict_is_a_rejection():
     async with broker_env(FAST) as (s, broker):
-        s.sim.orders.fail_next(500, {"rt_cd": "1", "msg_cd": "APBK0952", "msg1": "주문가능금액을 초과 했습니다"})
+        s.sim.orders.fail_next(
+            500, {"rt_cd": "1", "msg_cd": "APBK0952", "msg1": "주문가능금액을 초과 했습니다"}
+        )
         with pytest.raises(OrderRejected) as info:
             await broker.place_order(order(quantity=1))
         assert info.value.code == "APBK0952"

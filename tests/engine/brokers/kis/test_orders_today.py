@@ -11,7 +11,9 @@ async def test_daily_fills_over_several_pages():
         acks = []
         for i in range(10):
             side = "sell" if i % 3 == 0 else "buy"
-            acks.append(await broker.place_order(order("000660" if side == "sell" else "005930", side, i + 1)))
+            acks.append(
+                await broker.place_order(order("000660" if side == "sell" else "005930", side, i + 1))
+            )
         before = s.sim.rest_calls[APP_KEY]
         statuses = await broker.orders_today()
         assert s.sim.rest_calls[APP_KEY] - before == 3  # 4 + 4 + 2
@@ -27,7 +29,9 @@ async def test_default_real_page_of_100():
         book = s.sim.orders
         acct = book.account(ACCOUNT[:8], ACCOUNT[8:], APP_KEY)
         for _ in range(130):  # placed through the book: 130 HTTP orders would only slow the test
-            book.place(acct, APP_KEY, "buy", {"PDNO": "005930", "ORD_DVSN": "01", "ORD_QTY": "1", "ORD_UNPR": "0"})
+            book.place(
+                acct, APP_KEY, "buy", {"PDNO": "005930", "ORD_DVSN": "01", "ORD_QTY": "1", "ORD_UNPR": "0"}
+            )
         before = s.sim.rest_calls[APP_KEY]
         statuses = await broker.orders_today()
         assert s.sim.rest_calls[APP_KEY] - before == 2
