@@ -23,7 +23,7 @@ from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
 from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import accounts, admin, health, metrics, openapi, realtime, users, ws
+from web import accounts, admin, health, loop_lag, metrics, openapi, realtime, users, ws
 from web.health import VERSION
 from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.throttle import LoginThrottle
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
     app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
+    app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from web.auth import require_admin
 from web.keys import METRICS, ROUTER, SOURCE, SYSTEM, WEBSOCKETS
+from web.loop_lag import LOOP_LAG, LoopLag
 from web.openapi import route
 
 
@@ -71,6 +72,9 @@ class _EngineCollector(Collector):
                                 value=1 if router.status == "live" else 0)
         yield GaugeMetricFamily("autotrader_websocket_clients", "open /kis_socket connections",
                                 value=len(app[WEBSOCKETS]))
+        if LOOP_LAG in app:
+            lag = app[LOOP_LAG]
+            yield _lag_family(lag)
         streams = getattr(app[SOURCE], "streams", None) or []
         errors = CounterMetricFamily("autotrader_broker_errors", "upstream broker errors", labels=["kind"])
         for kind in ("reconnects", "bad_frames", "missed_pingpongs"):
@@ -85,6 +89,16 @@ class _EngineCollector(Collector):
         for status, n in sorted(statuses.items()):
             orders.add_metric([status], n)
         yield orders
+
+
+def _lag_family(lag: LoopLag) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("autotrader_event_loop_lag_seconds",
+                               "how late a 100 ms timer fires (recent p99 and max; worst since start)",
+                               labels=["stat"])
+    family.add_metric(["p99"], lag.recent_p99())
+    family.add_metric(["max"], lag.recent_max())
+    family.add_metric(["worst"], lag.worst)
+    return family
 
 
 @web.middleware

@@ -17,5 +17,5 @@ async def test_metrics_count_requests_by_route_and_show_the_engine(client, make_
     assert 'route="/realtime/ohlc/{stock_code}"' in text  # the template, never the raw path
     assert 'autotrader_actors{kind="FeedHub"} 1.0' in text
     for name in ("autotrader_mailbox_depth", "autotrader_actor_restarts_total", "autotrader_feeds",
-                 "autotrader_websocket_clients", "autotrader_broker_errors_total", "autotrader_mailbox_conflated_total"):
+                 "autotrader_websocket_clients", 'autotrader_event_loop_lag_seconds{stat="p99"}', "autotrader_broker_errors_total", "autotrader_mailbox_conflated_total"):
         assert name in text
