@@ -339,8 +339,8 @@ class SimOrders:
         # fmt: off
         fields = [
             acct.hts_id or "simuser", acct.cano + acct.product, order.odno, "",  # 0-3 CUST_ID .. OODER_NO
-            "02" if order.side == "buy" else "01", "0", order.kind, "0", order.code,  # 4-8 SELN_BYOV_CLS .. ISCD
-            str(qty if filled else order.qty), str(price if filled else order.price),  # 9-10 CNTG_QTY, CNTG_UNPR
+            "02" if order.side == "buy" else "01", "0", order.kind, "0", order.code,  # 4-8 side .. code
+            str(qty if filled else order.qty), str(price if filled else order.price),  # 9-10 qty, price
             self.now().strftime("%H%M%S"), "0", cntg_yn, "2" if filled else "1",  # 11-14 .. ACPT_YN
             BRANCH, str(order.qty), "SIM ACCOUNT", "0", "1", "Y", "", "10", "",  # 15-23 BRNC_NO .. LOAN_DATE
             f"SIM{order.code}", str(order.price),  # 24-25 CNTG_ISNM40, ODER_PRC
