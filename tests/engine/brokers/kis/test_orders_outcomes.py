@@ -76,7 +76,9 @@ async def test_connection_refused_after_the_token_is_broker_unavailable():
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     s = Running(app[SIMULATOR], runner.addresses[0][1])
-    broker = KisBroker(settings_for(s), WallClock(), Creds())
+    # no pooled connection: a reused one that the server closed fails mid-write (an unknown outcome)
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    broker = KisBroker(settings_for(s), WallClock(), Creds(), http)
     try:
         await broker.balance()
         await runner.cleanup()  # the server is gone: the connect fails, nothing is sent
@@ -85,6 +87,7 @@ async def test_connection_refused_after_the_token_is_broker_unavailable():
         assert "ClientConnector" in str(info.value)
     finally:
         await broker.close()
+        await http.close()
         await runner.cleanup()
 
 
