@@ -157,8 +157,9 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     obv_change: float  # OBV now − OBV short_term bars ago
 
     def values(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in (
-            "ema_short", "ema_medium", "ema_long", "rsi", "adx", "plus_di", "minus_di", "obv_change")}
+        return {"ema_short": self.ema_short, "ema_medium": self.ema_medium, "ema_long": self.ema_long,
+                "rsi": self.rsi, "adx": self.adx, "plus_di": self.plus_di, "minus_di": self.minus_di,
+                "obv_change": self.obv_change}
 
 
 class SwingIndicators:
@@ -310,26 +311,30 @@ def decide(params: SwingParams, state: SwingState, snap: Snapshot) -> Decision:
         return hold("cycle complete (SIGNAL 3, repeat off)", "completed")
     if s.bars < p.warmup_bars:
         return hold(f"warming up: {s.bars} of {p.warmup_bars} bars", "warming_up")
-    undefined = [k for k, v in s.values().items() if math.isnan(v)]
-    if undefined or any(math.isnan(v) for v in (s.ema_short_prev, s.ema_medium_prev, s.ema_long_prev)):
+    if any(v != v for v in (s.ema_short, s.ema_medium, s.ema_long, s.rsi, s.adx, s.plus_di, s.minus_di,
+                            s.obv_change, s.ema_short_prev, s.ema_medium_prev, s.ema_long_prev)):  # NaN
+        undefined = [k for k, v in s.values().items() if math.isnan(v)]
         return hold(f"warming up: {', '.join(undefined) or 'previous EMAs'} not defined yet", "warming_up")
 
+    # Only what the branch taken needs is computed: this runs once per bar in backtests.
     sm, ml = f"EMA{p.short_term}/EMA{p.medium_term}", f"EMA{p.medium_term}/EMA{p.long_term}"
     golden1 = _up(s.ema_short_prev, s.ema_medium_prev, s.ema_short, s.ema_medium)
     dead1 = _down(s.ema_short_prev, s.ema_medium_prev, s.ema_short, s.ema_medium)
     golden2 = _up(s.ema_medium_prev, s.ema_long_prev, s.ema_medium, s.ema_long)
     dead2 = _down(s.ema_medium_prev, s.ema_long_prev, s.ema_medium, s.ema_long)
-    buy_no = _buy_failures(p, s)
-    sell_yes = _sell_reasons(p, s)
-    buy_ok = f"RSI {_f(s.rsi)}, ADX {_f(s.adx)} >= {p.adx_threshold:g}, OBV change {s.obv_change:.0f}"
-    no_sell = (f"no sell confirmation (RSI {_f(s.rsi)} >= 50, +DI {_f(s.plus_di)} >= -DI {_f(s.minus_di)}, "
-               f"OBV change {s.obv_change:.0f} > {-p.obv_threshold or 0:g})")
+
+    def buy_ok() -> str:
+        return f"RSI {_f(s.rsi)}, ADX {_f(s.adx)} >= {p.adx_threshold:g}, OBV change {s.obv_change:.0f}"
+
+    def no_sell() -> str:
+        return (f"no sell confirmation (RSI {_f(s.rsi)} >= 50, +DI {_f(s.plus_di)} >= -DI {_f(s.minus_di)}, "
+                f"OBV change {s.obv_change:.0f} > {-p.obv_threshold or 0:g})")
 
     def buy(after: int, trigger: str, cross: str) -> Decision:
         qty = p.unit_amount // s.close
         if qty <= 0:
             return hold(f"{cross} confirmed but unit_amount {p.unit_amount} buys no share at {s.close}")
-        return out("active", "buy", "unit_amount", qty, after, trigger, f"{cross} confirmed: {buy_ok}")
+        return out("active", "buy", "unit_amount", qty, after, trigger, f"{cross} confirmed: {buy_ok()}")
 
     def sell(after: int, rule: QuantityRule, qty: int, trigger: str, why: str) -> Decision:
         if qty <= 0:
@@ -339,6 +344,7 @@ def decide(params: SwingParams, state: SwingState, snap: Snapshot) -> Decision:
     if start == 0:
         if not golden1:
             return hold(f"no golden cross {sm}")
+        buy_no = _buy_failures(p, s)
         if buy_no:
             return hold(f"golden cross {sm} but {', '.join(buy_no)}")
         return buy(1, "first_stage_buy", f"golden cross {sm}")
@@ -349,17 +355,19 @@ def decide(params: SwingParams, state: SwingState, snap: Snapshot) -> Decision:
             return sell(3, "all", state.shares, "stop_loss",
                         f"stop loss: close {s.close} <= {limit:.0f} (average cost {state.avg_cost:.0f} "
                         f"- {p.stop_loss_pct:g}%)")
+    sell_yes = _sell_reasons(p, s) if dead1 or dead2 else []
     sell_why = ", ".join(sell_yes)
     if start == 1:
         if dead1 and sell_yes:
             return sell(3, "all", state.shares, "first_stage_sell", f"dead cross {sm} confirmed: {sell_why}")
         if dead2 and sell_yes:
             return sell(3, "all", state.shares, "second_stage_sell", f"dead cross {ml} confirmed: {sell_why}")
+        buy_no = _buy_failures(p, s) if golden2 else []
         if golden2 and not buy_no:
             return buy(2, "second_stage_buy", f"golden cross {ml}")
         notes = []
         if dead1 or dead2:
-            notes.append(f"dead cross {sm if dead1 else ml} but {no_sell}")
+            notes.append(f"dead cross {sm if dead1 else ml} but {no_sell()}")
         if golden2:
             notes.append(f"golden cross {ml} but {', '.join(buy_no)}")
         return hold("; ".join(notes) or f"no golden cross {ml} and no dead cross")
@@ -371,7 +379,7 @@ def decide(params: SwingParams, state: SwingState, snap: Snapshot) -> Decision:
         return sell(1, "stage2_shares", min(state.stage2_shares, state.shares), "first_stage_sell",
                     f"dead cross {sm} confirmed: {sell_why}")
     if dead1 or dead2:
-        return hold(f"dead cross {sm if dead1 else ml} but {no_sell}")
+        return hold(f"dead cross {sm if dead1 else ml} but {no_sell()}")
     return hold(f"no dead cross {sm} or {ml}")
 
 
