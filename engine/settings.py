@@ -81,6 +81,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_per_s: float = 20.0  # client messages per second, per client
     ws_rate_burst: int = 100
     max_body_bytes: int = 1048576
+    # -- orders and risk (issue 5) -----------------------------------------
+    commission_pct: float = 0.015  # broker commission, % of the traded value, both sides (rounded down to the won)
+    sell_tax_pct: float = 0.18  # securities transaction tax, % of the sold value (rounded down to the won)
+    paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
+    max_order_value: int = 50_000_000  # KRW per order (quantity x price); 0 = no limit; per-account override
+    max_position_value: int = 100_000_000  # KRW held in one code after a buy; 0 = no limit; override
+    daily_loss_limit: int = 5_000_000  # realised loss (KST day) that halts new buys; 0 = no limit; override
+    balance_cache_s: float = 2.0  # an account's broker balance is reused this long
+    order_timeout_s: float = 30.0  # how long POST /stocks/order waits for the account's answer
+    order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
+    order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
     # -- runtime ----------------------------------------------------------
     mailbox_size: int = 1024
     restart_max: int = 5

@@ -37,7 +37,10 @@ from storage.errors import (
     WeakPassword,
 )
 from storage.keys import ensure_keys
+from storage.orders import OrderRepo, SqlJournal
+from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.swings import Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
 __all__ = [
@@ -55,9 +58,15 @@ __all__ = [
     "EmailTaken",
     "KeyConfigError",
     "NotFound",
+    "OrderRepo",
     "PasswordHasher",
     "Role",
+    "SqlJournal",
+    "SqlPaperLedger",
     "StorageError",
+    "Swing",
+    "SwingEvent",
+    "SwingRepo",
     "User",
     "UserRepo",
     "WeakPassword",

@@ -39,6 +39,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -137,3 +138,103 @@ class BarRow(Base):
     low: Mapped[int] = mapped_column(BigInteger)
     close: Mapped[int] = mapped_column(BigInteger)
     volume: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- orders (issue 5): the journal, the paper broker's book and ledger, risk ----------
+
+ORDER_STATUSES = ("pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown")
+SIDES = ("buy", "sell")
+
+
+class OrderRow(Base):
+    """The order journal: written ``pending`` before the broker hears of it."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id"),
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', 'unknown')",
+            name="status",
+        ),
+        Index("ix_orders_account_id_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the request: same key, other body → 409
+    source: Mapped[str] = mapped_column(String(32))  # "rest", "swing:17"
+    code: Mapped[str] = mapped_column(String(12))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: market
+    status: Mapped[str] = mapped_column(String(20))
+    broker_order_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    filled_quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    filled_value: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of qty × price over fills
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms (engine clock)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class FillRow(Base):
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(Id, ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)
+    commission: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    realized_pnl: Mapped[int] = mapped_column(BigInteger, default=0)  # sells: net of fees vs average price
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_fills_account_id_ts_ms", "account_id", "ts_ms"),)
+
+
+class PaperOrderRow(Base):
+    """The paper broker's own order book (what KIS's order system is for a KIS account)."""
+
+    __tablename__ = "paper_orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'filled', 'cancelled')", name="status"),
+        Index("ix_paper_orders_account_id_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)  # the broker order number
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(12))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    filled_quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    filled_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    accepted_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PositionRow(Base):
+    """A paper account's holding of one code (cash is ``accounts.cash_balance``)."""
+
+    __tablename__ = "positions"
+
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    average_price: Mapped[int] = mapped_column(BigInteger)  # KRW per share, fees excluded, rounded down
+
+
+class AccountRiskRow(Base):
+    """Per-account overrides of the settings' risk limits, and the kill switch."""
+
+    __tablename__ = "account_risk"
+
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    halted: Mapped[bool] = mapped_column(Boolean, default=False)
+    halted_reason: Mapped[str] = mapped_column(String(255), default="")
+    max_order_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_position_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    daily_loss_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

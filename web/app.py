@@ -24,6 +24,7 @@ from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
 from engine.settings import Settings
 from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
 from web import accounts, admin, health, loop_lag, metrics, openapi, realtime, users, ws
+from web import balance, orders, risk, trading
 from web.health import VERSION
 from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.throttle import LoginThrottle
@@ -31,7 +32,7 @@ from web.middlewares import errors, request_context
 
 log = logging.getLogger(__name__)
 
-GROUPS = (paths.SWINGS, paths.ACCOUNTS)  # plain supervisors; feeds, strategies and sessions have hubs
+GROUPS = (paths.SWINGS,)  # plain supervisors; feeds, strategies, sessions and accounts have hubs
 
 
 def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
@@ -68,6 +69,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     admin.add_routes(app)
     users.add_routes(app)
     accounts.add_routes(app)
+    balance.add_routes(app)
+    orders.add_routes(app)
+    risk.add_routes(app)
     realtime.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
@@ -118,10 +122,12 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
+    system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     for path in GROUPS:
         system.spawn(path, Supervisor, ChildSpec(restart="permanent"))
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     try:
         yield
     finally:

@@ -1,0 +1,69 @@
+"""The accounts' supervisor (``/accounts``): one AccountActor per account, spawned on demand.
+
+Tell it any account message (``PlaceOrder``, ``GetBalance``, ``Reconcile``...,
+each carries ``account_id``) and it forwards it to ``/accounts/<id>``,
+spawning the actor first if needed. The web layer asks it ``AccountRef`` for
+the actor's ref and then asks the actor itself (an actor never waits on
+another one's answer). It also starts the quote tap (``/accounts/quotes``)
+that feeds the shared :class:`~actors.quote_board.QuoteBoard`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, assert_never
+
+import msgspec
+
+from actors import paths
+from actors.account import AccountActor, AccountDeps, FillArrived, GetBalance, PlaceOrder, QuotesCrossed, Reconcile
+from actors.quote_board import TAP, QuoteTap
+from engine.runtime import Actor, ActorRef, ChildSpec, ChildTerminated, MailboxSpec
+
+log = logging.getLogger(__name__)
+
+
+class AccountRef(msgspec.Struct, frozen=True):
+    """Ask: the ref of the account's actor (spawned if it is not running)."""
+
+    account_id: int
+
+
+Forwarded = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
+
+
+class AccountHub(Actor):
+    mailbox = MailboxSpec(limit=65536)
+
+    def __init__(self, deps: AccountDeps, spec: ChildSpec) -> None:
+        self.deps = deps
+        self.spec = spec
+        self.terminated = 0
+
+    async def on_start(self) -> None:
+        if self.ctx.system.lookup(f"{paths.ACCOUNTS}/{TAP}") is None:
+            self.ctx.spawn(TAP, lambda: QuoteTap(self.deps.board), ChildSpec(restart="permanent"))
+
+    async def receive(self, msg: AccountRef | Forwarded | ChildTerminated) -> Any:
+        match msg:
+            case AccountRef():
+                return self._child(msg.account_id)
+            case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
+                self._child(msg.account_id).tell(msg)
+            case ChildTerminated():
+                self.terminated += 1
+                log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
+            case _:
+                assert_never(msg)
+        return None
+
+    def _child(self, account_id: int) -> ActorRef:
+        path = paths.account(account_id)
+        ref = self.ctx.system.lookup(path)
+        if ref is not None:
+            return ref
+        deps = self.deps
+        return self.ctx.spawn(str(account_id), lambda: AccountActor(account_id, deps), self.spec)
+
+    def state_view(self) -> dict[str, Any]:
+        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "terminated": self.terminated}

@@ -1,0 +1,145 @@
+"""Checks an order must pass before it is sent, and the fees it costs: pure functions.
+
+Every refusal is an :class:`OrderRefused` whose ``code`` names the rule or the
+limit (``invalid_quantity``, ``off_tick``, ``outside_price_limits``,
+``market_closed``, ``account_halted``, ``max_order_value``,
+``max_position_value``, ``daily_loss_limit``, ``insufficient_cash``,
+``insufficient_holdings``) and whose message says the numbers.
+
+Fees are integer KRW: ``fee(value, pct) = floor(value × pct / 100)`` with
+``pct`` taken to 0.0001 % (so 0.015 % of 1,000,000 is exactly 150), computed
+in integers, never floats. A buy costs value + commission; a sell yields
+value − commission − tax.
+
+A market order is valued at the price it would most likely pay: the best ask
+for a buy, the best bid for a sell (the ``reference`` the caller passes); a
+limit order at its limit.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from engine.market.krx import is_on_tick, price_limits, tick_size
+
+Side = Literal["buy", "sell"]
+PCT_SCALE = 10_000  # pct is kept to 1/10,000 of a percent
+
+
+class OrderRefused(Exception):
+    """The order breaks a rule; nothing was sent."""
+
+    def __init__(self, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class Fees(msgspec.Struct, frozen=True):
+    commission_pct: float
+    sell_tax_pct: float
+
+    def commission(self, value: int) -> int:
+        return fee(value, self.commission_pct)
+
+    def tax(self, side: Side, value: int) -> int:
+        return fee(value, self.sell_tax_pct) if side == "sell" else 0
+
+    def buy_cost(self, value: int) -> int:
+        """Cash a buy of ``value`` KRW takes, commission included."""
+        return value + self.commission(value)
+
+
+def fee(value: int, pct: float) -> int:
+    """``floor(value × pct / 100)`` in integers (pct rounded to 0.0001 %)."""
+    if value <= 0 or pct <= 0:
+        return 0
+    return value * round(pct * PCT_SCALE) // (100 * PCT_SCALE)
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's effective limits (0 = no limit) and its kill switch."""
+
+    max_order_value: int = 0
+    max_position_value: int = 0
+    daily_loss_limit: int = 0
+    halted: bool = False
+    halted_reason: str = ""
+
+
+class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the checks need to know, gathered by the account actor."""
+
+    side: Side
+    quantity: int
+    price: int | None  # None: market
+    reference: int  # the price a market order is valued at (best ask to buy, best bid to sell); 0 unknown
+    base_price: int  # previous close, for the daily limits; 0 unknown (then not checked)
+    cash: int
+    held: int  # shares of this code held now
+    held_value: int  # their value at the reference price
+    realized_today: int  # realised P&L of today (KST), negative = loss
+    market_open: bool
+
+
+def check_shape(quantity: int, price: int | None, base_price: int) -> None:
+    """Quantity, the tick grid and the daily limits: the checks that need no account."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise OrderRefused("invalid_quantity", f"quantity must be a positive integer, got {quantity!r}",
+                           "quantity")
+    if price is None:
+        return
+    if price <= 0:
+        raise OrderRefused("invalid_price", f"price must be a positive integer, got {price}", "price")
+    if not is_on_tick(price):
+        raise OrderRefused(
+            "off_tick", f"price {price} is not on the KRX tick grid (tick {tick_size(price)} KRW at this price)",
+            "price",
+        )
+    if base_price > 0:
+        low, high = price_limits(base_price)
+        if not low <= price <= high:
+            raise OrderRefused(
+                "outside_price_limits",
+                f"price {price} is outside today's limits {low}..{high} (base {base_price})",
+                "price",
+            )
+
+
+def check_order(facts: OrderFacts, limits: Limits, fees: Fees) -> None:
+    """Every check in order; raises :class:`OrderRefused` for the first one broken."""
+    check_shape(facts.quantity, facts.price, facts.base_price)
+    if limits.halted:
+        why = f": {limits.halted_reason}" if limits.halted_reason else ""
+        raise OrderRefused("account_halted", f"trading is halted on this account{why}")
+    if not facts.market_open:
+        raise OrderRefused("market_closed", "the KRX regular session is closed")
+    unit = facts.price if facts.price is not None else facts.reference
+    value = unit * facts.quantity
+    if limits.max_order_value and value > limits.max_order_value:
+        raise OrderRefused("max_order_value",
+                           f"order value {value} KRW exceeds the limit of {limits.max_order_value} KRW")
+    if facts.side == "buy":
+        if limits.daily_loss_limit and -facts.realized_today >= limits.daily_loss_limit:
+            raise OrderRefused(
+                "daily_loss_limit",
+                f"today's realised loss {-facts.realized_today} KRW reached the daily limit of "
+                f"{limits.daily_loss_limit} KRW: no new buys today",
+            )
+        after = facts.held_value + value
+        if limits.max_position_value and after > limits.max_position_value:
+            raise OrderRefused(
+                "max_position_value",
+                f"position value after this buy ({after} KRW) exceeds the limit of "
+                f"{limits.max_position_value} KRW per code",
+            )
+        cost = fees.buy_cost(value)
+        if cost > facts.cash:
+            raise OrderRefused("insufficient_cash",
+                               f"buying power {facts.cash} KRW is less than {cost} KRW (value plus fees)")
+    elif facts.quantity > facts.held:
+        raise OrderRefused("insufficient_holdings",
+                           f"selling {facts.quantity} shares but {facts.held} are held", "quantity")

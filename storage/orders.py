@@ -1,0 +1,222 @@
+"""The order journal (``orders``, ``fills``) and the per-account risk row (``account_risk``).
+
+:class:`OrderRepo` works inside the caller's session like every repository;
+:class:`SqlJournal` is the engine's :class:`~engine.journal.Journal` on a
+session factory (each call its own transaction, committed before it returns,
+so what the account actor journalled survives a crash right after).
+
+User-facing reads (:meth:`OrderRepo.list_for_user`, :meth:`OrderRepo.get_for_user`)
+are scoped to the caller through the account's owner.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.journal import OPEN, Fill, NewOrder, Order, OrderStatus, RiskOverrides
+from storage.errors import NotFound
+from storage.models import AccountRiskRow, FillRow, OrderRow
+from storage.models import Account as AccountRow
+
+MAX_LIST = 500
+
+
+class OrderRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, new: NewOrder) -> Order:
+        row = OrderRow(
+            account_id=new.account_id, client_order_id=new.client_order_id, fingerprint=new.fingerprint,
+            source=new.source, code=new.code, side=new.side, quantity=new.quantity, price=new.price,
+            status="pending", broker_order_no=None, filled_quantity=0, filled_value=0, reason="",
+            created_ms=new.created_ms, updated_ms=new.created_ms,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _order(row, [])
+
+    async def find(self, account_id: int, client_order_id: str) -> Order | None:
+        row = await self.session.scalar(select(OrderRow).where(
+            OrderRow.account_id == account_id, OrderRow.client_order_id == client_order_id))
+        return None if row is None else await self._with_fills(row)
+
+    async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
+                     broker_order_no: str | None = None, reason: str | None = None) -> Order:
+        row = await self._row(order_id)
+        row.status = status
+        row.updated_ms = now_ms
+        if broker_order_no is not None:
+            row.broker_order_no = broker_order_no
+        if reason is not None:
+            row.reason = reason[:255]
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
+        row = await self._row(order_id)
+        self.session.add(FillRow(
+            order_id=row.id, account_id=row.account_id, quantity=fill.quantity, price=fill.price,
+            commission=fill.commission, tax=fill.tax, realized_pnl=fill.realized_pnl, ts_ms=fill.ts_ms,
+        ))
+        row.filled_quantity += fill.quantity
+        row.filled_value += fill.quantity * fill.price
+        row.status = "filled" if row.filled_quantity >= row.quantity else "partially_filled"
+        row.updated_ms = now_ms
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def open_orders(self, account_id: int) -> list[Order]:
+        rows = list(await self.session.scalars(select(OrderRow).where(
+            OrderRow.account_id == account_id, OrderRow.status.in_(OPEN)).order_by(OrderRow.id)))
+        return await self._many(rows)
+
+    async def find_by_broker_no(self, account_id: int, broker_order_no: str) -> Order | None:
+        row = await self.session.scalar(select(OrderRow).where(
+            OrderRow.account_id == account_id, OrderRow.broker_order_no == broker_order_no)
+            .order_by(OrderRow.id.desc()).limit(1))
+        return None if row is None else await self._with_fills(row)
+
+    async def broker_numbers_since(self, account_id: int, since_ms: int) -> set[str]:
+        rows = await self.session.scalars(select(OrderRow.broker_order_no).where(
+            OrderRow.account_id == account_id, OrderRow.created_ms >= since_ms,
+            OrderRow.broker_order_no.is_not(None)))
+        return {r for r in rows if r}
+
+    async def accounts_with_open_orders(self) -> list[int]:
+        rows = await self.session.scalars(
+            select(OrderRow.account_id).where(OrderRow.status.in_(OPEN)).distinct())
+        return sorted(rows)
+
+    async def realized_since(self, account_id: int, since_ms: int) -> int:
+        total = await self.session.scalar(select(func.coalesce(func.sum(FillRow.realized_pnl), 0)).where(
+            FillRow.account_id == account_id, FillRow.ts_ms >= since_ms))
+        return int(total or 0)
+
+    async def get_for_user(self, user_id: int, order_id: int) -> Order | None:
+        row = await self.session.scalar(
+            select(OrderRow).join(AccountRow, AccountRow.id == OrderRow.account_id)
+            .where(OrderRow.id == order_id, AccountRow.user_id == user_id))
+        return None if row is None else await self._with_fills(row)
+
+    async def list_for_user(self, user_id: int, *, account_id: int | None = None, code: str | None = None,
+                            status: str | None = None, limit: int = MAX_LIST) -> list[Order]:
+        """The user's orders, newest first, optionally of one account, code or status."""
+        query = (select(OrderRow).join(AccountRow, AccountRow.id == OrderRow.account_id)
+                 .where(AccountRow.user_id == user_id))
+        if account_id is not None:
+            query = query.where(OrderRow.account_id == account_id)
+        if code is not None:
+            query = query.where(OrderRow.code == code)
+        if status is not None:
+            query = query.where(OrderRow.status == status)
+        rows = list(await self.session.scalars(query.order_by(OrderRow.id.desc()).limit(min(limit, MAX_LIST))))
+        return await self._many(rows)
+
+    # -- risk ----------------------------------------------------------------------
+
+    async def risk(self, account_id: int) -> RiskOverrides:
+        row = await self.session.get(AccountRiskRow, account_id)
+        if row is None:
+            return RiskOverrides()
+        return RiskOverrides(halted=row.halted, halted_reason=row.halted_reason,
+                             max_order_value=row.max_order_value, max_position_value=row.max_position_value,
+                             daily_loss_limit=row.daily_loss_limit)
+
+    async def set_risk(self, account_id: int, overrides: RiskOverrides) -> RiskOverrides:
+        row = await self.session.get(AccountRiskRow, account_id)
+        if row is None:
+            row = AccountRiskRow(account_id=account_id)
+            self.session.add(row)
+        row.halted = overrides.halted
+        row.halted_reason = overrides.halted_reason[:255]
+        row.max_order_value = overrides.max_order_value
+        row.max_position_value = overrides.max_position_value
+        row.daily_loss_limit = overrides.daily_loss_limit
+        await self.session.flush()
+        return overrides
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _row(self, order_id: int) -> OrderRow:
+        row = await self.session.get(OrderRow, order_id)
+        if row is None:
+            raise NotFound("no such order")
+        return row
+
+    async def _with_fills(self, row: OrderRow) -> Order:
+        fills = await self.session.scalars(select(FillRow).where(FillRow.order_id == row.id).order_by(FillRow.id))
+        return _order(row, [_fill(f) for f in fills])
+
+    async def _many(self, rows: list[OrderRow]) -> list[Order]:
+        if not rows:
+            return []
+        by_order: dict[int, list[Fill]] = defaultdict(list)
+        fills = await self.session.scalars(
+            select(FillRow).where(FillRow.order_id.in_([r.id for r in rows])).order_by(FillRow.id))
+        for f in fills:
+            by_order[f.order_id].append(_fill(f))
+        return [_order(r, by_order.get(r.id, [])) for r in rows]
+
+
+class SqlJournal:
+    """:class:`engine.journal.Journal` on a session factory: one committed transaction per call."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self.sessions = sessions
+
+    async def find(self, account_id: int, client_order_id: str) -> Order | None:
+        async with self.sessions() as session:
+            return await OrderRepo(session).find(account_id, client_order_id)
+
+    async def create(self, new: NewOrder) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).create(new)
+
+    async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
+                     broker_order_no: str | None = None, reason: str | None = None) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
+                                                   broker_order_no=broker_order_no, reason=reason)
+
+    async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).add_fill(order_id, fill, now_ms)
+
+    async def open_orders(self, account_id: int) -> list[Order]:
+        async with self.sessions() as session:
+            return await OrderRepo(session).open_orders(account_id)
+
+    async def realized_since(self, account_id: int, since_ms: int) -> int:
+        async with self.sessions() as session:
+            return await OrderRepo(session).realized_since(account_id, since_ms)
+
+    async def find_by_broker_no(self, account_id: int, broker_order_no: str) -> Order | None:
+        async with self.sessions() as session:
+            return await OrderRepo(session).find_by_broker_no(account_id, broker_order_no)
+
+    async def broker_numbers_since(self, account_id: int, since_ms: int) -> set[str]:
+        async with self.sessions() as session:
+            return await OrderRepo(session).broker_numbers_since(account_id, since_ms)
+
+    async def risk(self, account_id: int) -> RiskOverrides:
+        async with self.sessions() as session:
+            return await OrderRepo(session).risk(account_id)
+
+
+def _fill(row: FillRow) -> Fill:
+    return Fill(quantity=row.quantity, price=row.price, commission=row.commission, tax=row.tax,
+                realized_pnl=row.realized_pnl, ts_ms=row.ts_ms)
+
+
+def _order(row: OrderRow, fills: list[Fill]) -> Order:
+    return Order(
+        id=row.id, account_id=row.account_id, client_order_id=row.client_order_id, fingerprint=row.fingerprint,
+        source=row.source, code=row.code, side=row.side,  # type: ignore[arg-type]  # CHECK constraint
+        quantity=row.quantity, price=row.price, status=row.status,  # type: ignore[arg-type]
+        broker_order_no=row.broker_order_no, filled_quantity=row.filled_quantity, filled_value=row.filled_value,
+        reason=row.reason, created_ms=row.created_ms, updated_ms=row.updated_ms, fills=fills,
+    )

@@ -1,0 +1,51 @@
+"""``GET /accounts/balance``: cash and holdings of one of the caller's accounts (default: the first).
+
+Asked of the account's actor (the only path to its broker; cached for
+``balance_cache_s``). ``evaluation`` = quantity × current price,
+``profit_loss`` = evaluation − quantity × average price (fees excluded),
+``total_evaluation`` = cash + every evaluation.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from actors.account import BalanceUnavailable, GetBalance
+from engine.brokers.base import BrokerBalance
+from web.auth import require_user
+from web.bodies import respond
+from web.errors import Unavailable
+from web.keys import SETTINGS
+from web.openapi import Param, route
+from web.order_schemas import BalanceBody, StockBalance
+from web.orders import account_actor, account_for, query_account_id
+
+
+def body_of(account_id: int, balance: BrokerBalance) -> BalanceBody:
+    stocks = [
+        StockBalance(stock_code=h.code, quantity=h.quantity, current_price=h.current_price,
+                     average_price=h.average_price, evaluation=h.quantity * h.current_price,
+                     profit_loss=h.quantity * (h.current_price - h.average_price))
+        for h in balance.holdings if h.quantity > 0
+    ]
+    return BalanceBody(
+        account_id=account_id, cash_balance=balance.cash, stock_balance=stocks,
+        total_evaluation=balance.cash + sum(s.evaluation for s in stocks),
+        total_profit_loss=sum(s.profit_loss for s in stocks),
+    )
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    account_id = await account_for(request, user_id, query_account_id(request))
+    actor = await account_actor(request, account_id)
+    balance = await actor.ask(GetBalance(account_id), request.app[SETTINGS].order_timeout_s)
+    if isinstance(balance, BalanceUnavailable):
+        raise Unavailable(f"the broker did not give the balance: {balance.reason}", code="broker_unavailable")
+    return respond(body_of(account_id, balance))
+
+
+def add_routes(app: web.Application) -> None:
+    route(app, "GET", "/accounts/balance", get_balance, summary="cash and holdings of one of your accounts",
+          tag="accounts", responses={200: BalanceBody}, errors=(404, 422, 503),
+          params=(Param("account_id", schema={"type": "integer"}),))

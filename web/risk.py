@@ -1,0 +1,104 @@
+"""Risk controls of an account: the kill switch and the per-account limits.
+
+``POST /accounts/{id}/halt`` (optional ``{"reason"}``) and ``/resume``, by the
+owner or an admin: a halted account refuses every new order, from swings and
+REST alike, at once (the account actor reads the switch for each order).
+``GET /accounts/{id}/risk`` shows the effective limits; ``PUT`` sets the
+overrides (null = the server's setting, 0 = no limit).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from engine.journal import RiskOverrides
+from storage import OrderRepo, UserRepo
+from storage.models import Account as AccountRow
+from web.auth import require_user
+from web.bodies import read, respond
+from web.errors import Invalid, NotFoundError
+from web.keys import SESSIONS, SETTINGS
+from web.openapi import route
+from web.order_schemas import HaltBody, RiskBody, RiskView
+
+MAX_LIMIT = 10**15
+
+
+async def _authorized(request: web.Request) -> int:
+    """The account id in the path, if the caller owns it or is an admin (else 404)."""
+    user_id = require_user(request)
+    raw = request.match_info["account_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFoundError("no such account")
+    account_id = int(raw)
+    async with request.app[SESSIONS]() as session:
+        owner = await session.scalar(select(AccountRow.user_id).where(AccountRow.id == account_id))
+        if owner is None:
+            raise NotFoundError("no such account")
+        if owner != user_id:
+            user = await UserRepo(session).get(user_id)
+            if user is None or user.role != "admin":
+                raise NotFoundError("no such account")
+    return account_id
+
+
+def _view(request: web.Request, account_id: int, o: RiskOverrides) -> RiskView:
+    s = request.app[SETTINGS]
+    return RiskView(
+        account_id=account_id, halted=o.halted, halted_reason=o.halted_reason,
+        max_order_value=s.max_order_value if o.max_order_value is None else o.max_order_value,
+        max_position_value=s.max_position_value if o.max_position_value is None else o.max_position_value,
+        daily_loss_limit=s.daily_loss_limit if o.daily_loss_limit is None else o.daily_loss_limit,
+        overrides=RiskBody(o.max_order_value, o.max_position_value, o.daily_loss_limit),
+    )
+
+
+async def _change(request: web.Request, account_id: int, **changes: object) -> web.Response:
+    async with request.app[SESSIONS].begin() as session:
+        repo = OrderRepo(session)
+        current = await repo.risk(account_id)
+        updated = await repo.set_risk(account_id, RiskOverrides(**{
+            **{f: getattr(current, f) for f in RiskOverrides.__struct_fields__}, **changes}))
+    return respond(_view(request, account_id, updated))
+
+
+async def halt(request: web.Request) -> web.Response:
+    account_id = await _authorized(request)
+    body = await read(request, HaltBody) if (await request.read()).strip() else HaltBody()
+    if len(body.reason) > 255:
+        raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
+    return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")
+
+
+async def resume(request: web.Request) -> web.Response:
+    account_id = await _authorized(request)
+    return await _change(request, account_id, halted=False, halted_reason="")
+
+
+async def get_risk(request: web.Request) -> web.Response:
+    account_id = await _authorized(request)
+    async with request.app[SESSIONS]() as session:
+        return respond(_view(request, account_id, await OrderRepo(session).risk(account_id)))
+
+
+async def put_risk(request: web.Request) -> web.Response:
+    account_id = await _authorized(request)
+    body = await read(request, RiskBody)
+    fields = {name: f"null, or an integer from 0 to {MAX_LIMIT}" for name in RiskBody.__struct_fields__
+              if getattr(body, name) is not None and not 0 <= getattr(body, name) <= MAX_LIMIT}
+    if fields:
+        raise Invalid("invalid limits", fields=fields)
+    return await _change(request, account_id, max_order_value=body.max_order_value,
+                         max_position_value=body.max_position_value, daily_loss_limit=body.daily_loss_limit)
+
+
+def add_routes(app: web.Application) -> None:
+    route(app, "POST", "/accounts/{account_id}/halt", halt, summary="kill switch: refuse every new order",
+          tag="risk", request=HaltBody, responses={200: RiskView}, errors=(404, 422))
+    route(app, "POST", "/accounts/{account_id}/resume", resume, summary="take orders again",
+          tag="risk", responses={200: RiskView}, errors=(404,))
+    route(app, "GET", "/accounts/{account_id}/risk", get_risk, summary="the account's effective risk limits",
+          tag="risk", responses={200: RiskView}, errors=(404,))
+    route(app, "PUT", "/accounts/{account_id}/risk", put_risk, summary="set per-account risk limit overrides",
+          tag="risk", request=RiskBody, responses={200: RiskView}, errors=(404, 422))

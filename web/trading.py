@@ -1,0 +1,83 @@
+"""Wiring of the order path into the app: the account hub's collaborators and start-up reconciliation.
+
+``web/app.py`` spawns ``/accounts`` with :func:`account_hub` and, once the
+actors and the market-data source run and before the server listens, awaits
+:func:`reconcile_open_orders`: every account with pending, unknown or open
+orders gets its AccountActor started, which reconciles them against its
+broker instead of sending anything again.
+
+Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
+``fault(step)`` with step ``journal``, ``send`` or ``fill``) and
+``app[KIS_BROKERS]`` (``credentials -> Broker`` for kis accounts; default
+:class:`engine.brokers.kis.KisBroker`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from actors import paths
+from actors.account import AccountDeps, AccountInfo, Reconcile
+from actors.account_hub import AccountHub, AccountRef
+from actors.quote_board import QuoteBoard
+from engine.brokers.base import Broker
+from engine.runtime import ActorSystem, ChildSpec
+from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
+from web.keys import CLOCK, CRYPTO, SESSIONS, SETTINGS, SOURCE
+
+log = logging.getLogger(__name__)
+
+QUOTE_BOARD = web.AppKey("quote_board", QuoteBoard)
+ORDER_FAULT: web.AppKey[Callable[[str], None]] = web.AppKey("order_fault")
+KIS_BROKERS: web.AppKey[Callable[[Any], Broker]] = web.AppKey("kis_brokers")
+
+
+def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
+    if KIS_BROKERS in app:
+        return app[KIS_BROKERS]
+    from engine.brokers.kis import KisBroker
+
+    settings, clock = app[SETTINGS], app[CLOCK]
+    return lambda credentials: KisBroker(settings, clock, credentials)
+
+
+def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> Callable[[], AccountHub]:
+    """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
+    settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
+    source = app[SOURCE]
+    base_of = getattr(source, "base_price_of", None)
+    if base_of is None and getattr(source, "name", "") == "sim":
+        from engine.brokers.sim import base_price as base_of
+    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], base_of)
+
+    async def load_account(account_id: int) -> AccountInfo:
+        async with sessions() as session:
+            creds = await AccountRepo(session, crypto).credentials(account_id)
+        return AccountInfo(account_id=account_id, user_id=creds.user_id, broker=creds.broker,
+                           credentials=creds if creds.broker == "kis" else None)
+
+    deps = AccountDeps(
+        settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
+        load_account=load_account, kis_broker=_kis_factory(app),
+        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT),
+    )
+    return lambda: AccountHub(deps, spec)
+
+
+async def reconcile_open_orders(app: web.Application, system: ActorSystem) -> int:
+    """Reconcile every account with open orders; returns how many orders moved."""
+    async with app[SESSIONS]() as session:
+        accounts = await OrderRepo(session).accounts_with_open_orders()
+    hub = system.ref(paths.ACCOUNTS)
+    timeout = app[SETTINGS].order_timeout_s
+    moved = 0
+    for account_id in accounts:
+        ref = await hub.ask(AccountRef(account_id), timeout)
+        moved += await ref.ask(Reconcile(account_id), timeout)
+    if accounts:
+        log.info("start-up reconciliation: %d accounts, %d orders moved", len(accounts), moved)
+    return moved
