@@ -1,0 +1,160 @@
+"""The AccountActor on a KIS account, through a fake Broker that speaks the protocol.
+
+Covers what the paper broker cannot: fill notices, lost answers reconciled
+(never resent), EGW00201 resends, broker rejections, and the swing protocol
+(``PlaceOrder(reply_to=...)`` told to the hub, ``OrderResult`` told back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from actors import paths
+from actors.account import OrderResult, PlaceOrder, Reconcile
+from actors.account_hub import AccountRef
+from engine.brokers.base import (
+    BrokerBalance, BrokerFill, BrokerOrderStatus, BrokerUnavailable, OrderAck, OrderRejected, OutcomeUnknown,
+)
+from engine.brokers.sim import base_price
+from engine.runtime import Actor
+from tests.web.orders_env import register
+from web.app import create_app
+from web.keys import SYSTEM
+from web.trading import KIS_BROKERS
+
+KIS = {"account_number": "70123456-01", "api_key": "PSkisappkey000000001", "secret_key": "Kk7" * 60,
+       "broker": "kis", "hts_id": "trader1"}
+PRICE = base_price("005930")
+LIMIT = {"stock_code": "005930", "order_type": "buy", "quantity": 4, "price": PRICE}
+
+
+class FakeKis:
+    """Scripted answers for place_order; records every call."""
+
+    def __init__(self) -> None:
+        self.answers: list[Exception | None] = []
+        self.sent: list = []
+        self.statuses: list[BrokerOrderStatus] = []
+        self.listener = None
+        self.called = asyncio.Event()
+        self.clock = None
+
+    async def place_order(self, req):
+        self.sent.append(req)
+        self.called.set()
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is not None:
+            raise answer
+        return OrderAck(broker_order_no=f"K{len(self.sent)}", accepted_ms=0)
+
+    async def orders_today(self):
+        return self.statuses
+
+    async def balance(self):
+        return BrokerBalance(cash=10_000_000, holdings=[])
+
+    async def subscribe_fills(self, listener, *, on_status=None):
+        self.listener = listener
+        return True
+
+    async def close(self):
+        pass
+
+
+@pytest.fixture
+async def kis(aiohttp_client, app_settings, engine, clock, make_user):
+    fake = FakeKis()
+    settings = msgspec.structs.replace(app_settings, order_retry_backoff_s=0.5)
+    app = create_app(settings, clock=clock)
+    app[KIS_BROKERS] = lambda credentials: fake
+    client = await aiohttp_client(app)
+    _, headers = await make_user()
+    account = await register(client, headers, KIS)
+    return client, headers, account, fake
+
+
+async def _actor(client, account):
+    return await client.app[SYSTEM].ref(paths.ACCOUNTS).ask(AccountRef(account), 5)
+
+
+async def _order(client, headers, account_id):
+    resp = await client.get(f"/stocks/orders?account_id={account_id}", headers=headers)
+    (order,) = (await resp.json())["orders"]
+    return order
+
+
+async def test_fill_notice_moves_the_order_to_filled(kis):
+    client, headers, account, fake = kis
+    resp = await client.post("/stocks/order", json=LIMIT, headers=headers)
+    assert resp.status == 201
+    assert fake.sent[0].price == PRICE and fake.sent[0].client_order_id
+    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=4, price=PRICE, ts_ms=1))
+    await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notice was handled
+    order = await _order(client, headers, account)
+    assert order["status"] == "filled" and order["broker_order_no"] == "K1"
+    assert order["fills"][0]["commission"] == 4 * PRICE * 150 // 1_000_000
+
+
+async def test_a_lost_answer_is_reconciled_never_resent(kis):
+    client, headers, account, fake = kis
+    fake.answers = [OutcomeUnknown("read timeout")]
+    resp = await client.post("/stocks/order", json=LIMIT, headers=headers)
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "outcome_unknown"
+    assert (await _order(client, headers, account))["status"] == "unknown"
+    fake.statuses = [BrokerOrderStatus(broker_order_no="0000117", code="005930", side="buy", quantity=4,
+                                       filled_quantity=4, average_price=PRICE, ordered_ms=10**13)]
+    moved = await (await _actor(client, account)).ask(Reconcile(account), 5)
+    order = await _order(client, headers, account)
+    assert moved == 1 and order["status"] == "filled" and order["broker_order_no"] == "0000117"
+    assert len(fake.sent) == 1
+
+
+async def test_rate_limited_orders_are_resent_after_a_backoff(kis, clock):
+    client, headers, account, fake = kis
+    fake.answers = [BrokerUnavailable("초당 거래건수를 초과하였습니다", "EGW00201")]
+    task = asyncio.ensure_future(client.post("/stocks/order", json=LIMIT, headers=headers))
+    await fake.called.wait()
+    await clock.advance(0.5)
+    resp = await task
+    assert resp.status == 201 and len(fake.sent) == 2
+
+
+async def test_a_broker_rejection_is_422_with_its_words(kis):
+    client, headers, account, fake = kis
+    fake.answers = [OrderRejected("주문가능금액을 초과 했습니다", "APBK0952")]
+    resp = await client.post("/stocks/order", json=LIMIT, headers=headers)
+    error = (await resp.json())["error"]
+    assert resp.status == 422 and error["code"] == "APBK0952" and "주문가능금액" in error["message"]
+    assert (await _order(client, headers, account))["status"] == "rejected"
+
+
+class Probe(Actor):
+    def __init__(self, inbox: asyncio.Queue) -> None:
+        self.inbox = inbox
+
+    async def receive(self, msg):
+        self.inbox.put_nowait(msg)
+
+
+async def test_a_swing_tells_and_hears_back_even_when_halted(kis):
+    client, headers, account, fake = kis
+    inbox: asyncio.Queue = asyncio.Queue()
+    system = client.app[SYSTEM]
+    probe = system.spawn(f"{paths.SWINGS}/probe", lambda: Probe(inbox))
+    hub = system.ref(paths.ACCOUNTS)
+    hub.tell(PlaceOrder(account_id=account, code="005930", side="buy", quantity=1, price=PRICE,
+                        source="swing:1", reply_to=probe))
+    await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: accepted, result pending
+    assert inbox.empty()
+    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=1, price=PRICE, ts_ms=1))
+    result = await asyncio.wait_for(inbox.get(), 5)
+    assert isinstance(result, OrderResult) and result.status == "filled" and result.filled_quantity == 1
+    assert (await client.post(f"/accounts/{account}/halt", headers=headers)).status == 200
+    hub.tell(PlaceOrder(account_id=account, code="005930", side="buy", quantity=1, price=PRICE,
+                        source="swing:1", reply_to=probe))
+    refused = await asyncio.wait_for(inbox.get(), 5)
+    assert refused.status == "refused" and refused.reason_code == "account_halted"
+    assert len(fake.sent) == 1
