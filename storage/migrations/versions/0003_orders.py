@@ -119,12 +119,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("account_risk")
-    op.drop_table("positions")
-    op.drop_index("ix_paper_orders_account_id_status", table_name="paper_orders")
-    op.drop_table("paper_orders")
-    op.drop_index("ix_fills_account_id_ts_ms", table_name="fills")
-    op.drop_index("ix_fills_order_id", table_name="fills")
-    op.drop_table("fills")
-    op.drop_index("ix_orders_account_id_status", table_name="orders")
-    op.drop_table("orders")
+    # dropping a table drops its indexes (MariaDB refuses to drop one a foreign key uses first)
+    for table in ("account_risk", "positions", "paper_orders", "fills", "orders"):
+        op.drop_table(table)
