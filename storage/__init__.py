@@ -40,7 +40,6 @@ from storage.keys import ensure_keys
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import PasswordHasher, check_password, password_problem
-from storage.swings import Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
 __all__ = [
@@ -64,9 +63,6 @@ __all__ = [
     "SqlJournal",
     "SqlPaperLedger",
     "StorageError",
-    "Swing",
-    "SwingEvent",
-    "SwingRepo",
     "User",
     "UserRepo",
     "WeakPassword",
