@@ -1,0 +1,54 @@
+"""A KIS account end to end: the app's default KisBroker against ``autotrader kis-sim`` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.brokers.kis.simulator import SimulatorConfig
+from engine.brokers.sim import base_price
+from engine.market.krx import price_limits, round_to_tick
+from engine.runtime import WallClock
+from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
+from tests.engine.brokers.kis.conftest import running_simulator
+from tests.web.orders_env import register
+from web.app import create_app
+
+KIS = {"account_number": "50123456-01", "api_key": APP_KEY, "secret_key": APP_SECRET, "broker": "kis",
+       "hts_id": HTS_ID}
+
+
+def _common_price(sim) -> tuple[str, int]:
+    """A code and a price inside both today's limits: our simulated market's and the KIS simulator's."""
+    for n in range(1, 1000):
+        code = f"{n:06d}"
+        low, high = price_limits(base_price(code))
+        their_low, their_high = price_limits(sim.sim.market.state(code).prev_close)
+        price = round_to_tick(max(low, their_low), "up")
+        if price <= min(high, their_high):
+            return code, price
+    raise AssertionError("no code whose limits overlap")
+
+
+async def test_a_kis_order_reaches_the_simulator_once(aiohttp_client, app_settings, engine, make_user):
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+        settings = msgspec.structs.replace(
+            app_settings, kis_rest_url=sim.url, kis_ws_url=sim.ws_url, kis_rest_rate_per_s=1000.0,
+            kis_timeout_s=2.0)
+        app = create_app(settings, clock=WallClock())
+        client = await aiohttp_client(app)
+        _, headers = await make_user()
+        await register(client, headers, KIS)
+        code, price = _common_price(sim)
+        body = {"stock_code": code, "order_type": "buy", "quantity": 1, "price": price,
+                "client_order_id": "kis-1"}
+        resp = await client.post("/stocks/order", json=body, headers=headers)
+        assert resp.status == 201, await resp.text()
+        again = await client.post("/stocks/order", json=body, headers=headers)
+        assert (await again.json())["order_id"] == (await resp.json())["order_id"]
+        assert len(sim.sim.orders.orders) == 1  # the repeat was answered from the journal
+        (order,) = (await (await client.get("/stocks/orders", headers=headers)).json())["orders"]
+        assert order["broker_order_no"] and order["status"] in ("accepted", "partially_filled", "filled")
+        balance = await client.get("/accounts/balance", headers=headers)
+        assert balance.status == 200 and isinstance((await balance.json())["cash_balance"], int)
+        await client.close()
+        sim.sim.orders.release()
