@@ -112,6 +112,14 @@ def cmd_kis_sim(args: argparse.Namespace) -> int:
     return simulator.run(args)
 
 
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from benchmarks import loadtest
+    from web import logs
+
+    logs.configure("WARNING")  # stderr only: with --json -, stdout holds the document alone
+    return loadtest.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Auto-Trader: automated trading for KRX stocks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -155,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="run the swing rules over a CSV of bars (fills at the next bar's open)")
     backtest.add_arguments(bt)
     bt.set_defaults(func=cmd_backtest)
+
+    from benchmarks import loadtest
+
+    lt = sub.add_parser("loadtest", help="load the server with simulated trades and WebSocket clients; report rates, latency, CPU, memory")
+    loadtest.add_arguments(lt)
+    lt.set_defaults(func=cmd_loadtest)
     return parser
 
 

@@ -1,0 +1,240 @@
+"""One load-test run: a server, users, WebSocket clients in worker processes, a window.
+
+The steps, each bounded in time: start (or reach) the server; register and log
+in the users over REST and promote an admin for ``/metrics``; take the server's
+RSS with no feed running; start the client workers, which connect, subscribe
+and report ready; take the RSS again with every feed up; open the measuring
+window after the warm-up; sample ``/metrics`` and ``/proc`` at its ends; collect
+the workers' counts and latency histograms; stop everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from benchmarks.loadtest.api import Api, Metrics
+from benchmarks.loadtest.clients import ClientPlan, Window, WorkerPlan, WorkerResult
+from benchmarks.loadtest.server import ProcSample, ServerProcess, check_loopback, proc_sample
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 180.0
+SETTLE_S = 1.0
+ADMIN_EMAIL = "load-admin@example.com"
+
+
+class Scenario(msgspec.Struct, frozen=True, kw_only=True):
+    codes: int = 100  # N feeds
+    rate: float = 2.0  # trades per second per code
+    clients: int = 10  # K main clients
+    per_client: int = 10  # C codes each
+    strategies: int = 1  # distinct users (each runs one strategy actor over its clients' codes)
+    duration: float = 10.0
+    warmup: float = 3.0
+    client_procs: int = 2
+    coverage_chunk: int = 500  # codes per extra client when K*C < N (capped by the server's limit)
+    slow_clients: int = 0
+    slow_fraction: float = 0.01  # a slow client reads this fraction of its offered rate
+    url: str = ""  # target a running server instead of starting one
+    server_pid: int = 0  # with url: the pid to read CPU and memory from
+    admin_email: str = ""  # with url: an admin's credentials for /metrics
+    admin_password: str = ""
+    server_command: list[str] | None = None  # a different server (the bare fan-out baseline)
+    server_metrics: bool = True  # False for a server without /metrics (the baseline)
+    progress: bool = True
+    settings: dict[str, str] = msgspec.field(default_factory=dict)  # AUTOTRADER_* for the started server
+
+
+def code_list(n: int) -> list[str]:
+    return [f"{i + 1:06d}" for i in range(n)]
+
+
+def plan_clients(sc: Scenario, tokens: list[str], chunk: int) -> list[ClientPlan]:
+    codes = code_list(sc.codes)
+    n = len(codes)
+    plans: list[ClientPlan] = []
+    for k in range(sc.clients):
+        mine = [codes[(k * sc.per_client + j) % n] for j in range(min(sc.per_client, n))]
+        plans.append(ClientPlan(tokens[k % len(tokens)], mine))
+    covered = min(n, sc.clients * sc.per_client)
+    rest = codes[covered:]
+    for i in range(0, len(rest), chunk):
+        plans.append(ClientPlan(tokens[i % len(tokens)], rest[i:i + chunk], role="coverage"))
+    read = sc.slow_fraction * sc.per_client * sc.rate
+    for k in range(sc.slow_clients):
+        mine = [codes[(k * sc.per_client + j) % n] for j in range(min(sc.per_client, n))]
+        plans.append(ClientPlan(tokens[k % len(tokens)], mine, role="slow", read_per_s=read))
+    return plans
+
+
+def server_settings(sc: Scenario, chunk: int) -> dict[str, str]:
+    return {
+        "AUTOTRADER_SIM_TRADES_PER_S": repr(float(sc.rate)),
+        "AUTOTRADER_WS_MAX_SUBSCRIPTIONS": str(max(40, sc.per_client, chunk)),
+        "AUTOTRADER_WS_RATE_PER_S": "10000",  # subscribing many codes at once is the point here
+        "AUTOTRADER_WS_RATE_BURST": str(max(100, sc.per_client, chunk) + 10),
+        "AUTOTRADER_BCRYPT_COST": "4",
+        "AUTOTRADER_LOGIN_MAX_FAILURES": "1000",
+        **sc.settings,
+    }
+
+
+class _Worker:
+    """One client process speaking JSON lines on stdin/stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, plan: WorkerPlan) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.loadtest.clients",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+        worker = cls(proc)
+        worker.send(msgspec.json.encode(plan))
+        assert proc.stdin is not None
+        await proc.stdin.drain()
+        return worker
+
+    def send(self, line: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + b"\n")
+
+    async def line(self, timeout: float) -> bytes:
+        assert self.proc.stdout is not None
+        data = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not data:
+            raise RuntimeError(f"client worker {self.proc.pid} exited (code {await self.proc.wait()})")
+        return data
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+
+
+def _progress(text: str, enabled: bool) -> None:
+    if enabled:
+        sys.stderr.write("\r" + text.ljust(100)[:120])
+        sys.stderr.flush()
+
+
+async def run_scenario(sc: Scenario) -> dict[str, Any]:
+    """Run ``sc`` once; the raw figures (see :mod:`benchmarks.loadtest.report`)."""
+    chunk = sc.coverage_chunk if not sc.url else min(sc.coverage_chunk, 40)
+    server: ServerProcess | None = None
+    workers: list[_Worker] = []
+    try:
+        if sc.url:
+            base, pid = check_loopback(sc.url), sc.server_pid
+        else:
+            server = ServerProcess(server_settings(sc, chunk), sc.server_command)
+            await server.start()
+            base, pid = server.url, server.pid
+        async with aiohttp.ClientSession() as http:
+            return await _run(sc, chunk, base, pid, server, http, workers)
+    finally:
+        await asyncio.gather(*(w.stop() for w in workers))
+        if server is not None:
+            await server.stop()
+        _progress("", sc.progress)
+        if sc.progress:
+            sys.stderr.write("\r")
+
+
+async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProcess | None,
+               http: aiohttp.ClientSession, workers: list[_Worker]) -> dict[str, Any]:
+    api = Api(base, http)
+    metrics = sc.server_metrics and (server is not None or bool(sc.admin_email))
+    if metrics:
+        if server is not None:
+            await api.register(ADMIN_EMAIL)
+            await server.promote(ADMIN_EMAIL)
+            api.admin_token = await api.login(ADMIN_EMAIL)
+        else:
+            api.admin_token = await api.login(sc.admin_email, sc.admin_password)
+    users = max(1, sc.strategies)
+    tokens = await api.tokens([f"load-user-{i}@example.com" for i in range(users)])
+    plans = plan_clients(sc, tokens, chunk)
+    _progress(f"loadtest: {len(plans)} clients over {sc.client_procs} processes connecting...", sc.progress)
+    await asyncio.sleep(SETTLE_S)
+    idle = proc_sample(pid) if pid else None
+    ws_url = base.replace("http", "ws", 1) + "/kis_socket"
+    procs = max(1, min(sc.client_procs, len(plans)))
+    for p in range(procs):
+        mine = plans[p::procs]
+        workers.append(await _Worker.start(WorkerPlan(ws_url, mine, 0.0 if server else 15.0)))
+    ready, errors = 0, []
+    t_connect = time.monotonic()
+    for w in workers:
+        msg = msgspec.json.decode(await w.line(READY_TIMEOUT_S))
+        ready += msg["ready"]
+        errors.extend(msg["errors"])
+    connect_s = time.monotonic() - t_connect
+    if ready == 0:
+        raise RuntimeError(f"no client could connect and subscribe: {errors[:3]}")
+    await asyncio.sleep(SETTLE_S)
+    feeds_up = proc_sample(pid) if pid else None
+    start_ns = time.time_ns() + int(sc.warmup * 1e9)
+    end_ns = start_ns + int(sc.duration * 1e9)
+    window = msgspec.json.encode(Window(start_ns, end_ns))
+    for w in workers:
+        w.send(window)
+        assert w.proc.stdin is not None
+        await w.proc.stdin.drain()
+    await _sleep_until(start_ns - 300_000_000, sc, "warming up", pid, None)
+    m0 = await api.metrics() if metrics else None
+    t0 = time.monotonic()
+    await _sleep_until(start_ns, sc, "warming up", pid, None)
+    p0 = proc_sample(pid) if pid else None
+    w0 = time.monotonic()
+    await _sleep_until(end_ns, sc, "measuring", pid, p0)
+    p1 = proc_sample(pid) if pid else None
+    w1 = time.monotonic()
+    m1 = await api.metrics() if metrics else None
+    t1 = time.monotonic()
+    results = [msgspec.json.decode(await w.line(sc.duration + 60.0), type=WorkerResult) for w in workers]
+    return {
+        "scenario": msgspec.to_builtins(msgspec.structs.replace(sc, admin_password="***" if sc.admin_password else "")),
+        "clients_planned": len(plans),
+        "clients_ready": ready,
+        "client_errors": errors[:5],
+        "connect_s": connect_s,
+        "window_s": (end_ns - start_ns) / 1e9,
+        "cpu_wall_s": w1 - w0,
+        "metrics_wall_s": t1 - t0,
+        "metrics": [msgspec.to_builtins(m) for m in (m0, m1)] if m0 and m1 else None,
+        "proc": {k: msgspec.to_builtins(v) for k, v in
+                 (("idle", idle), ("feeds_up", feeds_up), ("start", p0), ("end", p1)) if v is not None},
+        "workers": [msgspec.to_builtins(r) for r in results],
+    }
+
+
+async def _sleep_until(when_ns: int, sc: Scenario, phase: str, pid: int, p0: ProcSample | None) -> None:
+    """Sleep until wall time ``when_ns``, updating the progress line every second."""
+    t_start = time.monotonic()
+    while (left := (when_ns - time.time_ns()) / 1e9) > 0:
+        await asyncio.sleep(min(1.0, left))
+        if not sc.progress:
+            continue
+        text = f"loadtest: {phase}, {max(0.0, (when_ns - time.time_ns()) / 1e9):5.1f} s left"
+        if pid:
+            now = proc_sample(pid)
+            text += f" | server RSS {now.rss_kb / 1024:7.1f} MB"
+            if p0 is not None:
+                text += f", CPU {100 * (now.cpu_s - p0.cpu_s) / max(1e-9, time.monotonic() - t_start):5.1f} %"
+        _progress(text, sc.progress)
