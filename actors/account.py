@@ -41,7 +41,8 @@ from actors.quote_board import QuoteBoard
 from actors.session_hub import ToUser
 from actors.ws_session import OrderEvent
 from engine.brokers.base import (
-    Broker, BrokerBalance, BrokerFill, BrokerUnavailable, OrderAck, OrderRejected, OrderRequest, OutcomeUnknown,
+    Broker, BrokerBalance, BrokerFill, BrokerUnavailable, OrderAck, OrderRejected, OrderRequest,
+        OutcomeUnknown,
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperLedger
 from engine.journal import Fill, Journal, NewOrder, Order, fingerprint
@@ -146,8 +147,10 @@ class AccountDeps:
 
 def order_payload(order: Order) -> dict[str, Any]:
     """An order as /kis_socket ``order`` messages show it."""
-    return {"order_id": str(order.id), "account_id": order.account_id, "client_order_id": order.client_order_id,
-            "stock_code": order.code, "order_type": order.side, "quantity": order.quantity, "price": order.price,
+    return {"order_id": str(order.id), "account_id": order.account_id,
+        "client_order_id": order.client_order_id,
+            "stock_code": order.code, "order_type": order.side, "quantity": order.quantity,
+                "price": order.price,
             "status": order.status, "filled_quantity": order.filled_quantity,
             "average_price": order.average_price, "reason": order.reason}
 
@@ -332,7 +335,8 @@ class AccountActor(Actor):
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
         reference = levels[0] if levels else 0
-        unit = holding.current_price if holding is not None and holding.current_price else (msg.price or reference)
+        known = holding.current_price if holding is not None else 0
+        unit = known or msg.price or reference
         if deps.settings.market_hours_ignored:
             market_open = True
         else:
@@ -381,7 +385,8 @@ class AccountActor(Actor):
             self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
             return
         if order.filled_quantity + fill.quantity > order.quantity:
-            log.warning("account %d: fill notice beyond order %d's quantity ignored", self.account_id, order.id)
+            log.warning("account %d: fill notice beyond order %d's quantity ignored", self.account_id,
+                order.id)
             return
         await self._record(order, fill)
 

@@ -16,9 +16,11 @@ from typing import Any, assert_never
 import msgspec
 
 from actors import paths
-from actors.account import AccountActor, AccountDeps, FillArrived, GetBalance, PlaceOrder, QuotesCrossed, Reconcile
+from actors.account import (
+    AccountActor, AccountDeps, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+)
 from actors.quote_board import TAP, QuoteTap
-from engine.runtime import Actor, ActorRef, ChildSpec, ChildTerminated, MailboxSpec
+from engine.runtime import Actor, ActorRef, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,27 @@ class AccountHub(Actor):
             case AccountRef():
                 return self._child(msg.account_id)
             case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
-                self._child(msg.account_id).tell(msg)
+                self._forward(msg)
             case ChildTerminated():
                 self.terminated += 1
                 log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
             case _:
                 assert_never(msg)
         return None
+
+    def _forward(self, msg: Forwarded) -> None:
+        try:
+            self._child(msg.account_id).tell(msg)
+        except (MailboxFull, ActorStopped) as exc:
+            log.warning("account %d did not take %s: %s", msg.account_id, type(msg).__name__, exc)
+            if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
+                busy = OrderResult(account_id=msg.account_id, client_order_id=msg.client_order_id or "",
+                                   status="unavailable", code=msg.code, side=msg.side, quantity=msg.quantity,
+                                   reason_code="account_busy", reason=f"the account's actor is busy: {exc}")
+                try:
+                    msg.reply_to.tell(busy)
+                except (MailboxFull, ActorStopped):
+                    log.warning("busy answer to %s lost", msg.reply_to.path)
 
     def _child(self, account_id: int) -> ActorRef:
         path = paths.account(account_id)

@@ -160,7 +160,8 @@ class QuoteTap(Actor):
     """Subscribes the board's codes on ``/feeds`` and publishes what arrives."""
 
     mailbox = MailboxSpec(limit=4096, conflate_above=256,
-                          conflate_key=lambda m: (type(m).__name__, m.code) if type(m) in (Quote, Tick) else None)
+                          conflate_key=lambda m: (type(m).__name__, m.code) if type(m) in (Quote,
+                              Tick) else None)
 
     def __init__(self, board: QuoteBoard) -> None:
         self.board = board
@@ -187,7 +188,8 @@ class QuoteTap(Actor):
                 self._subscribe(msg.code)
             case Unwatch():
                 for channel in ("quote", "trade"):
-                    self._feeds().tell(Unsubscribe(msg.code, channel, self.ctx.self_ref))  # type: ignore[arg-type]
+                    self._feeds().tell(Unsubscribe(msg.code, channel,
+                        self.ctx.self_ref))  # type: ignore[arg-type]
             case _:
                 pass  # bars, upstream status and subscription replies are not needed here
 

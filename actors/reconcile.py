@@ -44,7 +44,8 @@ async def reconcile(account_id: int, journal: Journal, broker: Broker, fees: Fee
     claimed = await journal.broker_numbers_since(account_id, kst_midnight_ms(kst_date(now_ms)) - 86_400_000)
     changed: list[Order] = []
     for order in open_orders:
-        status = by_no.get(order.broker_order_no) if order.broker_order_no else _match(order, statuses, claimed)
+        status = by_no.get(order.broker_order_no) if order.broker_order_no else _match(order, statuses,
+            claimed)
         if status is None:
             if order.status in ("pending", "unknown"):
                 order = await journal.update(order.id, status="rejected", now_ms=now_ms, reason=NOT_FOUND)
@@ -71,7 +72,8 @@ def _match(order: Order, statuses: list[BrokerOrderStatus], claimed: set[str]) -
 async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, fees: Fees, now_ms: int,
                  emit: Callable[[str, Order], None]) -> Order:
     if order.broker_order_no != status.broker_order_no or order.status in ("pending", "unknown"):
-        order = await journal.update(order.id, status="accepted" if order.filled_quantity == 0 else order.status,
+        order = await journal.update(order.id,
+            status="accepted" if order.filled_quantity == 0 else order.status,
                                      now_ms=now_ms, broker_order_no=status.broker_order_no)
         emit("accepted", order)
     missing = min(status.filled_quantity, order.quantity) - order.filled_quantity

@@ -96,7 +96,8 @@ def check_shape(quantity: int, price: int | None, base_price: int) -> None:
         raise OrderRefused("invalid_price", f"price must be a positive integer, got {price}", "price")
     if not is_on_tick(price):
         raise OrderRefused(
-            "off_tick", f"price {price} is not on the KRX tick grid (tick {tick_size(price)} KRW at this price)",
+            "off_tick",
+            f"price {price} is not on the KRX tick grid (tick {tick_size(price)} KRW at this price)",
             "price",
         )
     if base_price > 0:

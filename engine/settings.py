@@ -82,7 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_burst: int = 100
     max_body_bytes: int = 1048576
     # -- orders and risk (issue 5) -----------------------------------------
-    commission_pct: float = 0.015  # broker commission, % of the traded value, both sides (rounded down to the won)
+    commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
     sell_tax_pct: float = 0.18  # securities transaction tax, % of the sold value (rounded down to the won)
     paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
     max_order_value: int = 50_000_000  # KRW per order (quantity x price); 0 = no limit; per-account override

@@ -154,7 +154,8 @@ class OrderRow(Base):
         UniqueConstraint("account_id", "client_order_id"),
         CheckConstraint("side IN ('buy', 'sell')", name="side"),
         CheckConstraint(
-            "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', 'unknown')",
+            "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', "
+            "'unknown')",
             name="status",
         ),
         Index("ix_orders_account_id_status", "account_id", "status"),
@@ -221,7 +222,8 @@ class PositionRow(Base):
 
     __tablename__ = "positions"
 
-    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            primary_key=True)
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     quantity: Mapped[int] = mapped_column(BigInteger)
     average_price: Mapped[int] = mapped_column(BigInteger)  # KRW per share, fees excluded, rounded down
@@ -232,7 +234,8 @@ class AccountRiskRow(Base):
 
     __tablename__ = "account_risk"
 
-    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            primary_key=True)
     halted: Mapped[bool] = mapped_column(Boolean, default=False)
     halted_reason: Mapped[str] = mapped_column(String(255), default="")
     max_order_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -113,7 +113,8 @@ class OrderRepo:
             query = query.where(OrderRow.code == code)
         if status is not None:
             query = query.where(OrderRow.status == status)
-        rows = list(await self.session.scalars(query.order_by(OrderRow.id.desc()).limit(min(limit, MAX_LIST))))
+        rows = list(await self.session.scalars(query.order_by(OrderRow.id.desc()).limit(min(limit,
+            MAX_LIST))))
         return await self._many(rows)
 
     # -- risk ----------------------------------------------------------------------
@@ -148,7 +149,8 @@ class OrderRepo:
         return row
 
     async def _with_fills(self, row: OrderRow) -> Order:
-        fills = await self.session.scalars(select(FillRow).where(FillRow.order_id == row.id).order_by(FillRow.id))
+        fills = await self.session.scalars(
+            select(FillRow).where(FillRow.order_id == row.id).order_by(FillRow.id))
         return _order(row, [_fill(f) for f in fills])
 
     async def _many(self, rows: list[OrderRow]) -> list[Order]:
@@ -214,9 +216,11 @@ def _fill(row: FillRow) -> Fill:
 
 def _order(row: OrderRow, fills: list[Fill]) -> Order:
     return Order(
-        id=row.id, account_id=row.account_id, client_order_id=row.client_order_id, fingerprint=row.fingerprint,
+        id=row.id, account_id=row.account_id, client_order_id=row.client_order_id,
+            fingerprint=row.fingerprint,
         source=row.source, code=row.code, side=row.side,  # type: ignore[arg-type]  # CHECK constraint
         quantity=row.quantity, price=row.price, status=row.status,  # type: ignore[arg-type]
-        broker_order_no=row.broker_order_no, filled_quantity=row.filled_quantity, filled_value=row.filled_value,
+        broker_order_no=row.broker_order_no, filled_quantity=row.filled_quantity,
+            filled_value=row.filled_value,
         reason=row.reason, created_ms=row.created_ms, updated_ms=row.updated_ms, fills=fills,
     )

@@ -35,7 +35,8 @@ class SqlPaperLedger:
             await session.flush()
             return _order(row)
 
-    async def orders(self, account_id: int, *, since_ms: int = 0, open_only: bool = False) -> list[PaperOrder]:
+    async def orders(self, account_id: int, *, since_ms: int = 0,
+        open_only: bool = False) -> list[PaperOrder]:
         query = select(PaperOrderRow).where(PaperOrderRow.account_id == account_id,
                                             PaperOrderRow.accepted_ms >= since_ms)
         if open_only:
@@ -56,7 +57,8 @@ class SqlPaperLedger:
             if order.side == "buy":
                 cost = value + commission
                 if cost > account.cash_balance:
-                    raise LedgerRefused(f"cash {account.cash_balance} KRW is short of {cost} KRW at fill price {price}")
+                    raise LedgerRefused(
+                        f"cash {account.cash_balance} KRW is short of {cost} KRW at fill price {price}")
                 account.cash_balance -= cost
                 if position is None:
                     session.add(PositionRow(account_id=account_id, code=order.code, quantity=quantity,
@@ -94,7 +96,8 @@ class SqlPaperLedger:
                 raise NotFound("no such account")
             rows = await session.scalars(
                 select(PositionRow).where(PositionRow.account_id == account_id).order_by(PositionRow.code))
-            return cash, [Position(code=r.code, quantity=r.quantity, average_price=r.average_price) for r in rows]
+            return cash, [Position(code=r.code, quantity=r.quantity,
+                average_price=r.average_price) for r in rows]
 
 
 async def _locked_account(session: AsyncSession, account_id: int) -> AccountRow:

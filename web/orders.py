@@ -46,7 +46,8 @@ def view(order: Order) -> OrderView:
         status=order.status, filled_quantity=order.filled_quantity, average_price=order.average_price,
         reason=order.reason, source=order.source, broker_order_no=order.broker_order_no,
         created_at=kst(order.created_ms), updated_at=kst(order.updated_ms),
-        fills=[FillView(f.quantity, f.price, f.commission, f.tax, kst(f.ts_ms), f.ts_ms) for f in order.fills],
+        fills=[FillView(f.quantity, f.price, f.commission, f.tax, kst(f.ts_ms),
+            f.ts_ms) for f in order.fills],
     )
 
 
@@ -102,7 +103,8 @@ def _validate(body: OrderBody) -> None:
     if body.account_id is not None and not 0 < body.account_id < 2**63:
         fields["account_id"] = "a positive integer"
     if fields:
-        raise Invalid("invalid order", fields=fields, code="invalid_quantity" if "quantity" in fields else None)
+        raise Invalid("invalid order", fields=fields,
+            code="invalid_quantity" if "quantity" in fields else None)
 
 
 def _answer(result: OrderResult) -> web.Response:
@@ -148,7 +150,8 @@ async def list_orders(request: web.Request) -> web.Response:
         raise Invalid("invalid filter", fields=fields)
     account_id = query_account_id(request)
     async with request.app[SESSIONS]() as session:
-        orders = await OrderRepo(session).list_for_user(user_id, account_id=account_id, code=code, status=status)
+        orders = await OrderRepo(session).list_for_user(user_id, account_id=account_id, code=code,
+            status=status)
     return respond(OrderList(orders=[view(o) for o in orders]))
 
 

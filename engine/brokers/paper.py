@@ -90,7 +90,8 @@ class PaperFill(BrokerFill, frozen=True, kw_only=True):
 class PaperLedger(Protocol):
     async def open_order(self, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder: ...
 
-    async def orders(self, account_id: int, *, since_ms: int = 0, open_only: bool = False) -> list[PaperOrder]: ...
+    async def orders(self, account_id: int, *, since_ms: int = 0,
+        open_only: bool = False) -> list[PaperOrder]: ...
 
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
@@ -187,7 +188,8 @@ class PaperBroker:
         holdings = []
         for pos in positions:
             quote = self.quotes.latest(pos.code)
-            price = quote.bids[0] if quote is not None and quote.bids and quote.bids[0] > 0 else pos.average_price
+            bid = quote.bids[0] if quote is not None and quote.bids else 0
+            price = bid if bid > 0 else pos.average_price
             holdings.append(Holding(code=pos.code, quantity=pos.quantity, average_price=pos.average_price,
                                     current_price=price))
         return BrokerBalance(cash=cash, holdings=holdings)
@@ -226,7 +228,8 @@ class PaperBroker:
             try:
                 fills.append(await self._fill(order, _best(quote, order.side), quote.ts_ms))
             except PaperCancelled as exc:
-                log.warning("paper account %d: resting order %s cancelled: %s", self.account_id, order_no, exc)
+                log.warning("paper account %d: resting order %s cancelled: %s", self.account_id, order_no,
+                    exc)
                 cancelled[order_no] = str(exc)
         return fills, cancelled
 

@@ -29,7 +29,8 @@ class Board:
     async def quote_after(self, code, after_ms, timeout_s):
         future = asyncio.get_running_loop().create_future()
         self.waiters.append((after_ms, future))
-        timer = self.clock.call_later(timeout_s, lambda: future.done() or future.set_exception(TimeoutError()))
+        timer = self.clock.call_later(timeout_s,
+            lambda: future.done() or future.set_exception(TimeoutError()))
         try:
             return await future
         finally:
@@ -95,7 +96,8 @@ async def test_market_orders_fill_on_the_next_quote_and_move_the_ledger(paper):
     board.publish(49_100, 49_050)
     (sell,) = await fills
     assert sell.tax == 15 * 49_050 * 18 // 10_000
-    assert sell.realized_pnl == 15 * 49_050 - sell.commission - sell.tax - 15 * ((10 * 50_100 + 5 * 49_000) // 15)
+    average = (10 * 50_100 + 5 * 49_000) // 15
+    assert sell.realized_pnl == 15 * 49_050 - sell.commission - sell.tax - 15 * average
     statuses = await broker.orders_today()
     assert [s.filled_quantity for s in statuses] == [10, 5, 15]
 

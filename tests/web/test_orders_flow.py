@@ -25,7 +25,8 @@ async def test_buy_then_sell_moves_cash_by_fills_and_fees(client, clock, make_us
     balance = await resp.json()
     assert balance["cash_balance"] == app_settings.paper_initial_cash - value - fill["commission"]
     (held,) = balance["stock_balance"]
-    assert held["stock_code"] == "005930" and held["quantity"] == 10 and held["average_price"] == fill["price"]
+    assert held["stock_code"] == "005930" and held["quantity"] == 10
+    assert held["average_price"] == fill["price"]
     assert held["evaluation"] == 10 * held["current_price"]
     assert balance["total_evaluation"] == balance["cash_balance"] + held["evaluation"]
 

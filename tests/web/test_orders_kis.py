@@ -91,7 +91,8 @@ async def test_fill_notice_moves_the_order_to_filled(kis):
     resp = await client.post("/stocks/order", json=LIMIT, headers=headers)
     assert resp.status == 201
     assert fake.sent[0].price == PRICE and fake.sent[0].client_order_id
-    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=4, price=PRICE, ts_ms=1))
+    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=4, price=PRICE,
+        ts_ms=1))
     await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notice was handled
     order = await _order(client, headers, account)
     assert order["status"] == "filled" and order["broker_order_no"] == "K1"
@@ -149,7 +150,8 @@ async def test_a_swing_tells_and_hears_back_even_when_halted(kis):
                         source="swing:1", reply_to=probe))
     await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: accepted, result pending
     assert inbox.empty()
-    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=1, price=PRICE, ts_ms=1))
+    fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=1, price=PRICE,
+        ts_ms=1))
     result = await asyncio.wait_for(inbox.get(), 5)
     assert isinstance(result, OrderResult) and result.status == "filled" and result.filled_quantity == 1
     assert (await client.post(f"/accounts/{account}/halt", headers=headers)).status == 200

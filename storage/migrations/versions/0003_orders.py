@@ -51,7 +51,8 @@ def upgrade() -> None:
         sa.CheckConstraint(f"status IN ({STATUSES})", name=op.f("ck_orders_status")),
         _account_fk("orders"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
-        sa.UniqueConstraint("account_id", "client_order_id", name=op.f("uq_orders_account_id_client_order_id")),
+        sa.UniqueConstraint("account_id", "client_order_id",
+            name=op.f("uq_orders_account_id_client_order_id")),
         **TABLE_OPTIONS,
     )
     op.create_index("ix_orders_account_id_status", "orders", ["account_id", "status"])
