@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         raw = asyncio.run(run_scenario(sc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nautotrader loadtest: interrupted; server and clients stopped", file=sys.stderr)
         return 130
     except (RuntimeError, OSError, TimeoutError) as exc:

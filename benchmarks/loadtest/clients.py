@@ -32,6 +32,7 @@ SUBSCRIBE_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 2.0
 BUCKETS_PER_E = 100  # bucket b holds latencies near exp(b / 100) microseconds: 1 % wide
 _TRADE_PREFIX = '{"type":"trade"'
+FAR_NS = 1 << 62
 
 
 class ClientPlan(msgspec.Struct, frozen=True):
@@ -118,11 +119,16 @@ class _Client:
                 elif data.startswith('{"type":"error"'):
                     raise RuntimeError(f"subscribe refused: {data}")
 
-    async def read(self, window: Window) -> None:
+    async def read(self, window: list[int]) -> None:
+        """Read until the window's end; ``window`` is ``[start_ns, end_ns]``, filled in later.
+
+        Reading starts as soon as the client is subscribed (a client that stops
+        reading is rightly closed by the server as too slow); only trades
+        received inside the window are counted.
+        """
         ws = self.ws
         assert ws is not None
         result, hist = self.result, self.hist
-        start, end = window.start_ns, window.end_ns
         pause = 1.0 / self.plan.read_per_s if self.plan.read_per_s > 0 else 0.0
         inside = total = 0
         max_us = 0.0
@@ -142,13 +148,13 @@ class _Client:
                     continue
                 now = now_ns()
                 total += 1
-                if start <= now < end:
+                if window[0] <= now < window[1]:
                     inside += 1
                     us = (now - int(data[data.rindex(":") + 1:-1])) / 1000.0
                     hist[int(log(us) * BUCKETS_PER_E) if us >= 1.0 else 0] += 1
                     if us > max_us:
                         max_us = us
-                elif now >= end:
+                elif now >= window[1]:
                     return
                 if pause:
                     await asyncio.sleep(pause)
@@ -188,14 +194,16 @@ async def work(reader: asyncio.StreamReader, out) -> int:  # type: ignore[no-unt
                     errors.append(f"{type(exc).__name__}: {exc}"[:300])
 
         await asyncio.gather(*(open_one(c) for c in clients))
-        out.write(msgspec.json.encode({"ready": len(clients) - len(errors), "errors": errors[:5]}) + b"\n")
-        out.flush()
-        window = msgspec.json.decode(await _read_line(reader, 600.0), type=Window)
-        cpu0 = time.process_time()
+        bounds = [FAR_NS, FAR_NS]  # no window yet: read, count nothing
         live = [c for c in clients if c.ws is not None and not c.ws.closed]
-        deadline = (window.end_ns - time.time_ns()) / 1e9 + 1.0
-        tasks = [asyncio.create_task(c.read(window)) for c in live]
+        tasks = [asyncio.create_task(c.read(bounds)) for c in live]
         try:
+            out.write(msgspec.json.encode({"ready": len(clients) - len(errors), "errors": errors[:5]}) + b"\n")
+            out.flush()
+            window = msgspec.json.decode(await _read_line(reader, 600.0), type=Window)
+            cpu0 = time.process_time()
+            bounds[:] = [window.start_ns, window.end_ns]
+            deadline = (window.end_ns - time.time_ns()) / 1e9 + 1.0
             await asyncio.wait(tasks, timeout=max(1.0, deadline))
         finally:
             for t in tasks:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
 SETTLE_S = 1.0
+SETTLE_MAX_S = 90.0  # feeds up: wait at most this long for the server's RSS to hold still
 ADMIN_EMAIL = "load-admin@example.com"
 
 
@@ -138,6 +140,10 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
     chunk = sc.coverage_chunk if not sc.url else min(sc.coverage_chunk, 40)
     server: ServerProcess | None = None
     workers: list[_Worker] = []
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    if me is not None:  # SIGTERM unwinds like Ctrl-C: the finally below stops server and clients
+        loop.add_signal_handler(signal.SIGTERM, me.cancel)
     try:
         if sc.url:
             base, pid = check_loopback(sc.url), sc.server_pid
@@ -154,6 +160,7 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
         _progress("", sc.progress)
         if sc.progress:
             sys.stderr.write("\r")
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProcess | None,
@@ -187,8 +194,7 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
     connect_s = time.monotonic() - t_connect
     if ready == 0:
         raise RuntimeError(f"no client could connect and subscribe: {errors[:3]}")
-    await asyncio.sleep(SETTLE_S)
-    feeds_up = proc_sample(pid) if pid else None
+    feeds_up = await _settled(pid, sc) if pid else None
     start_ns = time.time_ns() + int(sc.warmup * 1e9)
     end_ns = start_ns + int(sc.duration * 1e9)
     window = msgspec.json.encode(Window(start_ns, end_ns))
@@ -222,6 +228,21 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
                  (("idle", idle), ("feeds_up", feeds_up), ("start", p0), ("end", p1)) if v is not None},
         "workers": [msgspec.to_builtins(r) for r in results],
     }
+
+
+async def _settled(pid: int, sc: Scenario) -> ProcSample:
+    """The server's sample once its RSS holds still (feeds loaded their history), bounded."""
+    last = proc_sample(pid)
+    steady = 0
+    for _ in range(int(SETTLE_MAX_S / SETTLE_S)):
+        await asyncio.sleep(SETTLE_S)
+        now = proc_sample(pid)
+        steady = steady + 1 if abs(now.rss_kb - last.rss_kb) <= 0.005 * last.rss_kb else 0
+        last = now
+        _progress(f"loadtest: feeds starting, server RSS {now.rss_kb / 1024:7.1f} MB", sc.progress)
+        if steady >= 2:
+            break
+    return last
 
 
 async def _sleep_until(when_ns: int, sc: Scenario, phase: str, pid: int, p0: ProcSample | None) -> None:
