@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a slow client reads F x its offered message rate (default 0.01)")
     add("--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting of the started server, e.g. --set feed_history_bars=100 (AUTOTRADER_NAME; repeatable)")
+    add("--gc-watch", action="store_true",
+        help="record the server's garbage-collector pauses (runs it under benchmarks.loadtest.gcwatch)")
     add("--url", default="", help="target a running server (http://127.0.0.1:PORT only) instead of starting one")
     add("--server-pid", type=int, default=0, help="with --url: the server's pid, for CPU and memory")
     add("--admin-email", default="", help="with --url: an admin user, for /metrics and /admin/actors")
@@ -69,7 +71,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         client_procs=args.client_procs, coverage_chunk=args.coverage_chunk,
         slow_clients=args.slow_clients, slow_fraction=args.slow_fraction, url=args.url,
         server_pid=args.server_pid, admin_email=args.admin_email, admin_password=args.admin_password,
-        progress=not args.no_progress, settings=settings,
+        progress=not args.no_progress, settings=settings, gc_watch=args.gc_watch,
     )
 
 

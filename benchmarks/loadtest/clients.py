@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import sys
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ CLOSE_TIMEOUT_S = 2.0
 BUCKETS_PER_E = 100  # bucket b holds latencies near exp(b / 100) microseconds: 1 % wide
 _TRADE_PREFIX = '{"type":"trade"'
 FAR_NS = 1 << 62
+SLOW_RCVBUF = 4096  # bytes: the kernel's floor is about this; a slow reader's backlog then sits in the server
 
 
 class ClientPlan(msgspec.Struct, frozen=True):
@@ -166,6 +168,14 @@ class _Client:
                 result.hist[b] = result.hist.get(b, 0) + n
 
 
+def _small_buffer_socket(addr_info) -> socket.socket:  # type: ignore[no-untyped-def]
+    """A slow client's socket: a small receive buffer, so its backlog reaches the server soon."""
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+    return sock
+
+
 async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:
     line = await asyncio.wait_for(reader.readline(), timeout)
     if not line:
@@ -184,12 +194,14 @@ async def work(reader: asyncio.StreamReader, out) -> int:  # type: ignore[no-unt
     errors: list[str] = []
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector) as http, aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, socket_factory=_small_buffer_socket)) as slow_http:
 
         async def open_one(client: _Client) -> None:
             async with gate:
                 try:
-                    await client.open(http, plan.url, plan.subscribe_per_s)
+                    session = slow_http if client.plan.role == "slow" else http
+                    await client.open(session, plan.url, plan.subscribe_per_s)
                 except (aiohttp.ClientError, RuntimeError, TimeoutError, ValueError) as exc:
                     errors.append(f"{type(exc).__name__}: {exc}"[:300])
 

@@ -79,6 +79,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out["rejected"] = m1["rejected"] - m0["rejected"]
         out["feed_drops"] = m1["feed_drops"] - m0["feed_drops"]
         out["loop_lag_ms"] = {"p99": 1000 * m1["lag_p99_s"], "max": 1000 * m1["lag_max_s"]}
+    if raw.get("gc"):
+        out["gc"] = raw["gc"]
     proc = raw["proc"]
     if "start" in proc and "end" in proc:
         out["server_cpu_pct"] = 100 * (proc["end"]["cpu_s"] - proc["start"]["cpu_s"]) / raw["cpu_wall_s"]
@@ -125,6 +127,9 @@ def table(s: dict[str, Any]) -> str:
     if "loop_lag_ms" in s:
         rows.append(("event-loop lag p99 / max ms (last 60 s)",
                      f"{_fmt(s['loop_lag_ms']['p99'])} / {_fmt(s['loop_lag_ms']['max'])}"))
+    for gen, g in (s.get("gc") or {}).items():
+        rows.append((f"GC gen {gen} (whole run)", f"{g['count']:,.0f} collections, {g['total_ms']:,.0f} ms in all,"
+                                                  f" largest {g['max_ms']:,.1f} ms"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{label.ljust(width)}  {_fmt(value)}" for label, value in rows)
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -52,6 +55,7 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     server_command: list[str] | None = None  # a different server (the bare fan-out baseline)
     server_metrics: bool = True  # False for a server without /metrics (the baseline)
     progress: bool = True
+    gc_watch: bool = False  # start the server under benchmarks.loadtest.gcwatch (collector pauses)
     settings: dict[str, str] = msgspec.field(default_factory=dict)  # AUTOTRADER_* for the started server
 
 
@@ -144,16 +148,30 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
     me = asyncio.current_task()
     if me is not None:  # SIGTERM unwinds like Ctrl-C: the finally below stops server and clients
         loop.add_signal_handler(signal.SIGTERM, me.cancel)
+    gc_file = ""
+    command = sc.server_command
+    if sc.gc_watch and not sc.url:
+        fd, gc_file = tempfile.mkstemp(prefix="autotrader-gc-", suffix=".json")
+        os.close(fd)
+        command = [sys.executable, "-m", "benchmarks.loadtest.gcwatch", gc_file, "serve", "--port", "0"]
     try:
         if sc.url:
             base, pid = check_loopback(sc.url), sc.server_pid
         else:
-            server = ServerProcess(server_settings(sc, chunk), sc.server_command)
+            server = ServerProcess(server_settings(sc, chunk), command)
             await server.start()
             base, pid = server.url, server.pid
         async with aiohttp.ClientSession() as http:
-            return await _run(sc, chunk, base, pid, server, http, workers)
+            raw = await _run(sc, chunk, base, pid, server, http, workers)
+        if server is not None and gc_file:
+            await server.stop()
+            with open(gc_file, encoding="utf-8") as f:
+                text = f.read()
+            raw["gc"] = json.loads(text) if text else None
+        return raw
     finally:
+        if gc_file:
+            os.unlink(gc_file)
         await asyncio.gather(*(w.stop() for w in workers))
         if server is not None:
             await server.stop()
