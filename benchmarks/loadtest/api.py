@@ -9,6 +9,7 @@ the feeds' own trade counters) need a user promoted with
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 
 import aiohttp
@@ -29,6 +30,7 @@ class Metrics(msgspec.Struct, frozen=True):
     lag_p99_s: float
     lag_max_s: float
     ws_clients: int
+    at: float  # time.monotonic() when the feeds' counters arrived
 
 
 def _sample_value(text: str, name: str, labels: str = "") -> float:
@@ -79,14 +81,15 @@ class Api:
 
     async def metrics(self) -> Metrics:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
-        async with self.http.get(f"{self.base}/metrics", headers=headers, timeout=TIMEOUT) as r:
-            if r.status != 200:
-                raise RuntimeError(f"/metrics: HTTP {r.status} (is the load user an admin?)")
-            text = await r.text()
         async with self.http.get(f"{self.base}/admin/actors", headers=headers, timeout=TIMEOUT) as r:
             if r.status != 200:
                 raise RuntimeError(f"/admin/actors: HTTP {r.status}")
             rows = (await r.json())["actors"]
+        at = time.monotonic()
+        async with self.http.get(f"{self.base}/metrics", headers=headers, timeout=TIMEOUT) as r:
+            if r.status != 200:
+                raise RuntimeError(f"/metrics: HTTP {r.status} (is the load user an admin?)")
+            text = await r.text()
         trades = sum((row.get("details") or {}).get("trades", 0) for row in rows if row["kind"] == "MarketFeed")
         return Metrics(
             trades=int(trades),
@@ -97,4 +100,5 @@ class Api:
             lag_p99_s=_sample_value(text, "autotrader_event_loop_lag_seconds", 'stat="p99"'),
             lag_max_s=_sample_value(text, "autotrader_event_loop_lag_seconds", 'stat="max"'),
             ws_clients=int(_sample_value(text, "autotrader_websocket_clients")),
+            at=at,
         )

@@ -73,7 +73,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     if m:
         m0, m1 = m
         span = raw["metrics_wall_s"]
-        out["ingested_per_s"] = (m1["trades"] - m0["trades"]) / span
+        out["ingested_per_s"] = (m1["trades"] - m0["trades"]) / span if span > 0 else float("nan")
+        out["scrape_late_s"] = raw.get("scrape_late_s")
         out["feeds"] = m1["feeds"]
         out["conflated"] = m1["conflated"] - m0["conflated"]
         out["rejected"] = m1["rejected"] - m0["rejected"]
@@ -128,6 +129,11 @@ def table(s: dict[str, Any]) -> str:
         rows.append(("event-loop lag p99 / max ms (last 60 s)",
                      f"{_fmt(s['loop_lag_ms']['p99'])} / {_fmt(s['loop_lag_ms']['max'])}"))
     for gen, g in (s.get("gc") or {}).items():
+        if gen == "census":
+            if g:
+                rows.append(("GC census (gen 2 tracked)", f"{g['tracked_gen2']:,}: "
+                             + ", ".join(f"{t} {n:,}" for t, n in g["top_types"][:8])))
+            continue
         rows.append((f"GC gen {gen} (whole run)", f"{g['count']:,.0f} collections, {g['total_ms']:,.0f} ms in all,"
                                                   f" largest {g['max_ms']:,.1f} ms"))
     width = max(len(r[0]) for r in rows)

@@ -221,16 +221,18 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         assert w.proc.stdin is not None
         await w.proc.stdin.drain()
     await _sleep_until(start_ns - 300_000_000, sc, "warming up", pid, None)
-    m0 = await api.metrics() if metrics else None
-    t0 = time.monotonic()
+    first = asyncio.create_task(_scrape(api)) if metrics else None  # slow under load: never in the way
     await _sleep_until(start_ns, sc, "warming up", pid, None)
     p0 = proc_sample(pid) if pid else None
     w0 = time.monotonic()
     await _sleep_until(end_ns, sc, "measuring", pid, p0)
     p1 = proc_sample(pid) if pid else None
     w1 = time.monotonic()
-    m1 = await api.metrics() if metrics else None
-    t1 = time.monotonic()
+    m0 = m1 = None
+    t0 = t1 = 0.0
+    if first is not None:
+        m1, t1 = await _scrape(api)
+        m0, t0 = await first
     results = [msgspec.json.decode(await w.line(sc.duration + 60.0), type=WorkerResult) for w in workers]
     return {
         "scenario": msgspec.to_builtins(msgspec.structs.replace(sc, admin_password="***" if sc.admin_password else "")),
@@ -241,11 +243,18 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         "window_s": (end_ns - start_ns) / 1e9,
         "cpu_wall_s": w1 - w0,
         "metrics_wall_s": t1 - t0,
+        "scrape_late_s": t0 - w0 if first is not None else None,  # > 0: the first scrape came after the window opened
         "metrics": [msgspec.to_builtins(m) for m in (m0, m1)] if m0 and m1 else None,
         "proc": {k: msgspec.to_builtins(v) for k, v in
                  (("idle", idle), ("feeds_up", feeds_up), ("start", p0), ("end", p1)) if v is not None},
         "workers": [msgspec.to_builtins(r) for r in results],
     }
+
+
+async def _scrape(api: Api) -> tuple[Metrics, float]:
+    """The server's figures and when they arrived (the counter delta is over arrival times)."""
+    m = await api.metrics()
+    return m, m.at
 
 
 async def _settled(pid: int, sc: Scenario) -> ProcSample:
