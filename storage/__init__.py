@@ -40,6 +40,7 @@ from storage.keys import ensure_keys
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.swings import SqlSwingStore, Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
 __all__ = [
@@ -63,6 +64,10 @@ __all__ = [
     "SqlJournal",
     "SqlPaperLedger",
     "StorageError",
+    "SqlSwingStore",
+    "Swing",
+    "SwingEvent",
+    "SwingRepo",
     "User",
     "UserRepo",
     "WeakPassword",

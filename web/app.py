@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -19,20 +19,48 @@ from actors.bar_writer import BarWriter
 from actors.feed_hub import FeedHub, FeedRouter
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
+from actors.swing import SwingActor
+from actors.swing_hub import MinuteTick, SwingHub
+from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
-from engine.runtime import ActorSystem, ChildSpec, Clock, Supervisor, WallClock
+from engine.market.messages import Bar
+from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
 from engine.settings import Settings
-from storage import BarRepo, Crypto, PasswordHasher, create_engine, create_session_factory, describe, ensure_keys, upgrade
-from web import accounts, admin, health, loop_lag, metrics, openapi, realtime, users, ws
-from web import balance, orders, risk, trading
+from engine.strategy.schedule import ClockMinuteTicker, CronMinuteTicker, MinuteTicker
+from storage import (
+    BarRepo,
+    Crypto,
+    PasswordHasher,
+    SqlSwingStore,
+    create_engine,
+    create_session_factory,
+    describe,
+    ensure_keys,
+    upgrade,
+)
+from web import (
+    accounts,
+    admin,
+    balance,
+    health,
+    loop_lag,
+    metrics,
+    openapi,
+    orders,
+    realtime,
+    risk,
+    swings,
+    trading,
+    users,
+    ws,
+)
 from web.health import VERSION
 from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
-from web.throttle import LoginThrottle
 from web.middlewares import errors, request_context
+from web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
-GROUPS = (paths.SWINGS,)  # plain supervisors; feeds, strategies, sessions and accounts have hubs
 
 
 def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
@@ -73,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     orders.add_routes(app)
     risk.add_routes(app)
     realtime.add_routes(app)
+    swings.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
@@ -123,13 +152,47 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
-    for path in GROUPS:
-        system.spawn(path, Supervisor, ChildSpec(restart="permanent"))
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
+    ticker = _swings(app, system, feeds, spec, load_bars)
     try:
         yield
     finally:
+        ticker.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
+
+
+def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
+            load_bars: Callable[[str, str, int], Awaitable[list[Bar]]]) -> MinuteTicker:
+    """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
+    settings, source = app[SETTINGS], app[SOURCE]
+    store = SqlSwingStore(app[SESSIONS])
+    orders = AccountOrderPort(system)
+
+    async def history(code: str, size: str, n: int) -> list[Bar]:
+        bars = {b.start_ms: b for b in await load_bars(code, size, n)}
+        try:
+            for bar in await source.backfill(code, size, n):  # type: ignore[attr-defined]
+                bars.setdefault(bar.start_ms, bar)
+        except Exception as exc:  # stored bars and the live stream will do
+            log.warning("swing history for %s %s: backfill failed: %r", code, size, exc)
+        return [bars[k] for k in sorted(bars)][-n:]
+
+    def make(swing_id: int) -> SwingActor:
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of)
+
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
+                       ChildSpec(restart="permanent"))
+
+    def tick(now_ms: int) -> None:
+        try:
+            hub.tell(MinuteTick(now_ms))
+        except (MailboxFull, ActorStopped) as exc:
+            log.warning("swing check skipped at %d: %s", now_ms, exc)
+
+    clock = app[CLOCK]
+    ticker: MinuteTicker = (CronMinuteTicker if isinstance(clock, WallClock) else ClockMinuteTicker)(clock, tick)
+    ticker.start()
+    return ticker

@@ -25,18 +25,19 @@ async def test_empty_to_head_to_base(empty_db_url: str) -> None:
         assert not (await _tables(engine)) & TABLES
 
         await upgrade(engine)
-        assert await current_revision(engine) == head_revision() == "0002"
+        head = head_revision()
+        assert head is not None and await current_revision(engine) == head
         assert TABLES <= await _tables(engine)
 
         await upgrade(engine)  # idempotent at head
-        assert await current_revision(engine) == "0002"
+        assert await current_revision(engine) == head
 
         await downgrade(engine, "base")
         assert await current_revision(engine) is None
         assert not (await _tables(engine)) & TABLES
 
         await upgrade(empty_db_url)  # also from a URL, with an engine of its own
-        assert await current_revision(engine) == "0002"
+        assert await current_revision(engine) == head
     finally:
         await engine.dispose()
 

@@ -1,0 +1,336 @@
+"""SwingActor: one auto swing (``/swings/<id>``), checked after each close of its bar size.
+
+It keeps the closed bars of its code and size (history from the source's
+backfill and stored bars, then the feed's closed bars), updates the swing's
+indicators incrementally, and on ``CheckSignal`` runs the pure rules
+(:func:`engine.strategy.swing.decide`). Every check is an event with the
+reason in words.
+
+Crash-safe transitions: before an order goes to the account, the intent (our
+client order id and the decision) is written to the swing's row. The SIGNAL
+moves only when the order's final outcome arrives (a fill moves it, a
+rejection leaves it and is recorded). After a restart an unfinished intent is
+reconciled by placing the very same order again: the account's journal
+answers a known client order id with the first order and never places a
+second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, assert_never
+
+import msgspec
+
+from actors.feed_hub import Subscribe, UnsubscribeAll
+from actors.market_feed import History
+from engine.market.krx import bar_ms
+from engine.market.messages import Bar
+from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.strategy.swing import (
+    Decision,
+    Fill,
+    SwingIndicators,
+    SwingParams,
+    SwingState,
+    apply_fill,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+HISTORY_EXTRA = 20  # bars beyond the warm-up, so the first check has them all
+
+
+class CheckSignal(msgspec.Struct, frozen=True):
+    now_ms: int
+
+
+class HistoryLoaded(msgspec.Struct, frozen=True):
+    bars: list[Bar]
+
+
+class OrderOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one of the swing's orders (translated from the account's reply)."""
+
+    client_order_id: str
+    status: str  # filled | partially_filled | rejected | cancelled | unknown | accepted | pending
+    filled_quantity: int = 0
+    average_price: int = 0
+    reason: str = ""
+    order_id: str = ""
+
+
+class StopSwing(msgspec.Struct, frozen=True):
+    liquidate: bool = False
+
+
+class GetSwing(msgspec.Struct, frozen=True):
+    pass
+
+
+class SwingStore(Protocol):
+    """What the actor needs from storage (``storage.SwingRepo`` behind a session per call)."""
+
+    async def load(self, swing_id: int) -> Any: ...
+
+    async def save(self, swing_id: int, **fields: Any) -> None: ...
+
+    async def event(self, swing_id: int, **fields: Any) -> None: ...
+
+
+class OrderPort(Protocol):
+    """How a swing reaches its AccountActor (tell only; the answer comes back as a message
+    that ``to_outcome`` turns into an :class:`OrderOutcome`). Placing the same client order
+    id again must return the first order, never place a second one."""
+
+    def place(self, *, account_id: int, user_id: int, client_order_id: str, code: str, side: str,
+              quantity: int, reply_to: ActorRef) -> None: ...
+
+
+BarLoader = Callable[[str, str, int], Awaitable[list[Bar]]]
+FINAL = frozenset({"filled", "rejected", "cancelled"})
+
+
+class SwingActor(Actor):
+    mailbox = MailboxSpec(limit=4096)  # closed bars and order outcomes: never conflated
+
+    def __init__(self, swing_id: int, store: SwingStore, orders: OrderPort, feeds: ActorRef,
+                 history: BarLoader, to_outcome: Callable[[Any], OrderOutcome | None]) -> None:
+        self.swing_id = swing_id
+        self.store = store
+        self.orders = orders
+        self.feeds = feeds
+        self.history = history
+        self.to_outcome = to_outcome
+        self.row: Any = None
+        self.params: SwingParams | None = None
+        self.state = SwingState()
+        self.bars: dict[int, Bar] = {}
+        self.indicators: SwingIndicators | None = None
+        self.fed_until = -1  # start_ms of the last bar fed to the indicators
+        self.snapshot: Any = None
+        self.status = "warming_up"
+        self.last_decision: str | None = None
+        self.intent: dict[str, Any] | None = None
+        self.intent_order_id: str | None = None
+        self.checks = 0
+        self.history_ready = False  # checks wait for the history (or its failure)
+        self._loader: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    async def on_start(self) -> None:
+        row = await self.store.load(self.swing_id)
+        self.row = row
+        self.params = SwingParams(**row.params).validate()
+        self.state = SwingState(signal=row.signal_state, shares=row.shares, avg_cost=float(row.avg_cost),
+                                stage2_shares=row.stage2_shares)
+        self.status = row.status
+        self.last_decision = row.last_decision
+        self.intent, self.intent_order_id = row.intent_decision, row.intent_order_id
+        self.indicators = SwingIndicators(self.params)
+        me = self.ctx.self_ref
+        self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
+        self._loader = asyncio.create_task(self._load_history(), name=f"swing-history:{self.swing_id}")
+        if self.intent_order_id is not None:  # a transition was in flight when we stopped
+            await self.store.event(self.swing_id, kind="resumed", reason=(
+                f"restarted with order {self.intent_order_id} in flight: reconciling, not resending"),
+                order_id=self.intent_order_id, signal_before=self.state.signal, signal_after=self.state.signal)
+            decision = msgspec.convert(self.intent, Decision)
+            # the same order again: the account answers a known client order id with the first
+            # order (never a second one), and places it once if it never got there
+            self.orders.place(account_id=row.account_id, user_id=row.user_id,
+                              client_order_id=self.intent_order_id, code=self.params.stock_code,
+                              side=decision.action, quantity=decision.quantity, reply_to=me)
+
+    async def on_stop(self) -> None:
+        if self._loader is not None and not self._loader.done():
+            self._loader.cancel()
+            await asyncio.gather(self._loader, return_exceptions=True)
+        try:
+            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
+        except (MailboxFull, ActorStopped):
+            pass  # the feeds hub is stopping too
+
+    async def _load_history(self) -> None:
+        assert self.params is not None
+        n = self.params.warmup_bars + HISTORY_EXTRA
+        try:
+            bars = await self.history(self.params.stock_code, self.params.bar_size, n)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the swing warms up on live bars instead
+            log.warning("swing %d: history failed: %r", self.swing_id, exc)
+            bars = []
+        try:
+            self.ctx.self_ref.tell(HistoryLoaded(bars))
+        except (MailboxFull, ActorStopped):
+            log.warning("swing %d: history dropped", self.swing_id)
+
+    # -- messages ----------------------------------------------------------
+    async def receive(self, msg: Any) -> Any:
+        match msg:
+            case Bar():
+                if self.params is not None and msg.size == self.params.bar_size:
+                    self.bars[msg.start_ms] = msg
+            case HistoryLoaded():
+                self._on_history(msg.bars)
+            case History():
+                pass  # the feed's 1Min warm-up history is for realtime strategies
+            case CheckSignal():
+                await self._check(msg.now_ms)
+            case StopSwing():
+                return await self._stop(msg.liquidate)
+            case GetSwing():
+                return self.view()
+            case _:
+                outcome = self.to_outcome(msg)
+                if outcome is None:
+                    raise TypeError(f"swing {self.swing_id}: unexpected {type(msg).__name__}")
+                await self._on_outcome(outcome)
+        return None
+
+    # -- the check ---------------------------------------------------------
+    def _on_history(self, bars: list[Bar]) -> None:
+        late = False
+        for bar in bars:
+            if bar.start_ms not in self.bars:
+                self.bars[bar.start_ms] = bar
+                late = late or bar.start_ms <= self.fed_until
+        self.history_ready = True
+        if late:  # live bars were fed first: replay the whole series in order
+            assert self.params is not None
+            self.indicators = SwingIndicators(self.params)
+            until, self.fed_until, self.snapshot = self.fed_until, -1, None
+            for start in sorted(k for k in self.bars if k <= until):
+                self.snapshot = self.indicators.update_bar(self.bars[start])
+                self.fed_until = start
+
+    def _feed_closed(self, now_ms: int) -> None:
+        assert self.params is not None and self.indicators is not None
+        size_ms = bar_ms(self.params.bar_size)
+        for start in sorted(k for k in self.bars if k > self.fed_until and k + size_ms <= now_ms):
+            self.snapshot = self.indicators.update_bar(self.bars[start])
+            self.fed_until = start
+        keep = self.params.warmup_bars + HISTORY_EXTRA  # bounded memory: old bars are in the indicators
+        if len(self.bars) > 2 * keep:
+            for start in sorted(self.bars)[:-keep]:
+                del self.bars[start]
+
+    async def _check(self, now_ms: int) -> None:
+        if self.status in ("completed", "stopped") or self.params is None or not self.history_ready:
+            return
+        self._feed_closed(now_ms)
+        if self.snapshot is None or self.snapshot.start_ms <= (self.row.last_bar_ms or -1):
+            return  # no new closed bar since the last check
+        self.checks += 1
+        if self.intent_order_id is not None:
+            await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
+                                   reason=f"order {self.intent_order_id} still in flight; no new decision",
+                                   signal_before=self.state.signal, signal_after=self.state.signal)
+            return
+        if self.status == "halted":
+            return
+        decision = decide(self.params, self.state, self.snapshot)
+        self.last_decision = decision.action
+        self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
+        await self.store.event(
+            self.swing_id, kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
+            signal_before=decision.signal_before, signal_after=decision.signal_after, reason=decision.reason,
+            indicators=decision.indicators)
+        if decision.action == "hold":
+            self.state = apply_fill(self.state, decision, None)
+            self.status = decision.status
+            await self._save()
+            if self.status == "completed":
+                self.ctx.stop_self()
+            return
+        await self._send(decision)
+
+    async def _send(self, decision: Decision) -> None:
+        assert self.params is not None
+        seq = self.row.order_seq + 1
+        client_order_id = f"swing-{self.swing_id}-{seq}"
+        self.row = msgspec.structs.replace(self.row, order_seq=seq)
+        self.intent, self.intent_order_id = msgspec.to_builtins(decision), client_order_id
+        self.status = "active"
+        await self._save()  # the intent is durable before the order exists anywhere
+        self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
+                          client_order_id=client_order_id, code=self.params.stock_code, side=decision.action,
+                          quantity=decision.quantity, reply_to=self.ctx.self_ref)
+        await self.store.event(self.swing_id, kind="order", action=decision.action,
+                               signal_before=decision.signal_before, signal_after=decision.signal_after,
+                               reason=f"{decision.action} {decision.quantity} at market ({decision.trigger})",
+                               bar_start_ms=decision.bar_start_ms, order_id=client_order_id)
+
+    async def _on_outcome(self, outcome: OrderOutcome) -> None:
+        if outcome.client_order_id != self.intent_order_id or self.intent is None:
+            log.info("swing %d: outcome for %s is not the pending intent", self.swing_id, outcome.client_order_id)
+            return
+        decision = msgspec.convert(self.intent, Decision)
+        if outcome.status not in FINAL:
+            if outcome.status == "unknown":
+                await self.store.event(self.swing_id, kind="order", order_id=outcome.client_order_id,
+                                       reason=f"order outcome unknown: {outcome.reason}; reconciling")
+            return  # accepted / partially filled / unknown: the final outcome follows
+        before = self.state
+        if outcome.status == "filled" or (outcome.status == "cancelled" and outcome.filled_quantity > 0):
+            fill = Fill(quantity=outcome.filled_quantity, price=outcome.average_price)
+            self.state = apply_fill(self.state, decision, fill)
+            pnl = 0
+            if decision.action == "sell":
+                pnl = round((fill.price - before.avg_cost) * fill.quantity)
+            self.row = msgspec.structs.replace(self.row, realized_pnl=self.row.realized_pnl + pnl)
+            await self.store.event(self.swing_id, kind="fill", action=decision.action,
+                                   signal_before=before.signal, signal_after=self.state.signal,
+                                   reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
+                                   bar_start_ms=decision.bar_start_ms, order_id=outcome.client_order_id)
+            if self.state.signal == 3 and not (self.params and self.params.repeat) and self.status != "stopped":
+                self.status = "completed"
+        else:
+            await self.store.event(self.swing_id, kind="rejected", action=decision.action,
+                                   signal_before=before.signal, signal_after=before.signal,
+                                   reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
+                                   bar_start_ms=decision.bar_start_ms, order_id=outcome.client_order_id)
+        self.intent, self.intent_order_id = None, None
+        await self._save()
+        if self.status in ("completed", "stopped"):
+            self.ctx.stop_self()
+
+    async def _stop(self, liquidate: bool) -> dict[str, Any]:
+        self.status = "stopped"
+        if liquidate and self.state.shares > 0 and self.intent_order_id is None and self.params is not None:
+            close = self.snapshot.close if self.snapshot is not None else 0
+            decision = Decision(status="active", action="sell", quantity_rule="all", quantity=self.state.shares,
+                                price=close, signal_before=self.state.signal, signal_after=3,
+                                trigger="liquidate", reason="stopped by the user with liquidate=true",
+                                bar_start_ms=self.snapshot.start_ms if self.snapshot is not None else 0,
+                                indicators={})
+            await self._send(decision)
+            self.status = "stopped"
+            await self._save()
+            return self.view()  # the actor stops once the sale's outcome is in
+        await self._save()
+        await self.store.event(self.swing_id, kind="stopped", reason="stopped by the user",
+                               signal_before=self.state.signal, signal_after=self.state.signal)
+        self.ctx.stop_self()
+        return self.view()
+
+    async def _save(self) -> None:
+        await self.store.save(
+            self.swing_id, status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
+            shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
+            realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
+            intent_decision=self.intent, last_bar_ms=self.row.last_bar_ms)
+
+    def view(self) -> dict[str, Any]:
+        return {"swing_id": self.swing_id, "status": self.status, "signal_state": self.state.signal,
+                "last_decision": self.last_decision, "shares": self.state.shares,
+                "average_price": round(self.state.avg_cost), "pending_order": self.intent_order_id,
+                "history_ready": self.history_ready}
+
+    def state_view(self) -> dict[str, Any]:
+        return {"status": self.status, "signal": self.state.signal, "bars": len(self.bars),
+                "checks": self.checks, "pending_order": self.intent_order_id}

@@ -1,0 +1,100 @@
+"""The swings' supervisor (``/swings``): restores every live swing at start-up,
+spawns new ones, and tells each swing ``CheckSignal`` just after its bar closes.
+
+The hub is ticked once a minute (aiocron on the wall clock in production, the
+manual clock in tests); a swing is due when a close of its bar size fell in the
+minute since the previous tick (inside the KRX session, or at every boundary
+when market hours are ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, assert_never
+
+import msgspec
+
+from actors import paths
+from actors.swing import CheckSignal, SwingActor
+from engine.runtime import Actor, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
+from engine.strategy.schedule import CHECK_DELAY_MS, closes_between
+
+log = logging.getLogger(__name__)
+
+
+class StartSwing(msgspec.Struct, frozen=True):
+    swing_id: int
+    bar_size: str
+
+
+class MinuteTick(msgspec.Struct, frozen=True):
+    now_ms: int
+
+
+class SwingEnded(msgspec.Struct, frozen=True):
+    swing_id: int
+
+
+class SwingHub(Actor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(self, make_swing: Callable[[int], SwingActor], live: Callable[[], Awaitable[list[Any]]],
+                 spec: ChildSpec, ignore_hours: bool) -> None:
+        self.make_swing = make_swing
+        self.live = live
+        self.spec = spec
+        self.ignore_hours = ignore_hours
+        self.bar_sizes: dict[int, str] = {}
+        self.last_tick_ms: int | None = None
+        self.checks_sent = 0
+
+    async def on_start(self) -> None:
+        for swing in await self.live():
+            self._spawn(swing.id, swing.params.get("bar_size", "1H"))
+        log.info("swings restored: %d", len(self.bar_sizes))
+
+    async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | ChildTerminated) -> Any:
+        match msg:
+            case StartSwing():
+                self._spawn(msg.swing_id, msg.bar_size)
+            case MinuteTick():
+                self._tick(msg.now_ms)
+            case SwingEnded():
+                self.bar_sizes.pop(msg.swing_id, None)
+            case ChildTerminated():
+                log.error("swing %s stopped for good: %s", msg.path, msg.reason)
+                self.bar_sizes.pop(int(msg.path.rsplit("/", 1)[-1]), None)
+            case _:
+                assert_never(msg)
+        return None
+
+    def _spawn(self, swing_id: int, bar_size: str) -> None:
+        if self.ctx.system.lookup(paths.swing(swing_id)) is not None:
+            return
+        self.bar_sizes[swing_id] = bar_size
+        self.ctx.spawn(str(swing_id), lambda: self.make_swing(swing_id), self.spec)
+
+    def _tick(self, now_ms: int) -> None:
+        checked = now_ms - CHECK_DELAY_MS  # the minute boundary this tick follows
+        after = self.last_tick_ms if self.last_tick_ms is not None else checked - 60_000
+        self.last_tick_ms = checked
+        due_sizes = {size for size in set(self.bar_sizes.values())
+                     if closes_between(size, after, checked, self.ignore_hours)}
+        if not due_sizes:
+            return
+        for swing_id, size in list(self.bar_sizes.items()):
+            if size not in due_sizes:
+                continue
+            ref = self.ctx.system.lookup(paths.swing(swing_id))
+            if ref is None:
+                self.bar_sizes.pop(swing_id, None)
+                continue
+            try:
+                ref.tell(CheckSignal(now_ms))
+                self.checks_sent += 1
+            except (MailboxFull, ActorStopped) as exc:
+                log.warning("swing %d not checked: %s", swing_id, exc)
+
+    def state_view(self) -> dict[str, Any]:
+        return {"swings": len(self.bar_sizes), "checks_sent": self.checks_sent}

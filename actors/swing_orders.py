@@ -1,0 +1,46 @@
+"""How a swing's orders reach its AccountActor, and how the answers come back.
+
+A swing tells the accounts hub :class:`~actors.account.PlaceOrder` with its own
+client order id (``swing-<id>-<seq>``) and ``reply_to`` itself; the account's
+:class:`~actors.account.OrderResult` becomes an :class:`~actors.swing.OrderOutcome`.
+Reconciling after a restart sends the very same order again: the account's
+journal answers a known client order id with the first order (``duplicate``)
+and never places a second one, and an order that never reached the journal
+(the crash came between the intent and the send) is placed then, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors import paths
+from actors.account import OrderResult, PlaceOrder
+from actors.swing import OrderOutcome
+from engine.runtime import ActorRef, ActorSystem
+
+log = logging.getLogger(__name__)
+
+# Final answers that placed nothing: the SIGNAL stays and the reason is recorded.
+REJECTED = {"refused": "rejected", "conflict": "rejected", "unavailable": "rejected"}
+
+
+class AccountOrderPort:
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+
+    def place(self, *, account_id: int, user_id: int, client_order_id: str, code: str, side: str,
+              quantity: int, reply_to: ActorRef) -> None:
+        swing_id = client_order_id.split("-")[1]
+        self.system.ref(paths.ACCOUNTS).tell(PlaceOrder(
+            account_id=account_id, code=code, side=side, quantity=quantity,  # type: ignore[arg-type]
+            client_order_id=client_order_id, source=f"swing:{swing_id}", reply_to=reply_to))
+
+
+
+def outcome_of(msg: Any) -> OrderOutcome | None:
+    if not isinstance(msg, OrderResult):
+        return None
+    return OrderOutcome(client_order_id=msg.client_order_id, status=REJECTED.get(msg.status, msg.status),
+                        filled_quantity=msg.filled_quantity, average_price=msg.average_price,
+                        reason=msg.reason or msg.reason_code, order_id=str(msg.order_id or ""))

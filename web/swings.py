@@ -1,0 +1,230 @@
+"""Auto swings: ``POST /swing/register``, ``GET /swing/status``, ``GET /swing/{id}``,
+``GET /swing/{id}/events``, ``DELETE /swing/{id}``.
+
+The request body is :class:`engine.strategy.swing.SwingParams` itself (unknown
+fields refused, every rule checked and named in the 422). The product spec's
+literal body has no ``stock_code`` or ``unit_amount``, so it gets a 422 naming
+them. Everything is scoped to the caller: another user's swing is 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from actors import paths
+from actors.market_feed import GetTrades
+from actors.swing import GetSwing, StopSwing
+from actors.swing_hub import StartSwing
+from engine.market.krx import KST
+from engine.runtime import ActorStopped
+from engine.strategy.swing import SwingParams, SwingParamsError
+from storage import AccountRepo, Swing, SwingRepo
+from web.auth import require_user
+from web.bodies import read, respond
+from web.errors import Invalid, NotFoundError
+from web.keys import CRYPTO, ROUTER, SESSIONS, SETTINGS, SYSTEM
+from web.openapi import Param, route
+
+MAX_EVENTS = 200
+
+
+class SwingCreated(msgspec.Struct, frozen=True):
+    message: str
+    swing_id: int
+
+
+class SwingView(msgspec.Struct, frozen=True):
+    swing_id: int
+    stock_code: str
+    account_id: int
+    status: str  # warming_up | active | completed | stopped | halted
+    signal_state: int  # SIGNAL 0-3
+    last_decision: str | None  # buy | sell | hold
+    shares: int
+    average_price: int
+    realized_pnl: int
+    unrealized_pnl: int | None  # null when no current price is known
+    pending_order: str | None
+    params: dict[str, Any]
+    created_at: str
+    last_updated: str
+
+
+class SwingStatus(msgspec.Struct, frozen=True):
+    status: str  # the most recently updated swing's, or "none"
+    signal: str | None
+    last_updated: str | None
+    signal_state: int | None
+    swings: list[SwingView]
+
+
+class SwingEventView(msgspec.Struct, frozen=True):
+    id: int
+    time: str
+    kind: str
+    bar_time: str | None
+    action: str
+    signal_before: int
+    signal_after: int
+    reason: str
+    indicators: dict[str, float]
+    order_id: str | None
+
+
+class SwingEvents(msgspec.Struct, frozen=True):
+    events: list[SwingEventView]
+    next_before: int | None  # pass as ?before= for the next (older) page
+
+
+class SwingStopped(msgspec.Struct, frozen=True):
+    message: str
+    swing: SwingView
+
+
+def _kst(when: dt.datetime) -> str:
+    return when.astimezone(KST).isoformat()
+
+
+def _kst_ms(ts_ms: int | None) -> str | None:
+    return None if ts_ms is None else dt.datetime.fromtimestamp(ts_ms / 1000, KST).isoformat()
+
+
+async def _last_price(request: web.Request, code: str) -> int | None:
+    feed = request.app[ROUTER].feeds.get(code)
+    if feed is None or not feed.alive:
+        return None
+    trades = await feed.ask(GetTrades(1), request.app[SETTINGS].ask_timeout_s)
+    return trades[-1].price if trades else None
+
+
+async def _view(request: web.Request, swing: Swing) -> SwingView:
+    price = await _last_price(request, swing.stock_code) if swing.shares else None
+    unrealized = (price - swing.avg_cost) * swing.shares if price is not None else (0 if not swing.shares else None)
+    return SwingView(
+        swing.id, swing.stock_code, swing.account_id, swing.status, swing.signal_state, swing.last_decision,
+        swing.shares, swing.avg_cost, swing.realized_pnl, unrealized, swing.intent_order_id, swing.params,
+        _kst(swing.created_at), _kst(swing.updated_at))
+
+
+async def _own(request: web.Request, user_id: int) -> Swing:
+    try:
+        swing_id = int(request.match_info["swing_id"])
+    except ValueError:
+        raise NotFoundError("no such swing") from None
+    async with request.app[SESSIONS]() as session:
+        swing = await SwingRepo(session).get_for_user(user_id, swing_id)
+    if swing is None:
+        raise NotFoundError("no such swing")
+    return swing
+
+
+async def register(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    body = await read(request, SwingParams)
+    try:
+        params = body.validate()
+    except SwingParamsError as exc:
+        raise Invalid("invalid swing parameters", fields=exc.fields) from None
+    async with request.app[SESSIONS].begin() as session:
+        accounts = AccountRepo(session, request.app[CRYPTO])
+        if params.account_id is None:
+            mine = await accounts.list_for_user(user_id)
+            if not mine:
+                raise Invalid("register an account first", fields={"account_id": "you have no account"})
+            account_id = mine[0].id
+        else:
+            if await accounts.get_for_user(user_id, params.account_id) is None:
+                raise NotFoundError("no such account", fields={"account_id": "not found"})
+            account_id = params.account_id
+        stored = msgspec.to_builtins(msgspec.structs.replace(params, account_id=account_id))
+        swing = await SwingRepo(session).create(user_id=user_id, account_id=account_id,
+                                                stock_code=params.stock_code, params=stored)
+    request.app[SYSTEM].ref(paths.SWINGS).tell(StartSwing(swing.id, params.bar_size))
+    return respond(SwingCreated("오토 스윙 등록 성공", swing.id), status=201)
+
+
+async def status(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    async with request.app[SESSIONS]() as session:
+        swings = await SwingRepo(session).list_for_user(user_id)
+    views = [await _view(request, s) for s in swings]
+    if not views:
+        return respond(SwingStatus("none", None, None, None, []))
+    latest = views[0]
+    return respond(SwingStatus(latest.status, latest.last_decision, latest.last_updated, latest.signal_state,
+                               views))
+
+
+async def one(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    return respond(await _view(request, await _own(request, user_id)))
+
+
+async def events(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    swing = await _own(request, user_id)
+    fields: dict[str, str] = {}
+    try:
+        limit = int(request.query.get("limit", "50"))
+        if not 1 <= limit <= MAX_EVENTS:
+            raise ValueError
+    except ValueError:
+        fields["limit"] = f"an integer from 1 to {MAX_EVENTS}"
+    before = None
+    if "before" in request.query:
+        try:
+            before = int(request.query["before"])
+        except ValueError:
+            fields["before"] = "an event id"
+    if fields:
+        raise Invalid("invalid paging", fields=fields)
+    async with request.app[SESSIONS]() as session:
+        rows = await SwingRepo(session).events(swing.id, before_id=before, limit=limit)
+    page = [SwingEventView(e.id, _kst(e.at), e.kind, _kst_ms(e.bar_start_ms), e.action, e.signal_before,
+                           e.signal_after, e.reason, e.indicators, e.order_id) for e in rows]
+    return respond(SwingEvents(page, rows[-1].id if len(rows) == limit else None))
+
+
+async def stop(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    swing = await _own(request, user_id)
+    liquidate = request.query.get("liquidate", "false").lower() in ("1", "true", "yes")
+    ref = request.app[SYSTEM].lookup(paths.swing(swing.id))
+    stopped = False
+    if ref is not None:
+        try:
+            await ref.ask(StopSwing(liquidate), request.app[SETTINGS].ask_timeout_s)
+            stopped = True
+        except ActorStopped:
+            pass  # it ended meanwhile: mark it below
+    if not stopped and swing.status not in ("completed", "stopped"):
+        async with request.app[SESSIONS].begin() as session:
+            await SwingRepo(session).save(swing.id, status="stopped")
+            await SwingRepo(session).add_event(swing.id, kind="stopped", reason="stopped by the user",
+                                               signal_before=swing.signal_state, signal_after=swing.signal_state)
+    async with request.app[SESSIONS]() as session:
+        fresh = await SwingRepo(session).get(swing.id)
+    assert fresh is not None
+    return respond(SwingStopped("오토 스윙 중지", await _view(request, fresh)))
+
+
+def add_routes(app: web.Application) -> None:
+    route(app, "POST", "/swing/register", register, summary="register an auto swing", tag="swing",
+          request=SwingParams, responses={201: SwingCreated}, errors=(404,))
+    route(app, "GET", "/swing/status", status, summary="your most recently updated swing, and all of them",
+          tag="swing", responses={200: SwingStatus})
+    route(app, "GET", "/swing/{swing_id}", one, summary="one swing", tag="swing",
+          responses={200: SwingView}, errors=(404,))
+    route(app, "GET", "/swing/{swing_id}/events", events, summary="a swing's checks and orders, newest first",
+          tag="swing", responses={200: SwingEvents}, errors=(404, 422), params=(
+              Param("before", schema={"type": "integer"}),
+              Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_EVENTS}),
+          ))
+    route(app, "DELETE", "/swing/{swing_id}", stop, summary="stop a swing (?liquidate=true also sells)",
+          tag="swing", responses={200: SwingStopped}, errors=(404,), params=(
+              Param("liquidate", schema={"type": "boolean"}),
+          ))
