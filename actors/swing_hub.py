@@ -36,6 +36,10 @@ class SwingEnded(msgspec.Struct, frozen=True):
     swing_id: int
 
 
+class CountSwings(msgspec.Struct, frozen=True):
+    """Ask: how many swings run (also a barrier: the restore in on_start is done)."""
+
+
 class SwingHub(Actor):
     mailbox = MailboxSpec(limit=16384)
 
@@ -54,8 +58,10 @@ class SwingHub(Actor):
             self._spawn(swing.id, swing.params.get("bar_size", "1H"))
         log.info("swings restored: %d", len(self.bar_sizes))
 
-    async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | ChildTerminated) -> Any:
+    async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated) -> Any:
         match msg:
+            case CountSwings():
+                return len(self.bar_sizes)
             case StartSwing():
                 self._spawn(msg.swing_id, msg.bar_size)
             case MinuteTick():

@@ -20,7 +20,7 @@ from actors.feed_hub import FeedHub, FeedRouter
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from actors.swing import SwingActor
-from actors.swing_hub import MinuteTick, SwingHub
+from actors.swing_hub import CountSwings, MinuteTick, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
 from engine.market.messages import Bar
@@ -155,7 +155,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
-    ticker = _swings(app, system, feeds, spec, load_bars)
+    ticker = await _swings(app, system, feeds, spec, load_bars)
     try:
         yield
     finally:
@@ -164,7 +164,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         await system.shutdown(settings.shutdown_deadline_s)
 
 
-def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
+async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
             load_bars: Callable[[str, str, int], Awaitable[list[Bar]]]) -> MinuteTicker:
     """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
     settings, source = app[SETTINGS], app[SOURCE]
@@ -185,6 +185,8 @@ def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: Ch
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
                        ChildSpec(restart="permanent"))
+    restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
+    log.info("%d live swings restored", restored)
 
     def tick(now_ms: int) -> None:
         try:
