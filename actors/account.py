@@ -133,8 +133,9 @@ class AccountDeps:
     def __init__(self, *, settings: Settings, journal: Journal, ledger: PaperLedger, board: QuoteBoard,
                  load_account: Callable[[int], Awaitable[AccountInfo]],
                  kis_broker: Callable[[Any], Broker] | None, sessions_hub: Callable[[], ActorRef | None],
-                 fault: Fault | None = None) -> None:
+                 fault: Fault | None = None, market_now: Callable[[], int | None] | None = None) -> None:
         self.settings = settings
+        self.market_now = market_now
         self.journal = journal
         self.ledger = ledger
         self.board = board
@@ -179,7 +180,8 @@ class AccountActor(Actor):
         if self.info.broker == "paper":
             broker = PaperBroker(self.account_id, deps.ledger, deps.board, self.ctx.clock, deps.fees,
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
-                                 on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)))
+                                 on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
+                                 market_now=deps.market_now)
             await broker.start()
             self.broker = broker
         else:

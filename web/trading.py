@@ -64,6 +64,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
         settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
         sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT),
+        market_now=getattr(app[SOURCE], "market_time_ms", None),
     )
     return lambda: AccountHub(deps, spec)
 

@@ -119,8 +119,10 @@ class QuoteSource(Protocol):
 
 class PaperBroker:
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
-                 *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None) -> None:
+                 *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None,
+                 market_now: Callable[[], int | None] | None = None) -> None:
         self.account_id = account_id
+        self.market_now = market_now  # market time (a replay's file time); the clock when None
         self.ledger = ledger
         self.quotes = quotes
         self.clock = clock
@@ -159,12 +161,17 @@ class PaperBroker:
             self.quotes.unwatch(code)
         self._watched.clear()
 
+    def _now(self) -> int:
+        """Acceptance time on the quotes' time line, so "a quote after acceptance" holds on replays too."""
+        now = self.market_now() if self.market_now is not None else None
+        return now if now is not None else self.clock.now_ms()
+
     # -- the Broker protocol ---------------------------------------------------------
 
     async def place_order(self, req: OrderRequest) -> OrderAck:
         if req.code not in self._watched:
             self._watch(req.code)
-        order = await self.ledger.open_order(self.account_id, req, self.clock.now_ms())
+        order = await self.ledger.open_order(self.account_id, req, self._now())
         if order.price is None:
             self._market[order.order_no] = order
         else:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from actors.swing import GetSwing
+from actors.swing_hub import CountSwings
 from storage import SwingRepo
 from storage.models import PaperOrderRow
 from tests.web.orders_env import register
@@ -35,7 +36,9 @@ async def run_until_an_order_is_in_flight(client, clock, swing_id):
     ref = client.server.app[SYSTEM].lookup(f"/swings/{swing_id}")
     board = client.server.app[QUOTE_BOARD]
     for _ in range(15):
-        await clock.advance(60)
+        now = clock.now_ms()
+        await clock.advance_to_ms(now - now % 60_000 + 62_500)  # just past the next check
+        await client.server.app[SYSTEM].ref("/swings").ask(CountSwings(), 5)
         view = await ref.ask(GetSwing(), 5)
         if view["pending_order"] is not None:
             for _ in range(50):  # let the account reach the faulty step

@@ -9,6 +9,8 @@ import msgspec
 import pytest
 
 from actors.swing import GetSwing
+from actors.swing_hub import CountSwings
+from engine.strategy.schedule import CHECK_DELAY_MS
 from storage import SwingRepo
 from tests.web.orders_env import register
 from web.trading import QUOTE_BOARD
@@ -25,11 +27,23 @@ def app_settings(db_settings):
     return msgspec.structs.replace(db_settings, market_data="sim", ignore_market_hours=True)
 
 
+async def next_check(client, clock, swing_id):
+    """Move the clock just past the next minute's swing check, then settle what it started.
+
+    Never jump over a check with an order in flight: the order path does real database
+    I/O, and the manual clock must not race past the quotes it is waiting for."""
+    now = clock.now_ms()
+    await clock.advance_to_ms(now - now % 60_000 + 60_000 + CHECK_DELAY_MS + 500)
+    return await settle(client, clock, swing_id)
+
+
 async def settle(client, clock, swing_id):
     """Barrier: the swing has its history and no order in flight. Whenever the account waits
     for a quote the clock moves one second; in between, database I/O runs on real threads, so
     the loop waits for the next event (a quote waiter, or the swing's next answer)."""
-    ref = client.server.app[SYSTEM].lookup(f"/swings/{swing_id}")
+    system = client.server.app[SYSTEM]
+    await system.ref("/swings").ask(CountSwings(), 5)  # the hub has told the swing of every tick so far
+    ref = system.lookup(f"/swings/{swing_id}")
     board = client.server.app[QUOTE_BOARD]
     for _ in range(500):
         if ref is None or not ref.alive:
@@ -107,8 +121,7 @@ async def test_demo_reaches_signal_3_within_ten_minutes_with_real_paper_orders(c
     await settle(client, clock, swing_id)  # registered, history loaded
     seen_states = []
     for _ in range(10):  # ten simulated minutes
-        await clock.advance(60)
-        await settle(client, clock, swing_id)
+        await next_check(client, clock, swing_id)
         current = (await status(client, headers))["swings"][0]
         seen_states.append(current["signal_state"])
         if current["status"] == "completed":
@@ -137,8 +150,7 @@ async def test_events_page_and_swings_are_private(client, clock, make_user):
     await register(client, alice)
     swing_id = (await (await client.post("/swing/register", json=DEMO, headers=alice)).json())["swing_id"]
     for _ in range(5):
-        await clock.advance(60)
-        await settle(client, clock, swing_id)
+        await next_check(client, clock, swing_id)
     first = await (await client.get(f"/swing/{swing_id}/events?limit=2", headers=alice)).json()
     assert len(first["events"]) == 2 and first["next_before"] == first["events"][-1]["id"]
     older = await (await client.get(f"/swing/{swing_id}/events?limit=2&before={first['next_before']}",
@@ -156,8 +168,7 @@ async def test_delete_stops_the_swing(client, clock, make_user):
     await register(client, headers)
     swing_id = (await (await client.post("/swing/register", json={**DEMO, "long_term": 200},
                                          headers=headers)).json())["swing_id"]
-    await clock.advance(61)
-    await settle(client, clock, swing_id)
+    await next_check(client, clock, swing_id)
     resp = await client.delete(f"/swing/{swing_id}", headers=headers)
     assert resp.status == 200
     assert (await resp.json())["swing"]["status"] == "stopped"
