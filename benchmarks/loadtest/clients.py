@@ -34,6 +34,7 @@ CLOSE_TIMEOUT_S = 2.0
 BUCKETS_PER_E = 100  # bucket b holds latencies near exp(b / 100) microseconds: 1 % wide
 _TRADE_PREFIX = '{"type":"trade"'
 FAR_NS = 1 << 62
+LINE_LIMIT = 1 << 26  # bytes in one JSON line (plans and results)
 SLOW_RCVBUF = 4096  # bytes: the kernel's floor is about this; a slow reader's backlog then sits in the server
 
 
@@ -238,7 +239,7 @@ async def work(reader: asyncio.StreamReader, out) -> int:  # type: ignore[no-unt
 
 async def _main() -> int:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)  # a plan carries every client's token
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     return await work(reader, sys.stdout.buffer)
 

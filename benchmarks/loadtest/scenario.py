@@ -25,7 +25,7 @@ import aiohttp
 import msgspec
 
 from benchmarks.loadtest.api import Api, Metrics
-from benchmarks.loadtest.clients import ClientPlan, Window, WorkerPlan, WorkerResult
+from benchmarks.loadtest.clients import LINE_LIMIT, ClientPlan, Window, WorkerPlan, WorkerResult
 from benchmarks.loadtest.server import ProcSample, ServerProcess, check_loopback, proc_sample
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ class _Worker:
     async def start(cls, plan: WorkerPlan) -> _Worker:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.loadtest.clients",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+            limit=LINE_LIMIT)
         worker = cls(proc)
         worker.send(msgspec.json.encode(plan))
         assert proc.stdin is not None
