@@ -149,6 +149,8 @@ async def list_orders(request: web.Request) -> web.Response:
     if fields:
         raise Invalid("invalid filter", fields=fields)
     account_id = query_account_id(request)
+    if account_id is not None:
+        await account_for(request, user_id, account_id)  # another user's account is 404, not an empty list
     async with request.app[SESSIONS]() as session:
         orders = await OrderRepo(session).list_for_user(user_id, account_id=account_id, code=code,
             status=status)
