@@ -98,8 +98,10 @@ class SwingActor(Actor):
     mailbox = MailboxSpec(limit=4096)  # closed bars and order outcomes: never conflated
 
     def __init__(self, swing_id: int, store: SwingStore, orders: OrderPort, feeds: ActorRef,
-                 history: BarLoader, to_outcome: Callable[[Any], OrderOutcome | None]) -> None:
+                 history: BarLoader, to_outcome: Callable[[Any], OrderOutcome | None],
+                 fault: Callable[[str], None] | None = None) -> None:
         self.swing_id = swing_id
+        self.fault = fault  # test-only: called at named steps ("swing_intent") to kill the process
         self.store = store
         self.orders = orders
         self.feeds = feeds
@@ -257,6 +259,8 @@ class SwingActor(Actor):
         self.intent, self.intent_order_id = msgspec.to_builtins(decision), client_order_id
         self.status = "active"
         await self._save()  # the intent is durable before the order exists anywhere
+        if self.fault is not None:
+            self.fault("swing_intent")
         self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
                           client_order_id=client_order_id, code=self.params.stock_code, side=decision.action,
                           quantity=decision.quantity, reply_to=self.ctx.self_ref)

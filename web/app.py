@@ -181,7 +181,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
         return [bars[k] for k in sorted(bars)][-n:]
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of)
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
                        ChildSpec(restart="permanent"))

@@ -15,6 +15,8 @@ Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
 from engine.brokers.base import Broker
 from engine.runtime import ActorSystem, ChildSpec
+from engine.settings import Settings
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
 from web.keys import CLOCK, CRYPTO, SESSIONS, SETTINGS, SOURCE
 
@@ -43,6 +46,20 @@ def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
 
     settings, clock = app[SETTINGS], app[CLOCK]
     return lambda credentials: KisBroker(settings, clock, credentials)
+
+
+def kill_at(settings: Settings) -> Callable[[str], None] | None:
+    """Test-only: a fault hook that SIGKILLs the process at the step ``fault_kill_at`` names."""
+    step = settings.fault_kill_at
+    if not step:
+        return None
+
+    def fault(name: str) -> None:
+        if name == step:
+            log.warning("fault_kill_at=%s: killing the process (test hook)", step)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return fault
 
 
 def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> Callable[[], AccountHub]:
@@ -63,7 +80,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
     deps = AccountDeps(
         settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
-        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT),
+        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT) or kill_at(settings),
         market_now=getattr(app[SOURCE], "market_time_ms", None),
     )
     return lambda: AccountHub(deps, spec)
