@@ -7,8 +7,9 @@ connections, on loopback). Subject: the real server (``autotrader serve``, its o
 temporary SQLite database, default bcrypt cost 12) with one user, one paper
 account, and one WebSocket client keeping the 005930 feed running so
 ``/realtime/ohlc/005930`` answers from the feed's bars in memory (200 one-minute
-bars). Baseline: a bare aiohttp handler returning, through ``web.json_response``,
-the very body our ``/accounts/balance`` returned (the JSON parsed once at start).
+bars). Baseline: bare aiohttp handlers returning, through ``web.json_response``,
+the very bodies our ``/accounts/balance`` and ``/realtime/ohlc/005930`` returned
+(each parsed once at start, so the baseline serializes the same JSON per request).
 Rounds interleave baseline and subject; medians.
 
 Then ``/health`` latency, one request at a time from an aiohttp client, for a few
@@ -107,7 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     ours = ServerProcess({"AUTOTRADER_LOGIN_MAX_FAILURES": "1000"})
-    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.rest", "serve-bare", "--body", "{}"])
+    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.rest", "serve-bare", "--bodies", ""])
     await ours.start()
     stop = asyncio.Event()
     feed: asyncio.Task[None] | None = None
@@ -127,12 +128,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(f"balance: HTTP {r.status} {await r.text()}")
                 body = await r.text()
             async with http.get(ohlc_url, headers=auth) as r:
-                bars = len((await r.json())["data"])
-            bare.command[-1] = body
+                ohlc_body = await r.text()
+                bars = len(json.loads(ohlc_body)["data"])
+            bodies = f"{bare.data_dir}/bodies.json"
+            with open(bodies, "w", encoding="utf-8") as f:
+                json.dump({"balance": body, "ohlc": ohlc_body}, f)
+            bare.command[-1] = bodies
             await bare.start()
-            rates: dict[str, list[float]] = {"bare_json": [], "balance": [], "ohlc": []}
+            rates: dict[str, list[float]] = {"bare_balance": [], "balance": [], "bare_ohlc": [], "ohlc": []}
             for i in range(args.rounds):
-                for name, url in (("bare_json", f"{bare.url}/json"), ("balance", balance_url), ("ohlc", ohlc_url)):
+                for name, url in (("bare_balance", f"{bare.url}/balance"), ("balance", balance_url),
+                                  ("bare_ohlc", f"{bare.url}/ohlc"), ("ohlc", ohlc_url)):
                     rates[name].append(await wrk(url, token, args.duration, args.connections))
                     print(f"round {i + 1} {name}: {rates[name][-1]:,.0f} req/s", file=sys.stderr, flush=True)
             health = await health_under_logins(api, args.logins, args.quiet)
@@ -144,20 +150,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await ours.stop()
     med = {k: statistics.median(v) for k, v in rates.items()}
     return {"machine": machine(), "args": vars(args), "ohlc_bars": bars, "rates": rates, "median": med,
-            "ratio": {k: med[k] / med["bare_json"] for k in ("balance", "ohlc")}, "health": health}
+            "ratio": {k: med[k] / med[f"bare_{k}"] for k in ("balance", "ohlc")}, "health": health}
 
 
-def serve_bare(body: str) -> None:
+def serve_bare(bodies_file: str) -> None:
     from aiohttp import web
 
-    payload = json.loads(body)
+    with open(bodies_file, encoding="utf-8") as f:
+        payloads = {name: json.loads(text) for name, text in json.load(f).items()}
 
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response(payload)
+    def handler(payload: Any):  # type: ignore[no-untyped-def]
+        async def handle(request: web.Request) -> web.Response:
+            return web.json_response(payload)
+
+        return handle
 
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/json", handler)
+        for name, payload in payloads.items():
+            app.router.add_get(f"/{name}", handler(payload))
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -181,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["serve-bare"]:
-        serve_bare(argv[argv.index("--body") + 1])
+        serve_bare(argv[argv.index("--bodies") + 1])
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rest", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
