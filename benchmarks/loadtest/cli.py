@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a setting of the started server, e.g. --set feed_history_bars=100 (AUTOTRADER_NAME; repeatable)")
     add("--gc-watch", action="store_true",
         help="record the server's garbage-collector pauses (runs it under benchmarks.loadtest.gcwatch)")
+    add("--bare", action="store_true",
+        help="drive the bare aiohttp broadcaster of benchmarks/fanout.py instead (same market, same payloads): "
+             "the baseline; no server-side metrics")
     add("--url", default="", help="target a running server (http://127.0.0.1:PORT only) instead of starting one")
     add("--server-pid", type=int, default=0, help="with --url: the server's pid, for CPU and memory")
     add("--admin-email", default="", help="with --url: an admin user, for /metrics and /admin/actors")
@@ -59,6 +62,8 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         raise ValueError("--rate and --duration must be > 0 (duration at most 3600 s), --warmup >= 0")
     if args.url:
         check_loopback(args.url)
+    if args.bare and (args.url or args.gc_watch):
+        raise ValueError("--bare starts its own baseline server: no --url, no --gc-watch")
     settings: dict[str, str] = {}
     for item in args.set:
         name, sep, value = item.partition("=")
@@ -72,6 +77,9 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         slow_clients=args.slow_clients, slow_fraction=args.slow_fraction, url=args.url,
         server_pid=args.server_pid, admin_email=args.admin_email, admin_password=args.admin_password,
         progress=not args.no_progress, settings=settings, gc_watch=args.gc_watch,
+        server_command=[sys.executable, "-m", "benchmarks.fanout", "serve", "--port", "0", "--rate", repr(args.rate)]
+        if args.bare else None,
+        server_metrics=not args.bare,
     )
 
 
