@@ -231,9 +231,9 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
     w1 = time.monotonic()
     m0 = m1 = None
     t0 = t1 = 0.0
-    if first is not None:
-        m1, t1 = await _scrape(api)
+    if first is not None:  # in order: the second scrape is sent only once the first is back
         m0, t0 = await first
+        m1, t1 = await _scrape(api)
     results = [msgspec.json.decode(await w.line(sc.duration + 60.0), type=WorkerResult) for w in workers]
     return {
         "scenario": msgspec.to_builtins(msgspec.structs.replace(sc, admin_password="***" if sc.admin_password else "")),
