@@ -152,7 +152,9 @@ class QuoteBoard:
             return  # the tap subscribes every counted code when it starts
         try:
             self.tap.tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
+        except ActorStopped:
+            log.debug("quote tap stopped (shutting down): %r dropped", msg)
+        except MailboxFull as exc:
             log.warning("quote tap did not take %r: %s", msg, exc)
 
 

@@ -140,12 +140,7 @@ class SwingActor(Actor):
             await self.store.event(self.swing_id, kind="resumed", reason=(
                 f"restarted with order {self.intent_order_id} in flight: reconciling, not resending"),
                 order_id=self.intent_order_id, signal_before=self.state.signal, signal_after=self.state.signal)
-            decision = msgspec.convert(self.intent, Decision)
-            # the same order again: the account answers a known client order id with the first
-            # order (never a second one), and places it once if it never got there
-            self.orders.place(account_id=row.account_id, user_id=row.user_id,
-                              client_order_id=self.intent_order_id, code=self.params.stock_code,
-                              side=decision.action, quantity=decision.quantity, reply_to=me)
+            self._requery()
 
     async def on_stop(self) -> None:
         if self._loader is not None and not self._loader.done():
@@ -155,6 +150,15 @@ class SwingActor(Actor):
             self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
         except (MailboxFull, ActorStopped):
             pass  # the feeds hub is stopping too
+
+    def _requery(self) -> None:
+        """Place the intent's order again: the account answers a known client order id with the
+        first order (never a second one), and places it once if it never got there."""
+        assert self.intent is not None and self.intent_order_id is not None and self.params is not None
+        decision = msgspec.convert(self.intent, Decision)
+        self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
+                          client_order_id=self.intent_order_id, code=self.params.stock_code,
+                          side=decision.action, quantity=decision.quantity, reply_to=self.ctx.self_ref)
 
     async def _load_history(self) -> None:
         assert self.params is not None
@@ -232,6 +236,7 @@ class SwingActor(Actor):
             await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
                                    reason=f"order {self.intent_order_id} still in flight; no new decision",
                                    signal_before=self.state.signal, signal_after=self.state.signal)
+            self._requery()  # an answer may have been lost (the account crashed mid-order)
             return
         if self.status == "halted":
             return

@@ -18,7 +18,9 @@ server's start and ``autotrader db upgrade`` both call it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives the process being killed (the OS holds the WAL);
+        # only a power loss can lose the last commits. MySQL/MariaDB is the production store.
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 
@@ -104,6 +109,41 @@ async def ping(engine: AsyncEngine, timeout: float) -> None:
         raise DatabaseUnavailable(
             f"database {backend} unavailable: {type(reason).__name__}: {_first_line(reason)}"
         ) from None
+
+
+RETRYABLE_MYSQL = frozenset({1213, 1205})  # deadlock found; lock wait timeout
+TRANSACTION_ATTEMPTS = 5
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A transaction the database aborted to break a deadlock (or a lock wait): run it again."""
+    if not isinstance(error, exc.OperationalError):
+        return False
+    args = getattr(error.orig, "args", ())
+    if args and args[0] in RETRYABLE_MYSQL:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+def retry_transaction(method: Any) -> Any:
+    """Decorate an async method whose body is one whole transaction: when the database aborts
+    it (deadlock, lock wait), nothing was committed, so it runs again, a few times, with a
+    short jittered pause. Other errors pass through at once."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                return await method(*args, **kwargs)
+            except exc.OperationalError as error:
+                if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                    raise
+                log.info("%s: transaction aborted by the database (%s), attempt %d", method.__qualname__,
+                         _first_line(error.orig), attempt)
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+        raise AssertionError("unreachable")
+
+    return wrapper
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.journal import OPEN, Fill, NewOrder, Order, OrderStatus, RiskOverrides
+from storage.db import retry_transaction
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
 from storage.models import Account as AccountRow
@@ -174,16 +175,19 @@ class SqlJournal:
         async with self.sessions() as session:
             return await OrderRepo(session).find(account_id, client_order_id)
 
+    @retry_transaction
     async def create(self, new: NewOrder) -> Order:
         async with self.sessions.begin() as session:
             return await OrderRepo(session).create(new)
 
+    @retry_transaction
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order:
         async with self.sessions.begin() as session:
             return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
                                                    broker_order_no=broker_order_no, reason=reason)
 
+    @retry_transaction
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
         async with self.sessions.begin() as session:
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)

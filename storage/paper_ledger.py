@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.brokers.base import OrderRequest
 from engine.brokers.paper import LedgerRefused, PaperOrder, Position
+from storage.db import retry_transaction
 from storage.errors import NotFound
 from storage.models import Account as AccountRow
 from storage.models import PaperOrderRow, PositionRow
@@ -26,6 +27,7 @@ class SqlPaperLedger:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self.sessions = sessions
 
+    @retry_transaction
     async def open_order(self, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder:
         async with self.sessions.begin() as session:
             row = PaperOrderRow(account_id=account_id, code=req.code, side=req.side, quantity=req.quantity,
@@ -44,6 +46,7 @@ class SqlPaperLedger:
         async with self.sessions() as session:
             return [_order(r) for r in await session.scalars(query.order_by(PaperOrderRow.id))]
 
+    @retry_transaction
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
         async with self.sessions.begin() as session:
@@ -82,6 +85,7 @@ class SqlPaperLedger:
                 order.status = "filled"
             return realized
 
+    @retry_transaction
     async def cancel(self, account_id: int, order_no: str, reason: str) -> None:
         async with self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)

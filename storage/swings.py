@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import retry_transaction
 from storage.models import utc_now
 from storage.swing_models import SwingEventRow, SwingRow
 
@@ -154,10 +155,12 @@ class SqlSwingStore:
             raise LookupError(f"swing {swing_id} is not in the database")
         return swing
 
+    @retry_transaction
     async def save(self, swing_id: int, **fields: Any) -> None:
         async with self.sessions.begin() as session:
             await SwingRepo(session).save(swing_id, **fields)
 
+    @retry_transaction
     async def event(self, swing_id: int, **fields: Any) -> None:
         async with self.sessions.begin() as session:
             await SwingRepo(session).add_event(swing_id, **fields)
