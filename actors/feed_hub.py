@@ -225,16 +225,18 @@ class FeedHub(Actor):
         if not by_channel:
             return
         feed = self.router.feeds.get(code)
+        removed = False
         for wire in (False, True):
             subs = by_channel.get((channel, wire))
             if subs and subscriber in subs:
                 subs.discard(subscriber)
+                removed = True
                 if feed is not None:
                     try:
                         feed.tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
                     except (MailboxFull, ActorStopped):
                         pass  # a stopped feed has no subscribers left to remove
-        if not any(by_channel.values()):
+        if removed and not any(by_channel.values()):  # the last one left: the grace period starts
             generation = self.generation[code] = self.generation[code] + 1
             ref = self.ctx.self_ref
 

@@ -8,7 +8,10 @@ owned by the hub (``/feeds``): after a restart the feed tells the hub
 ``FeedStarted`` and the hub sends them again, and the feed reloads its bars.
 
 Every trade is forwarded whatever its time; a trade older than the forming
-bar is not aggregated but counted (``late``).
+bar is not aggregated but counted (``late``). History (stored bars and the
+source's backfill) is loaded on first need — an OHLC request or a strategy
+warming up — in a task of its own, so an idle feed holds no old bars and a slow
+or failed backfill never delays the stream.
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ class FlushBars(msgspec.Struct, frozen=True):
     pass
 
 
+class LoadHistory(msgspec.Struct, frozen=True):
+    """Ask: start loading the history (once) and get the task that does it. The caller awaits
+    the task, then asks GetBars: the feed's own loop never waits for a backfill."""
+
+
 class Backfilled(msgspec.Struct, frozen=True):
     bars: list[Bar]
 
@@ -110,7 +118,7 @@ class SubscriberGone(msgspec.Struct, frozen=True):
 
 FeedMsg = (
     Tick | Quote | Bar | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
-    | GetLatestQuote | FlushBars | Backfilled
+    | GetLatestQuote | FlushBars | Backfilled | LoadHistory
 )
 
 
@@ -144,11 +152,12 @@ class MarketFeed(Actor):
         self.delivery_drops = 0
         self._flush_timer: Any = None
         self._backfill: asyncio.Task[None] | None = None
+        self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
+        self._history_waiters: list[ActorRef] = []
 
     async def on_start(self) -> None:
         self.hub.tell(FeedStarted(self.code))
         self._schedule_flush()
-        self._backfill = asyncio.create_task(self._load_history(), name=f"backfill:{self.code}")
 
     async def on_stop(self) -> None:
         if self._flush_timer is not None:
@@ -187,7 +196,13 @@ class MarketFeed(Actor):
                 self._schedule_flush()
             case Backfilled():
                 taken = self.bars.preload(msg.bars)
+                self.history_loaded = True
                 log.debug("feed %s: %d history bars loaded", self.code, taken)
+                waiters, self._history_waiters = self._history_waiters, []
+                for ref in waiters:
+                    self._deliver(ref, History(self.code, self.bars.history("1Min")))
+            case LoadHistory():
+                return self._start_history()
             case Bar():
                 pass  # bars are made here, never received; tolerated for symmetry
             case _:
@@ -254,7 +269,11 @@ class MarketFeed(Actor):
         if msg.subscriber not in subs:
             subs.append(msg.subscriber)
         if msg.history and msg.channel == "bar":
-            self._deliver(msg.subscriber, History(self.code, self.bars.history("1Min")))
+            if self.history_loaded:
+                self._deliver(msg.subscriber, History(self.code, self.bars.history("1Min")))
+            else:
+                self._history_waiters.append(msg.subscriber)
+                self._start_history()
         if msg.channel == "quote" and self.quote is not None:  # the book as it stands now
             quote = self.quote
             self._deliver(msg.subscriber, Wire("quote", quote.code, encode_quote(quote)) if wire else quote)
@@ -288,6 +307,11 @@ class MarketFeed(Actor):
 
         self._flush_timer = clock.call_later(delay_ms / 1000.0, fire)
 
+    def _start_history(self) -> asyncio.Task[None]:
+        if self._backfill is None:
+            self._backfill = asyncio.create_task(self._load_history(), name=f"backfill:{self.code}")
+        return self._backfill
+
     async def _load_history(self) -> None:
         """Persisted bars, then the source's backfill; never delays the live stream."""
         bars: list[Bar] = []
@@ -300,11 +324,10 @@ class MarketFeed(Actor):
                 raise
             except Exception as exc:  # a failed backfill is logged and the stream goes on
                 log.warning("feed %s: backfill of %s failed: %r", self.code, size, exc)
-        if bars:
-            try:
-                self.ctx.self_ref.tell(Backfilled(bars))
-            except (MailboxFull, ActorStopped):
-                log.warning("feed %s: history dropped (mailbox full or stopped)", self.code)
+        try:  # even empty: it marks the history loaded and answers who waits for it
+            self.ctx.self_ref.tell(Backfilled(bars))
+        except (MailboxFull, ActorStopped):
+            log.warning("feed %s: history dropped (mailbox full or stopped)", self.code)
 
     def state_view(self) -> dict[str, Any]:
         return {

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TR_CHANNELS = {"H0STCNT0": "trade", "H0STASP0": "quote"}
 TOO_SLOW = 1013
+FREE_WRITE_BYTES = 32 * 1024  # below aiohttp's 64 KiB drain limit a send never waits
 
 
 class ClientText(msgspec.Struct, frozen=True):
@@ -84,8 +85,10 @@ SessionMsg = Wire | ClientText | Refused | Subscribed | UpstreamStatus | Signal 
 
 class WsSession(Actor):
     def __init__(self, ws: web.WebSocketResponse, user_id: int, strategy_name: str, feeds: ActorRef,
-                 strategy_hub: ActorRef, *, max_subscriptions: int, send_timeout_s: float) -> None:
+                 strategy_hub: ActorRef, *, max_subscriptions: int, send_timeout_s: float,
+                 transport: Any = None) -> None:
         self.ws = ws
+        self.transport = transport  # the socket's asyncio transport, to see when a send could wait
         self.user_id = user_id
         self.strategy_name = strategy_name
         self.feeds = feeds
@@ -201,8 +204,12 @@ class WsSession(Actor):
         if self.ws.closed:
             return
         try:
-            async with asyncio.timeout(self.send_timeout_s):
-                await self.ws.send_frame(data, WSMsgType.TEXT)
+            transport = self.transport
+            if transport is not None and transport.get_write_buffer_size() < FREE_WRITE_BYTES:
+                await self.ws.send_frame(data, WSMsgType.TEXT)  # room in the buffer: it cannot stall
+            else:
+                async with asyncio.timeout(self.send_timeout_s):
+                    await self.ws.send_frame(data, WSMsgType.TEXT)
         except TimeoutError:
             log.info("session %s: client too slow, closing 1013", self.ctx.path)
             self.close_code = TOO_SLOW

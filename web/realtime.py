@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from actors import paths
-from actors.market_feed import GetBars, GetTrades
+from actors.market_feed import GetBars, GetTrades, LoadHistory
 from actors.strategy import GetStrategyData, StrategyData
 from actors.wire import TradeOut, trade_out
 from engine.market.krx import BAR_SIZES, KST, is_valid_code, parse_bar_size
@@ -92,6 +92,11 @@ async def ohlc(request: web.Request) -> web.Response:
     feed = request.app[ROUTER].feeds.get(code)
     bars: list[Bar]
     if feed is not None and feed.alive:
+        loading = await feed.ask(LoadHistory(), timeout)  # loaded once, off the feed's loop
+        try:
+            await asyncio.wait_for(asyncio.shield(loading), timeout)
+        except TimeoutError:
+            pass  # serve what the feed has; the history joins later
         bars = await feed.ask(GetBars(size, limit), timeout)
     else:
         async with request.app[SESSIONS]() as session:

@@ -137,7 +137,7 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
             paths.session(uuid.uuid4().hex[:12]),
             lambda: WsSession(ws, user_id, hello.strategy_type, feeds, strategy_hub,
                               max_subscriptions=settings.ws_max_subscriptions,
-                              send_timeout_s=settings.ws_send_timeout_s),
+                              send_timeout_s=settings.ws_send_timeout_s, transport=request.transport),
             ChildSpec(restart="temporary"),
             mailbox=mailbox_for(settings.ws_high_water, settings.ws_max_queue),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import msgspec
@@ -30,6 +31,21 @@ async def connect(client, headers, strategy="basic", params=None):
     ack = await ws.receive_json(timeout=5)
     assert ack == {"type": "ack", "message": "authenticated", "strategy_type": strategy}
     return ws
+
+
+async def sessions_gone(app, user_id=None):
+    """Barrier: the server has handled the closes (no session, no strategy left), and the
+    feeds hub has handled what they told it on their way out."""
+    from actors.feed_hub import FeedFor
+    from actors.session_hub import CountSessions
+
+    hub = app[SYSTEM].ref("/sessions")
+    for _ in range(10_000):
+        if await hub.ask(CountSessions(user_id), 5) == 0 and not app[SYSTEM].children("/strategies"):
+            await app[SYSTEM].ref("/feeds").ask(FeedFor("000000"), 5)  # what they told it on the way out
+            return
+        await asyncio.sleep(0)  # the close travels over the loopback socket
+    raise AssertionError("sessions still open")
 
 
 async def until(ws, kind, n=1):
@@ -155,6 +171,7 @@ async def test_closing_the_socket_releases_its_subscriptions(client, clock, make
     await ws.send_json(TRADES)
     await until(ws, "ack")
     await ws.close()
+    await sessions_gone(app)
     await clock.advance(app_settings.feed_grace_s + 1)
     assert app[ROUTER].feeds == {}
 
