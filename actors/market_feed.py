@@ -96,6 +96,14 @@ class FlushBars(msgspec.Struct, frozen=True):
     pass
 
 
+class WarmupLoaded(msgspec.Struct, frozen=True):
+    subscriber: ActorRef
+    bars: list[Bar]
+
+
+WARMUP_BARS = 200  # 1-minute bars a strategy gets to warm up on (its longest period is far less)
+
+
 class LoadHistory(msgspec.Struct, frozen=True):
     """Ask: start loading the history (once) and get the task that does it. The caller awaits
     the task, then asks GetBars: the feed's own loop never waits for a backfill."""
@@ -118,7 +126,7 @@ class SubscriberGone(msgspec.Struct, frozen=True):
 
 FeedMsg = (
     Tick | Quote | Bar | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
-    | GetLatestQuote | FlushBars | Backfilled | LoadHistory
+    | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded
 )
 
 
@@ -153,7 +161,7 @@ class MarketFeed(Actor):
         self._flush_timer: Any = None
         self._backfill: asyncio.Task[None] | None = None
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
-        self._history_waiters: list[ActorRef] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_start(self) -> None:
         self.hub.tell(FeedStarted(self.code))
@@ -162,9 +170,10 @@ class MarketFeed(Actor):
     async def on_stop(self) -> None:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
-        if self._backfill is not None and not self._backfill.done():
-            self._backfill.cancel()
-            await asyncio.gather(self._backfill, return_exceptions=True)
+        tasks = [t for t in (self._backfill, *self._tasks) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def receive(self, msg: FeedMsg) -> Any:
         match msg:
@@ -198,11 +207,13 @@ class MarketFeed(Actor):
                 taken = self.bars.preload(msg.bars)
                 self.history_loaded = True
                 log.debug("feed %s: %d history bars loaded", self.code, taken)
-                waiters, self._history_waiters = self._history_waiters, []
-                for ref in waiters:
-                    self._deliver(ref, History(self.code, self.bars.history("1Min")))
             case LoadHistory():
                 return self._start_history()
+            case WarmupLoaded():
+                by_start = {b.start_ms: b for b in msg.bars}
+                for bar in self.bars.history("1Min"):  # what closed live since the feed started
+                    by_start[bar.start_ms] = bar
+                self._deliver(msg.subscriber, History(self.code, [by_start[k] for k in sorted(by_start)]))
             case Bar():
                 pass  # bars are made here, never received; tolerated for symmetry
             case _:
@@ -271,9 +282,9 @@ class MarketFeed(Actor):
         if msg.history and msg.channel == "bar":
             if self.history_loaded:
                 self._deliver(msg.subscriber, History(self.code, self.bars.history("1Min")))
-            else:
-                self._history_waiters.append(msg.subscriber)
-                self._start_history()
+            else:  # a warm-up loads what the subscriber needs; the feed keeps none of it
+                self._tasks.add(task := asyncio.create_task(self._warmup(msg.subscriber)))
+                task.add_done_callback(self._tasks.discard)
         if msg.channel == "quote" and self.quote is not None:  # the book as it stands now
             quote = self.quote
             self._deliver(msg.subscriber, Wire("quote", quote.code, encode_quote(quote)) if wire else quote)
@@ -306,6 +317,21 @@ class MarketFeed(Actor):
                 pass  # a busy feed flushes on its next trade; a stopped one needs nothing
 
         self._flush_timer = clock.call_later(delay_ms / 1000.0, fire)
+
+    async def _warmup(self, subscriber: ActorRef) -> None:
+        bars: list[Bar] = []
+        try:
+            if self.bar_store is not None:
+                bars.extend(await self.bar_store(self.code, "1Min", WARMUP_BARS))
+            bars.extend(await self.source.backfill(self.code, "1Min", WARMUP_BARS))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the strategy warms up on live bars instead
+            log.warning("feed %s: warm-up history failed: %r", self.code, exc)
+        try:
+            self.ctx.self_ref.tell(WarmupLoaded(subscriber, bars))
+        except (MailboxFull, ActorStopped):
+            log.warning("feed %s: warm-up history dropped", self.code)
 
     def _start_history(self) -> asyncio.Task[None]:
         if self._backfill is None:
