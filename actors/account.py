@@ -170,6 +170,7 @@ class AccountActor(Actor):
         self._balance: tuple[float, BrokerBalance] | None = None
         self._watched: set[str] = set()
         self.orders_placed = 0
+        self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -218,6 +219,7 @@ class AccountActor(Actor):
         match msg:
             case PlaceOrder():
                 result = await self._place(msg)
+                self.orders_by_status[result.status] = self.orders_by_status.get(result.status, 0) + 1
                 self._answer(msg.reply_to, result)
                 return result
             case GetBalance():
@@ -462,4 +464,4 @@ class AccountActor(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {"broker": self.info.broker if self.info else "-", "orders_placed": self.orders_placed,
-                "awaiting_result": len(self.waiting)}
+                "awaiting_result": len(self.waiting), "orders_by_status": dict(self.orders_by_status)}

@@ -159,7 +159,7 @@ async def one_run(swings: int, accounts: int, empty: bool, mariadb: str) -> dict
         t0 = time.perf_counter() - listening
         try:
             async with aiohttp.ClientSession() as http:
-                async with http.get(f"{url}/ready") as resp:
+                async with http.get(f"{url}/health") as resp:
                     assert resp.status == 200
             deadline = time.perf_counter() + 300
             while time.perf_counter() < deadline:

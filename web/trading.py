@@ -42,10 +42,35 @@ KIS_BROKERS: web.AppKey[Callable[[Any], Broker]] = web.AppKey("kis_brokers")
 def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
     if KIS_BROKERS in app:
         return app[KIS_BROKERS]
-    from engine.brokers.kis import KisBroker
+    from engine.brokers.http import client_session
+    from engine.brokers.kis import KisAuth, KisBroker, KisRest, Throttle
+    from engine.brokers.kis.throttle import default_rate
 
     settings, clock = app[SETTINGS], app[CLOCK]
-    return lambda credentials: KisBroker(settings, clock, credentials)
+    shared: dict[tuple[str, bool], KisRest] = {}  # one token and one throttle per app key
+    sessions: list[Any] = []
+
+    def make(credentials: Any) -> Broker:
+        paper = bool(credentials.paper_trading)
+        if not sessions:
+            sessions.append(client_session(settings.ca_file))
+        http = sessions[0]
+        rest = shared.get((credentials.app_key, paper))
+        if rest is None:
+            url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
+            auth = KisAuth(http, url, credentials.app_key, credentials.app_secret, clock,
+                           timeout_s=settings.kis_timeout_s)
+            rest = shared[(credentials.app_key, paper)] = KisRest(
+                http, url, auth, Throttle(settings.kis_rest_rate_per_s or default_rate(paper), clock),
+                timeout_s=settings.kis_timeout_s)
+        return KisBroker(settings, clock, credentials, http, rest=rest)
+
+    async def close(_: web.Application) -> None:
+        for http in sessions:
+            await http.close()
+
+    app.on_cleanup.append(close)
+    return make
 
 
 def kill_at(settings: Settings) -> Callable[[str], None] | None:

@@ -52,3 +52,24 @@ async def test_a_kis_order_reaches_the_simulator_once(aiohttp_client, app_settin
         assert balance.status == 200 and isinstance((await balance.json())["cash_balance"], int)
         await client.close()
         sim.sim.orders.release()
+
+
+async def test_accounts_sharing_an_app_key_share_its_token_and_throttle(aiohttp_client, app_settings, engine,
+                                                                       make_user):
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+        settings = msgspec.structs.replace(
+            app_settings, kis_rest_url=sim.url, kis_ws_url=sim.ws_url, kis_rest_rate_per_s=1000.0,
+            kis_timeout_s=2.0)
+        client = await aiohttp_client(create_app(settings, clock=WallClock()))
+        _, headers = await make_user()
+        first = await register(client, headers, KIS)
+        second = await register(client, headers, {**KIS, "account_number": "50123457-01"})
+        code, price = _common_price(sim)
+        for account_id, key in ((first, "a"), (second, "b")):
+            resp = await client.post("/stocks/order", headers=headers, json={
+                "stock_code": code, "order_type": "buy", "quantity": 1, "price": price,
+                "client_order_id": key, "account_id": account_id})
+            assert resp.status == 201, await resp.text()
+        assert sum(sim.sim.token_issuances.values()) == 1  # one token per app key: one issuance a minute at KIS
+        await client.close()
+        sim.sim.orders.release()

@@ -48,6 +48,7 @@ from engine.brokers.base import (
     OrderRequest,
     OutcomeUnknown,
 )
+from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.errors import KisApiError, KisError, KisRateLimited, KisTokenError, KisTransportError
 from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER
@@ -115,6 +116,7 @@ class KisBroker:
         self._ws_url = settings.kis_paper_ws_url if self.paper else settings.kis_ws_url
         self._rate = settings.kis_rest_rate_per_s or default_rate(self.paper)
         self._timeout_s = settings.kis_timeout_s
+        self._ca_file = settings.ca_file
         self._options = StreamOptions(
             max_subscriptions=settings.kis_max_subscriptions,
             pingpong_timeout_s=settings.kis_pingpong_timeout_s,
@@ -134,7 +136,7 @@ class KisBroker:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = client_session(self._ca_file)
         return self._http
 
     def _client(self) -> KisRest:
