@@ -23,7 +23,7 @@ import aiohttp
 from engine.brokers.base import BrokerFill, MarketDataSink, StreamStatus
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.errors import FrameError
-from engine.brokers.kis.frames import NOTICE_TRS, FillNotice, decrypt, parse_fill_notices, split_frame
+from engine.brokers.kis.frames import NOTICE_TRS, FillNotice, parse_fill_notices
 from engine.brokers.kis.inquiries import kst_ms
 from engine.brokers.kis.stream import KisStream, StreamOptions
 from engine.market.messages import Quote, Tick
@@ -80,13 +80,7 @@ class NoticeStream(KisStream):
             return
         self.frames += 1
         try:
-            frame = split_frame(text)
-            data = frame.data
-            if frame.encrypted:
-                aes = self._aes.get(frame.tr_id)
-                if aes is None:
-                    raise FrameError(f"{frame.tr_id}: encrypted notice before its key")
-                data = decrypt(data, *aes)
+            frame, data = self._frame_data(text)
             notices = parse_fill_notices(data, frame.count)
         except FrameError as exc:
             self.bad_frames += 1

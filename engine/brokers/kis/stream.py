@@ -28,6 +28,7 @@ from engine.brokers.kis.errors import FrameError, KisError, KisSubscriptionError
 from engine.brokers.kis.frames import (
     QUOTE_TRS,
     TRADE_TRS,
+    Frame,
     decrypt,
     kst_midnight_ms,
     parse_quotes,
@@ -274,16 +275,21 @@ class KisStream:
         finally:
             self._fail_pending(KisTransportError("connection closed"))
 
+    def _frame_data(self, text: str) -> tuple[Frame, str]:
+        """The frame and its records' text, decrypted with this connection's key for its tr_id."""
+        frame = split_frame(text)
+        data = frame.data
+        if frame.encrypted:
+            aes = self._aes.get(frame.tr_id)
+            if aes is None:
+                raise FrameError(f"{frame.tr_id}: encrypted frame before its key")
+            data = decrypt(data, *aes)
+        return frame, data
+
     def _on_frame(self, text: str) -> None:
         self.frames += 1
         try:
-            frame = split_frame(text)
-            data = frame.data
-            if frame.encrypted:
-                aes = self._aes.get(frame.tr_id)
-                if aes is None:
-                    raise FrameError(f"{frame.tr_id}: encrypted frame before its key")
-                data = decrypt(data, *aes)
+            frame, data = self._frame_data(text)
             if frame.tr_id in TRADE_TRS:
                 ticks = parse_ticks(data, frame.count)
                 self.records += len(ticks)
