@@ -19,6 +19,7 @@ with runs without it; the other clients' p99 is compared.
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import json
 import statistics
@@ -72,7 +73,8 @@ class Broadcaster:
 def bare_app(rate: float) -> web.Application:
     app = web.Application()
     out = Broadcaster()
-    market = SimulatedMarket(WallClock(), trades_per_s=rate)
+    market = SimulatedMarket(WallClock(), trades_per_s=rate,
+                             phases=int(os.environ.get("AUTOTRADER_SIM_PHASES", "1")))  # as the real server
 
     async def register(request: web.Request) -> web.Response:
         return web.json_response({"message": "ok"}, status=201)

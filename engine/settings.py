@@ -42,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_seed: int = 7
     sim_trades_per_s: float = 2.0  # per code
     sim_quotes_per_s: float = 1.0  # per code
+    sim_phases: int = 1  # spread each period's ticks over this many slots (1: one burst per period)
     replay_csv: str = ""
     replay_code: str = "005930"
     replay_speed: float = 60.0  # market seconds per wall second

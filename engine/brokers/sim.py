@@ -32,6 +32,7 @@ import logging
 import math
 import random
 import time
+import zlib
 from collections.abc import Callable
 
 from engine.brokers.base import Channel, MarketDataSink
@@ -173,22 +174,29 @@ class SimulatedMarket:
     name = "sim"
 
     def __init__(self, clock: Clock, *, seed: int = 7, trades_per_s: float = 2.0,
-                 quotes_per_s: float = 1.0) -> None:
+                 quotes_per_s: float = 1.0, phases: int = 1) -> None:
         if not trades_per_s > 0 or not quotes_per_s > 0:
             raise ValueError(f"sim rates must be > 0 (trades {trades_per_s}, quotes {quotes_per_s})")
+        if phases < 1:
+            raise ValueError(f"sim phases must be >= 1, got {phases}")
         self._clock = clock
         self._seed = seed
         self._sink: MarketDataSink | None = None
         self._walks: dict[str, _Walk] = {}
-        self._trade_ticker = _Ticker(clock, 1.0 / trades_per_s, self._on_trade_tick)
-        self._quote_ticker = _Ticker(clock, 1.0 / quotes_per_s, self._on_quote_tick)
+        # Each code has a phase (a slot of the period, from its code): with phases > 1 the
+        # ticks of a period are spread over it, as a real feed's are, instead of one burst.
+        self._phases = phases
+        self._slots: list[dict[str, _Walk]] = [{} for _ in range(phases)]
+        self._trade_k = self._quote_k = 0
+        self._trade_ticker = _Ticker(clock, 1.0 / (trades_per_s * phases), self._on_trade_tick)
+        self._quote_ticker = _Ticker(clock, 1.0 / (quotes_per_s * phases), self._on_quote_tick)
         self.trades_emitted = 0
         self.quotes_emitted = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> SimulatedMarket:
         return cls(clock, seed=settings.sim_seed, trades_per_s=settings.sim_trades_per_s,
-                   quotes_per_s=settings.sim_quotes_per_s)
+                   quotes_per_s=settings.sim_quotes_per_s, phases=settings.sim_phases)
 
     def market_time_ms(self) -> int:
         """The simulated market runs on the clock."""
@@ -219,6 +227,7 @@ class SimulatedMarket:
         walk = self._walks.get(code)
         if walk is None:
             walk = self._walks[code] = _Walk(code, self._seed, self._clock.now_ms())
+            self._slots[zlib.crc32(code.encode()) % self._phases][code] = walk
         if channel == "trade":
             walk.trades = True
         else:
@@ -236,6 +245,7 @@ class SimulatedMarket:
             walk.quotes = False
         if not walk.trades and not walk.quotes:
             del self._walks[code]
+            self._slots[zlib.crc32(code.encode()) % self._phases].pop(code, None)
         self._sync_tickers()
 
     async def backfill(self, code: str, bar_size: str, n: int) -> list[Bar]:
@@ -269,8 +279,10 @@ class SimulatedMarket:
         now_ms = self._clock.now_ms()
         seen_ns = time.time_ns()
         emitted = 0
+        slot = self._slots[self._trade_k % self._phases]
+        self._trade_k += 1
         try:
-            for walk in self._walks.values():
+            for walk in slot.values():
                 walk.step()
                 if walk.trades:
                     sink.on_tick(walk.trade(now_ms, seen_ns))
@@ -286,8 +298,10 @@ class SimulatedMarket:
         now_ms = self._clock.now_ms()
         seen_ns = time.time_ns()
         emitted = 0
+        slot = self._slots[self._quote_k % self._phases]
+        self._quote_k += 1
         try:
-            for walk in self._walks.values():
+            for walk in slot.values():
                 if walk.quotes:
                     sink.on_quote(walk.book(now_ms, seen_ns))
                     emitted += 1

@@ -130,3 +130,41 @@ async def test_backfill_shape_and_join_with_live_walk():
     with pytest.raises(ValueError):
         await market.backfill("005930", "2Min", 5)
     await market.stop()
+
+
+async def test_phases_spread_a_periods_trades_without_changing_any_codes_stream():
+    from engine.brokers.sim import SimulatedMarket
+    from engine.runtime import ManualClock
+
+    class Sink:
+        def __init__(self) -> None:
+            self.ticks = []
+
+        def on_tick(self, tick) -> None:
+            self.ticks.append(tick)
+
+        def on_quote(self, quote) -> None:
+            pass
+
+        def on_status(self, status, detail) -> None:
+            pass
+
+    codes = [f"{i:06d}" for i in range(1, 41)]
+    streams = []
+    for phases in (1, 8):
+        clock = ManualClock()
+        sink = Sink()
+        market = SimulatedMarket(clock, seed=3, trades_per_s=2, phases=phases)
+        await market.start(sink)
+        for code in codes:
+            await market.subscribe("trade", code)
+        await clock.advance(10)
+        await market.stop()
+        by_code = {c: [(t.price, t.volume) for t in sink.ticks if t.code == c] for c in codes}
+        times = sorted({t.ts_ms for t in sink.ticks})
+        streams.append((by_code, len(times)))
+    (plain, instants_plain), (phased, instants_phased) = streams
+    assert instants_phased > 4 * instants_plain  # the same trades at many more instants
+    for code in codes:  # each code's own sequence is the same, only its timing within a period moves
+        n = min(len(plain[code]), len(phased[code]))
+        assert n >= 19 and plain[code][:n] == phased[code][:n]
