@@ -1,0 +1,92 @@
+"""A swing's transition cut by SIGKILL: the server is killed at each step of the swing's
+order (the test-only ``AUTOTRADER_FAULT_KILL_AT`` hook), then started again on the same
+database. The swing resumes, its order is reconciled (never sent twice) and the SIGNAL
+moves only if the order filled."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from engine.settings import Settings
+from storage import (
+    AccountRepo,
+    Crypto,
+    PasswordHasher,
+    SwingRepo,
+    UserRepo,
+    create_engine,
+    create_session_factory,
+    ensure_keys,
+    upgrade,
+)
+from storage.models import PaperOrderRow
+from tests.integration.conftest import server_env, start_server
+
+pytestmark = pytest.mark.timeout(180)
+
+PARAMS = {"stock_code": "005930", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
+          "medium_term": 3, "long_term": 5, "rsi_threshold": 1.0, "adx_threshold": 0.0, "obv_threshold": 0.0,
+          "repeat": False, "stop_loss_pct": None}
+
+
+async def seed(settings: Settings, email: str) -> int:
+    """A user, a paper account, and a swing whose first-stage buy was decided: intent written."""
+    settings = ensure_keys(settings)
+    engine = create_engine(settings)
+    await upgrade(engine)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            user = await UserRepo(session).create(email, await PasswordHasher(4).hash("s3cret-pass"))
+            account = await AccountRepo(session, Crypto.from_settings(settings)).create(
+                user.id, broker="paper", account_number="50123456-01", app_key="k-1", app_secret="s-1",
+                paper_initial_cash=100_000_000)
+            swing = await SwingRepo(session).create(
+                user_id=user.id, account_id=account.id, stock_code="005930",
+                params={**PARAMS, "account_id": account.id}, status="active")
+            await SwingRepo(session).save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1",
+                                          intent_decision={
+                                              "status": "active", "action": "buy", "quantity_rule": "unit_amount",
+                                              "quantity": 7, "price": 100_000, "signal_before": 0,
+                                              "signal_after": 1, "trigger": "first_stage_buy", "reason": "seeded",
+                                              "bar_start_ms": 0, "indicators": {}})
+            return swing.id
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("step, signal, shares", [("journal", 0, 0), ("send", 0, 0), ("fill", 1, 7)])
+async def test_sigkill_mid_swing_transition_then_restart(tmp_path, db_url, step, signal, shares):
+    settings = Settings(data_dir=str(tmp_path / "data"), database_url=db_url)
+    email = f"swing-kill-{step}@example.com"
+    swing_id = await seed(settings, email)
+    env = server_env(tmp_path, database_url=db_url, ignore_market_hours="true", sim_quotes_per_s="20")
+    first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})  # the swing re-places at start
+    assert await asyncio.wait_for(first.proc.wait(), 60) == -9
+
+    second = await start_server(env)
+    try:
+        async with aiohttp.ClientSession() as http:
+            login = await http.post(f"{second.url}/users/login", json={"email": email, "password": "s3cret-pass"})
+            auth = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+            for _ in range(2000):  # each round trip awaits the server's answer; the fill needs a live quote
+                view = await (await http.get(f"{second.url}/swing/{swing_id}", headers=auth)).json()
+                if view["pending_order"] is None:
+                    break
+            assert view["pending_order"] is None
+            assert view["signal_state"] == signal and view["shares"] == shares
+            orders = (await (await http.get(f"{second.url}/stocks/orders", headers=auth)).json())["orders"]
+        assert [o["client_order_id"] for o in orders] == [f"swing-{swing_id}-1"]  # journalled once
+        engine = create_engine(ensure_keys(settings))
+        try:
+            async with create_session_factory(engine)() as session:
+                broker_orders = await session.scalar(select(func.count()).select_from(PaperOrderRow)
+                                                     .where(PaperOrderRow.account_id == view["account_id"]))
+        finally:
+            await engine.dispose()
+        assert broker_orders <= 1  # reached the broker at most once
+    finally:
+        await second.terminate()
