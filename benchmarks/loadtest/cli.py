@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--per-client", type=int, default=10, metavar="C",
         help="codes each client subscribes to (trades, H0STCNT0); codes no client covers get extra "
              "'coverage' clients so every feed runs (default 10)")
+    add("--swings", type=int, default=0, metavar="W",
+        help="auto swings to register before the window (1-minute bars, real paper orders; default 0)")
     add("--strategies", type=int, default=1, metavar="S",
         help="distinct users the clients log in as; each user runs one strategy actor over its "
              "clients' codes (default 1)")
@@ -55,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
-    for name in ("codes", "clients", "per_client", "strategies", "client_procs", "coverage_chunk"):
+    for name in ("codes", "clients", "per_client", "strategies", "client_procs", "coverage_chunk"):  # swings may be 0
         if getattr(args, name) < (0 if name == "clients" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be positive")
     if not args.rate > 0 or not args.duration > 0 or args.warmup < 0 or args.duration > 3600:
@@ -72,7 +74,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         settings["AUTOTRADER_" + name.upper()] = value
     return Scenario(
         codes=args.codes, rate=args.rate, clients=args.clients, per_client=args.per_client,
-        strategies=args.strategies, duration=args.duration, warmup=args.warmup,
+        strategies=args.strategies, swings=args.swings, duration=args.duration, warmup=args.warmup,
         client_procs=args.client_procs, coverage_chunk=args.coverage_chunk,
         slow_clients=args.slow_clients, slow_fraction=args.slow_fraction, url=args.url,
         server_pid=args.server_pid, admin_email=args.admin_email, admin_password=args.admin_password,

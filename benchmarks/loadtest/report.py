@@ -69,6 +69,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
                   if any(role in w["roles"] for w in workers)},
         "client_cpu_pct": 100 * sum(w["cpu_s"] for w in workers) / window,
     }
+    if raw.get("swings"):
+        out["swings"] = raw["swings"]
     m = raw.get("metrics")
     if m:
         m0, m1 = m
@@ -125,6 +127,9 @@ def table(s: dict[str, Any]) -> str:
                        ("feed_kb_at_start", "KB per feed (feeds up)"), ("feed_kb_at_end", "KB per feed (end)")):
         if key in s:
             rows.append((label, s[key]))
+    if "swings" in s:
+        sw = s["swings"]
+        rows.append(("swings", f"{sw['registered']} registered, {sw['holding']} holding, orders {sw['orders']}"))
     if "loop_lag_ms" in s:
         rows.append(("event-loop lag p99 / max ms (last 60 s)",
                      f"{_fmt(s['loop_lag_ms']['p99'])} / {_fmt(s['loop_lag_ms']['max'])}"))

@@ -42,6 +42,7 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     clients: int = 10  # K main clients
     per_client: int = 10  # C codes each
     strategies: int = 1  # distinct users (each runs one strategy actor over its clients' codes)
+    swings: int = 0  # auto swings (1-minute bars, real paper orders) registered before the window
     duration: float = 10.0
     warmup: float = 3.0
     client_procs: int = 2
@@ -196,6 +197,8 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
     users = max(1, sc.strategies)
     tokens = await api.tokens([f"load-user-{i}@example.com" for i in range(users)])
     plans = plan_clients(sc, tokens, chunk)
+    if sc.swings:
+        await _register_swings(http, base, tokens[0], sc)
     _progress(f"loadtest: {len(plans)} clients over {sc.client_procs} processes connecting...", sc.progress)
     await asyncio.sleep(SETTLE_S)
     idle = proc_sample(pid) if pid else None
@@ -235,7 +238,9 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         m0, t0 = await first
         m1, t1 = await _scrape(api)
     results = [msgspec.json.decode(await w.line(sc.duration + 60.0), type=WorkerResult) for w in workers]
+    swings = await _swing_summary(http, base, tokens[0]) if sc.swings else None
     return {
+        "swings": swings,
         "scenario": msgspec.to_builtins(msgspec.structs.replace(sc, admin_password="***" if sc.admin_password else "")),
         "clients_planned": len(plans),
         "clients_ready": ready,
@@ -250,6 +255,42 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
                  (("idle", idle), ("feeds_up", feeds_up), ("start", p0), ("end", p1)) if v is not None},
         "workers": [msgspec.to_builtins(r) for r in results],
     }
+
+
+SWING = {"unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1, "medium_term": 3, "long_term": 5,
+         "rsi_threshold": 1, "adx_threshold": 0, "obv_threshold": 0, "repeat": True}
+
+
+async def _register_swings(http: aiohttp.ClientSession, base: str, token: str, sc: Scenario) -> None:
+    """One paper account for the first user, and ``sc.swings`` swings over the scenario's codes."""
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.post(f"{base}/accounts/register", headers=auth, json={
+            "account_number": "70000000-01", "api_key": "load-key", "secret_key": "load-secret"}) as resp:
+        if resp.status not in (201, 409):
+            raise RuntimeError(f"account for the swings: {resp.status} {await resp.text()}")
+    codes = code_list(sc.codes)
+    gate = asyncio.Semaphore(8)
+
+    async def one(i: int) -> None:
+        async with gate, http.post(f"{base}/swing/register", headers=auth,
+                                   json={**SWING, "stock_code": codes[i % len(codes)]}) as resp:
+            if resp.status != 201:
+                raise RuntimeError(f"swing {i}: {resp.status} {await resp.text()}")
+
+    await asyncio.gather(*(one(i) for i in range(sc.swings)))
+
+
+async def _swing_summary(http: aiohttp.ClientSession, base: str, token: str) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{base}/swing/status", headers=auth) as resp:
+        swings = (await resp.json())["swings"]
+    async with http.get(f"{base}/stocks/orders", headers=auth) as resp:
+        orders = (await resp.json())["orders"]
+    by_status: dict[str, int] = {}
+    for o in orders:
+        by_status[o["status"]] = by_status.get(o["status"], 0) + 1
+    return {"registered": len(swings), "holding": sum(1 for s in swings if s["shares"] > 0),
+            "orders": by_status}
 
 
 async def _scrape(api: Api) -> tuple[Metrics, float]:
