@@ -76,7 +76,8 @@ class SwingStore(Protocol):
 
     async def load(self, swing_id: int) -> Any: ...
 
-    async def save(self, swing_id: int, **fields: Any) -> None: ...
+    async def save(self, swing_id: int, events: list[dict[str, Any]] | None = None, **fields: Any) -> None:
+        """The swing's new state, and the events that explain it, in one transaction."""
 
     async def event(self, swing_id: int, **fields: Any) -> None: ...
 
@@ -243,36 +244,35 @@ class SwingActor(Actor):
         decision = decide(self.params, self.state, self.snapshot)
         self.last_decision = decision.action
         self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
-        await self.store.event(
-            self.swing_id, kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
-            signal_before=decision.signal_before, signal_after=decision.signal_after, reason=decision.reason,
-            indicators=decision.indicators)
+        check = dict(kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
+                     signal_before=decision.signal_before, signal_after=decision.signal_after,
+                     reason=decision.reason, indicators=decision.indicators)
         if decision.action == "hold":
             self.state = apply_fill(self.state, decision, None)
             self.status = decision.status
-            await self._save()
+            await self._save(check)
             if self.status == "completed":
                 self.ctx.stop_self()
             return
-        await self._send(decision)
+        await self._send(decision, check)
 
-    async def _send(self, decision: Decision) -> None:
+    async def _send(self, decision: Decision, *events: dict[str, Any]) -> None:
         assert self.params is not None
         seq = self.row.order_seq + 1
         client_order_id = f"swing-{self.swing_id}-{seq}"
         self.row = msgspec.structs.replace(self.row, order_seq=seq)
         self.intent, self.intent_order_id = msgspec.to_builtins(decision), client_order_id
         self.status = "active"
-        await self._save()  # the intent is durable before the order exists anywhere
+        order = dict(kind="order", action=decision.action, signal_before=decision.signal_before,
+                     signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
+                     reason=f"{decision.action} {decision.quantity} at market ({decision.trigger})",
+                     order_id=client_order_id)
+        await self._save(*events, order)  # one transaction: the intent is durable before the order exists
         if self.fault is not None:
             self.fault("swing_intent")
         self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
                           client_order_id=client_order_id, code=self.params.stock_code, side=decision.action,
                           quantity=decision.quantity, reply_to=self.ctx.self_ref)
-        await self.store.event(self.swing_id, kind="order", action=decision.action,
-                               signal_before=decision.signal_before, signal_after=decision.signal_after,
-                               reason=f"{decision.action} {decision.quantity} at market ({decision.trigger})",
-                               bar_start_ms=decision.bar_start_ms, order_id=client_order_id)
 
     async def _on_outcome(self, outcome: OrderOutcome) -> None:
         if outcome.client_order_id != self.intent_order_id or self.intent is None:
@@ -292,19 +292,19 @@ class SwingActor(Actor):
             if decision.action == "sell":
                 pnl = round((fill.price - before.avg_cost) * fill.quantity)
             self.row = msgspec.structs.replace(self.row, realized_pnl=self.row.realized_pnl + pnl)
-            await self.store.event(self.swing_id, kind="fill", action=decision.action,
-                                   signal_before=before.signal, signal_after=self.state.signal,
-                                   reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
-                                   bar_start_ms=decision.bar_start_ms, order_id=outcome.client_order_id)
+            event = dict(kind="fill", action=decision.action, signal_before=before.signal,
+                         signal_after=self.state.signal, bar_start_ms=decision.bar_start_ms,
+                         reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
+                         order_id=outcome.client_order_id)
             if self.state.signal == 3 and not (self.params and self.params.repeat) and self.status != "stopped":
                 self.status = "completed"
         else:
-            await self.store.event(self.swing_id, kind="rejected", action=decision.action,
-                                   signal_before=before.signal, signal_after=before.signal,
-                                   reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
-                                   bar_start_ms=decision.bar_start_ms, order_id=outcome.client_order_id)
+            event = dict(kind="rejected", action=decision.action, signal_before=before.signal,
+                         signal_after=before.signal, bar_start_ms=decision.bar_start_ms,
+                         reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
+                         order_id=outcome.client_order_id)
         self.intent, self.intent_order_id = None, None
-        await self._save()
+        await self._save(event)  # the new state and its event in one transaction
         if self.status in ("completed", "stopped"):
             self.ctx.stop_self()
 
@@ -321,15 +321,15 @@ class SwingActor(Actor):
             self.status = "stopped"
             await self._save()
             return self.view()  # the actor stops once the sale's outcome is in
-        await self._save()
-        await self.store.event(self.swing_id, kind="stopped", reason="stopped by the user",
-                               signal_before=self.state.signal, signal_after=self.state.signal)
+        await self._save(dict(kind="stopped", reason="stopped by the user", signal_before=self.state.signal,
+                              signal_after=self.state.signal))
         self.ctx.stop_self()
         return self.view()
 
-    async def _save(self) -> None:
+    async def _save(self, *events: dict[str, Any]) -> None:
         await self.store.save(
-            self.swing_id, status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
+            self.swing_id, events=list(events), status=self.status, signal_state=self.state.signal,
+            last_decision=self.last_decision,
             shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
             realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
             intent_decision=self.intent, last_bar_ms=self.row.last_bar_ms)

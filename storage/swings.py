@@ -156,9 +156,13 @@ class SqlSwingStore:
         return swing
 
     @retry_transaction
-    async def save(self, swing_id: int, **fields: Any) -> None:
+    async def save(self, swing_id: int, events: list[dict[str, Any]] | None = None, **fields: Any) -> None:
+        """The new state and the events that explain it, in one transaction."""
         async with self.sessions.begin() as session:
-            await SwingRepo(session).save(swing_id, **fields)
+            repo = SwingRepo(session)
+            await repo.save(swing_id, **fields)
+            for event in events or ():
+                await repo.add_event(swing_id, **event)
 
     @retry_transaction
     async def event(self, swing_id: int, **fields: Any) -> None:

@@ -23,8 +23,9 @@ class FakeStore:
     async def load(self, swing_id: int) -> Swing:
         return self.row
 
-    async def save(self, swing_id: int, **fields: Any) -> None:
+    async def save(self, swing_id: int, events: list[dict[str, Any]] | None = None, **fields: Any) -> None:
         self.row = msgspec.structs.replace(self.row, **fields)
+        self.events.extend(events or ())
 
     async def event(self, swing_id: int, **fields: Any) -> None:
         self.events.append(fields)
