@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any, assert_never
 
 import msgspec
 
-from actors import paths
+from actors.history import BarLoader, bar_history
 from actors.market_feed import (
     AddSubscriber,
     FeedChannel,
@@ -31,7 +30,7 @@ from actors.market_feed import (
 )
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.krx import is_valid_code
-from engine.market.messages import Bar, Quote, Tick
+from engine.market.messages import Quote, Tick
 from engine.runtime import (
     Actor,
     ActorRef,
@@ -44,7 +43,6 @@ from engine.runtime import (
 
 log = logging.getLogger(__name__)
 
-BarLoader = Callable[[str, str, int], Awaitable[list[Bar]]]
 
 
 class Subscribe(msgspec.Struct, frozen=True):
@@ -141,7 +139,7 @@ class FeedHub(Actor):
         history: int,
         feed_spec: ChildSpec,
         bar_writer: ActorRef | None = None,
-        bar_loader: BarLoader | None = None,
+        load_history: BarLoader | None = None,
     ) -> None:
         self.source = source
         self.router = router
@@ -149,7 +147,7 @@ class FeedHub(Actor):
         self.history = history
         self.feed_spec = feed_spec
         self.bar_writer = bar_writer
-        self.bar_loader = bar_loader
+        self.load_history = load_history or bar_history(source)
         # code -> (channel, wire, history) -> subscribers
         self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
         self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
@@ -213,7 +211,7 @@ class FeedHub(Actor):
         hub = self.ctx.self_ref
         ref = self.ctx.spawn(
             code,
-            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.bar_loader, self.history),
+            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history),
             self.feed_spec,
         )
         self.router.feeds[code] = ref

@@ -27,6 +27,7 @@ from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
 from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
 from engine.market.messages import Bar, Quote, Tick
+from actors.history import BarLoader
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
 from actors.wire import encode_quote, encode_trade
 
@@ -139,14 +140,14 @@ class MarketFeed(Actor):
         source: MarketDataSource,
         hub: ActorRef,
         bar_writer: ActorRef | None,
-        bar_store: Any | None,
+        load_history: BarLoader,
         history: int,
     ) -> None:
         self.code = code
         self.source = source
         self.hub = hub
         self.bar_writer = bar_writer
-        self.bar_store = bar_store  # storage.BarRepo-like: `async recent(code, size, n)`, optional
+        self.load_history = load_history  # stored bars completed by the source's backfill
         self.bars = BarAggregator(code, BAR_SIZES, history)
         self.history_len = history
         self.subs: dict[tuple[str, bool], list[ActorRef]] = {
@@ -319,15 +320,7 @@ class MarketFeed(Actor):
         self._flush_timer = clock.call_later(delay_ms / 1000.0, fire)
 
     async def _warmup(self, subscriber: ActorRef) -> None:
-        bars: list[Bar] = []
-        try:
-            if self.bar_store is not None:
-                bars.extend(await self.bar_store(self.code, "1Min", WARMUP_BARS))
-            bars.extend(await self.source.backfill(self.code, "1Min", WARMUP_BARS))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the strategy warms up on live bars instead
-            log.warning("feed %s: warm-up history failed: %r", self.code, exc)
+        bars = await self.load_history(self.code, "1Min", WARMUP_BARS)
         try:
             self.ctx.self_ref.tell(WarmupLoaded(subscriber, bars))
         except (MailboxFull, ActorStopped):
@@ -342,14 +335,7 @@ class MarketFeed(Actor):
         """Persisted bars, then the source's backfill; never delays the live stream."""
         bars: list[Bar] = []
         for size in BACKFILL_SIZES:
-            try:
-                if self.bar_store is not None:
-                    bars.extend(await self.bar_store(self.code, size, self.history_len))
-                bars.extend(await self.source.backfill(self.code, size, self.history_len))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a failed backfill is logged and the stream goes on
-                log.warning("feed %s: backfill of %s failed: %r", self.code, size, exc)
+            bars.extend(await self.load_history(self.code, size, self.history_len))
         try:  # even empty: it marks the history loaded and answers who waits for it
             self.ctx.self_ref.tell(Backfilled(bars))
         except (MailboxFull, ActorStopped):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, assert_never
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgspec
 
 from actors.feed_hub import Subscribe, UnsubscribeAll
+from actors.history import BarLoader
 from actors.market_feed import History
 from engine.market.krx import bar_ms
 from engine.market.messages import Bar
@@ -91,7 +92,6 @@ class OrderPort(Protocol):
               quantity: int, reply_to: ActorRef) -> None: ...
 
 
-BarLoader = Callable[[str, str, int], Awaitable[list[Bar]]]
 FINAL = frozenset({"filled", "rejected", "cancelled"})
 
 
@@ -164,13 +164,7 @@ class SwingActor(Actor):
     async def _load_history(self) -> None:
         assert self.params is not None
         n = self.params.warmup_bars + HISTORY_EXTRA
-        try:
-            bars = await self.history(self.params.stock_code, self.params.bar_size, n)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the swing warms up on live bars instead
-            log.warning("swing %d: history failed: %r", self.swing_id, exc)
-            bars = []
+        bars = await self.history(self.params.stock_code, self.params.bar_size, n)  # never raises
         try:
             self.ctx.self_ref.tell(HistoryLoaded(bars))
         except (MailboxFull, ActorStopped):

@@ -6,6 +6,7 @@ clients (the feed does it, see ``MarketFeed``)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any, Literal
 
 import msgspec
@@ -78,11 +79,16 @@ class OrderOut(msgspec.Struct, frozen=True, tag_field="type", tag="order"):
     order: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=8)
+def _kst_day(days: int) -> str:
+    """YYYYMMDD of a KST day number (days since 1970-01-01): the same few days, every trade."""
+    return dt.date.fromordinal(719163 + days).strftime("%Y%m%d")  # 719163 = date(1970, 1, 1).toordinal()
+
+
 def kst_parts(ts_ms: int) -> tuple[str, str]:
     secs = (ts_ms + KST_OFFSET_MS) // 1000
     days, rem = divmod(secs, 86400)
-    day = dt.date.fromordinal(719163 + days)  # 719163 = date(1970, 1, 1).toordinal()
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}", f"{rem // 3600:02d}{rem // 60 % 60:02d}{rem % 60:02d}"
+    return _kst_day(days), f"{rem // 3600:02d}{rem // 60 % 60:02d}{rem % 60:02d}"
 
 
 def trade_out(t: Tick) -> TradeOut:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from actors import paths
 from actors.bar_writer import BarWriter
 from actors.feed_hub import FeedHub, FeedRouter
+from actors.history import BarLoader, bar_history
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from actors.swing import SwingActor
@@ -135,19 +136,20 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
     sessions = app[SESSIONS]
 
-    async def save_bars(bars: list) -> int:  # type: ignore[type-arg]
+    async def save_bars(bars: list[Bar]) -> int:
         async with sessions.begin() as session:
             return await BarRepo(session).upsert_many(bars)
 
-    async def load_bars(code: str, size: str, n: int) -> list:  # type: ignore[type-arg]
+    async def load_bars(code: str, size: str, n: int) -> list[Bar]:
         async with sessions() as session:
             return await BarRepo(session).recent(code, size, n)
 
     source = app[SOURCE]
+    history = bar_history(source, load_bars)
     writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
-        feed_spec=spec, bar_writer=writer, bar_loader=load_bars,
+        feed_spec=spec, bar_writer=writer, load_history=history,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
@@ -155,7 +157,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
-    ticker = await _swings(app, system, feeds, spec, load_bars)
+    ticker = await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
@@ -165,20 +167,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
-            load_bars: Callable[[str, str, int], Awaitable[list[Bar]]]) -> MinuteTicker:
+                  history: BarLoader) -> MinuteTicker:
     """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
-    settings, source = app[SETTINGS], app[SOURCE]
+    settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
-
-    async def history(code: str, size: str, n: int) -> list[Bar]:
-        bars = {b.start_ms: b for b in await load_bars(code, size, n)}
-        try:
-            for bar in await source.backfill(code, size, n):  # type: ignore[attr-defined]
-                bars.setdefault(bar.start_ms, bar)
-        except Exception as exc:  # stored bars and the live stream will do
-            log.warning("swing history for %s %s: backfill failed: %r", code, size, exc)
-        return [bars[k] for k in sorted(bars)][-n:]
 
     def make(swing_id: int) -> SwingActor:
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from actors import paths
 from actors.market_feed import GetTrades
-from actors.swing import GetSwing, StopSwing
+from actors.swing import StopSwing
 from actors.swing_hub import StartSwing
 from engine.market.krx import KST
 from engine.runtime import ActorStopped

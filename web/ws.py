@@ -23,7 +23,7 @@ from actors import paths
 from actors import strategy as strategies
 from actors.ws_session import ClientText, Refused, WsSession, mailbox_for
 from actors.wire import AckOut, ErrorOut, encode
-from engine.runtime import ActorStopped, ChildSpec, Clock, MailboxFull
+from engine.runtime import ActorStopped, ChildSpec, Clock
 from engine.strategy.realtime import StrategyParamsError, make_strategy
 from web import logs
 from web.auth import verify_token

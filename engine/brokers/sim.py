@@ -273,41 +273,36 @@ class SimulatedMarket:
             self._quote_ticker.cancel()
 
     def _on_trade_tick(self) -> None:
-        sink = self._sink
-        if sink is None:
-            return
-        now_ms = self._clock.now_ms()
-        seen_ns = time.time_ns()
-        emitted = 0
         slot = self._slots[self._trade_k % self._phases]
         self._trade_k += 1
-        try:
-            for walk in slot.values():
-                walk.step()
-                if walk.trades:
-                    sink.on_tick(walk.trade(now_ms, seen_ns))
-                    emitted += 1
-        except Exception:  # a faulty sink must not stop the market: log, go on next tick
-            log.exception("sink failed on a simulated trade")
-        self.trades_emitted += emitted
+        self.trades_emitted += self._emit(slot, trades=True)
 
     def _on_quote_tick(self) -> None:
+        slot = self._slots[self._quote_k % self._phases]
+        self._quote_k += 1
+        self.quotes_emitted += self._emit(slot, trades=False)
+
+    def _emit(self, slot: dict[str, _Walk], *, trades: bool) -> int:
+        """One tick of this slot's codes: step each walk and send its trade, or send its book."""
         sink = self._sink
         if sink is None:
-            return
+            return 0
         now_ms = self._clock.now_ms()
         seen_ns = time.time_ns()
         emitted = 0
-        slot = self._slots[self._quote_k % self._phases]
-        self._quote_k += 1
         try:
             for walk in slot.values():
-                if walk.quotes:
+                if trades:
+                    walk.step()
+                    if walk.trades:
+                        sink.on_tick(walk.trade(now_ms, seen_ns))
+                        emitted += 1
+                elif walk.quotes:
                     sink.on_quote(walk.book(now_ms, seen_ns))
                     emitted += 1
-        except Exception:  # as above
-            log.exception("sink failed on a simulated quote")
-        self.quotes_emitted += emitted
+        except Exception:  # a faulty sink must not stop the market: log, go on next tick
+            log.exception("sink failed on a simulated %s", "trade" if trades else "quote")
+        return emitted
 
 
 def _check(channel: str, code: str) -> None:

@@ -28,6 +28,7 @@ state there); ``on_stop`` runs after the last one. Neither may block the loop.
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.runtime.mailbox import MailboxSpec
@@ -63,7 +64,7 @@ class ActorContext:
         self.self_ref._cell.request_stop(by_self=True)
 
 
-class Actor:
+class Actor(abc.ABC):
     mailbox: ClassVar[MailboxSpec] = MailboxSpec()
     ctx: ActorContext
 
@@ -73,8 +74,9 @@ class Actor:
     async def on_stop(self) -> None:
         """Called after the last message, on stop or before a restart."""
 
+    @abc.abstractmethod
     async def receive(self, msg: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement receive()")
+        """Handle one message; what it returns answers an ``ask``."""
 
     def state_view(self) -> dict[str, Any]:
         """Extra figures for the admin tree (override to show more)."""

@@ -103,10 +103,7 @@ class ActorCell:
         ask = _Ask(msg, future)
         try:
             async with asyncio.timeout(timeout):
-                if len(self.mailbox) < self.mailbox.limit:
-                    self.mailbox.put(ask)
-                else:  # wait for room, inside the same deadline
-                    await self.mailbox.put_wait(ask)
+                await self.mailbox.put_wait(ask)  # room now, or within the same deadline
                 return await future
         except TimeoutError:
             raise AskTimeout(self.path, type(msg).__name__, timeout) from None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 
 from engine.brokers.kis.errors import KisTokenError
-from engine.brokers.kis.transport import exchange
+from engine.brokers.kis.transport import Response, exchange
 from engine.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,7 @@ class KisAuth:
     async def _issue(self) -> str:
         self._last_issue = self._clock.monotonic()
         self.issuances += 1
-        resp = await exchange(
-            self._session,
-            "POST",
-            f"{self._rest_url}/oauth2/tokenP",
-            timeout_s=self._timeout_s,
-            headers={"content-type": "application/json"},
-            json={
-                "grant_type": "client_credentials",
-                "appkey": self.app_key,
-                "appsecret": self._app_secret,
-            },
-        )
+        resp = await self._post_credentials("/oauth2/tokenP", "appsecret")
         token = resp.body.get("access_token")
         if not isinstance(token, str) or not token:
             raise KisTokenError(resp.status, "", "token response without access_token")
@@ -106,6 +95,13 @@ class KisAuth:
         self._token_expires_ms = self._expiry_ms(resp.body)
         log.info("KIS access token issued for app key ...%s", self.app_key[-4:])
         return token
+
+    async def _post_credentials(self, path: str, secret_field: str) -> Response:
+        return await exchange(
+            self._session, "POST", f"{self._rest_url}{path}", timeout_s=self._timeout_s,
+            headers={"content-type": "application/json"},
+            json={"grant_type": "client_credentials", "appkey": self.app_key, secret_field: self._app_secret},
+        )
 
     def _expiry_ms(self, body: dict) -> int:
         # expires_in has no reference time and drifts; the KST timestamp is authoritative.
@@ -127,18 +123,7 @@ class KisAuth:
     async def approval_key(self) -> str:
         async with self._approval_lock:
             if self._approval is None:
-                resp = await exchange(
-                    self._session,
-                    "POST",
-                    f"{self._rest_url}/oauth2/Approval",
-                    timeout_s=self._timeout_s,
-                    headers={"content-type": "application/json"},
-                    json={
-                        "grant_type": "client_credentials",
-                        "appkey": self.app_key,
-                        "secretkey": self._app_secret,
-                    },
-                )
+                resp = await self._post_credentials("/oauth2/Approval", "secretkey")  # sic: not appsecret
                 key = resp.body.get("approval_key")
                 if not isinstance(key, str) or not key:
                     raise KisTokenError(resp.status, "", "approval response without approval_key")

@@ -192,8 +192,7 @@ class KisBroker:
                 raise OrderRejected(exc.message, exc.code) from exc
             raise OutcomeUnknown(f"HTTP {exc.status} without a verdict: {exc.message}", exc.code) from exc
         except KisTransportError as exc:
-            # transport.exchange names the aiohttp error: a connector error means nothing was sent
-            if "ClientConnector" in str(exc):
+            if not exc.sent:  # the connection failed: nothing reached KIS
                 raise BrokerUnavailable(str(exc)) from exc
             raise OutcomeUnknown(str(exc)) from exc
         output = resp.body.get("output")

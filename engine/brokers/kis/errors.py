@@ -43,7 +43,14 @@ class KisTokenError(KisApiError):
 
 
 class KisTransportError(KisError):
-    """The server did not answer usefully (network error, timeout, non-JSON body)."""
+    """The server did not answer usefully (network error, timeout, non-JSON body).
+
+    ``sent`` is False only when the connection itself failed, so the request never left.
+    """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class KisSubscriptionError(KisError):

@@ -60,7 +60,8 @@ async def exchange(
     except asyncio.TimeoutError:
         raise KisTransportError(f"{method} {_path(url)}: no answer within {timeout_s:g} s") from None
     except aiohttp.ClientError as exc:
-        raise KisTransportError(f"{method} {_path(url)}: {exc.__class__.__name__}: {exc}") from None
+        raise KisTransportError(f"{method} {_path(url)}: {exc.__class__.__name__}: {exc}",
+                                sent=not isinstance(exc, aiohttp.ClientConnectorError)) from None
     try:
         body = _json.decode(raw)
     except msgspec.DecodeError:
