@@ -48,7 +48,7 @@ from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill
 from engine.journal import Fill, Journal, NewOrder, Order, fingerprint
 from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar
 from engine.risk import Fees, Limits, OrderFacts, OrderRefused, check_order, check_shape
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -207,11 +207,9 @@ class AccountActor(Actor):
             await broker.close()
 
     def _tell_self(self, msg: Any) -> None:
-        try:
-            self.ctx.self_ref.tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: %s not queued (%s); the next reconciliation catches up",
-                        self.account_id, type(msg).__name__, exc)
+        if not self.ctx.self_ref.try_tell(msg):
+            log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
+                        "catches up", self.account_id, type(msg).__name__)
 
     # -- messages ----------------------------------------------------------------------
 
@@ -247,11 +245,9 @@ class AccountActor(Actor):
         if not result.final and result.order_id is not None:
             self.waiting[result.order_id] = reply_to
             return
-        try:
-            reply_to.tell(result)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: result of order %s not delivered to %s: %s",
-                        self.account_id, result.order_id, reply_to.path, exc)
+        if not reply_to.try_tell(result):
+            log.warning("account %d: result of order %s not delivered to %s (mailbox full or stopped)",
+                        self.account_id, result.order_id, reply_to.path)
 
     # -- placing -----------------------------------------------------------------------
 
@@ -431,10 +427,9 @@ class AccountActor(Actor):
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return
-        try:
-            hub.tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order))))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: order event %s not delivered: %s", self.account_id, event, exc)
+        if not hub.try_tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order)))):
+            log.warning("account %d: order event %s not delivered (sessions hub full or stopped)",
+                        self.account_id, event)
 
     def _fault(self, step: str) -> None:
         if self.deps.fault is not None:

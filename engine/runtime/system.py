@@ -198,6 +198,14 @@ class ActorSystem:
             busy = sorted(c.path for c in self._cells.values() if not c.idle)
             raise TimeoutError(f"actors still busy after {timeout:g} s: {', '.join(busy[:20])}") from None
 
+    async def wait_stopped(self, paths: list[str], timeout: float = 10.0) -> None:
+        """Return once none of ``paths`` runs any more (whoever stops them); wall-seconds timeout."""
+        pending = [cell.done for p in paths if (cell := self._cells.get(p)) is not None]
+        if pending:
+            _, left = await asyncio.wait(pending, timeout=timeout)
+            if left:
+                raise TimeoutError(f"{len(left)} of {', '.join(paths)} still running after {timeout:g} s")
+
     def _terminated(self, cell: ActorCell) -> None:
         if self._cells.get(cell.path) is not cell:
             return

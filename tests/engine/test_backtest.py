@@ -10,8 +10,9 @@ import pytest
 
 from engine.strategy import backtest as bt
 from engine.strategy.swing import SwingParams
+from tests.helpers import data_file
 
-DAILY = "/work/shared/data/krx_daily_005930.csv"
+DAILY = str(data_file("krx_daily_005930.csv"))
 
 
 def _crafted() -> pd.DataFrame:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.web.test_kis_socket import TRADES, connect, until
+from tests.web.helpers import TRADES, connect, until
 from web.keys import SYSTEM
 
 
