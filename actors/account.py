@@ -272,7 +272,7 @@ class AccountActor(Actor):
             commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
         else:
             fees = self.deps.fees
-            commission, tax = fees.commission(value), fees.tax(fill.side, value)
+            commission, tax = fees.commission(value), fees.tax(fill.side, value, fill.ts_ms)
             avg = self.avg_cost.get(fill.code, 0)
             realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
         order = await self.deps.journal.add_fill(order.id, Fill(

@@ -24,6 +24,7 @@ from actors.swing import SwingActor
 from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market.krx import load_calendar
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
 from engine.settings import Settings
@@ -134,6 +135,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     )
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
     sessions = app[SESSIONS]
+    if not settings.market_hours_ignored:  # bars and checks follow the KRX calendar: build it off the loop
+        await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
         async with sessions.begin() as session:
@@ -148,7 +151,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
-        feed_spec=spec, bar_writer=writer, load_history=history,
+        feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
@@ -172,7 +175,8 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+                          sessions=not settings.market_hours_ignored)
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
                        ChildSpec(restart="permanent"))
