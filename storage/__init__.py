@@ -39,7 +39,7 @@ from storage.errors import (
 from storage.keys import ensure_keys
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
-from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.passwords import HasherBusy, PasswordHasher, check_password, password_problem
 from storage.swings import SqlSwingStore, Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
@@ -56,6 +56,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DecryptionFailed",
     "EmailTaken",
+    "HasherBusy",
     "KeyConfigError",
     "NotFound",
     "OrderRepo",
