@@ -37,6 +37,7 @@ from storage import (
     create_session_factory,
     describe,
     ensure_keys,
+    require_keys_open_rows,
     upgrade,
 )
 from web import (
@@ -135,6 +136,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    try:
+        await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+    except BaseException:
+        await engine.dispose()
+        raise
     try:
         yield
     finally:
