@@ -71,8 +71,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     paper_initial_cash: int = 100_000_000  # KRW a new paper account starts with
     bcrypt_cost: int = 12
     bcrypt_concurrency: int = 4
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per (email, address) before 429; per email before it is slowed
     login_lockout_s: float = 300.0
+    # -- hardening (issue 13) ----------------------------------------------
+    login_max_per_address: int = 20  # attempts per address (any email) per lock-out window before 429
+    login_max_delay_s: float = 30.0  # longest wait between tries on a slowed email from a new address
+    register_max_per_address: int = 10  # registrations per address per lock-out window
+    bcrypt_queue: int = 32  # password checks waiting for a bcrypt slot; past it 429
     ws_auth_timeout_s: float = 10.0
     ws_max_subscriptions: int = 40
     ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate

@@ -37,6 +37,7 @@ from storage import (
     create_session_factory,
     describe,
     ensure_keys,
+    require_keys_open_rows,
     upgrade,
 )
 from web import (
@@ -56,9 +57,22 @@ from web import (
     ws,
 )
 from web.health import VERSION
-from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
+from web.auth import check_tokens
+from web.keys import (
+    CLOCK,
+    CRYPTO,
+    DB_ENGINE,
+    HASHER,
+    LOGIN_THROTTLE,
+    REGISTER_LIMIT,
+    ROUTER,
+    SESSIONS,
+    SETTINGS,
+    SOURCE,
+    SYSTEM,
+)
 from web.middlewares import errors, request_context
-from web.throttle import LoginThrottle
+from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +96,18 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors],
+        middlewares=[request_context, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or WallClock()
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
-    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
-    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
+    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
+    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s,
+                                        max_per_address=settings.login_max_per_address,
+                                        max_delay_s=settings.login_max_delay_s)
+    app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_actors)
@@ -119,6 +136,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    try:
+        await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+    except BaseException:
+        await engine.dispose()
+        raise
     try:
         yield
     finally:
