@@ -17,8 +17,10 @@ from typing import Any
 import msgspec
 
 from actors import paths
-from actors.account import (
-    AccountActor, AccountDeps, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+from actors.account import AccountActor
+from actors.account_deps import AccountDeps
+from actors.account_messages import (
+    FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
 from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor

@@ -142,8 +142,10 @@ class FeedHub(Supervisor):
         feed_spec: ChildSpec,
         bar_writer: ActorRef | None = None,
         load_history: BarLoader | None = None,
+        sessions: bool = False,
     ) -> None:
         super().__init__()
+        self.sessions = sessions  # bars follow the KRX session (False: the around-the-clock demo market)
         self.source = source
         self.router = router
         self.grace_s = grace_s
@@ -219,7 +221,8 @@ class FeedHub(Supervisor):
         hub = self.ctx.self_ref
         ref = self.ctx.spawn(
             code,
-            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history),
+            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history,
+                               sessions=self.sessions),
             self.feed_spec,
         )
         self.router.feeds[code] = ref

@@ -25,7 +25,7 @@ import msgspec
 
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
-from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
+from engine.market.krx import BAR_MS, BAR_SIZES, CLOSE_PRINT_MS, parse_bar_size, session_of
 from engine.market.messages import Bar, Quote, Tick
 from actors.history import BarLoader
 from engine.runtime import Actor, ActorRef, MailboxSpec
@@ -143,13 +143,16 @@ class MarketFeed(Actor):
         bar_writer: ActorRef | None,
         load_history: BarLoader,
         history: int,
+        *,
+        sessions: bool = False,
     ) -> None:
+        self.sessions = sessions
         self.code = code
         self.source = source
         self.hub = hub
         self.bar_writer = bar_writer
         self.load_history = load_history  # stored bars completed by the source's backfill
-        self.bars = BarAggregator(code, BAR_SIZES, history)
+        self.bars = BarAggregator(code, BAR_SIZES, history, sessions=sessions)
         self.history_len = history
         self.subs: dict[tuple[str, bool], list[ActorRef]] = {
             ("trade", False): [], ("trade", True): [], ("quote", False): [], ("quote", True): [],
@@ -298,7 +301,11 @@ class MarketFeed(Actor):
     def _schedule_flush(self) -> None:
         now = self.ctx.clock.now_ms()
         step = BAR_MS["1Min"]
-        delay_ms = step - now % step + 50  # just after the next minute boundary
+        due = now - now % step + step  # the next minute boundary, or the session's last bar's end
+        session = session_of(now) if self.sessions else None
+        if session is not None and now < session[1] + CLOSE_PRINT_MS < due:
+            due = session[1] + CLOSE_PRINT_MS
+        delay_ms = due - now + 50  # just after it
         self.ctx.tell_later(delay_ms / 1000.0, FlushBars())  # full: a busy feed flushes on its next trade
 
     def _start_history(self) -> asyncio.Future[None]:

@@ -26,7 +26,7 @@ import msgspec
 from actors.feed_hub import Subscribe, UnsubscribeAll
 from actors.history import BarLoader
 from actors.market_feed import History
-from engine.market.krx import bar_ms
+from engine.market.krx import bar_end
 from engine.market.messages import Bar
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
@@ -99,8 +99,9 @@ class SwingActor(Actor):
 
     def __init__(self, swing_id: int, store: SwingStore, orders: OrderPort, feeds: ActorRef,
                  history: BarLoader, to_outcome: Callable[[Any], OrderOutcome | None],
-                 fault: Callable[[str], None] | None = None) -> None:
+                 fault: Callable[[str], None] | None = None, *, sessions: bool = False) -> None:
         self.swing_id = swing_id
+        self.sessions = sessions  # bars end at the session close (False: the around-the-clock demo market)
         self.fault = fault  # test-only: called at named steps ("swing_intent") to kill the process
         self.store = store
         self.orders = orders
@@ -196,8 +197,9 @@ class SwingActor(Actor):
 
     def _feed_closed(self, now_ms: int) -> None:
         assert self.params is not None and self.indicators is not None
-        size_ms = bar_ms(self.params.bar_size)
-        for start in sorted(k for k in self.bars if k > self.fed_until and k + size_ms <= now_ms):
+        size = self.params.bar_size
+        for start in sorted(k for k in self.bars
+                            if k > self.fed_until and bar_end(k, size, self.sessions) <= now_ms):
             self.snapshot = self.indicators.update_bar(self.bars[start])
             self.fed_until = start
         keep = self.params.warmup_bars + HISTORY_EXTRA  # bounded memory: old bars are in the indicators

@@ -69,6 +69,11 @@ class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password: str
 
 
+class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    old_password: str
+    new_password: str
+
+
 class Message(msgspec.Struct, frozen=True):
     message: str
 

@@ -7,7 +7,7 @@ import datetime as dt
 import msgspec
 
 from actors import paths
-from actors.account import GetBalance
+from actors.account_messages import GetBalance
 from actors.account_hub import AccountRef
 from engine.brokers.sim import base_price
 from tests.web.orders_env import drive, order, register
