@@ -19,7 +19,8 @@ from actors import paths
 from actors.account import AccountActor
 from actors.account_deps import AccountDeps
 from actors.account_messages import (
-    FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+    CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult, PlaceOrder, QuotesCrossed,
+    Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
 from engine.runtime import Actor, ActorRef, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
@@ -33,7 +34,8 @@ class AccountRef(msgspec.Struct, frozen=True):
     account_id: int
 
 
-Forwarded = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
+Forwarded = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
+             | QuotesCrossed)
 
 
 class AccountHub(Actor):
@@ -52,7 +54,8 @@ class AccountHub(Actor):
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
-            case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
+            case (PlaceOrder() | CancelOrder() | ModifyOrder() | CancelOpen() | GetBalance() | Reconcile()
+                  | FillArrived() | QuotesCrossed()):
                 self._forward(msg)
             case ChildTerminated():
                 self.terminated += 1

@@ -21,6 +21,19 @@ class OrderPlaced(msgspec.Struct, frozen=True):
     order_id: str
 
 
+class OrderPending(msgspec.Struct, frozen=True):
+    """202: journalled, the broker's answer still coming."""
+
+    message: str
+    order_id: str
+    status: Literal["pending"]
+
+
+class ModifyBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    price: int | None = None  # the new limit (on the tick grid, inside the day's limits)
+    quantity: int | None = None  # the new total quantity: lower, and above what is filled
+
+
 class FillView(msgspec.Struct, frozen=True):
     quantity: int
     price: int
@@ -47,6 +60,7 @@ class OrderView(msgspec.Struct, frozen=True):
     created_at: str  # ISO-8601 KST
     updated_at: str
     fills: list[FillView]
+    pending_action: str | None = None  # "cancel" / "modify" sent and not confirmed yet
 
 
 class OrderList(msgspec.Struct, frozen=True):

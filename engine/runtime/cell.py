@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.actor import Actor, ActorContext
-from engine.runtime.errors import ActorStopped, AskTimeout, MailboxOverflow
+from engine.runtime.errors import ActorStopped, AskTimeout, MailboxFull, MailboxOverflow
 from engine.runtime.mailbox import Mailbox, MailboxSpec
 from engine.runtime.ref import ActorRef
 from engine.runtime.supervisor import ChildSpec
@@ -96,9 +96,11 @@ class ActorCell:
             raise ActorStopped(self.path)
         await self.mailbox.put_wait(msg)
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
+    async def ask(self, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         if not self.accepting:
             raise ActorStopped(self.path)
+        if not wait_for_room and len(self.mailbox) >= self.mailbox.limit:
+            raise MailboxFull(self.path, self.mailbox.limit)
         future = asyncio.get_running_loop().create_future()
         ask = _Ask(msg, future)
         try:
