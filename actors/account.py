@@ -138,9 +138,10 @@ class AccountActor(Actor):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for future in self._outcomes.values():
-            if not future.done():  # journalled; the outcome is the journal's and reconciliation's now
-                future.set_exception(ActorStopped(self.ctx.self_ref.path))
+        for order_id, future in self._outcomes.items():
+            order = self._inflight.get(order_id)
+            if not future.done() and order is not None:  # journalled: still pending, reconciliation tells
+                future.set_result(self._result(order))
         for code in self._watched:
             self.deps.board.unwatch(code)
         self._watched.clear()
@@ -199,7 +200,8 @@ class AccountActor(Actor):
                 await self._on_sent(msg)
             case GetBalance():
                 try:
-                    return await self._balance_now()
+                    balance = await self._balance_now()
+                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance))
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     return BalanceUnavailable(str(exc))
             case Reconcile():

@@ -70,6 +70,7 @@ class OrderList(msgspec.Struct, frozen=True):
 class StockBalance(msgspec.Struct, frozen=True):
     stock_code: str
     quantity: int
+    orderable_quantity: int  # shares open sells have not reserved
     current_price: int
     average_price: int
     evaluation: int  # quantity x current price
@@ -78,10 +79,13 @@ class StockBalance(msgspec.Struct, frozen=True):
 
 class BalanceBody(msgspec.Struct, frozen=True):
     account_id: int
-    cash_balance: int
+    cash_balance: int  # 예수금 (KIS dnca_tot_amt: settled cash; same-day trades settle at D+2)
     stock_balance: list[StockBalance]
     total_evaluation: int  # cash + every evaluation
     total_profit_loss: int
+    orderable_cash: int = 0  # 주문가능금액: cash less what open buys reserve (KIS ord_psbl_cash)
+    settlement_d1: int = 0  # cash after tomorrow's settlements (nxdy_excc_amt)
+    settlement_d2: int = 0  # cash after D+2's settlements (prvs_rcdl_excc_amt)
 
 
 class HaltBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
