@@ -189,3 +189,25 @@ async def test_a_day_order_expires_at_the_session_close(aiohttp_client, app_sett
     cash = await balance(client, headers)
     assert cash["orderable_cash"] == cash["cash_balance"] == 100_000_000
     await ws.close()
+
+
+async def test_a_stopping_swing_cancels_its_open_orders_and_only_those(client, clock, make_user):
+    from actors import paths
+    from actors.account_hub import AccountRef
+    from actors.account_messages import CancelOpen, PlaceOrder
+    from web.keys import SYSTEM
+
+    _, headers = await make_user()
+    account = await register(client, headers)
+    actor = await client.app[SYSTEM].ref(paths.ACCOUNTS).ask(AccountRef(account), 5)
+    ticket = await actor.ask(PlaceOrder(account_id=account, code="005930", side="buy", quantity=2, price=REST,
+                                        client_order_id="swing-9-1", source="swing:9"), 5)
+    swing_order = await ticket.wait(5)
+    status, rest_order = await order(client, clock, headers, limit(3))
+    assert swing_order.status == "accepted" and status == 201
+    assert await actor.ask(CancelOpen(account_id=account, source="swing:9", reason="swing 9 stopped"), 5) == 1
+    orders = {o["order_id"]: o for o in (await (await client.get("/stocks/orders", headers=headers)).json())
+              ["orders"]}
+    assert orders[str(swing_order.order_id)]["status"] == "cancelled"
+    assert orders[str(swing_order.order_id)]["reason"] == "swing 9 stopped"
+    assert orders[rest_order["order_id"]]["status"] == "accepted"
