@@ -67,7 +67,7 @@ from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill
 from engine.journal import Fill, NewOrder, Order, fingerprint
 from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, MailboxSpec
 
 __all__ = [
     "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
@@ -95,7 +95,6 @@ class AccountActor(Actor):
         self._inflight: dict[int, Order] = {}  # journalled, the broker call running
         self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
         self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
-        self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[Any] = []
         self.orders_placed = 0
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
@@ -135,9 +134,6 @@ class AccountActor(Actor):
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         for order_id, future in self._outcomes.items():
             order = self._inflight.get(order_id)
             if not future.done() and order is not None:  # journalled: still pending, reconciliation tells
@@ -150,18 +146,12 @@ class AccountActor(Actor):
             await broker.close()
 
     def _tell_self(self, msg: Any) -> None:
-        try:
-            self.ctx.self_ref.tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: %s not queued (%s); the next reconciliation catches up",
-                        self.account_id, type(msg).__name__, exc)
+        if not self.ctx.self_ref.try_tell(msg):
+            log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
+                        "catches up", self.account_id, type(msg).__name__)
 
     def _every(self, interval_s: float, msg: Any) -> None:
-        def fire() -> None:
-            self._tell_self(msg)
-            self._timers.append(self.ctx.clock.call_later(interval_s, fire))
-
-        self._timers.append(self.ctx.clock.call_later(interval_s, fire))
+        self._timers.append(self.ctx.tell_every(interval_s, msg))
 
     def _schedule_close(self) -> None:
         """A timer for the end of today's (or the next) session: day orders expire then."""
@@ -173,8 +163,7 @@ class AccountActor(Actor):
             bounds = session_bounds(day)
             if bounds is not None and bounds[1] > now:
                 delay = (bounds[1] - now) / 1000
-                self._timers.append(self.ctx.clock.call_later(
-                    delay, lambda: self._tell_self(SessionClosed(self.account_id))))
+                self._timers.append(self.ctx.tell_later(delay, SessionClosed(self.account_id)))
                 return
             day = kst_date(kst_midnight_ms(day) + DAY_MS + 3_600_000)
 
@@ -230,11 +219,9 @@ class AccountActor(Actor):
         if not result.final and result.order_id is not None:
             self.waiting[result.order_id] = reply_to
             return
-        try:
-            reply_to.tell(result)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: result of order %s not delivered to %s: %s",
-                        self.account_id, result.order_id, reply_to.path, exc)
+        if not reply_to.try_tell(result):
+            log.warning("account %d: result of order %s not delivered to %s (mailbox full or stopped)",
+                        self.account_id, result.order_id, reply_to.path)
 
     # -- placing -----------------------------------------------------------------------
 
@@ -281,14 +268,15 @@ class AccountActor(Actor):
         outcome = self._outcomes[order.id] = asyncio.get_running_loop().create_future()
         req = OrderRequest(client_order_id=key, code=msg.code, side=msg.side, quantity=msg.quantity,
                            price=msg.price)
-        task = asyncio.create_task(self._send(order.id, req), name=f"account-{self.account_id}-order-{order.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        order_id = order.id
+        self.ctx.pipe_to_self(self._send(order_id, req), lambda sent: sent,
+                              lambda exc: Sent(account_id=self.account_id, order_id=order_id,
+                                               error=OutcomeUnknown(f"the broker call failed: {exc!r}")))
         return OrderTicket(self._result(order), outcome)
 
-    async def _send(self, order_id: int, req: OrderRequest) -> None:
-        """The broker call, off the actor's mailbox: send once (resend only after EGW00201), then
-        for a paper market order walk the book; the answer is told back as :class:`Sent`."""
+    async def _send(self, order_id: int, req: OrderRequest) -> Sent:
+        """The broker call, piped off the actor's mailbox: send once (resend only after EGW00201),
+        then for a paper market order walk the book; the answer comes back as :class:`Sent`."""
         assert self.broker is not None
         settings, delay = self.deps.settings, self.deps.settings.order_retry_backoff_s
         ack: OrderAck | None = None
@@ -315,7 +303,7 @@ class AccountActor(Actor):
                 fills = PaperFills(fills=[], cancelled=f"no_quote: {exc}")
             except PaperCancelled as exc:
                 fills = PaperFills(fills=[], cancelled=str(exc))
-        self._tell_self(Sent(account_id=self.account_id, order_id=order_id, ack=ack, error=error, fills=fills))
+        return Sent(account_id=self.account_id, order_id=order_id, ack=ack, error=error, fills=fills)
 
     async def _on_sent(self, msg: Sent) -> None:
         order = self._inflight.pop(msg.order_id, None)
@@ -580,7 +568,7 @@ class AccountActor(Actor):
             commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
         else:
             fees = self.deps.fees
-            commission, tax = fees.commission(value), fees.tax(fill.side, value)
+            commission, tax = fees.commission(value), fees.tax(fill.side, value, fill.ts_ms)
             avg = self.avg_cost.get(fill.code, 0)
             realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
         order = await self.deps.journal.add_fill(order.id, Fill(
@@ -647,10 +635,9 @@ class AccountActor(Actor):
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return
-        try:
-            hub.tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order))))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: order event %s not delivered: %s", self.account_id, event, exc)
+        if not hub.try_tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order)))):
+            log.warning("account %d: order event %s not delivered (sessions hub full or stopped)",
+                        self.account_id, event)
 
     def _fault(self, step: str) -> None:
         if self.deps.fault is not None:

@@ -371,7 +371,7 @@ class PaperBroker:
     async def _fill(self, order_no: str, qty: int, price: int, ts_ms: int) -> PaperFill:
         order = self._open[order_no]
         value = qty * price
-        commission, tax = self.fees.commission(value), self.fees.tax(order.side, value)
+        commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
         try:
             realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
         except LedgerRefused as exc:

@@ -8,7 +8,7 @@ before the broker hears of it, so reconciliation after a crash finds it.
 remainder at the session close).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005 (given 0004; main has 0005)
 Create Date: 2026-12-01
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005"  # 0004 as given; re-chained after main brought 0005
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
