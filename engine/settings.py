@@ -98,6 +98,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_timeout_s: float = 30.0  # how long POST /stocks/order waits for the account's answer
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
+    reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0
