@@ -16,7 +16,7 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,13 @@ def _fee(value: int, pct: float) -> int:
 
 
 def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
-             commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float = DEFAULT_TAX_PCT) -> BacktestResult:
-    """Run the swing rules over `df` (csv_bars shape) and account for every fill."""
+             commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float = DEFAULT_TAX_PCT,
+             progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Run the swing rules over `df` (csv_bars shape) and account for every fill.
+
+    ``progress(done, total)``, if given, is called every 1 % of the bars (from
+    the thread the backtest runs on).
+    """
     params.validate()
     if cash <= 0:
         raise ValueError("cash must be positive")
@@ -117,7 +122,10 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     equity: list[EquityPoint] = []
     decisions: list[Decision] = []
     rejected = held_bars = 0
+    total, every = len(starts), max(1, len(starts) // 100)
     for i, snap in enumerate(snapshots):
+        if progress is not None and i % every == 0:
+            progress(i, total)
         if pending is not None:
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":
