@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from aiohttp import web
 
+from engine.market.krx import KST
 from engine.market.csv_bars import detect_format, infer_bar_size, load_csv
 from engine.strategy.backtest import Metrics, Trade, backtest
 from engine.strategy.swing import SwingParams, indicator_arrays
@@ -62,7 +63,7 @@ class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Job:
-    __slots__ = ("id", "user_id", "status", "progress", "error", "fields", "report", "started", "source")
+    __slots__ = ("id", "user_id", "status", "progress", "error", "fields", "report", "started", "source", "done")
 
     def __init__(self, job_id: int, user_id: int, source: str) -> None:
         self.id, self.user_id, self.source = job_id, user_id, source
@@ -71,7 +72,8 @@ class Job:
         self.error: str | None = None
         self.fields: dict[str, str] = {}
         self.report: BacktestReport | None = None
-        self.started = datetime.now().astimezone().isoformat()
+        self.started = datetime.now(KST).isoformat(timespec="seconds")
+        self.done = asyncio.Event()  # set when the job is done or failed
 
 
 class Spec(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +124,12 @@ class BacktestJobs:
 
     def _finish(self, job: Job, future: asyncio.Future[BacktestReport]) -> None:
         self._futures.discard(future)
+        try:
+            self._settle(job, future)
+        finally:
+            job.done.set()
+
+    def _settle(self, job: Job, future: asyncio.Future[BacktestReport]) -> None:
         if future.cancelled():
             job.status, job.error = "failed", "cancelled: the server is stopping"
             return

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 from playwright.sync_api import expect
 
+from storage import UserRepo
 from tests.browser.conftest import PASSWORD, shot, sign_in, user_with_account
+from web.keys import SESSIONS, SYSTEM
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,3 +50,137 @@ def test_register_sign_in_and_watch_005930_move(page, server):
     expect(page.locator("#watch-h")).to_have_text("Watch list")
     page.get_by_role("button", name="한국어").click()
     expect(page.locator("#watch-h")).to_have_text("관심 종목")
+
+
+def _ticket(page):  # type: ignore[no-untyped-def]
+    page.goto(page.url.split("#")[0] + "#/trade?code=005930")
+    ticket = page.locator("#order-ticket")
+    expect(ticket).to_be_visible()
+    expect(page.locator("#limits-line")).to_contain_text("상한가")  # today's limits are shown
+    return ticket
+
+
+def test_market_order_fills_and_the_position_appears(page, server):
+    user_with_account(server, "buyer@example.com")
+    sign_in(page, server, "buyer@example.com")
+    ticket = _ticket(page)
+    expect(page.locator("#orders-table + .empty")).to_be_visible()  # the empty state says what to do
+    ticket.get_by_label(re.compile("수량")).fill("3")
+    ticket.get_by_role("button", name="주문 보내기").click()
+    row = page.locator("#orders-table tbody tr").first
+    expect(row).to_have_attribute("data-status", "filled")
+    expect(row).to_contain_text("▲ 매수")
+    position = page.locator('#positions-table tr[data-code="005930"]')
+    expect(position).to_be_visible()
+    expect(position.locator("td").first).to_have_text("3")
+    shot(page, "03-trade")
+
+
+def test_refused_limit_price_is_highlighted_and_a_limit_order_rests(page, server):
+    user_with_account(server, "limits@example.com")
+    sign_in(page, server, "limits@example.com")
+    ticket = _ticket(page)
+    ticket.locator("label.radio", has_text="지정가").click()
+    upper = int(page.locator("#limits-line").inner_text().split("상한가")[1].split("·")[0].strip().replace(",", ""))
+    price = ticket.get_by_label(re.compile("가격"))
+    price.fill(str(upper * 2))
+    ticket.get_by_role("button", name="주문 보내기").click()
+    box = ticket.locator('[data-field="price"]')
+    expect(box).to_have_class(re.compile("invalid"))
+    expect(box.locator(".field-error")).to_contain_text("outside today's limits")
+    expect(price).to_be_focused()
+    shot(page, "04-trade-refused")
+    lower = int(page.locator("#limits-line").inner_text().split("하한가")[1].split("·")[0].strip().replace(",", ""))
+    price.fill(str(lower))
+    ticket.get_by_role("button", name="주문 보내기").click()
+    row = page.locator("#orders-table tbody tr").first
+    expect(row).to_have_attribute("data-status", re.compile("accepted|pending"))
+    expect(row.get_by_role("button", name="취소")).to_be_visible()
+    expect(box).not_to_have_class(re.compile("invalid"))
+
+
+@pytest.mark.timeout(150)
+def test_register_the_demo_swing_and_see_its_events(page, server):
+    user_with_account(server, "swinger@example.com")
+    sign_in(page, server, "swinger@example.com")
+    page.goto(server.url + "/#/swings")
+    expect(page.locator("#swings-table + .empty")).to_be_visible()
+    form = page.locator("#swing-form")
+    form.get_by_role("button", name=re.compile("데모 값")).click()
+    expect(form.get_by_label("bar_size")).to_have_value("1Min")
+    form.get_by_role("button", name="등록", exact=True).click()
+    row = page.locator("#swings-table tbody tr").first
+    expect(row).to_contain_text("005380")
+    expect(row.get_by_role("button", name="중지 후 청산")).to_be_visible()
+    expect(page.locator("#swing-chart canvas").first).to_be_visible()
+    # the first check comes at the next wall-clock minute boundary; the page polls its events
+    expect(page.locator("#swing-events li").first).to_be_visible(timeout=90_000)
+    first = page.locator("#swing-events li").first
+    expect(first.locator(".ev-reason")).not_to_be_empty()
+    shot(page, "05-swings")
+    row.get_by_role("button", name="중지", exact=True).click()
+    expect(row.locator(".badge")).to_have_text("stopped")
+    expect(page.locator('#swing-events li[data-kind="stopped"]')).to_have_count(1)
+
+
+def test_backtest_runs_with_progress_and_draws_its_report(page, server):
+    user_with_account(server, "quant@example.com")
+    sign_in(page, server, "quant@example.com")
+    page.goto(server.url + "/#/backtest")
+    expect(page.locator("#bt-report .empty")).to_be_visible()
+    form = page.locator("#bt-form")
+    expect(form.locator("#bt-file option")).not_to_have_count(0)
+    form.locator("#bt-file").select_option("krx_daily_005930.csv")
+    form.get_by_label(re.compile("시작일")).fill("2015-01-01")
+    form.get_by_role("button", name="실행").click()
+    expect(page.locator("#bt-report")).to_have_attribute("data-done", "1", timeout=60_000)
+    # the very figures of the README's CLI run over the same file and parameters
+    expect(page.locator("#bt-final")).to_have_text("9,993,302원")
+    expect(page.locator("#bt-return")).to_have_text("▼ 0.07 %")
+    expect(page.locator("#bt-trades")).to_contain_text("10")
+    for chart in ("#bt-price-chart", "#bt-equity-chart", "#bt-dd-chart"):
+        expect(page.locator(f"{chart} canvas").first).to_be_visible()
+    expect(page.locator("#bt-trades-table tbody tr")).to_have_count(10)
+    shot(page, "06-backtest")
+
+
+class Poison(msgspec.Struct, frozen=True):
+    """No actor handles this: it crashes whoever receives it."""
+
+
+def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
+    user_with_account(server, "ops@example.com")
+
+    async def promote(app):  # type: ignore[no-untyped-def]
+        async with app[SESSIONS].begin() as session:
+            return (await UserRepo(session).promote("ops@example.com")).id
+
+    uid = server.call(promote)
+    sign_in(page, server, "ops@example.com")
+    page.goto(server.url + "/#/admin")
+    victim = f"/strategies/{uid}/basic"  # this tab's socket runs the basic strategy for the user
+    row = page.locator(f'#actor-table tr[data-path="{victim}"]')
+    expect(row).to_be_visible()
+    expect(row.locator('td[data-col="restarts"]')).to_have_text("0")
+    expect(page.locator("#m-clients")).not_to_have_text("0")
+    expect(page.locator("#m-feeds")).not_to_have_text("0")
+
+    async def crash(app):  # type: ignore[no-untyped-def]
+        app[SYSTEM].ref(victim).tell(Poison())
+
+    server.call(crash)
+    expect(row.locator('td[data-col="restarts"]')).to_have_text("1")
+    expect(row).to_have_attribute("data-state", "running")
+    expect(row).to_have_class(re.compile("restarted"))
+    page.locator("#actor-filter").fill("/strategies/")
+    expect(page.locator("#actor-table tbody tr")).not_to_have_count(0)
+    for path in page.locator("#actor-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.path)"):
+        assert path.startswith("/strategies")
+    shot(page, "07-admin")
+
+
+def test_a_user_is_told_the_admin_page_is_for_admins(page, server):
+    user_with_account(server, "nosy@example.com")
+    sign_in(page, server, "nosy@example.com")
+    page.goto(server.url + "/#/admin")
+    expect(page.locator("#admin-forbidden")).to_be_visible()

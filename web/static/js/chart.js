@@ -35,8 +35,9 @@ export function priceChart(el, { emaLabels = [] } = {}) {
   }));
   const markers = createSeriesMarkers(candles, []);
   let bars = [];
+  let alive = true;
   const volOf = (b) => ({ time: b.time, value: b.volume, color: b.close >= b.open ? "rgba(214,45,45,.45)" : "rgba(31,95,209,.45)" });
-  return {
+  return guard(() => alive, {
     chart,
     get bars() { return bars; },
     setBars(list) {
@@ -55,8 +56,20 @@ export function priceChart(el, { emaLabels = [] } = {}) {
     updateEma(i, point) { if (emas[i]) emas[i].update(point); },
     setMarkers(list) { markers.setMarkers(list.slice().sort((a, b) => a.time - b.time)); },
     fit() { chart.timeScale().fitContent(); },
-    remove() { chart.remove(); },
-  };
+    remove() { if (alive) { alive = false; chart.remove(); } },
+  });
+}
+
+// Calls on a removed chart (an answer that lands after its page was left) do nothing.
+function guard(isAlive, api) {
+  for (const key of Object.keys(api)) {
+    const desc = Object.getOwnPropertyDescriptor(api, key);
+    if (typeof desc.value === "function" && key !== "remove") {
+      const fn = desc.value;
+      api[key] = (...args) => (isAlive() ? fn(...args) : undefined);
+    }
+  }
+  return api;
 }
 
 export function lineChart(el, lines) {
@@ -65,12 +78,13 @@ export function lineChart(el, lines) {
     ? { lineColor: l.color, topColor: "rgba(214,45,45,.05)", bottomColor: "rgba(214,45,45,.35)", lineWidth: 1,
       title: l.title, invertFilledArea: true }
     : { color: l.color, lineWidth: l.width || 2, title: l.title, lineStyle: l.dashed ? 2 : 0 }));
-  return {
+  let alive = true;
+  return guard(() => alive, {
     chart,
     setData(i, data) { series[i].setData(data); },
     fit() { chart.timeScale().fitContent(); },
-    remove() { chart.remove(); },
-  };
+    remove() { if (alive) { alive = false; chart.remove(); } },
+  });
 }
 
 export const buyMarker = (time, text) => ({ time, position: "belowBar", color: UP, shape: "arrowUp", text });

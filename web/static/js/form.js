@@ -3,7 +3,7 @@ import { h } from "./dom.js";
 
 let seq = 0;
 export function field(name, label, input, help) {
-  const id = `f-${name}-${++seq}`;
+  const id = input.id || `f-${name}-${++seq}`;
   input.id = id;
   input.name = name;
   const helpEl = help ? h("small.help", { id: `${id}-help` }, help) : null;
