@@ -184,3 +184,58 @@ def test_a_user_is_told_the_admin_page_is_for_admins(page, server):
     sign_in(page, server, "nosy@example.com")
     page.goto(server.url + "/#/admin")
     expect(page.locator("#admin-forbidden")).to_be_visible()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.mark.parametrize("page", [PHONE], indirect=True, ids=["phone"])
+def test_every_page_fits_a_phone_and_keeps_its_meaning_without_colour(page, server):
+    user_with_account(server, "phone@example.com")
+    sign_in(page, server, "phone@example.com")
+    for name, ready in (("market", "#price-chart canvas"), ("trade", "#order-ticket"), ("swings", "#swing-form"),
+                        ("backtest", "#bt-form"), ("risk", "#risk-state"), ("admin", "#admin-forbidden")):
+        page.goto(f"{server.url}/#/{name}")
+        expect(page.locator(ready).first).to_be_visible()
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{name} is {overflow}px wider than a phone"
+        shot(page, f"phone-{name}")
+    page.goto(f"{server.url}/#/market")
+    change = page.locator('#watch-table tr[data-code="005930"] td').nth(1)
+    expect(change).to_have_text(re.compile(r"^[▲▼■] "))  # the sign, not only the colour
+
+
+def test_keyboard_reaches_the_pages_and_picks_a_code(page, server):
+    user_with_account(server, "keys@example.com")
+    sign_in(page, server, "keys@example.com")
+    page.goto(server.url + "/#/market")
+    page.reload()  # focus starts at the top of the document
+    expect(page.locator("#price-chart canvas").first).to_be_visible()
+    focused = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("() => document.activeElement.textContent.trim()"))
+    assert "본문으로 건너뛰기 / Skip to content" in focused and "주문·잔고" in focused
+    page.locator('#watch-table tr[data-code="000660"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#chart-title")).to_have_text("000660 차트")
+    expect(page.locator('#watch-table tr[data-code="000660"]')).to_have_class(re.compile("selected"))
+
+
+def test_risk_halt_and_resume_in_one_click(page, server):
+    user_with_account(server, "risky@example.com")
+    sign_in(page, server, "risky@example.com")
+    page.goto(server.url + "/#/risk")
+    expect(page.locator("#risk-state")).to_contain_text("거래 가능")
+    expect(page.locator('[data-limit="max_order_value"]')).to_have_text("50,000,000원")
+    page.locator("#halt-reason").fill("점심 시간")
+    page.locator("#halt").click()
+    expect(page.locator("#risk-state")).to_contain_text("거래 정지 중 — 점심 시간")
+    expect(page.locator("#resume")).to_be_focused()
+    shot(page, "08-risk")
+    page.goto(server.url + "/#/trade?code=005930")
+    page.locator("#order-ticket").get_by_role("button", name="주문 보내기").click()
+    expect(page.locator("#order-ticket .form-error")).to_contain_text("account_halted")
+    page.goto(server.url + "/#/risk")
+    page.locator("#resume").click()
+    expect(page.locator("#risk-state")).to_contain_text("거래 가능")

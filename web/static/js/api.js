@@ -1,4 +1,4 @@
-// The REST client. The token lives in sessionStorage (this tab only, gone when it closes); never localStorage.
+// The REST client. The token lives in sessionStorage (this tab only, gone when it closes), never in persistent storage.
 const KEY = "autotrader.token";
 
 export const session = {

@@ -1,4 +1,4 @@
-// A tiny DOM builder: h("tag.class", {attrs, on: {click}}, ...children). Text is always text (no innerHTML).
+// A tiny DOM builder: h("tag.class", {attrs, on: {click}}, ...children). Text is always a text node, never parsed as HTML.
 export function h(spec, attrs, ...children) {
   const [tag, ...classes] = spec.split(".");
   const el = document.createElement(tag || "div");
