@@ -29,6 +29,7 @@ from aiohttp import web
 
 from engine.market.krx import KST
 from engine.market.csv_bars import detect_format, infer_bar_size, load_csv
+from engine.risk import fee as _fee
 from engine.strategy.backtest import Metrics, Trade, backtest
 from engine.strategy.swing import SwingParams, indicator_arrays
 
@@ -87,7 +88,8 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True):
     params: dict[str, Any]  # SwingParams fields but stock_code and bar_size (from the file)
     cash: int
     commission_pct: float
-    tax_pct: float
+    tax_pct: float | None
+    market: str
 
 
 class BacktestJobs:
@@ -187,7 +189,7 @@ def run(spec: Spec, report: Callable[[float], None]) -> BacktestReport:
     code = spec.code or str(df.attrs.get("code") or "000000")
     params = SwingParams(stock_code=code, bar_size=infer_bar_size(df), **spec.params).validate()
     result = backtest(df, params, cash=spec.cash, commission_pct=spec.commission_pct, tax_pct=spec.tax_pct,
-                      progress=lambda done, total: report(5.0 + 90.0 * done / total))
+                      market=spec.market, progress=lambda done, total: report(5.0 + 90.0 * done / total))
     report(96.0)
     return BacktestReport(parameters=result.parameters, metrics=result.metrics, trades=result.trades,
                           series=_series(df, params, result.equity, spec.cash, spec.commission_pct))
@@ -200,10 +202,6 @@ def _load(spec: Spec) -> pd.DataFrame:
         path = Path(folder) / "upload.csv"
         path.write_text(spec.text or "", encoding="utf-8")
         return load_csv(path)
-
-
-def _fee(value: int, pct: float) -> int:
-    return int(value * pct / 100)  # as the backtest rounds it: down to the won
 
 
 def _series(df: pd.DataFrame, params: SwingParams, equity: list[Any], cash: int, commission_pct: float) -> Series:

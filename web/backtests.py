@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
+from engine.market.tax import MARKETS
 from engine.strategy.backtest import DEFAULT_CASH, DEFAULT_COMMISSION_PCT, DEFAULT_TAX_PCT, DEFAULT_UNIT_AMOUNT
 from engine.strategy.swing import SwingParams, SwingParamsError
 from web.auth import require_user
@@ -48,7 +49,8 @@ class BacktestRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     repeat: bool = True
     cash: int = DEFAULT_CASH
     commission_pct: float = DEFAULT_COMMISSION_PCT
-    tax_pct: float = DEFAULT_TAX_PCT
+    tax_pct: float | None = DEFAULT_TAX_PCT  # a flat sell tax; null: the KRX schedule by date and market
+    market: str = "KOSPI"  # the code's market, for the transaction tax
 
 
 class DataFile(msgspec.Struct, frozen=True):
@@ -134,8 +136,10 @@ async def start(request: web.Request) -> web.Response:
         fields["cash"] = "must be a positive amount of KRW"
     if not 0 <= body.commission_pct < 100:
         fields["commission_pct"] = "a percent from 0 to 100"
-    if not 0 <= body.tax_pct < 100:
+    if body.tax_pct is not None and not 0 <= body.tax_pct < 100:
         fields["tax_pct"] = "a percent from 0 to 100"
+    if body.market not in MARKETS:
+        fields["market"] = f"one of {', '.join(MARKETS)}"
     params = {k: getattr(body, k) for k in ("short_term", "medium_term", "long_term", "rsi_threshold",
                                              "adx_threshold", "obv_threshold", "unit_amount", "stop_loss_pct",
                                              "repeat")}
@@ -151,7 +155,7 @@ async def start(request: web.Request) -> web.Response:
         raise ConflictError(f"backtest {running.id} is still running", code="backtest_running")
     spec = Spec(path=str(path) if path is not None else None, text=body.csv, code=body.stock_code,
                 start=body.start, end=body.end, params=params, cash=body.cash,
-                commission_pct=body.commission_pct, tax_pct=body.tax_pct)
+                commission_pct=body.commission_pct, tax_pct=body.tax_pct, market=body.market)
     return respond(_view(jobs.start(user_id, spec)), status=202)
 
 

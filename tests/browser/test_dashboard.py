@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from storage import UserRepo
+from tests.web.test_backtests import cli_run
 from tests.browser.conftest import PASSWORD, shot, sign_in, user_with_account
 from web.keys import SESSIONS, SYSTEM
 
@@ -134,9 +135,10 @@ def test_backtest_runs_with_progress_and_draws_its_report(page, server):
     form.get_by_label(re.compile("시작일")).fill("2015-01-01")
     form.get_by_role("button", name="실행").click()
     expect(page.locator("#bt-report")).to_have_attribute("data-done", "1", timeout=60_000)
-    # the very figures of the README's CLI run over the same file and parameters
-    expect(page.locator("#bt-final")).to_have_text("9,993,302원")
-    expect(page.locator("#bt-return")).to_have_text("▼ 0.07 %")
+    cli = cli_run("krx_daily_005930.csv", "2015-01-01").metrics  # the CLI's figures for the same run
+    expect(page.locator("#bt-final")).to_have_text(f"{cli.final_equity:,}원")
+    sign = "▲" if cli.total_return_pct > 0 else "▼" if cli.total_return_pct < 0 else "■"
+    expect(page.locator("#bt-return")).to_have_text(f"{sign} {abs(cli.total_return_pct):.2f} %")
     expect(page.locator("#bt-trades")).to_contain_text("10")
     for chart in ("#bt-price-chart", "#bt-equity-chart", "#bt-dd-chart"):
         expect(page.locator(f"{chart} canvas").first).to_be_visible()

@@ -54,5 +54,5 @@ export function signedPct(value) {
   if (value === null || value === undefined) return h("span.flat", "–");
   const cls = value > 0 ? "up" : value < 0 ? "down" : "flat";
   const arrow = value > 0 ? "▲" : value < 0 ? "▼" : "■";
-  return h(`span.${cls}`, `${arrow} ${num(Math.abs(value), 2)} %`);
+  return h(`span.${cls}`, `${arrow} ${Math.abs(value).toFixed(2)} %`);
 }

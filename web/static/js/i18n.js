@@ -160,6 +160,8 @@ const DICT = {
   "bt.cash": ["초기 자금(원)", "Starting cash (KRW)"],
   "bt.commission": ["수수료(%)", "Commission (%)"],
   "bt.tax": ["매도세(%)", "Sell tax (%)"],
+  "bt.tax.help": ["비우면 KRX 거래세율(결제일·시장별)", "Empty: the KRX transaction tax by settlement date and market"],
+  "bt.market": ["시장", "Market"],
   "bt.run": ["실행", "Run"],
   "bt.running": ["실행 중… {p} %", "running… {p} %"],
   "bt.empty": ["파일과 파라미터를 고르고 실행하세요. 모든 값에는 기본값이 있습니다.", "Pick a file and parameters and run; every value has a default."],

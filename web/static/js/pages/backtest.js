@@ -42,7 +42,8 @@ export function mount(view) {
       field("repeat", "repeat", repeat, t("help.repeat")),
       field("cash", t("bt.cash"), num_("cash", 10000000)),
       field("commission_pct", t("bt.commission"), num_("commission_pct", 0.015)),
-      field("tax_pct", t("bt.tax"), num_("tax_pct", 0.18))),
+      field("tax_pct", t("bt.tax"), num_("tax_pct", "", { placeholder: "KRX" }), t("bt.tax.help")),
+      field("market", t("bt.market"), (inputs.market = h("select", h("option", { value: "KOSPI" }, "KOSPI"), h("option", { value: "KOSDAQ" }, "KOSDAQ"))))),
     banner(), h("div.row", runBtn, progress, progressText));
   const report = h("section.panel.bt-report", { id: "bt-report", "aria-live": "polite" }, h("p.empty", t("bt.empty")));
   view.append(h("div.backtest", h("div.col", form), h("div.col.wide", report)));
@@ -61,7 +62,7 @@ export function mount(view) {
     if (uploaded) body.csv = uploaded.text; else body.data_file = fileSel.value;
     for (const [k, el] of Object.entries(inputs)) {
       if (k === "repeat" || el.value === "") continue;
-      body[k] = el.type === "date" ? el.value : Number(el.value);
+      body[k] = el.type === "date" || el.tagName === "SELECT" ? el.value : Number(el.value);
     }
     runBtn.disabled = true;
     try {
