@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from storage import UserRepo
 from tests.web.test_backtests import cli_run
-from tests.browser.conftest import PASSWORD, shot, sign_in, user_with_account
+from tests.browser.conftest import PASSWORD, rest, shot, sign_in, user_with_account
 from web.keys import SESSIONS, SYSTEM
 
 pytestmark = pytest.mark.timeout(120)
@@ -51,6 +51,12 @@ def test_register_sign_in_and_watch_005930_move(page, server):
     expect(page.locator("#watch-h")).to_have_text("Watch list")
     page.get_by_role("button", name="한국어").click()
     expect(page.locator("#watch-h")).to_have_text("관심 종목")
+
+    token = page.evaluate("() => sessionStorage.getItem('autotrader.token')")
+    page.get_by_role("button", name="로그아웃").click()
+    expect(page.locator("#login-form")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.getItem('autotrader.token')") is None
+    assert rest(server, "GET", "/accounts", token=token)[0] == 401  # the server revoked it too
 
 
 def _ticket(page):  # type: ignore[no-untyped-def]

@@ -26,13 +26,16 @@ export function mount(view) {
   const count = h("span.muted", { id: "actor-count" });
   const tbody = h("tbody");
   const figures = h("dl.figures", { id: "metrics-figures" });
+  const deadList = h("ol.dead", { id: "dead-letters" });
+  const deadEmpty = h("p.muted", t("admin.nodead"));
   const cols = ["col.path", "col.kind", "col.state", "col.mailbox", "col.handled", "col.rejected", "col.conflated",
     "col.dead", "col.restarts", "col.error"];
   const body = h("div.admin",
     h("section.panel", { "aria-labelledby": "metrics-h" }, h("h2", { id: "metrics-h" }, t("admin.metrics")), figures),
     h("section.panel", { "aria-labelledby": "actors-h" }, h("h2", { id: "actors-h" }, t("admin.title")),
       h("div.row", filter, h("label.radio", faultedOnly, ` ${t("admin.faulted")}`), count),
-      h("div.scroll", h("table.grid.actors", { id: "actor-table" }, h("thead", h("tr", cols.map((k) => h("th", t(k))))), tbody))));
+      h("div.scroll", h("table.grid.actors", { id: "actor-table" }, h("thead", h("tr", cols.map((k) => h("th", t(k))))), tbody))),
+    h("section.panel", { "aria-labelledby": "dead-h" }, h("h2", { id: "dead-h" }, t("admin.dead")), deadList, deadEmpty));
   filter.addEventListener("input", paint);
   faultedOnly.addEventListener("change", paint);
 
@@ -50,7 +53,7 @@ export function mount(view) {
         path, h("td", r.kind), h("td", h(`span.badge.${r.state}`, `${bad ? "⚠ " : ""}${r.state}`)),
         h("td.num", `${r.mailbox_depth}/${r.mailbox_limit} (${r.mailbox_peak})`), h("td.num", won(r.handled)),
         h("td.num", won(r.rejected)), h("td.num", won(r.conflated)),
-        h("td.num", r.dead_letters === undefined ? "–" : won(r.dead_letters)),
+        h("td.num", won(r.dead_letters || 0)),
         h("td.num", { "data-col": "restarts" }, String(r.restarts)), h("td.error", r.last_error || ""));
     }));
   }
@@ -61,7 +64,7 @@ export function mount(view) {
     const lag = m.autotrader_event_loop_lag_seconds || [];
     const lagText = lag.length ? lag.map((x) => `${x.labels.quantile || x.labels.stat || ""} ${num(x.value * 1000, 1)} ms`.trim()).join(" · ") : "–";
     const card = (label, value, id) => h("div", h("dt", label), h("dd", { id }, value));
-    clear(figures, card(t("m.feeds"), won(one("autotrader_feeds")), "m-feeds"),
+    clear(figures, card(t("m.actors"), won(rows.length), "m-actors"), card(t("m.feeds"), won(one("autotrader_feeds")), "m-feeds"),
       card(t("m.clients"), won(one("autotrader_websocket_clients")), "m-clients"),
       card(t("m.upstream"), one("autotrader_upstream_live") ? "● live" : "○ down", "m-upstream"),
       card(t("m.faulted"), won(one("autotrader_actors_faulted")), "m-faulted"),
@@ -75,6 +78,9 @@ export function mount(view) {
       const [tree, metrics] = await Promise.all([api("GET", "/admin/actors"), api("GET", "/metrics")]);
       rows = tree.data.actors;
       paint();
+      const dead = (tree.data.dead_letters || []).slice(-20).reverse();
+      deadEmpty.hidden = dead.length > 0;
+      clear(deadList, dead.map((d) => h("li", h("code", d.target), ` ← ${d.sender || "?"} · ${d.msg_type} · `, h("span.muted", d.reason))));
       paintMetrics(parseMetrics(metrics.data));
       if (!body.isConnected) view.append(body);
     } catch (err) {
