@@ -80,6 +80,12 @@ def test_market_order_fills_and_the_position_appears(page, server):
     position = page.locator('#positions-table tr[data-code="005930"]')
     expect(position).to_be_visible()
     expect(position.locator("td").first).to_have_text("3")
+    price = int(row.locator("td").nth(6).inner_text().replace(",", ""))
+    # by hand: 3 shares at the fill price, commission 0.015 % rounded down to the won, no tax on a buy
+    cash = 100_000_000 - 3 * price - 3 * price * 15 // 100_000
+    expect(page.locator("#cash")).to_have_text(f"{cash:,}원")
+    expect(position.locator("td").nth(1)).to_have_text(f"{price:,}")
+    expect(row.locator("ul.fills li")).to_contain_text(f"3 @ {price:,}")
     shot(page, "03-trade")
 
 

@@ -90,6 +90,7 @@ const DICT = {
   "col.status": ["상태", "Status"],
   "col.actions": ["작업", "Actions"],
   "col.reason": ["사유", "Reason"],
+  "fees": ["수수료·세금", "fees"],
   "cancel": ["취소", "Cancel"],
   "modify": ["정정", "Modify"],
   "modify.apply": ["정정 보내기", "Send change"],

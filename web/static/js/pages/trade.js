@@ -151,7 +151,9 @@ export function mount(view, params) {
       h("td", kst(o.created_at)), h("td", o.stock_code), h("td", side),
       h("td", o.price === null ? t("market") : `${t("limit")} ${won(o.price)}`),
       h("td.num", won(o.quantity)), h("td.num", won(o.filled_quantity)), h("td.num", o.average_price ? won(o.average_price) : "–"),
-      h("td", h(`span.badge.${o.status}`, t(`status.${o.status}`)), o.reason ? h("small.muted.block", o.reason) : null),
+      h("td", h(`span.badge.${o.status}`, t(`status.${o.status}`)), o.reason ? h("small.muted.block", o.reason) : null,
+        (o.fills || []).length ? h("ul.fills", o.fills.map((f) => h("li", `${won(f.quantity)} @ ${won(f.price)} · ${kst(f.ts_ms || f.time, { date: false })}`,
+          f.commission || f.tax ? h("span.muted", ` (${t("fees")} ${won((f.commission || 0) + (f.tax || 0))})`) : null))) : null),
       actions);
     return tr;
   }
