@@ -253,3 +253,14 @@ def test_risk_halt_and_resume_in_one_click(page, server):
     page.goto(server.url + "/#/risk")
     page.locator("#resume").click()
     expect(page.locator("#risk-state")).to_contain_text("거래 가능")
+
+
+def test_docs_render_the_openapi_document_with_try_it(page, server):
+    page.goto(server.url + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Auto-Trader")
+    op = page.locator("#operations-backtest-post_backtests")
+    expect(op).to_be_visible()
+    op.locator(".opblock-summary").click()
+    expect(op.get_by_role("button", name="Cancel")).to_be_visible()  # try-it is on: the editor is open
+    expect(page.locator(".swagger-ui .btn.authorize")).to_be_visible()
+    shot(page, "09-docs")
