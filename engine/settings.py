@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_speed: float = 60.0  # market seconds per wall second
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
+    # -- dashboard --------------------------------------------------------
+    backtest_data_dir: str = ""  # CSVs the dashboard's backtest offers; default ../shared/data beside the repo
     # -- KIS --------------------------------------------------------------
     kis_rest_url: str = "https://openapi.koreainvestment.com:9443"
     kis_ws_url: str = "ws://ops.koreainvestment.com:21000"
