@@ -295,8 +295,7 @@ class MarketFeed(Actor):
 
     def _market_now(self) -> int | None:
         """Market time: the clock for live sources, the file's time for replay."""
-        market_time = getattr(self.source, "market_time_ms", None)
-        return market_time() if market_time is not None else self.ctx.clock.now_ms()
+        return self.source.market_time_ms()
 
     def _schedule_flush(self) -> None:
         now = self.ctx.clock.now_ms()

@@ -49,7 +49,7 @@ class _Waiter:
 
 
 class QuoteBoard:
-    def __init__(self, clock: Clock, base_of: Callable[[str], int] | None = None) -> None:
+    def __init__(self, clock: Clock, base_of: Callable[[str], int | None] | None = None) -> None:
         self.clock = clock
         self.base_of = base_of  # a fallback for the previous close (the simulated market knows it)
         self.tap: ActorRef | None = None
@@ -84,7 +84,7 @@ class QuoteBoard:
         base = self._base.get(code)
         if base:
             return base
-        return self.base_of(code) if self.base_of is not None else 0
+        return (self.base_of(code) or 0) if self.base_of is not None else 0
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         future: asyncio.Future[Quote] = asyncio.get_running_loop().create_future()

@@ -92,10 +92,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
     """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
     settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
     source = app[SOURCE]
-    base_of = getattr(source, "base_price_of", None)
-    if base_of is None and getattr(source, "name", "") == "sim":
-        from engine.brokers.sim import base_price as base_of
-    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], base_of)
+    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], source.previous_close)
 
     async def load_account(account_id: int) -> AccountInfo:
         async with sessions() as session:
@@ -107,7 +104,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
         settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
         sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT) or kill_at(settings),
-        market_now=getattr(app[SOURCE], "market_time_ms", None),
+        market_now=source.market_time_ms,
     )
     return lambda: AccountHub(deps, spec)
 

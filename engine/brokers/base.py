@@ -1,9 +1,12 @@
-"""What the engine needs from a market-data source and (later) a broker.
+"""What the engine needs from a market-data source and a broker.
 
 A source pushes parsed records into a :class:`MarketDataSink` synchronously
 (no awaiting per tick: the sink only enqueues into feed actors' mailboxes).
 Sources: ``sim`` (engine.brokers.sim), ``replay`` (engine.brokers.replay),
-``kis`` (engine.brokers.kis).
+``kis`` (engine.brokers.kis). What differs between them (market time, a
+previous close known before any trade, upstream trouble) is a method of the
+protocol that every source implements, never an attribute probed with
+``getattr``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ class MarketDataSink(Protocol):
         """The upstream connection changed (e.g. dropped and reconnecting, live again)."""
 
 
+class UpstreamCounters(msgspec.Struct, frozen=True):
+    """Upstream trouble since start (zeros for the in-process sources)."""
+
+    reconnects: int = 0
+    bad_frames: int = 0
+    missed_pingpongs: int = 0
+
+
 class MarketDataSource(Protocol):
     name: str
 
@@ -45,6 +56,17 @@ class MarketDataSource(Protocol):
 
     async def backfill(self, code: str, bar_size: str, n: int) -> list[Bar]:
         """Up to ``n`` most recent closed bars, oldest first. May raise; callers log and go on."""
+
+    def market_time_ms(self) -> int | None:
+        """The market's time now: the clock for live sources, the file's time in a replay
+        (None before its first trade)."""
+
+    def previous_close(self, code: str) -> int | None:
+        """The previous close of ``code`` when known before any trade (the simulated
+        market's base price); None otherwise (it is learnt from the first trade)."""
+
+    def counters(self) -> UpstreamCounters:
+        """Upstream trouble so far, for ``/metrics``."""
 
 
 # -- orders --------------------------------------------------------------------
