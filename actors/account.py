@@ -92,10 +92,8 @@ class AccountActor(Actor):
         else:
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
-            self.broker = deps.kis_broker(self.info.credentials)
-            subscribe = getattr(self.broker, "subscribe_fills", None)
-            if subscribe is not None:
-                await subscribe(lambda fill: self._tell_self(FillArrived(self.account_id, fill)))
+            kis = self.broker = deps.kis_broker(self.info.credentials)
+            await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill)))
         log.info("account %s started (%s)", me.path, self.info.broker)
         try:
             await self._reconcile()

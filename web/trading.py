@@ -8,7 +8,7 @@ broker instead of sending anything again.
 
 Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
 ``fault(step)`` with step ``journal``, ``send`` or ``fill``) and
-``app[KIS_BROKERS]`` (``credentials -> Broker`` for kis accounts; default
+``app[KIS_BROKERS]`` (``credentials -> NotifyingBroker`` for kis accounts; default
 :class:`engine.brokers.kis.KisBroker`).
 """
 
@@ -27,7 +27,7 @@ from actors.account_deps import AccountDeps, AccountInfo
 from actors.account_messages import Reconcile
 from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
-from engine.brokers.base import Broker
+from engine.brokers.base import NotifyingBroker
 from engine.runtime import ActorSystem, ChildSpec
 from engine.settings import Settings
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
@@ -37,10 +37,10 @@ log = logging.getLogger(__name__)
 
 QUOTE_BOARD = web.AppKey("quote_board", QuoteBoard)
 ORDER_FAULT: web.AppKey[Callable[[str], None]] = web.AppKey("order_fault")
-KIS_BROKERS: web.AppKey[Callable[[Any], Broker]] = web.AppKey("kis_brokers")
+KIS_BROKERS: web.AppKey[Callable[[Any], NotifyingBroker]] = web.AppKey("kis_brokers")
 
 
-def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
+def _kis_factory(app: web.Application) -> Callable[[Any], NotifyingBroker]:
     if KIS_BROKERS in app:
         return app[KIS_BROKERS]
     from engine.brokers.http import client_session
@@ -51,7 +51,7 @@ def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
     shared: dict[tuple[str, bool], KisRest] = {}  # one token and one throttle per app key
     sessions: list[Any] = []
 
-    def make(credentials: Any) -> Broker:
+    def make(credentials: Any) -> NotifyingBroker:
         paper = bool(credentials.paper_trading)
         if not sessions:
             sessions.append(client_session(settings.ca_file))

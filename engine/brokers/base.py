@@ -163,8 +163,9 @@ class Broker(Protocol):
 
 
 class FillNotifier(Protocol):
-    """Optional beside :class:`Broker`: a broker that pushes its fills as they happen
-    (KIS: H0STCNI0/H0STCNI9 notices). Without it, fills come from ``orders_today()``."""
+    """A broker that pushes its fills as they happen (KIS: H0STCNI0/H0STCNI9 notices).
+    The paper broker has none: its fills come back from ``place_order``'s own path and
+    ``orders_today()``."""
 
     async def subscribe_fills(
         self,
@@ -176,3 +177,7 @@ class FillNotifier(Protocol):
         from now on; ``on_status(live, detail)`` on each change of the notice channel
         (reconcile after a gap: notices are not replayed). True once live. A fill can
         arrive before ``place_order`` returns its ack: match fills by broker order number."""
+
+
+class NotifyingBroker(Broker, FillNotifier, Protocol):
+    """A broker with pushed fills: what a KIS account's factory returns (declared, not probed)."""
