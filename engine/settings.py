@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_speed: float = 60.0  # market seconds per wall second
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
+    # -- dashboard --------------------------------------------------------
+    backtest_data_dir: str = ""  # CSVs the dashboard's backtest offers; default ../shared/data beside the repo
     # -- KIS --------------------------------------------------------------
     kis_rest_url: str = "https://openapi.koreainvestment.com:9443"
     kis_ws_url: str = "ws://ops.koreainvestment.com:21000"
@@ -98,6 +100,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_timeout_s: float = 30.0  # how long POST /stocks/order waits for the account's answer
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
+    reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0

@@ -171,7 +171,7 @@ class OrderRow(Base):
         CheckConstraint("side IN ('buy', 'sell')", name="side"),
         CheckConstraint(
             "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', "
-            "'unknown')",
+            "'unknown', 'expired')",
             name="status",
         ),
         Index("ix_orders_account_id_status", "account_id", "status"),
@@ -193,6 +193,11 @@ class OrderRow(Base):
     reason: Mapped[str] = mapped_column(String(255), default="")
     created_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms (engine clock)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+    # A change asked of the broker, journalled before it is sent ("" none, "cancel", "modify").
+    action: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    action_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_quantity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class FillRow(Base):
@@ -216,7 +221,7 @@ class PaperOrderRow(Base):
 
     __tablename__ = "paper_orders"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'filled', 'cancelled')", name="status"),
+        CheckConstraint("status IN ('open', 'filled', 'cancelled', 'expired')", name="status"),
         Index("ix_paper_orders_account_id_status", "account_id", "status"),
     )
 
