@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine.errors import DomainError
 from engine.market.messages import Bar, Quote, Tick
 
 Channel = Literal["trade", "quote"]
@@ -77,7 +78,7 @@ class MarketDataSource(Protocol):
 #    └── BrokerUnavailable not sent (connection refused, rate limited before sending): safe to retry
 
 
-class BrokerError(Exception):
+class BrokerError(DomainError):
     """Base of broker failures; ``code`` and ``message`` carry the broker's words."""
 
     def __init__(self, message: str, code: str = "") -> None:
