@@ -14,6 +14,10 @@ log = logging.getLogger("autotrader")
 
 
 def _settings(**overrides: object) -> Settings:
+    from engine.settings import unknown_names
+
+    for warning in unknown_names():
+        print(f"autotrader: warning: {warning}", file=sys.stderr)
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:

@@ -22,6 +22,7 @@ from web.bodies import respond
 from web.errors import Invalid
 from web.keys import ROUTER, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
+from web.params import ascii_int
 
 MAX_BARS = 2000
 
@@ -80,11 +81,8 @@ async def ohlc(request: web.Request) -> web.Response:
         size = parse_bar_size(request.query.get("bar_size", "1Min"))
     except ValueError as exc:
         fields["bar_size"] = str(exc)
-    try:
-        limit = int(request.query.get("limit", "200"))
-        if not 1 <= limit <= MAX_BARS:
-            raise ValueError
-    except ValueError:
+    limit = ascii_int(request.query.get("limit", "200"), 1, MAX_BARS)
+    if limit is None:
         fields["limit"] = f"an integer from 1 to {MAX_BARS}"
     if fields:
         raise Invalid("invalid OHLC request", fields=fields)

@@ -21,6 +21,7 @@ from web.errors import Invalid, NotFoundError
 from web.keys import SESSIONS, SETTINGS
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
+from web.params import parse_id
 
 MAX_LIMIT = 10**15
 
@@ -28,10 +29,9 @@ MAX_LIMIT = 10**15
 async def _authorized(request: web.Request) -> int:
     """The account id in the path, if the caller owns it or is an admin (else 404)."""
     user_id = require_user(request)
-    raw = request.match_info["account_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    account_id = parse_id(request.match_info["account_id"])
+    if account_id is None:
         raise NotFoundError("no such account")
-    account_id = int(raw)
     async with request.app[SESSIONS]() as session:
         owner = await session.scalar(select(AccountRow.user_id).where(AccountRow.id == account_id))
         if owner is None:

@@ -28,6 +28,7 @@ from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import CRYPTO, ROUTER, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
+from web.params import ascii_int, parse_id
 
 MAX_EVENTS = 200
 
@@ -111,10 +112,9 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
-    try:
-        swing_id = int(request.match_info["swing_id"])
-    except ValueError:
-        raise NotFoundError("no such swing") from None
+    swing_id = parse_id(request.match_info["swing_id"])
+    if swing_id is None:
+        raise NotFoundError("no such swing")
     async with request.app[SESSIONS]() as session:
         swing = await SwingRepo(session).get_for_user(user_id, swing_id)
     if swing is None:
@@ -168,17 +168,13 @@ async def events(request: web.Request) -> web.Response:
     user_id = require_user(request)
     swing = await _own(request, user_id)
     fields: dict[str, str] = {}
-    try:
-        limit = int(request.query.get("limit", "50"))
-        if not 1 <= limit <= MAX_EVENTS:
-            raise ValueError
-    except ValueError:
+    limit = ascii_int(request.query.get("limit", "50"), 1, MAX_EVENTS)
+    if limit is None:
         fields["limit"] = f"an integer from 1 to {MAX_EVENTS}"
     before = None
     if "before" in request.query:
-        try:
-            before = int(request.query["before"])
-        except ValueError:
+        before = parse_id(request.query["before"])
+        if before is None:
             fields["before"] = "an event id"
     if fields:
         raise Invalid("invalid paging", fields=fields)
