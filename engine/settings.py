@@ -89,7 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1048576
     # -- orders and risk (issue 5) -----------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
-    sell_tax_pct: float = 0.18  # securities transaction tax, % of the sold value (rounded down to the won)
+    sell_tax_pct: float | None = None  # flat tax, % of the sold value; default: the KRX schedule by date and market
     paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
     max_order_value: int = 50_000_000  # KRW per order (quantity x price); 0 = no limit; per-account override
     max_position_value: int = 100_000_000  # KRW held in one code after a buy; 0 = no limit; override

@@ -21,13 +21,13 @@ from actors.history import BarLoader, bar_history
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from actors.swing import SwingActor
-from actors.swing_hub import CountSwings, MinuteTick, SwingHub
+from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market.krx import load_calendar
 from engine.market.messages import Bar
-from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
+from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
 from engine.settings import Settings
-from engine.strategy.schedule import ClockMinuteTicker, CronMinuteTicker, MinuteTicker
 from storage import (
     BarRepo,
     Crypto,
@@ -157,6 +157,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     )
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
     sessions = app[SESSIONS]
+    if not settings.market_hours_ignored:  # bars and checks follow the KRX calendar: build it off the loop
+        await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
         async with sessions.begin() as session:
@@ -171,7 +173,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
-        feed_spec=spec, bar_writer=writer, load_history=history,
+        feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
@@ -179,37 +181,26 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
-    ticker = await _swings(app, system, feeds, spec, history)
+    await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
-        ticker.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
 
 
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
-                  history: BarLoader) -> MinuteTicker:
-    """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
+                  history: BarLoader) -> None:
+    """The swings' hub: it restores every live swing, then ticks itself each minute to check them."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+                          sessions=not settings.market_hours_ignored)
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)
-
-    def tick(now_ms: int) -> None:
-        try:
-            hub.tell(MinuteTick(now_ms))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("swing check skipped at %d: %s", now_ms, exc)
-
-    clock = app[CLOCK]
-    ticker: MinuteTicker = (CronMinuteTicker if isinstance(clock, WallClock) else ClockMinuteTicker)(clock, tick)
-    ticker.start()
-    return ticker
