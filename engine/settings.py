@@ -78,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_delay_s: float = 30.0  # longest wait between tries on a slowed email from a new address
     register_max_per_address: int = 10  # registrations per address per lock-out window
     bcrypt_queue: int = 32  # password checks waiting for a bcrypt slot; past it 429
+    lease_ttl_s: float = 30.0  # a server's database lease expires this long after its last heartbeat
+    lease_wait: bool = False  # at start-up, wait for another server's lease instead of refusing (serve --wait)
     ws_auth_timeout_s: float = 10.0
     ws_max_subscriptions: int = 40
     ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate
@@ -181,7 +183,7 @@ _RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("jwt_lifetime_s", 60, 366 * 86400), ("paper_initial_cash", 0, None), ("bcrypt_cost", 4, 31),
     ("bcrypt_concurrency", 1, 1024), ("bcrypt_queue", 0, None), ("login_max_failures", 1, None),
     ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),
-    ("register_max_per_address", 1, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
+    ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
     ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
     ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
@@ -200,6 +202,8 @@ def check(settings: Settings) -> None:
         if field not in Settings.__struct_fields__:
             continue
         value = getattr(settings, field)
+        if value is None:  # "the default rule" (e.g. sell_tax_pct: the KRX schedule)
+            continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f"at least {lo:g}" if hi is None else f"from {lo:g} to {hi:g}"
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: must be {bounds}")

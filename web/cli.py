@@ -29,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from web import logs
     from web.server import serve
 
-    settings = _settings(host=args.host, port=args.port)
+    settings = _settings(host=args.host, port=args.port, lease_wait=True if args.wait else None)
     logs.configure(settings.log_level, settings.log_json)
     try:
         import uvloop
@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (0 = a free port; default 8080 or AUTOTRADER_PORT)")
     serve.add_argument("--certfile", default=None, help="PEM certificate (chain): serve HTTPS and WSS")
     serve.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
+    serve.add_argument("--wait", action="store_true",
+                       help="if another server holds this database's lease, wait for it instead of refusing")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from actors.feed_hub import FeedRouter
 from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
-from storage import Crypto, PasswordHasher
+from storage import Crypto, LeaseKeeper, PasswordHasher
 from web.throttle import AddressLimit, LoginThrottle
 
 if TYPE_CHECKING:
@@ -30,3 +31,5 @@ WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
 ROUTER = web.AppKey("router", FeedRouter)
 SOURCE = web.AppKey("source", object)  # the MarketDataSource (sim, replay or kis)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set it to stop the server (serve waits on it)
+LEASE = web.AppKey("lease", LeaseKeeper)

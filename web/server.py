@@ -12,12 +12,13 @@ import sys
 from aiohttp import web
 
 from engine.settings import Settings
-from storage import KeyConfigError
+from storage import KeyConfigError, LeaseHeld
+from web.keys import SHUTDOWN
 from web.app import create_app
 
 log = logging.getLogger(__name__)
 
-StartupRefused = (KeyConfigError,)  # a start that must not go on: one line naming the problem, exit 2
+StartupRefused = (KeyConfigError, LeaseHeld)  # a start that must not go on: one line naming the problem, exit 2
 
 
 def _tune_gc() -> None:
@@ -31,6 +32,7 @@ def _tune_gc() -> None:
 
 async def serve(settings: Settings, certfile: str | None = None, keyfile: str | None = None) -> int:
     app = create_app(settings)
+    stop = app[SHUTDOWN] = asyncio.Event()  # SIGTERM/SIGINT, or a lost database lease
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
     try:
         await runner.setup()
@@ -49,7 +51,6 @@ async def serve(settings: Settings, certfile: str | None = None, keyfile: str | 
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
     print(f"listening on {scheme}://{host}:{port}", flush=True)
     _tune_gc()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
