@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -30,7 +31,16 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 50)
 
 
+def _report_fatal_signals() -> None:
+    """SIGBUS/SIGSEGV/SIGFPE/SIGABRT kill the process before any Python handler could log: have
+    faulthandler write the fatal error and every thread's stack to stderr (the log) first. SQLite
+    maps its -shm file; a filesystem fault there (the file truncated, the disk gone) is a SIGBUS."""
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
 async def serve(settings: Settings, certfile: str | None = None, keyfile: str | None = None) -> int:
+    _report_fatal_signals()
     app = create_app(settings)
     stop = app[SHUTDOWN] = asyncio.Event()  # SIGTERM/SIGINT, or a lost database lease
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
