@@ -90,8 +90,11 @@ class OrderPort(Protocol):
     def place(self, *, account_id: int, user_id: int, client_order_id: str, code: str, side: str,
               quantity: int, reply_to: ActorRef) -> None: ...
 
+    def cancel_open(self, *, account_id: int, swing_id: int) -> None:
+        """Cancel the swing's orders still open at its account (the swing stops)."""
 
-FINAL = frozenset({"filled", "rejected", "cancelled"})
+
+FINAL = frozenset({"filled", "rejected", "cancelled", "expired"})
 
 
 class SwingActor(Actor):
@@ -304,6 +307,8 @@ class SwingActor(Actor):
             return self.view()  # the actor stops once the sale's outcome is in
         await self._save(dict(kind="stopped", reason="stopped by the user", signal_before=self.state.signal,
                               signal_after=self.state.signal))
+        if self.row is not None:
+            self.orders.cancel_open(account_id=self.row.account_id, swing_id=self.swing_id)
         self.ctx.stop_self()
         return self.view()
 

@@ -44,13 +44,16 @@ from storage import (
 from web import (
     accounts,
     admin,
+    backtests,
     balance,
+    dashboard,
     health,
     loop_lag,
     metrics,
     openapi,
     orders,
     realtime,
+    price_limits,
     risk,
     swings,
     trading,
@@ -74,6 +77,7 @@ from web.keys import (
     SOURCE,
     SYSTEM,
 )
+from web.csp import content_security_policy
 from web.middlewares import errors, request_context
 from web.throttle import AddressLimit, LoginThrottle
 
@@ -99,7 +103,7 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors, check_tokens],
+        middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -123,6 +127,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     risk.add_routes(app)
     realtime.add_routes(app)
     swings.add_routes(app)
+    backtests.add_routes(app)
+    price_limits.add_routes(app)
+    dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)

@@ -47,7 +47,7 @@ class MarketDataSource(Protocol):
         """Up to ``n`` most recent closed bars, oldest first. May raise; callers log and go on."""
 
 
-# -- orders (issue 5) ----------------------------------------------------------
+# -- orders --------------------------------------------------------------------
 #
 #   BrokerError
 #    ├── OrderRejected     the broker said no: nothing was placed (safe to report, never retry blindly)
@@ -92,6 +92,38 @@ class OrderAck(msgspec.Struct, frozen=True, kw_only=True):
     accepted_ms: int  # UTC epoch ms
 
 
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Cancel the open remainder (``quantity`` shares) of the broker's order ``broker_order_no``."""
+
+    broker_order_no: str
+    code: str
+    side: Side
+    quantity: int  # the remainder to cancel
+    price: int | None  # the order's limit (None: market)
+
+
+class ModifyRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Change an open order: ``remaining`` open shares become ``quantity`` open shares at ``price``.
+
+    ``quantity`` ≤ ``remaining`` (a broker order's quantity only goes down; more is a new order)."""
+
+    broker_order_no: str
+    code: str
+    side: Side
+    remaining: int
+    quantity: int
+    old_price: int
+    price: int
+
+
+class AmendAck(msgspec.Struct, frozen=True, kw_only=True):
+    """The broker took a cancel or modify. ``broker_order_no`` carries what is left open
+    (KIS gives a modify a new order number; the paper broker keeps its own)."""
+
+    broker_order_no: str
+    quantity: int  # shares cancelled (cancel) or now open (modify)
+
+
 class BrokerFill(msgspec.Struct, frozen=True, kw_only=True):
     broker_order_no: str
     code: str
@@ -112,6 +144,9 @@ class BrokerOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
     average_price: int  # 0 when nothing filled
     cancelled: bool = False
     ordered_ms: int = 0
+    price: int = 0  # the limit (0: market)
+    original_no: str = ""  # a modify or cancel order: the order it changed (KIS ORGN_ODNO)
+    expired: bool = False  # the day ended with a remainder (the paper broker says so; KIS: found after close)
 
 
 class Holding(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,11 +154,28 @@ class Holding(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int
     average_price: int
     current_price: int
+    orderable: int | None = None  # shares not reserved by open sells (KIS ord_psbl_qty); None: quantity
+
+    @property
+    def sellable(self) -> int:
+        return self.quantity if self.orderable is None else self.orderable
 
 
 class BrokerBalance(msgspec.Struct, frozen=True, kw_only=True):
-    cash: int  # KRW available (KIS dnca_tot_amt)
+    """``cash`` is 예수금 (KIS dnca_tot_amt: deposits as settled, D+2 trades not yet netted);
+    ``orderable`` is 주문가능금액 (cash less what open buys reserve and what unsettled buys
+    will take; KIS inquire-psbl-order ord_psbl_cash); ``d1`` / ``d2`` are the cash after
+    tomorrow's and the day after's settlements (nxdy_excc_amt, prvs_rcdl_excc_amt)."""
+
+    cash: int
     holdings: list[Holding]
+    orderable: int | None = None  # None: the broker did not say (then cash is used)
+    d1: int | None = None
+    d2: int | None = None
+
+    @property
+    def buying_power(self) -> int:
+        return self.cash if self.orderable is None else self.orderable
 
 
 class Broker(Protocol):
@@ -134,6 +186,15 @@ class Broker(Protocol):
 
     async def orders_today(self) -> list[BrokerOrderStatus]:
         """Every order of the account today with its fills (for reconciliation)."""
+
+    async def orders_on(self, day: str) -> list[BrokerOrderStatus]:
+        """Every order of the account on ``day`` (KST YYYYMMDD) with its fills."""
+
+    async def cancel_order(self, req: CancelRequest) -> AmendAck:
+        """Cancel the remainder. Raises OrderRejected (e.g. nothing left), OutcomeUnknown, BrokerUnavailable."""
+
+    async def modify_order(self, req: ModifyRequest) -> AmendAck:
+        """Change price and/or lower the quantity. Raises like :meth:`cancel_order`."""
 
     async def balance(self) -> BrokerBalance: ...
 

@@ -36,9 +36,13 @@ class LosingPort:
 
     def __init__(self) -> None:
         self.placed: list[dict[str, Any]] = []
+        self.cancelled: list[dict[str, Any]] = []
 
     def place(self, **order: Any) -> None:
         self.placed.append(order)
+
+    def cancel_open(self, **which: Any) -> None:
+        self.cancelled.append(which)
 
 
 class FeedsSink(Supervisor):
