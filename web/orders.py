@@ -188,11 +188,11 @@ async def _lost_answer(request: web.Request, account_id: int, key: str) -> web.R
 
 
 async def _owned(request: web.Request, user_id: int) -> Order:
-    raw = request.match_info["order_id"]
+    order_id = parse_id(request.match_info["order_id"])
     order = None
-    if raw.isdigit() and len(raw) <= 18:
+    if order_id is not None:
         async with request.app[SESSIONS]() as session:
-            order = await OrderRepo(session).get_for_user(user_id, int(raw))
+            order = await OrderRepo(session).get_for_user(user_id, order_id)
     if order is None:
         raise NotFoundError("no such order")
     return order
