@@ -81,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     register_max_per_address: int = 10  # registrations per address per lock-out window
     bcrypt_queue: int = 32  # password checks waiting for a bcrypt slot; past it 429
     lease_ttl_s: float = 30.0  # a server's database lease expires this long after its last heartbeat
+    header_timeout_s: float = 10.0  # a request head must arrive this soon, else the connection closes
+    body_timeout_s: float = 30.0  # a request body must arrive this soon, else 408
+    keepalive_timeout_s: float = 15.0  # an idle kept-alive connection closes after this
     lease_wait: bool = False  # at start-up, wait for another server's lease instead of refusing (serve --wait)
     ws_auth_timeout_s: float = 10.0
     ws_max_subscriptions: int = 40
@@ -185,7 +188,8 @@ _RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("jwt_lifetime_s", 60, 366 * 86400), ("paper_initial_cash", 0, None), ("bcrypt_cost", 4, 31),
     ("bcrypt_concurrency", 1, 1024), ("bcrypt_queue", 0, None), ("login_max_failures", 1, None),
     ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),
-    ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
+    ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None),
+    ("header_timeout_s", 0.01, None), ("body_timeout_s", 0.01, None), ("keepalive_timeout_s", 0.01, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
     ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
     ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),

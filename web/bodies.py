@@ -9,6 +9,7 @@ here nests past 4; a recursive decoder must never meet 1,000 levels).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from web.errors import BadJson, Invalid
+from web.errors import BadJson, Invalid, RequestTimeout
 
 T = TypeVar("T")
 
@@ -63,8 +64,19 @@ def decode(raw: bytes, schema: type[T]) -> T:
         raise BadJson(f"malformed JSON: {exc}") from None
 
 
+async def read_raw(request: web.Request) -> bytes:
+    """The whole body, or 408 when it does not arrive within ``AUTOTRADER_BODY_TIMEOUT_S``."""
+    from web.keys import SETTINGS
+
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout("the request body did not arrive in time") from None
+
+
 async def read(request: web.Request, schema: type[T]) -> T:
-    raw = await request.read()
+    raw = await read_raw(request)
     if not raw.strip():
         raise BadJson("a JSON body is required")
     return decode(raw, schema)

@@ -14,7 +14,7 @@ from aiohttp import web
 from engine.journal import RiskOverrides
 from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
-from web.bodies import read, respond
+from web.bodies import read, read_raw, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import SESSIONS, SETTINGS
 from web.openapi import route
@@ -63,7 +63,7 @@ async def _change(request: web.Request, account_id: int, **changes: object) -> w
 
 async def halt(request: web.Request) -> web.Response:
     account_id = await _authorized(request)
-    body = await read(request, HaltBody) if (await request.read()).strip() else HaltBody()
+    body = await read(request, HaltBody) if (await read_raw(request)).strip() else HaltBody()
     if len(body.reason) > 255:
         raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
     return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")

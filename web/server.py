@@ -15,6 +15,7 @@ from aiohttp import web
 from engine.settings import Settings
 from storage import KeyConfigError, LeaseHeld
 from web.keys import SHUTDOWN
+from web.slow_clients import GuardedRunner
 from web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ async def serve(settings: Settings, certfile: str | None = None, keyfile: str | 
     _report_fatal_signals()
     app = create_app(settings)
     stop = app[SHUTDOWN] = asyncio.Event()  # SIGTERM/SIGINT, or a lost database lease
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
+    runner = GuardedRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s,
+                           header_timeout_s=settings.header_timeout_s, keepalive_timeout=settings.keepalive_timeout_s)
     try:
         await runner.setup()
     except StartupRefused as exc:
