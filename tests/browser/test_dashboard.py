@@ -264,3 +264,31 @@ def test_docs_render_the_openapi_document_with_try_it(page, server):
     expect(op.get_by_role("button", name="Cancel")).to_be_visible()  # try-it is on: the editor is open
     expect(page.locator(".swagger-ui .btn.authorize")).to_be_visible()
     shot(page, "09-docs")
+
+
+def test_a_resting_limit_order_is_modified_then_cancelled_from_the_table(page, server):
+    user_with_account(server, "cancel@example.com")
+    sign_in(page, server, "cancel@example.com")
+    ticket = _ticket(page)
+    ticket.locator("label.radio", has_text="지정가").click()
+    lower = int(page.locator("#limits-line").inner_text().split("하한가")[1].split("·")[0].strip().replace(",", ""))
+    ticket.get_by_label(re.compile("가격")).fill(str(lower))
+    ticket.get_by_label(re.compile("수량")).fill("5")
+    ticket.get_by_role("button", name="주문 보내기").click()
+    first = page.locator("#orders-table tbody tr").first
+    expect(first).to_have_attribute("data-status", "accepted")
+    order_id = first.get_attribute("data-order-id")
+    row = page.locator(f'#orders-table tr[data-order-id="{order_id}"]')
+    row.get_by_role("button", name="정정").click()
+    form = page.locator("#orders-table tr.modify-row form")
+    tick = 50 if lower >= 20_000 else 10
+    form.get_by_label(re.compile("가격")).fill(str(lower + tick))
+    form.get_by_label(re.compile("수량")).fill("4")
+    form.get_by_role("button", name="정정 보내기").click()
+    expect(row.locator("td").nth(3)).to_have_text(f"지정가 {lower + tick:,}")  # the `modified` event repainted it
+    expect(row.locator("td").nth(4)).to_have_text("4")
+    shot(page, "04b-trade-modified")
+    row.get_by_role("button", name="취소").click()
+    expect(row).to_have_attribute("data-status", "cancelled")
+    expect(row.locator(".badge")).to_have_text("취소됨")
+    expect(row.get_by_role("button", name="취소")).to_have_count(0)
