@@ -171,6 +171,7 @@ def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
 
     uid = server.call(promote)
     sign_in(page, server, "ops@example.com")
+    expect(page.locator("#price-chart canvas").first).to_be_visible()  # the market page runs the feeds
     page.goto(server.url + "/#/admin")
     victim = f"/strategies/{uid}/basic"  # this tab's socket runs the basic strategy for the user
     row = page.locator(f'#actor-table tr[data-path="{victim}"]')
@@ -182,10 +183,25 @@ def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
     async def crash(app):  # type: ignore[no-untyped-def]
         app[SYSTEM].ref(victim).tell(Poison())
 
+    restarts = row.locator('td[data-col="restarts"]')
     server.call(crash)
-    expect(row.locator('td[data-col="restarts"]')).to_have_text("1")
+    expect(restarts).to_have_text("1")
     expect(row).to_have_attribute("data-state", "running")
     expect(row).to_have_class(re.compile("restarted"))
+    shot(page, "07-admin-restarted")
+    for n in (2, 3):
+        server.call(crash)
+        expect(restarts).to_have_text(str(n))
+        expect(row).to_have_attribute("data-state", "running")
+    server.call(crash)  # the budget (3 restarts) is spent: stopped for good, and it stands out
+    expect(row).to_have_attribute("data-state", "faulted")
+    expect(row).to_have_class(re.compile("faulted"))
+    expect(row.locator(".badge")).to_have_text("⚠ faulted")
+    expect(page.locator("#m-faulted")).to_have_text("1")
+    page.locator("#faulted-only").check()
+    expect(page.locator("#actor-table tbody tr")).to_have_count(1)
+    expect(page.locator("#actor-table tbody tr")).to_have_attribute("data-path", victim)
+    page.locator("#faulted-only").uncheck()
     page.locator("#actor-filter").fill("/strategies/")
     expect(page.locator("#actor-table tbody tr")).not_to_have_count(0)
     for path in page.locator("#actor-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.path)"):
