@@ -78,7 +78,7 @@ from web.keys import (
     SYSTEM,
 )
 from web.csp import content_security_policy
-from web.middlewares import errors, request_context
+from web.middlewares import errors, request_context, security_headers
 from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(security_headers)
     app[CLOCK] = clock or WallClock()
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
