@@ -113,8 +113,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_backoff_max_s: float = 10.0
     shutdown_deadline_s: float = 10.0
     ask_timeout_s: float = 5.0
-    # -- tests only -------------------------------------------------------
-    fault_kill_at: str = ""  # SIGKILL this process at a named step: journal, send, fill, swing_intent
 
     def __repr__(self) -> str:
         return f"Settings({self.public()!r})"

@@ -217,7 +217,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),
                           sessions=not settings.market_hours_ignored)
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
