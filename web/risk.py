@@ -9,6 +9,8 @@ overrides (null = the server's setting, 0 = no limit).
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from engine.journal import RiskOverrides
@@ -20,6 +22,8 @@ from web.keys import SESSIONS, SETTINGS
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
 from web.params import parse_id
+
+log = logging.getLogger(__name__)
 
 MAX_LIMIT = 10**15
 
@@ -84,11 +88,13 @@ async def halt(request: web.Request) -> web.Response:
     body = await read(request, HaltBody) if (await read_raw(request)).strip() else HaltBody()
     if len(body.reason) > 255:
         raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
+    log.info("account %d halted by user %d: %s", account_id, require_user(request), body.reason or "-")
     return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")
 
 
 async def resume(request: web.Request) -> web.Response:
     account_id = await _authorized(request)
+    log.info("account %d resumed by user %d", account_id, require_user(request))
     return await _change(request, account_id, halted=False, halted_reason="")
 
 
