@@ -199,13 +199,13 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 
