@@ -629,6 +629,9 @@ class AccountActor(Actor):
                            average_price=order.average_price, reason=order.reason)
 
     def _emit(self, event: str, order: Order) -> None:
+        log.info("account %d: order %d %s: %s %s %d @ %s, filled %d for %d KRW%s", self.account_id, order.id,
+                 event, order.side, order.code, order.quantity, order.price or "market", order.filled_quantity,
+                 order.filled_value, f" ({order.reason})" if order.reason else "")  # the audit line; no secrets
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return

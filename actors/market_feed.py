@@ -205,6 +205,7 @@ class MarketFeed(Actor):
                 self._schedule_flush()
             case Backfilled():
                 taken = self.bars.preload(msg.bars)
+                self.bars.resume_forming(msg.bars)  # a restart loses no part of today's 1D, this hour's 1H
                 self.history_loaded = True
                 if self._history is not None and not self._history.done():
                     self._history.set_result(None)

@@ -233,6 +233,8 @@ class SwingActor(Actor):
             return
         decision = decide(self.params, self.state, self.snapshot)
         self.last_decision = decision.action
+        log.info("swing %d: %s %s (SIGNAL %d -> %d): %s", self.swing_id, self.params.stock_code, decision.action,
+                 decision.signal_before, decision.signal_after, decision.reason)  # one audit line per decision
         self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
         check = dict(kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
                      signal_before=decision.signal_before, signal_after=decision.signal_after,

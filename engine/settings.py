@@ -113,8 +113,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_backoff_max_s: float = 10.0
     shutdown_deadline_s: float = 10.0
     ask_timeout_s: float = 5.0
-    # -- tests only -------------------------------------------------------
-    fault_kill_at: str = ""  # SIGKILL this process at a named step: journal, send, fill, swing_intent
 
     def __repr__(self) -> str:
         return f"Settings({self.public()!r})"
@@ -205,8 +203,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def check(settings: Settings) -> None:
     """Raise :class:`SettingsError` naming the first variable out of range or meaningless."""
     for field, lo, hi in _RANGES:
-        if field not in Settings.__struct_fields__:
-            continue
         value = getattr(settings, field)
         if value is None:  # "the default rule" (e.g. sell_tax_pct: the KRX schedule)
             continue

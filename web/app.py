@@ -78,7 +78,7 @@ from web.keys import (
     SYSTEM,
 )
 from web.csp import content_security_policy
-from web.middlewares import errors, request_context
+from web.middlewares import errors, request_context, security_headers
 from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(security_headers)
     app[CLOCK] = clock or WallClock()
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
@@ -216,7 +217,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),
                           sessions=not settings.market_hours_ignored)
 
     hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),

@@ -7,7 +7,8 @@ orders gets its AccountActor started, which reconciles them against its
 broker instead of sending anything again.
 
 Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
-``fault(step)`` with step ``journal``, ``send`` or ``fill``) and
+``fault(step)`` with step ``journal``, ``send``, ``fill``, and ``swing_intent`` in the
+swings; nothing in production sets one) and
 ``app[KIS_BROKERS]`` (``credentials -> NotifyingBroker`` for kis accounts; default
 :class:`engine.brokers.kis.KisBroker`).
 """
@@ -15,8 +16,6 @@ Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,6 @@ from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
 from engine.brokers.base import NotifyingBroker
 from engine.runtime import ActorSystem, ChildSpec
-from engine.settings import Settings
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
 from web.keys import CLOCK, CRYPTO, SESSIONS, SETTINGS, SOURCE
 
@@ -74,20 +72,6 @@ def _kis_factory(app: web.Application) -> Callable[[Any], NotifyingBroker]:
     return make
 
 
-def kill_at(settings: Settings) -> Callable[[str], None] | None:
-    """Test-only: a fault hook that SIGKILLs the process at the step ``fault_kill_at`` names."""
-    step = settings.fault_kill_at
-    if not step:
-        return None
-
-    def fault(name: str) -> None:
-        if name == step:
-            log.warning("fault_kill_at=%s: killing the process (test hook)", step)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return fault
-
-
 def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> Callable[[], AccountHub]:
     """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
     settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
@@ -103,7 +87,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
     deps = AccountDeps(
         settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
-        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT) or kill_at(settings),
+        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT),
         market_now=source.market_time_ms,
     )
     return lambda: AccountHub(deps, spec)
