@@ -243,6 +243,11 @@ class AccountActor(Actor):
             return OrderTicket(msgspec.structs.replace(
                 base, status="unavailable", reason_code="not_journaled",
                 reason="not journaled, not sent: the account was too busy to take the order in time"))
+        if len(self._open) >= deps.settings.max_open_orders_per_account:
+            return OrderTicket(msgspec.structs.replace(
+                base, reason_code="max_open_orders",
+                reason=f"{len(self._open)} orders are open on this account, the limit is "
+                       f"{deps.settings.max_open_orders_per_account}: cancel some first"))
         try:
             check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
             facts = await self._facts(msg)

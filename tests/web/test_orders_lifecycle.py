@@ -211,3 +211,25 @@ async def test_a_stopping_swing_cancels_its_open_orders_and_only_those(client, c
     assert orders[str(swing_order.order_id)]["status"] == "cancelled"
     assert orders[str(swing_order.order_id)]["reason"] == "swing 9 stopped"
     assert orders[rest_order["order_id"]]["status"] == "accepted"
+
+
+async def test_per_user_limits_name_themselves(aiohttp_client, app_settings, engine, clock, make_user):
+    from tests.web.helpers import DEMO
+    from tests.web.orders_env import PAPER
+
+    settings = msgspec.structs.replace(app_settings, max_accounts_per_user=1, max_swings_per_user=1,
+                                       max_open_orders_per_account=2)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    _, headers = await make_user()
+    await register(client, headers)
+    resp = await client.post("/accounts/register", json={**PAPER, "account_number": "50123457-01"},
+                             headers=headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "max_accounts"
+    assert (await client.post("/swing/register", json=DEMO, headers=headers)).status == 201
+    resp = await client.post("/swing/register", json=DEMO, headers=headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "max_swings"
+    for _ in range(2):
+        assert (await client.post("/stocks/order", json=limit(1), headers=headers)).status == 201
+    resp = await client.post("/stocks/order", json=limit(1), headers=headers)
+    error = (await resp.json())["error"]
+    assert resp.status == 422 and error["code"] == "max_open_orders" and "limit is 2" in error["message"]
