@@ -51,6 +51,7 @@ from typing import Any, assert_never
 
 import msgspec
 
+from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
@@ -96,6 +97,7 @@ class AccountActor(Actor):
         self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
         self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
         self._timers: list[Any] = []
+        self._realized: tuple[Any, int] | None = None  # (KST day, realised P&L of that day)
         self.orders_placed = 0
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
@@ -123,6 +125,7 @@ class AccountActor(Actor):
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
         self._schedule_close()
+        self._tell_parent(self.info)
         log.info("account %s started (%s)", me.path, self.info.broker)
         try:
             await self._reconcile()
@@ -149,6 +152,16 @@ class AccountActor(Actor):
         if not self.ctx.self_ref.try_tell(msg):
             log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
                         "catches up", self.account_id, type(msg).__name__)
+
+    def _tell_parent(self, info: AccountInfo) -> None:
+        from actors.account_hub import Owned  # the hub imports this module
+
+        hub = self.ctx.system.lookup(paths.ACCOUNTS)
+        if hub is not None:
+            try:
+                hub.tell(Owned(info.account_id, info.user_id))
+            except (MailboxFull, ActorStopped) as exc:
+                log.warning("account %d: owner not told to the hub: %s", self.account_id, exc)
 
     def _every(self, interval_s: float, msg: Any) -> None:
         self._timers.append(self.ctx.tell_every(interval_s, msg))
@@ -382,9 +395,16 @@ class AccountActor(Actor):
             held=self._sellable(balance, msg.code),
             held_value=(holding.quantity if holding is not None else 0) * unit,
             open_buy_value=sum(o.open_quantity * (o.price or unit) for o in open_buys),
-            realized_today=await deps.journal.realized_since(self.account_id, kst_midnight_ms(kst_date(now))),
+            realized_today=await self._realized_today(now),
             market_open=market_open,
         )
+
+    async def _realized_today(self, now_ms: int) -> int:
+        """Realised P&L of the KST day: read once a day, then kept up to date by the fills journalled here."""
+        day = kst_date(now_ms)
+        if self._realized is None or self._realized[0] != day:
+            self._realized = (day, await self.deps.journal.realized_since(self.account_id, kst_midnight_ms(day)))
+        return self._realized[1]
 
     def _buying_power(self, balance: BrokerBalance) -> int:
         """The broker's orderable cash less what the orders it has not heard of yet reserve."""
@@ -579,6 +599,8 @@ class AccountActor(Actor):
         order = await self.deps.journal.add_fill(order.id, Fill(
             quantity=fill.quantity, price=fill.price, commission=commission, tax=tax, realized_pnl=realized,
             ts_ms=fill.ts_ms), self.ctx.clock.now_ms())
+        if self._realized is not None and kst_date(fill.ts_ms) == self._realized[0]:
+            self._realized = (self._realized[0], self._realized[1] + realized)
         self._balance = None
         self._track(order)
         self._emit(order.status, order)

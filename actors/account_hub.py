@@ -34,6 +34,20 @@ class AccountRef(msgspec.Struct, frozen=True):
     account_id: int
 
 
+class OwnerOf(msgspec.Struct, frozen=True):
+    """Ask: the user id owning ``account_id`` if the hub knows it (its actor has started), else None.
+    An account never changes owner, so the web layer checks ownership here instead of the database."""
+
+    account_id: int
+
+
+class Owned(msgspec.Struct, frozen=True):
+    """Told by an AccountActor once started: who owns it."""
+
+    account_id: int
+    user_id: int
+
+
 Forwarded = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
              | QuotesCrossed)
 
@@ -45,15 +59,20 @@ class AccountHub(Actor):
         self.deps = deps
         self.spec = spec
         self.terminated = 0
+        self.owners: dict[int, int] = {}  # account id -> user id (immutable facts; survives child restarts)
 
     async def on_start(self) -> None:
         if self.ctx.system.lookup(f"{paths.ACCOUNTS}/{TAP}") is None:
             self.ctx.spawn(TAP, lambda: QuoteTap(self.deps.board), ChildSpec(restart="permanent"))
 
-    async def receive(self, msg: AccountRef | Forwarded | ChildTerminated) -> Any:
+    async def receive(self, msg: AccountRef | OwnerOf | Owned | Forwarded | ChildTerminated) -> Any:
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
+            case OwnerOf():
+                return self.owners.get(msg.account_id)
+            case Owned():
+                self.owners[msg.account_id] = msg.user_id
             case (PlaceOrder() | CancelOrder() | ModifyOrder() | CancelOpen() | GetBalance() | Reconcile()
                   | FillArrived() | QuotesCrossed()):
                 self._forward(msg)
@@ -86,4 +105,5 @@ class AccountHub(Actor):
         return self.ctx.spawn(str(account_id), lambda: AccountActor(account_id, deps), self.spec)
 
     def state_view(self) -> dict[str, Any]:
-        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "terminated": self.terminated}
+        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "terminated": self.terminated,
+                "owners_known": len(self.owners)}
