@@ -117,11 +117,8 @@ class AccountActor(Actor):
         else:
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
-            self.broker = deps.kis_broker(self.info.credentials)
-            subscribe = getattr(self.broker, "subscribe_fills", None)
-            live = False
-            if subscribe is not None:
-                live = bool(await subscribe(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
+            kis = self.broker = deps.kis_broker(self.info.credentials)
+            live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
         self._schedule_close()
@@ -251,7 +248,7 @@ class AccountActor(Actor):
                     base, status="conflict", order_id=existing.id, reason_code="idempotency_conflict",
                     reason=f"idempotency key {key!r} was used for another order ({existing.id})"))
             outcome = self._outcomes.get(existing.id)
-            return OrderTicket(msgspec.structs.replace(self._result(existing), duplicate=True), outcome)
+            return OrderTicket(self._result(existing), outcome)  # the first order, never a second one
         if msg.deadline is not None and asyncio.get_running_loop().time() > msg.deadline:
             return OrderTicket(msgspec.structs.replace(
                 base, status="unavailable", reason_code="not_journaled",

@@ -57,7 +57,7 @@ class CancelOpen(msgspec.Struct, frozen=True, kw_only=True):
 class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
     """``status`` is the journal's, or ``refused`` (a check failed, nothing journalled) or
     ``conflict`` (the key was used for another order). ``reason_code`` names the rule,
-    the limit or the broker's code; ``duplicate`` is true when the key found an earlier order."""
+    the limit or the broker's code. A key already journalled answers with that first order."""
 
     account_id: int
     client_order_id: str
@@ -70,7 +70,6 @@ class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
     average_price: int = 0
     reason_code: str = ""
     reason: str = ""
-    duplicate: bool = False
 
     @property
     def final(self) -> bool:
@@ -121,7 +120,7 @@ class SessionClosed(msgspec.Struct, frozen=True):
 
 
 class OrderTicket:
-    """What asking :class:`PlaceOrder` returns: ``result`` now (refused, duplicate, or ``pending``
+    """What asking :class:`PlaceOrder` returns: ``result`` now (refused, the first order of a known key, or ``pending``
     once journalled) and ``outcome``, a future with the :class:`OrderResult` once the broker
     answered and the journal has it. Not a message: it never enters a mailbox."""
 

@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_speed: float = 60.0  # market seconds per wall second
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
+    # -- dashboard --------------------------------------------------------
+    backtest_data_dir: str = ""  # CSVs the dashboard's backtest offers; default ../shared/data beside the repo
     # -- KIS --------------------------------------------------------------
     kis_rest_url: str = "https://openapi.koreainvestment.com:9443"
     kis_ws_url: str = "ws://ops.koreainvestment.com:21000"
@@ -87,7 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_per_s: float = 20.0  # client messages per second, per client
     ws_rate_burst: int = 100
     max_body_bytes: int = 1048576
-    # -- orders and risk (issue 5) -----------------------------------------
+    # -- orders and risk ---------------------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
     sell_tax_pct: float | None = None  # flat tax, % of the sold value; default: the KRX schedule by date and market
     paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
@@ -103,7 +105,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
     max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
     # -- runtime ----------------------------------------------------------
-    mailbox_size: int = 1024
     restart_max: int = 5
     restart_window_s: float = 60.0
     restart_backoff_base_s: float = 0.1

@@ -43,13 +43,16 @@ from storage import (
 from web import (
     accounts,
     admin,
+    backtests,
     balance,
+    dashboard,
     health,
     loop_lag,
     metrics,
     openapi,
     orders,
     realtime,
+    price_limits,
     risk,
     swings,
     trading,
@@ -71,6 +74,7 @@ from web.keys import (
     SOURCE,
     SYSTEM,
 )
+from web.csp import content_security_policy
 from web.middlewares import errors, request_context
 from web.throttle import AddressLimit, LoginThrottle
 
@@ -96,7 +100,7 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors, check_tokens],
+        middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -120,6 +124,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     risk.add_routes(app)
     realtime.add_routes(app)
     swings.add_routes(app)
+    backtests.add_routes(app)
+    price_limits.add_routes(app)
+    dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
@@ -179,13 +186,13 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 
