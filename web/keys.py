@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from actors.feed_hub import FeedRouter
 from engine.brokers.base import MarketDataSource
 from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
-from storage import Crypto, PasswordHasher
+from storage import Crypto, LeaseKeeper, PasswordHasher
 from web.throttle import AddressLimit, LoginThrottle
 
 if TYPE_CHECKING:
@@ -31,3 +32,5 @@ WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
 ROUTER = web.AppKey("router", FeedRouter)
 SOURCE: web.AppKey[MarketDataSource] = web.AppKey("source")  # sim, replay or kis
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set it to stop the server (serve waits on it)
+LEASE = web.AppKey("lease", LeaseKeeper)

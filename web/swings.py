@@ -28,6 +28,7 @@ from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
+from web.params import parse_id
 from web.queries import query, query_params
 from web.realtime import feed_for
 
@@ -113,10 +114,9 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
-    try:
-        swing_id = int(request.match_info["swing_id"])
-    except ValueError:
-        raise NotFoundError("no such swing") from None
+    swing_id = parse_id(request.match_info["swing_id"])
+    if swing_id is None:
+        raise NotFoundError("no such swing")
     async with request.app[SESSIONS]() as session:
         swing = await SwingRepo(session).get_for_user(user_id, swing_id)
     if swing is None:

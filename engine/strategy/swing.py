@@ -91,7 +91,7 @@ class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     def validate(self) -> SwingParams:
         e: dict[str, str] = {}
-        if not re.fullmatch(r"\d{6}", self.stock_code):
+        if not re.fullmatch(r"[0-9]{6}", self.stock_code):
             e["stock_code"] = "must be 6 digits"
         if self.unit_amount <= 0:
             e["unit_amount"] = "must be a positive amount of KRW"

@@ -39,7 +39,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("browser-data")
     settings = Settings(data_dir=str(data), database_url=f"sqlite+aiosqlite:///{data / 'autotrader.db'}",
                         jwt_secret="browser-test-secret-" + "x" * 32, hash_key="browser-hash-key", bcrypt_cost=4,
-                        restart_backoff_base_s=0.05, feed_grace_s=30.0, shutdown_deadline_s=2.0)
+                        restart_backoff_base_s=0.05, restart_max=3, restart_window_s=600, feed_grace_s=30.0, shutdown_deadline_s=2.0,
+                        register_max_per_address=1000)  # every test registers from 127.0.0.1
     with LiveServer(settings) as live:
         yield live
 

@@ -171,6 +171,7 @@ def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
 
     uid = server.call(promote)
     sign_in(page, server, "ops@example.com")
+    expect(page.locator("#price-chart canvas").first).to_be_visible()  # the market page runs the feeds
     page.goto(server.url + "/#/admin")
     victim = f"/strategies/{uid}/basic"  # this tab's socket runs the basic strategy for the user
     row = page.locator(f'#actor-table tr[data-path="{victim}"]')
@@ -182,10 +183,25 @@ def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
     async def crash(app):  # type: ignore[no-untyped-def]
         app[SYSTEM].ref(victim).tell(Poison())
 
+    restarts = row.locator('td[data-col="restarts"]')
     server.call(crash)
-    expect(row.locator('td[data-col="restarts"]')).to_have_text("1")
+    expect(restarts).to_have_text("1")
     expect(row).to_have_attribute("data-state", "running")
     expect(row).to_have_class(re.compile("restarted"))
+    shot(page, "07-admin-restarted")
+    for n in (2, 3):
+        server.call(crash)
+        expect(restarts).to_have_text(str(n))
+        expect(row).to_have_attribute("data-state", "running")
+    server.call(crash)  # the budget (3 restarts) is spent: stopped for good, and it stands out
+    expect(row).to_have_attribute("data-state", "faulted")
+    expect(row).to_have_class(re.compile("faulted"))
+    expect(row.locator(".badge")).to_have_text("⚠ faulted")
+    expect(page.locator("#m-faulted")).to_have_text("1")
+    page.locator("#faulted-only").check()
+    expect(page.locator("#actor-table tbody tr")).to_have_count(1)
+    expect(page.locator("#actor-table tbody tr")).to_have_attribute("data-path", victim)
+    page.locator("#faulted-only").uncheck()
     page.locator("#actor-filter").fill("/strategies/")
     expect(page.locator("#actor-table tbody tr")).not_to_have_count(0)
     for path in page.locator("#actor-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.path)"):
@@ -264,3 +280,31 @@ def test_docs_render_the_openapi_document_with_try_it(page, server):
     expect(op.get_by_role("button", name="Cancel")).to_be_visible()  # try-it is on: the editor is open
     expect(page.locator(".swagger-ui .btn.authorize")).to_be_visible()
     shot(page, "09-docs")
+
+
+def test_a_resting_limit_order_is_modified_then_cancelled_from_the_table(page, server):
+    user_with_account(server, "cancel@example.com")
+    sign_in(page, server, "cancel@example.com")
+    ticket = _ticket(page)
+    ticket.locator("label.radio", has_text="지정가").click()
+    lower = int(page.locator("#limits-line").inner_text().split("하한가")[1].split("·")[0].strip().replace(",", ""))
+    ticket.get_by_label(re.compile("가격")).fill(str(lower))
+    ticket.get_by_label(re.compile("수량")).fill("5")
+    ticket.get_by_role("button", name="주문 보내기").click()
+    first = page.locator("#orders-table tbody tr").first
+    expect(first).to_have_attribute("data-status", "accepted")
+    order_id = first.get_attribute("data-order-id")
+    row = page.locator(f'#orders-table tr[data-order-id="{order_id}"]')
+    row.get_by_role("button", name="정정").click()
+    form = page.locator("#orders-table tr.modify-row form")
+    tick = 50 if lower >= 20_000 else 10
+    form.get_by_label(re.compile("가격")).fill(str(lower + tick))
+    form.get_by_label(re.compile("수량")).fill("4")
+    form.get_by_role("button", name="정정 보내기").click()
+    expect(row.locator("td").nth(3)).to_have_text(f"지정가 {lower + tick:,}")  # the `modified` event repainted it
+    expect(row.locator("td").nth(4)).to_have_text("4")
+    shot(page, "04b-trade-modified")
+    row.get_by_role("button", name="취소").click()
+    expect(row).to_have_attribute("data-status", "cancelled")
+    expect(row.locator(".badge")).to_have_text("취소됨")
+    expect(row.get_by_role("button", name="취소")).to_have_count(0)

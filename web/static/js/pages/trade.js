@@ -187,15 +187,18 @@ export function mount(view, params) {
   function modify(o, tr) {
     if (tr.nextSibling && tr.nextSibling.classList.contains("modify-row")) { tr.nextSibling.remove(); return; }
     const p = h("input", { type: "number", value: o.price, min: 1, "aria-label": t("price") });
-    const q = h("input", { type: "number", value: o.quantity - o.filled_quantity, min: 1, "aria-label": t("quantity") });
-    const form = h("form.inline", field("price", t("price"), p), field("quantity", t("quantity"), q), banner(),
+    const q = h("input", { type: "number", value: o.quantity, min: o.filled_quantity + 1, max: o.quantity, "aria-label": t("quantity") });
+    const form = h("form.inline", field("price", t("price"), p), field("quantity", t("quantity.total"), q), banner(),
       h("button.small", { type: "submit" }, t("modify.apply")));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const snapped = snap(Number(p.value), limits && limits.tick_bands);
       p.value = String(snapped);
       try {
-        await api("PATCH", `/stocks/orders/${o.order_id}`, { price: snapped, quantity: Number(q.value) });
+        const change = {}; // only what changed: the quantity may only go down, to above what is filled
+        if (snapped !== o.price) change.price = snapped;
+        if (Number(q.value) !== o.quantity) change.quantity = Number(q.value);
+        await api("PATCH", `/stocks/orders/${o.order_id}`, change);
         toast(t("modify.sent"), "ok");
         refreshOrders();
       } catch (err) { showErrors(form, err, FIELD_OF[err.code] ? { [FIELD_OF[err.code]]: err.message } : {}); }
