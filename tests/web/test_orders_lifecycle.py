@@ -80,6 +80,7 @@ async def test_modify_checks_its_change_and_moves_the_reservation(client, clock,
     _, headers = await make_user()
     account = await register(client, headers)
     await no_limits(client, headers, account)
+    ws = await connect(client, headers)
     status, placed = await order(client, clock, headers, limit(10))
     assert status == 201
     url = f"/stocks/orders/{placed['order_id']}"
@@ -94,6 +95,10 @@ async def test_modify_checks_its_change_and_moves_the_reservation(client, clock,
     assert (view["price"], view["quantity"], view["status"]) == (33_500, 6, "accepted")
     # 6 x 33,500 = 201,000; commission 201,000 x 0.015 % = 30.15 -> 30
     assert (await balance(client, headers))["orderable_cash"] == 100_000_000 - 201_030
+    accepted, modified = await until(ws, "order", 2)
+    assert (accepted["event"], modified["event"]) == ("accepted", "modified")
+    assert (modified["order"]["price"], modified["order"]["quantity"]) == (33_500, 6)
+    await ws.close()
 
     status, market = await order(client, clock, headers, {"stock_code": "005930", "order_type": "buy",
                                                           "quantity": 1})
@@ -233,3 +238,12 @@ async def test_per_user_limits_name_themselves(aiohttp_client, app_settings, eng
     resp = await client.post("/stocks/order", json=limit(1), headers=headers)
     error = (await resp.json())["error"]
     assert resp.status == 422 and error["code"] == "max_open_orders" and "limit is 2" in error["message"]
+
+
+async def test_the_openapi_document_has_cancel_and_modify(client):
+    paths = (await (await client.get("/openapi.json")).json())["paths"]
+    item = paths["/stocks/orders/{order_id}"]
+    assert {"get", "delete", "patch"} <= set(item)
+    assert {"200", "404", "409"} <= set(item["delete"]["responses"])
+    assert "requestBody" in item["patch"] and {"200", "409", "422"} <= set(item["patch"]["responses"])
+    assert {"201", "202", "429", "503"} <= set(paths["/stocks/order"]["post"]["responses"])
