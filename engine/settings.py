@@ -109,6 +109,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_accounts_per_user: int = 10  # broker accounts one user may register (422 max_accounts)
     max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
     max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
+    ws_max_connections_per_user: int = 20  # /kis_socket sessions one user may hold (error max_connections, 1008)
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0

@@ -21,6 +21,7 @@ from storage.models import OrderRow
 from tests.web.orders_env import order, register
 from tests.web.helpers import connect, until
 from web.app import create_app
+from web.keys import SYSTEM as SYSTEM_KEY
 
 assert base_price("005930") == 37_200
 REST = 33_000
@@ -247,3 +248,22 @@ async def test_the_openapi_document_has_cancel_and_modify(client):
     assert {"200", "404", "409"} <= set(item["delete"]["responses"])
     assert "requestBody" in item["patch"] and {"200", "409", "422"} <= set(item["patch"]["responses"])
     assert {"201", "202", "429", "503"} <= set(paths["/stocks/order"]["post"]["responses"])
+
+
+async def test_one_socket_more_than_the_per_user_limit_is_refused(aiohttp_client, app_settings, engine, clock,
+                                                                  make_user):
+    settings = msgspec.structs.replace(app_settings, ws_max_connections_per_user=2)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    _, alice = await make_user("alice@example.com")
+    _, bob = await make_user("bob@example.com")
+    first, second = await connect(client, alice), await connect(client, alice)
+    await client.app[SYSTEM_KEY].idle()  # both sessions registered with the hub
+    ws = await client.ws_connect("/kis_socket")
+    await ws.send_json({"type": "auth", "token": alice["Authorization"].split()[1]})
+    error = await ws.receive_json(timeout=5)
+    assert error["type"] == "error" and error["code"] == "max_connections"
+    closed = await ws.receive(timeout=5)
+    assert closed.data == 1008 or ws.close_code == 1008
+    other = await connect(client, bob)  # another user is not limited by alice's sockets
+    for sock in (first, second, other):
+        await sock.close()
