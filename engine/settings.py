@@ -106,6 +106,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
     reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
+    max_accounts_per_user: int = 10  # broker accounts one user may register (422 max_accounts)
+    max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
+    max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
+    ws_max_connections_per_user: int = 20  # /kis_socket sessions one user may hold (error max_connections, 1008)
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.journal import OPEN, Action, Fill, NewOrder, Order, OrderStatus, RiskOverrides
-from storage.db import retry_transaction
+from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
+from storage.db import is_unique_violation, retry_transaction
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
 from storage.models import Account as AccountRow
@@ -69,6 +70,24 @@ class OrderRepo:
             row.status = "filled"
         elif row.status not in ("cancelled", "expired"):
             row.status = "partially_filled"
+        row.updated_ms = now_ms
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+        row = await self._row(order_id)
+        row.broker_order_no = broker_order_no
+        if row.status in ("pending", "unknown"):
+            row.status = "accepted"
+        for fill in fills:
+            self.session.add(FillRow(
+                order_id=row.id, account_id=row.account_id, quantity=fill.quantity, price=fill.price,
+                commission=fill.commission, tax=fill.tax, realized_pnl=fill.realized_pnl, ts_ms=fill.ts_ms,
+            ))
+            row.filled_quantity += fill.quantity
+            row.filled_value += fill.quantity * fill.price
+        if fills:
+            row.status = "filled" if row.filled_quantity >= row.quantity else "partially_filled"
         row.updated_ms = now_ms
         await self.session.flush()
         return await self._with_fills(row)
@@ -206,8 +225,13 @@ class SqlJournal:
 
     @retry_transaction
     async def create(self, new: NewOrder) -> Order:
-        async with self.sessions.begin() as session:
-            return await OrderRepo(session).create(new)
+        try:
+            async with self.sessions.begin() as session:
+                return await OrderRepo(session).create(new)
+        except IntegrityError as error:
+            if is_unique_violation(error):
+                raise KeyTaken(new.client_order_id) from None
+            raise
 
     @retry_transaction
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
@@ -220,6 +244,12 @@ class SqlJournal:
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
         async with self.sessions.begin() as session:
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
+
+    @retry_transaction
+    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).accept(order_id, broker_order_no=broker_order_no, fills=fills,
+                                                   now_ms=now_ms)
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         async with self.sessions() as session:

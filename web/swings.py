@@ -132,6 +132,11 @@ async def register(request: web.Request) -> web.Response:
     except SwingParamsError as exc:
         raise Invalid("invalid swing parameters", fields=exc.fields) from None
     async with request.app[SESSIONS].begin() as session:
+        limit = request.app[SETTINGS].max_swings_per_user
+        live = [s for s in await SwingRepo(session).list_for_user(user_id) if s.status not in ("completed", "stopped")]
+        if len(live) >= limit:
+            raise Invalid(f"at most {limit} live swings per user (AUTOTRADER_MAX_SWINGS_PER_USER); stop one first",
+                          code="max_swings")
         accounts = AccountRepo(session, request.app[CRYPTO])
         if params.account_id is None:
             mine = await accounts.list_for_user(user_id)

@@ -39,6 +39,7 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -176,6 +177,9 @@ class PaperBroker:
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
         self._used: matching.Used = {}  # shares of the latest books already given to this account
+        # The owner runs broker calls concurrently (one task per order): ledger writes of this
+        # account go one at a time (SQLite's deferred transactions would race on a new position).
+        self._writes = asyncio.Lock()
 
     def _watch(self, code: str) -> None:
         self.quotes.watch(code)
@@ -374,7 +378,8 @@ class PaperBroker:
         value = qty * price
         commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
         try:
-            realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
+            async with self._writes:
+                realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
         except LedgerRefused as exc:
             await self._close(order_no, str(exc))
             raise PaperCancelled(str(exc)) from None
