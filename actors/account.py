@@ -46,7 +46,7 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperLedger
 from engine.journal import Fill, Journal, NewOrder, Order, fingerprint
-from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar
+from engine.market.krx import accepts_orders, kst_date, kst_midnight_ms, load_calendar
 from engine.risk import Fees, Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
 from engine.settings import Settings
@@ -345,7 +345,7 @@ class AccountActor(Actor):
             market_open = True
         else:
             await asyncio.get_running_loop().run_in_executor(None, load_calendar)
-            market_open = is_open(now)
+            market_open = accepts_orders(now)  # from 08:30 (the opening call auction) to the close
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,
             base_price=deps.board.base_price(msg.code), cash=balance.cash, held=held, held_value=held * unit,

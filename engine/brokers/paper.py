@@ -10,6 +10,12 @@ in the database behind :class:`PaperLedger` (``storage.SqlPaperLedger``).
   publishes *after* the acceptance: a buy takes the best ask, a sell the best
   bid, for the whole quantity. No such quote within ``quote_timeout_s`` (of
   the clock) → the order is cancelled and :class:`NoQuote` raised.
+- **Call auctions**: a market order accepted in the pre-open (08:30 until the
+  open) or in the closing auction (the last 10 minutes) is not filled
+  continuously: it waits for its auction and fills at the auction's one price,
+  the first trade print at or after the open, or the closing print at the close
+  (:func:`_auction_price`), through the same ``on_cross`` / :meth:`fill_resting`
+  path as a crossed limit order.
 - **Limit orders** rest. When a quote crosses one (best ask ≤ limit for a buy,
   best bid ≥ limit for a sell) the broker calls ``on_cross()``; its owner then
   calls :meth:`fill_resting`, which fills every crossed order at the quote's
@@ -39,8 +45,8 @@ from engine.brokers.base import (
     OrderAck,
     OrderRequest,
 )
-from engine.market.krx import kst_date, kst_midnight_ms
-from engine.market.messages import Quote
+from engine.market.krx import auction_at, kst_date, kst_midnight_ms
+from engine.market.messages import Quote, Tick
 from engine.risk import Fees
 from engine.runtime.clock import Clock
 
@@ -116,6 +122,9 @@ class QuoteSource(Protocol):
     def listen(self, listener: Callable[[Quote], None]) -> Callable[[], None]:
         """Call ``listener`` with every quote; returns the function that stops it."""
 
+    def last_trade(self, code: str) -> Tick | None:
+        """The latest trade print of ``code``, or None."""
+
 
 class PaperBroker:
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
@@ -131,6 +140,8 @@ class PaperBroker:
         self.on_cross = on_cross
         self._resting: dict[str, PaperOrder] = {}
         self._market: dict[str, PaperOrder] = {}
+        self._auction: dict[str, tuple[PaperOrder, int]] = {}  # market orders waiting for a call auction
+        self._auction_px: dict[str, int] = {}  # ... and the auction's price, once it printed
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
 
@@ -141,7 +152,11 @@ class PaperBroker:
     async def start(self) -> None:
         """Cancel market orders a restart left unfilled; resume resting limit orders."""
         for order in await self.ledger.orders(self.account_id, open_only=True):
-            if order.price is None:
+            auction = auction_at(order.accepted_ms) if order.price is None else None
+            if auction is not None and auction >= self._now():  # its auction is still to come
+                self._auction[order.order_no] = (order, auction)
+                self._watch(order.code)
+            elif order.price is None:
                 await self.ledger.cancel(self.account_id, order.order_no, "not filled before a restart")
                 log.warning("paper account %d: market order %s cancelled after a restart",
                             self.account_id, order.order_no)
@@ -172,7 +187,10 @@ class PaperBroker:
         if req.code not in self._watched:
             self._watch(req.code)
         order = await self.ledger.open_order(self.account_id, req, self._now())
-        if order.price is None:
+        auction = auction_at(order.accepted_ms) if order.price is None else None
+        if auction is not None:
+            self._auction[order.order_no] = (order, auction)
+        elif order.price is None:
             self._market[order.order_no] = order
         else:
             self._resting[order.order_no] = order
@@ -227,6 +245,13 @@ class PaperBroker:
         Returns the fills and the orders cancelled instead (order number → reason)."""
         fills: list[PaperFill] = []
         cancelled: dict[str, str] = {}
+        for order_no, price in list(self._auction_px.items()):
+            order, auction = self._auction.pop(order_no)
+            del self._auction_px[order_no]
+            try:
+                fills.append(await self._fill(order, price, auction))
+            except PaperCancelled as exc:
+                cancelled[order_no] = str(exc)
         for order_no, order in list(self._resting.items()):
             quote = self.quotes.latest(order.code)
             if quote is None or quote.ts_ms < order.accepted_ms or not _crosses(order, quote):
@@ -255,10 +280,28 @@ class PaperBroker:
     def _on_quote(self, quote: Quote) -> None:
         if self.on_cross is None:
             return
+        priced = False
+        for order_no, (order, auction) in self._auction.items():
+            if order.code == quote.code and order_no not in self._auction_px:
+                price = _auction_price(self.quotes.last_trade(order.code), auction)
+                if price is not None:
+                    self._auction_px[order_no] = price
+                    priced = True
+        if priced:
+            self.on_cross()
+            return
         for order in self._resting.values():
             if order.code == quote.code and quote.ts_ms >= order.accepted_ms and _crosses(order, quote):
                 self.on_cross()
                 return
+
+
+def _auction_price(trade: Tick | None, auction_ms: int) -> int | None:
+    """The one price of the call auction at ``auction_ms``: the first print at or after it (the
+    opening print at the open, the closing print stamped at the close itself), once it came."""
+    if trade is None or trade.ts_ms < auction_ms or trade.price <= 0:
+        return None
+    return trade.price
 
 
 def _best(quote: Quote, side: str) -> int:
