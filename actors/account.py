@@ -46,7 +46,7 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperLedger
 from engine.journal import Fill, Journal, NewOrder, Order, fingerprint
-from engine.market.krx import accepts_orders, kst_date, kst_midnight_ms, load_calendar
+from engine.market.krx import accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar
 from engine.risk import Fees, Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
 from engine.settings import Settings
@@ -335,10 +335,10 @@ class AccountActor(Actor):
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
         held = holding.quantity if holding is not None else 0
         quote = deps.board.latest(msg.code)
-        if quote is None and msg.price is None:
+        if quote is None and msg.price is None and auction_at(now) is None:  # the pre-open has no book yet
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
-        reference = levels[0] if levels else 0
+        reference = levels[0] if levels else (deps.board.base_price(msg.code) if msg.price is None else 0)
         known = holding.current_price if holding is not None else 0
         unit = known or msg.price or reference
         if deps.settings.market_hours_ignored:

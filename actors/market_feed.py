@@ -25,7 +25,7 @@ import msgspec
 
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
-from engine.market.krx import BAR_MS, BAR_SIZES, CLOSE_PRINT_MS, parse_bar_size, session_of
+from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
 from engine.market.messages import Bar, Quote, Tick
 from actors.history import BarLoader
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
@@ -163,6 +163,7 @@ class MarketFeed(Actor):
         self.quotes = 0
         self.delivery_drops = 0
         self._flush_timer: Any = None
+        self._flush_due: int | None = None  # sessions: the flush timer is armed for this bar end
         self._backfill: asyncio.Task[None] | None = None
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
         self._tasks: set[asyncio.Task[None]] = set()
@@ -236,6 +237,8 @@ class MarketFeed(Actor):
             self._fan_out(subs[("trade", True)], Wire("trade", tick.code, encode_trade(tick)))
         if closed:
             self._publish_bars(closed)
+        if self.sessions and self.bars.next_end() != self._flush_due:
+            self._schedule_flush()
 
     def _on_quote(self, quote: Quote) -> None:
         self.quotes += 1
@@ -310,12 +313,24 @@ class MarketFeed(Actor):
     def _schedule_flush(self) -> None:
         clock = self.ctx.clock
         now = clock.now_ms()
+        if self.sessions:  # only when a bar is forming, just after the earliest one ends
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            self._flush_due = self.bars.next_end()
+            if self._flush_due is not None:
+                ref = self.ctx.self_ref
+
+                def flush() -> None:
+                    try:
+                        ref.tell(FlushBars())
+                    except (MailboxFull, ActorStopped):
+                        pass  # a busy feed flushes on its next trade; a stopped one needs nothing
+
+                self._flush_timer = clock.call_later(max(0, self._flush_due - now + 50) / 1000.0, flush)
+            return
         step = BAR_MS["1Min"]
-        due = now - now % step + step  # the next minute boundary, or the session's last bar's end
-        session = session_of(now) if self.sessions else None
-        if session is not None and now < session[1] + CLOSE_PRINT_MS < due:
-            due = session[1] + CLOSE_PRINT_MS
-        delay_ms = due - now + 50  # just after it
+        delay_ms = step - now % step + 50  # just after the next minute boundary
         ref = self.ctx.self_ref
 
         def fire() -> None:

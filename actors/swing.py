@@ -41,6 +41,7 @@ from engine.market.krx import accepts_orders, bar_end, next_acceptance, to_kst
 from engine.market.messages import Bar
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
 from engine.strategy.swing import (
+    SEED_BARS,
     Decision,
     Fill,
     SwingIndicators,
@@ -189,7 +190,7 @@ class SwingActor(Actor):
 
     async def _load_history(self) -> None:
         assert self.params is not None
-        n = self.params.warmup_bars + HISTORY_EXTRA
+        n = max(self.params.warmup_bars + HISTORY_EXTRA, SEED_BARS)  # as much as the backtest warms up on
         bars = await self.history(self.params.stock_code, self.params.bar_size, n)  # never raises
         try:
             self.ctx.self_ref.tell(HistoryLoaded(bars))

@@ -44,7 +44,12 @@ class SwingHub(Actor):
     mailbox = MailboxSpec(limit=16384)
 
     def __init__(self, make_swing: Callable[[int], SwingActor], live: Callable[[], Awaitable[list[Any]]],
-                 spec: ChildSpec, ignore_hours: bool) -> None:
+                 spec: ChildSpec, ignore_hours: bool, *, self_timed: bool = False) -> None:
+        # self_timed (a replay on market time): no minute ticker; the hub arms one clock timer for
+        # the next close of its swings' sizes, so closed hours and idle minutes cost nothing.
+        self.self_timed = self_timed
+        self._timer: Any = None
+        self._timer_due: int | None = None
         self.make_swing = make_swing
         self.live = live
         self.spec = spec
@@ -57,6 +62,37 @@ class SwingHub(Actor):
         for swing in await self.live():
             self._spawn(swing.id, swing.params.get("bar_size", "1H"))
         log.info("swings restored: %d", len(self.bar_sizes))
+        self._arm()
+
+    async def on_stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _arm(self) -> None:
+        """Self-timed: one timer, at the next close of any size in use (+ the check delay)."""
+        if not self.self_timed or not self.bar_sizes:
+            return
+        clock = self.ctx.clock
+        after = self.last_tick_ms if self.last_tick_ms is not None else clock.now_ms() - CHECK_DELAY_MS
+        nxt = [c[0] for size in set(self.bar_sizes.values())
+               if (c := closes_between(size, after, after + 15 * 86_400_000, self.ignore_hours))]
+        if not nxt:
+            return
+        due = min(nxt) + CHECK_DELAY_MS
+        if due == self._timer_due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        ref = self.ctx.self_ref
+        self._timer_due = due
+
+        def fire() -> None:
+            try:
+                ref.tell(MinuteTick(clock.now_ms()))
+            except (MailboxFull, ActorStopped) as exc:
+                log.warning("swing check skipped: %s", exc)
+
+        self._timer = clock.call_later(max(0, due - clock.now_ms()) / 1000, fire)
 
     async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated) -> Any:
         match msg:
@@ -64,8 +100,12 @@ class SwingHub(Actor):
                 return len(self.bar_sizes)
             case StartSwing():
                 self._spawn(msg.swing_id, msg.bar_size)
+                self._arm()
             case MinuteTick():
+                if self.self_timed:
+                    self._timer_due = None
                 self._tick(msg.now_ms)
+                self._arm()
             case SwingEnded():
                 self.bar_sizes.pop(msg.swing_id, None)
             case ChildTerminated():

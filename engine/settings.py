@@ -12,6 +12,7 @@ never shown by ``repr``; :meth:`Settings.public` gives a loggable view.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -44,8 +45,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_quotes_per_s: float = 1.0  # per code
     sim_phases: int = 1  # spread each period's ticks over this many slots (1: one burst per period)
     replay_csv: str = ""
-    replay_code: str = "005930"
-    replay_speed: float = 60.0  # market seconds per wall second
+    replay_code: str = ""  # default: the file's (its code column or name), else 005930
+    replay_speed: str = "60"  # market seconds per wall second, or "max" (as fast as the engine keeps up)
+    replay_start: str = ""  # YYYY-MM-DD: first day played (earlier bars are the warm-up history)
+    replay_end: str = ""  # YYYY-MM-DD: last day played
+    replay_paused: bool = False  # start paused (register swings first; POST /admin/replay/resume)
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
     # -- KIS --------------------------------------------------------------
@@ -128,6 +132,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return f"sqlite+aiosqlite:///{(self.data_path / 'autotrader.db').resolve()}"
 
     @property
+    def replay_speed_value(self) -> float | None:
+        """The replay speed as a number, None for ``max``."""
+        text = str(self.replay_speed).strip().lower()
+        if text == "max":
+            return None
+        try:
+            speed = float(text)
+        except ValueError:
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: expected a number or max") from None
+        if not speed > 0 or speed == float("inf"):
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: must be positive")
+        return speed
+
+    @property
     def market_hours_ignored(self) -> bool:
         if self.ignore_market_hours is None:
             return self.market_data == "sim"
@@ -161,7 +179,16 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             msgspec.convert({field: value}, Settings, strict=False)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
-    return msgspec.convert(raw, Settings, strict=False)
+    settings = msgspec.convert(raw, Settings, strict=False)
+    settings.replay_speed_value  # noqa: B018 (validates)
+    for field in ("replay_start", "replay_end"):
+        value = getattr(settings, field)
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise SettingsError(f"{env_name(field)}={value!r}: expected YYYY-MM-DD") from None
+    return settings
 
 
 def _from_env(field: str, value: str) -> Any:

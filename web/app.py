@@ -9,8 +9,10 @@ like, each with its own database, clock and actor system.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +26,9 @@ from actors.swing import SwingActor
 from actors.swing_hub import CountSwings, MinuteTick, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market import krx
 from engine.market.krx import load_calendar
+from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
 from engine.settings import Settings
@@ -50,6 +54,7 @@ from web import (
     openapi,
     orders,
     realtime,
+    replay,
     risk,
     swings,
     trading,
@@ -80,6 +85,14 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
     return KisMarketData(settings, clock)
 
 
+def _clock_for(settings: Settings) -> Clock:
+    """The wall clock; for a replay, the replayed market's time (:class:`ReplayClock`)."""
+    if settings.market_data != "replay":
+        return WallClock()
+    start = krx.kst_midnight_ms(dt.date.fromisoformat(settings.replay_start)) if settings.replay_start else 0
+    return ReplayClock(start, speed=settings.replay_speed_value, paused=settings.replay_paused)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
@@ -87,7 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[CLOCK] = clock or WallClock()
+    app[CLOCK] = clock or _clock_for(settings)
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
@@ -97,6 +110,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
+    replay.add_routes(app)
     users.add_routes(app)
     accounts.add_routes(app)
     balance.add_routes(app)
@@ -161,16 +175,40 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     ticker = await _swings(app, system, feeds, spec, history)
+    clock = app[CLOCK]
+    if isinstance(clock, ReplayClock):
+        clock.quiet = _quiet(system, app[trading.QUOTE_BOARD])
+        clock.start()
     try:
         yield
     finally:
-        ticker.stop()
+        if isinstance(clock, ReplayClock):
+            await clock.stop()
+        if ticker is not None:
+            ticker.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
 
 
+def _quiet(system: ActorSystem, board: Any) -> Callable[[], Awaitable[None]]:
+    """For a replay at ``max`` speed: wait until the engine has done all it can at this market
+    instant — every mailbox empty and every actor idle, except accounts waiting for a quote that
+    only a later market time brings."""
+    async def quiet() -> None:
+        while True:
+            for _ in range(8):
+                await asyncio.sleep(0)
+            busy = system.busy()
+            if not busy:
+                return
+            if all(p.startswith(paths.ACCOUNTS + "/") for p in busy) and board.waiting >= len(busy):
+                return
+            await asyncio.sleep(0.0005)  # a database call in a thread: real time
+    return quiet
+
+
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
-                  history: BarLoader) -> MinuteTicker:
+                  history: BarLoader) -> MinuteTicker | None:
     """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
@@ -180,7 +218,9 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
                           sessions=not settings.market_hours_ignored)
 
-    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
+    replay = isinstance(app[CLOCK], ReplayClock)
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored,
+                                                      self_timed=replay),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)
@@ -192,6 +232,8 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
             log.warning("swing check skipped at %d: %s", now_ms, exc)
 
     clock = app[CLOCK]
+    if replay:
+        return None  # the hub times its own checks on the replay's market time
     ticker: MinuteTicker = (CronMinuteTicker if isinstance(clock, WallClock) else ClockMinuteTicker)(clock, tick)
     ticker.start()
     return ticker

@@ -74,6 +74,7 @@ class ActorCell:
         self.ctx = ActorContext(path, self.ref, system)
         self.actor.ctx = self.ctx
         self.state = "starting"
+        self.idle = False  # waiting for its next message (nothing to do)
         self.accepting = True
         self.handled = 0
         self.failed = 0
@@ -129,7 +130,11 @@ class ActorCell:
                 return
             while True:
                 if not len(mailbox):
-                    await mailbox.wait()
+                    self.idle = True
+                    try:
+                        await mailbox.wait()
+                    finally:
+                        self.idle = False
                 item = mailbox.get_nowait()
                 kind = type(item)
                 if kind is _Ask:

@@ -31,7 +31,7 @@ from engine.market.csv_bars import infer_bar_size, load_csv
 from engine.market.tax import MARKETS
 from engine.risk import Fees, fee
 from engine.strategy.swing import (
-    Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
+    SEED_BARS, Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
 )
 
 __all__ = ["Trade", "EquityPoint", "Metrics", "BacktestResult", "backtest", "plot", "kst", "add_arguments", "run"]
@@ -102,14 +102,17 @@ def _fee(value: int, pct: float) -> int:
 
 def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
              commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float | None = DEFAULT_TAX_PCT,
-             market: str = "KOSPI") -> BacktestResult:
-    """Run the swing rules over `df` (csv_bars shape) and account for every fill."""
+             market: str = "KOSPI", warmup: int = 0) -> BacktestResult:
+    """Run the swing rules over `df` (csv_bars shape) and account for every fill.
+
+    The first ``warmup`` bars only seed the indicators (as the history a live swing loads
+    before its first check): no decision, no trade, no equity point is made on them."""
     params.validate()
     fees = Fees(commission_pct, tax_pct)
     if cash <= 0:
         raise ValueError("cash must be positive")
-    if len(df) < 2:
-        raise ValueError("need at least two bars")
+    if len(df) - warmup < 2:
+        raise ValueError("need at least two bars to trade on")
     o, h, lo, c, v = (np.rint(df[k].to_numpy(np.float64)).astype(np.int64)
                       for k in ("open", "high", "low", "close", "volume"))
     arrays = indicator_arrays(params, h, lo, c, v)
@@ -124,6 +127,8 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     decisions: list[Decision] = []
     rejected = held_bars = 0
     for i, snap in enumerate(snapshots):
+        if i < warmup:
+            continue
         if pending is not None:
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":
@@ -168,9 +173,18 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     return BacktestResult(
         parameters=msgspec.to_builtins(params) | {"cash": cash, "commission_pct": commission_pct,
                                                   "tax_pct": tax_pct, "market": market},
-        metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct,
+        metrics=_metrics(equity, trades, cash, opens[warmup], closes[-1], commission_pct,
                          lambda value: fees.tax("sell", value, starts[-1], market), held_bars, rejected),
         trades=trades, equity=equity, decisions=decisions)
+
+
+def _check_won(df: pd.DataFrame, path: str) -> None:
+    """KRX bars are whole won: a file of fractional prices (an FX series) is refused, not rounded."""
+    prices = df[["open", "high", "low", "close"]].to_numpy()
+    fractional = int((prices != np.rint(prices)).any(axis=1).sum())
+    if fractional:
+        raise ValueError(f"{path}: {fractional} of {len(df)} bars have prices that are not whole won "
+                         f"(e.g. {prices[(prices != np.rint(prices)).any(axis=1)][0][3]!r}); KRX bars are in KRW")
 
 
 def _iso_utc(index: pd.DatetimeIndex) -> list[str]:
@@ -254,10 +268,20 @@ def run(args: argparse.Namespace) -> int:
     """Run one backtest from parsed arguments; 0 on success, 2 on bad input."""
     try:
         df = load_csv(args.csv)
-        if args.start:
-            df = df[df.index >= pd.Timestamp(args.start, tz="UTC")]
+        _check_won(df, args.csv)
+        full = df
         if args.end:
-            df = df[df.index < pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)]
+            df = df[df.index < pd.Timestamp(args.end, tz="Asia/Seoul") + pd.Timedelta(days=1)]
+        warmup = 0
+        if args.start:
+            first = pd.Timestamp(args.start, tz="Asia/Seoul")
+            before = df[df.index < first].iloc[-SEED_BARS:]  # seeds the indicators, as a live swing's history
+            df = pd.concat([before, df[df.index >= first]])
+            warmup = len(before)
+        if len(df) - warmup == 0:
+            raise ValueError(f"no bars between {args.start or 'the start'} and {args.end or 'the end'} "
+                             f"(the file covers {kst(full.index[0].isoformat(), True)} .. "
+                             f"{kst(full.index[-1].isoformat(), True)})")
         size = infer_bar_size(df)
         if args.bar_size and args.bar_size != size:
             raise ValueError(f"--bar-size {args.bar_size} does not match the file's {size} bars")
@@ -267,13 +291,18 @@ def run(args: argparse.Namespace) -> int:
             rsi_threshold=args.rsi_threshold, adx_threshold=args.adx_threshold,
             obv_threshold=args.obv_threshold, bar_size=size, stop_loss_pct=args.stop_loss_pct,
             repeat=args.repeat).validate()
+        if warmup < params.warmup_bars:
+            log.warning("only %d bars before the start: the swing warms up on the first %d bars after it",
+                        warmup, params.warmup_bars - warmup)
+            print(f"backtest: warning: {warmup} bars of history before the start, the rules need "
+                  f"{params.warmup_bars}: the first decisions are warm-up holds", file=sys.stderr)
         result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax,
-                          market=args.market)
+                          market=args.market, warmup=warmup)
     except (OSError, ValueError) as exc:  # SwingParamsError is a ValueError naming the fields
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
     if args.plot:
-        plot(df, result, Path(args.plot))
+        plot(df, result, Path(args.plot), warmup=warmup)
         log.info("plot written to %s", args.plot)
     if args.json:
         sys.stdout.write(msgspec.json.encode(result.document()).decode() + "\n")
@@ -312,8 +341,9 @@ def _summary(r: BacktestResult) -> str:
     return "\n".join(lines)
 
 
-def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
-    """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg)."""
+def plot(df: pd.DataFrame, result: BacktestResult, path: Path, warmup: int = 0) -> None:
+    """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg).
+    The first ``warmup`` rows of ``df`` only seed the EMAs (they are not drawn)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
@@ -323,6 +353,8 @@ def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
     close = df["close"].to_numpy(np.float64)
     arrays = indicator_arrays(_params_of(p),
                               df["high"].to_numpy(), df["low"].to_numpy(), close, df["volume"].to_numpy())
+    x, close = x[warmup:], close[warmup:]
+    arrays = {k: v[warmup:] for k, v in arrays.items()}
     fig = Figure(figsize=(12, 7), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
