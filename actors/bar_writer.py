@@ -43,7 +43,7 @@ class BarWriter(Actor):
         self._timer: Any = None
 
     async def on_start(self) -> None:
-        self._arm()
+        pass  # the timer is armed by the first bars buffered: an idle writer costs no timer
 
     async def on_stop(self) -> None:
         if self._timer is not None:
@@ -60,10 +60,13 @@ class BarWriter(Actor):
                     self.dropped += 1
                 if len(self.buffer) >= self.batch:
                     await self._flush()
+                if self.buffer and self._timer is None:
+                    self._arm()
             case FlushNow():
                 self._timer = None
                 await self._flush()
-                self._arm()
+                if self.buffer:  # not written (the database is away): try again
+                    self._arm()
             case _:
                 assert_never(msg)
         return self.written
