@@ -163,7 +163,9 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
 
     source = app[SOURCE]
     history = bar_history(source, load_bars)
-    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
+    # on a replay's market time a second passes in microseconds: write bars in batches of hours
+    interval = 6 * 3600.0 if isinstance(app[CLOCK], ReplayClock) else 1.0
+    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars, interval_s=interval), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
         feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
