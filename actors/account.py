@@ -182,7 +182,8 @@ class AccountActor(Actor):
             broker = PaperBroker(self.account_id, deps.ledger, deps.board, self.ctx.clock, deps.fees,
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
                                  on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
-                                 market_now=deps.market_now)
+                                 market_now=deps.market_now,
+                                 next_print=deps.settings.market_data == "replay")
             await broker.start()
             self.broker = broker
         else:

@@ -318,6 +318,9 @@ class MarketFeed(Actor):
                 self._flush_timer.cancel()
                 self._flush_timer = None
             self._flush_due = self.bars.next_end()
+            market = self._market_now()  # a legacy replay's file time runs apart from the clock
+            if market is not None and market != now:
+                now = market
             if self._flush_due is not None:
                 ref = self.ctx.self_ref
 

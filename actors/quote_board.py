@@ -151,7 +151,8 @@ class QuoteBoard:
 
     @property
     def waiting(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
+        """Waiters still waiting (a waiter whose quote came is done, even before it resumed)."""
+        return sum(1 for ws in self._waiters.values() for w in ws if not w.future.done())
 
     def _tell(self, msg: Watch | Unwatch) -> None:
         if self.tap is None:

@@ -129,8 +129,11 @@ class QuoteSource(Protocol):
 class PaperBroker:
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
                  *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None,
-                 market_now: Callable[[], int | None] | None = None) -> None:
+                 market_now: Callable[[], int | None] | None = None, next_print: bool = False) -> None:
         self.account_id = account_id
+        # next_print (a replay): a market order fills at the price of the first trade print after
+        # its acceptance (the order *is* that print), as a backtest fills at the next bar's open
+        self.next_print = next_print
         self.market_now = market_now  # market time (a replay's file time); the clock when None
         self.ledger = ledger
         self.quotes = quotes
@@ -233,6 +236,10 @@ class PaperBroker:
             await self.ledger.cancel(self.account_id, order_no, reason)
             raise NoQuote(reason) from None
         price = _best(quote, order.side)
+        if self.next_print:
+            trade = self.quotes.last_trade(order.code)
+            if trade is not None and trade.ts_ms >= order.accepted_ms and trade.price > 0:
+                price = trade.price
         if price <= 0:
             reason = f"no {'ask' if order.side == 'buy' else 'bid'} on the book of {order.code}"
             await self.ledger.cancel(self.account_id, order_no, reason)

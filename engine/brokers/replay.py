@@ -5,7 +5,8 @@ which is what ``AUTOTRADER_MARKET_DATA=replay`` runs on): any bar file of
 ``shared/data`` (1-minute or daily, :func:`engine.market.csv_bars.load_csv`) is
 played as trades inside each bar's period at the file's own times, so the
 server's clock *is* the replayed market's: a 1-minute bar gives four trades at
-+0, +15, +30, +45 s; a daily bar gives four trades in its KRX session, the open
++5, +20, +35, +50 s (after the swing check 2 s past the previous close, so that
+a market order sent then is the next bar's opening print); a daily bar gives four trades in its KRX session, the open
 at the open, the low and high in between and the close as the closing print at
 the close itself (15:30:00). Bars from ``AUTOTRADER_REPLAY_START`` to
 ``_END`` are played; bars before the start are the warm-up history
@@ -69,6 +70,10 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("Datetime", "Open", "High", "Low", "Close", "Volume")
 TRADE_OFFSETS_MS = (0, 15_000, 30_000, 45_000)
+# On market time a minute bar's prints come 5 s into it: a swing checks 2 s after the previous
+# bar's close, and its market order then makes this bar's opening print, as the backtest fills
+# a decision at the next bar's open.
+MARKET_TIME_OFFSETS_MS = (5_000, 20_000, 35_000, 50_000)
 MAX_GAP_MS = 15_000
 LEVELS = 10
 
@@ -141,13 +146,13 @@ def _int(s: str) -> int:
         return int(value)
 
 
-def bar_trades(bar: Bar) -> list[tuple[int, int, int]]:
+def bar_trades(bar: Bar, offsets: tuple[int, ...] = TRADE_OFFSETS_MS) -> list[tuple[int, int, int]]:
     """The four ``(ts_ms, price, volume)`` trades that replay ``bar``."""
     middle = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
     share, rest = divmod(bar.volume, 4)
     prices = (bar.open, *middle, bar.close)
     volumes = (share, share, share, share + rest)
-    return [(bar.start_ms + off, p, v) for off, p, v in zip(TRADE_OFFSETS_MS, prices, volumes)]
+    return [(bar.start_ms + off, p, v) for off, p, v in zip(offsets, prices, volumes)]
 
 
 class _Tape:
@@ -392,8 +397,10 @@ class ReplayMarket:
         warmup = len(bars) - len(played) - sum(1 for b in bars if b.start_ms >= end_ms)
         trades: list[tuple[int, int, int]] = []
         for bar in played:
-            if bar.volume > 0:  # a halted day (volume 0, O=H=L=C) has no trade
-                trades.extend(bar_trades(bar) if size != "1D" else _session_trades(bar))
+            if size != "1D":
+                trades.extend(bar_trades(bar, MARKET_TIME_OFFSETS_MS))
+            elif bar.volume > 0:  # a halted day (volume 0, O=H=L=C) has no trade
+                trades.extend(_session_trades(bar))
         tape = _Tape(self.code, [])
         prev_close = played[0].open if warmup == 0 else bars[len(bars) - len(played) - 1].close
         day, cum, last_price = -1, 0, 0
@@ -440,8 +447,8 @@ class ReplayMarket:
             self._pos += 1
             if self._trades:
                 sink.on_tick(msgspec.structs.replace(tick, seen_ns=seen_ns))
-            if self._quotes:
-                sink.on_quote(self._book(tick, seen_ns))
+            if self._quotes or self._trades:  # the feed always knows the book, so the first order
+                sink.on_quote(self._book(tick, seen_ns))  # of a session is valued without waiting
         self._arm()
 
     def _history(self, size: str, n: int) -> list[Bar]:

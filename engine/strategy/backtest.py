@@ -27,7 +27,9 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from engine.market.csv_bars import infer_bar_size, load_csv
+from engine.market.bars import merge_bars
+from engine.market.csv_bars import infer_bar_size, load_csv, to_bars
+from engine.market.krx import BAR_MS, parse_bar_size
 from engine.market.tax import MARKETS
 from engine.risk import Fees, fee
 from engine.strategy.swing import (
@@ -178,6 +180,20 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         trades=trades, equity=equity, decisions=decisions)
 
 
+def _fold(df: pd.DataFrame, size: str, into: str) -> pd.DataFrame:
+    """The file's bars folded into larger ``into`` bars, as the live aggregator builds them
+    (:func:`engine.market.bars.merge_bars`: the KRX session's buckets)."""
+    if BAR_MS[into] < BAR_MS[size]:
+        raise ValueError(f"--bar-size {into} is smaller than the file's {size} bars")
+    bars = merge_bars(to_bars(df, df.attrs.get("code", "000000"), size), into)
+    out = pd.DataFrame({c: np.array([getattr(b, c) for b in bars], dtype=np.float64)
+                        for c in ("open", "high", "low", "close", "volume")},
+                       index=pd.DatetimeIndex(pd.to_datetime([b.start_ms for b in bars], unit="ms", utc=True),
+                                              name="time").as_unit("ns"))
+    out.attrs.update(df.attrs)
+    return out
+
+
 def _check_won(df: pd.DataFrame, path: str) -> None:
     """KRX bars are whole won: a file of fractional prices (an FX series) is refused, not rounded."""
     prices = df[["open", "high", "low", "close"]].to_numpy()
@@ -252,7 +268,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-loss-pct", type=float, default=None, help="default: no stop loss")
     parser.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True,
                         help="start a new cycle after SIGNAL 3 (default on in backtests)")
-    parser.add_argument("--bar-size", help="must match the file's bars (default: inferred)")
+    parser.add_argument("--bar-size", help="the swing's bars: the file's (inferred, the default) or larger, "
+                                           "folded on the KRX session (1-minute files into 30Min or 1H)")
     parser.add_argument("--cash", type=int, default=DEFAULT_CASH, help=f"default {DEFAULT_CASH}")
     parser.add_argument("--commission", type=float, default=DEFAULT_COMMISSION_PCT,
                         help=f"percent per side (default {DEFAULT_COMMISSION_PCT})")
@@ -269,6 +286,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         df = load_csv(args.csv)
         _check_won(df, args.csv)
+        size = infer_bar_size(df)
+        if args.bar_size and parse_bar_size(args.bar_size) != size:
+            df = _fold(df, size, parse_bar_size(args.bar_size))
         full = df
         if args.end:
             df = df[df.index < pd.Timestamp(args.end, tz="Asia/Seoul") + pd.Timedelta(days=1)]
@@ -282,18 +302,17 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no bars between {args.start or 'the start'} and {args.end or 'the end'} "
                              f"(the file covers {kst(full.index[0].isoformat(), True)} .. "
                              f"{kst(full.index[-1].isoformat(), True)})")
-        size = infer_bar_size(df)
-        if args.bar_size and args.bar_size != size:
-            raise ValueError(f"--bar-size {args.bar_size} does not match the file's {size} bars")
+        size = args.bar_size and parse_bar_size(args.bar_size) or size
         params = SwingParams(
             stock_code=args.code or df.attrs.get("code", "000000"), unit_amount=args.unit_amount,
             short_term=args.short_term, medium_term=args.medium_term, long_term=args.long_term,
             rsi_threshold=args.rsi_threshold, adx_threshold=args.adx_threshold,
             obv_threshold=args.obv_threshold, bar_size=size, stop_loss_pct=args.stop_loss_pct,
             repeat=args.repeat).validate()
-        if warmup < params.warmup_bars:
-            log.warning("only %d bars before the start: the swing warms up on the first %d bars after it",
-                        warmup, params.warmup_bars - warmup)
+        if len(df) < params.warmup_bars:
+            print(f"backtest: warning: {len(df)} bars in all but the rules warm up on {params.warmup_bars} "
+                  f"(3 x long_term): no decision will be taken", file=sys.stderr)
+        elif args.start and warmup < params.warmup_bars:
             print(f"backtest: warning: {warmup} bars of history before the start, the rules need "
                   f"{params.warmup_bars}: the first decisions are warm-up holds", file=sys.stderr)
         result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax,
