@@ -5,22 +5,26 @@ each carries ``account_id``) and it forwards it to ``/accounts/<id>``,
 spawning the actor first if needed. The web layer asks it ``AccountRef`` for
 the actor's ref and then asks the actor itself (an actor never waits on
 another one's answer). It also starts the quote tap (``/accounts/quotes``)
-that feeds the shared :class:`~actors.quote_board.QuoteBoard`.
+that feeds the shared :class:`~actors.quote_board.QuoteBoard`. It holds no routing of
+its own (the path is the route), so a restart loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
 from actors import paths
-from actors.account import (
-    AccountActor, AccountDeps, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+from actors.account import AccountActor
+from actors.account_deps import AccountDeps
+from actors.account_messages import (
+    CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult, PlaceOrder, QuotesCrossed,
+    Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
-from engine.runtime import Actor, ActorRef, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
+from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -31,47 +35,51 @@ class AccountRef(msgspec.Struct, frozen=True):
     account_id: int
 
 
-Forwarded = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
+Forwarded = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
+             | QuotesCrossed)
 
 
-class AccountHub(Actor):
+AccountHubMsg = AccountRef | Forwarded | ChildTerminated
+
+
+class AccountHub(Supervisor):
     mailbox = MailboxSpec(limit=65536)
 
     def __init__(self, deps: AccountDeps, spec: ChildSpec) -> None:
+        super().__init__()
         self.deps = deps
         self.spec = spec
-        self.terminated = 0
 
     async def on_start(self) -> None:
         if self.ctx.system.lookup(f"{paths.ACCOUNTS}/{TAP}") is None:
             self.ctx.spawn(TAP, lambda: QuoteTap(self.deps.board), ChildSpec(restart="permanent"))
 
-    async def receive(self, msg: AccountRef | Forwarded | ChildTerminated) -> Any:
+    async def receive(self, msg: AccountHubMsg) -> Any:
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
-            case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
+            case (PlaceOrder() | CancelOrder() | ModifyOrder() | CancelOpen() | GetBalance() | Reconcile()
+                  | FillArrived() | QuotesCrossed()):
                 self._forward(msg)
-            case ChildTerminated():
-                self.terminated += 1
-                log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
 
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
+
     def _forward(self, msg: Forwarded) -> None:
-        try:
-            self._child(msg.account_id).tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d did not take %s: %s", msg.account_id, type(msg).__name__, exc)
-            if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
-                busy = OrderResult(account_id=msg.account_id, client_order_id=msg.client_order_id or "",
-                                   status="unavailable", code=msg.code, side=msg.side, quantity=msg.quantity,
-                                   reason_code="account_busy", reason=f"the account's actor is busy: {exc}")
-                try:
-                    msg.reply_to.tell(busy)
-                except (MailboxFull, ActorStopped):
-                    log.warning("busy answer to %s lost", msg.reply_to.path)
+        child = self._child(msg.account_id)
+        if child.try_tell(msg):
+            return
+        why = "its mailbox is full" if child.alive else "it is stopping"
+        log.warning("account %d did not take %s: %s", msg.account_id, type(msg).__name__, why)
+        if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
+            busy = OrderResult(account_id=msg.account_id, client_order_id=msg.client_order_id or "",
+                               status="unavailable", code=msg.code, side=msg.side, quantity=msg.quantity,
+                               reason_code="account_busy", reason=f"the account's actor is busy: {why}")
+            if not msg.reply_to.try_tell(busy):
+                log.warning("busy answer to %s lost", msg.reply_to.path)
 
     def _child(self, account_id: int) -> ActorRef:
         path = paths.account(account_id)
@@ -82,4 +90,4 @@ class AccountHub(Actor):
         return self.ctx.spawn(str(account_id), lambda: AccountActor(account_id, deps), self.spec)
 
     def state_view(self) -> dict[str, Any]:
-        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "terminated": self.terminated}
+        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, **super().state_view()}

@@ -1,6 +1,6 @@
 """BarWriter (``/bars``): persists closed bars in batches.
 
-Feeds tell it lists of closed bars; it writes them every ``interval_s`` or
+Feeds tell it :class:`ClosedBars`; it writes them every ``interval_s`` or
 when ``batch`` bars are waiting, with an idempotent upsert. If the database is
 down the bars stay buffered (up to ``max_buffer``; beyond that the oldest are
 dropped and counted) and the next flush tries again.
@@ -16,15 +16,24 @@ from typing import Any, assert_never
 import msgspec
 
 from engine.market.messages import Bar
-from engine.runtime import Actor, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, MailboxSpec
 
 log = logging.getLogger(__name__)
 
 BarSaver = Callable[[list[Bar]], Awaitable[int]]
 
 
+class ClosedBars(msgspec.Struct, frozen=True):
+    """Bars a feed closed, to persist."""
+
+    bars: list[Bar]
+
+
 class FlushNow(msgspec.Struct, frozen=True):
     pass
+
+
+BarWriterMsg = ClosedBars | FlushNow
 
 
 class BarWriter(Actor):
@@ -40,33 +49,26 @@ class BarWriter(Actor):
         self.written = 0
         self.dropped = 0
         self.failures = 0
-        self._timer: Any = None
 
     async def on_start(self) -> None:
-        pass  # the timer is armed by the first bars buffered: an idle writer costs no timer
+        # a tick that finds the mailbox full is a dead letter: bars are flushing by size then anyway
+        self.ctx.tell_every(self.interval_s, FlushNow())
 
     async def on_stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         await self._flush()  # graceful stop persists what is buffered
 
-    async def receive(self, msg: list[Bar] | FlushNow) -> int:
+    async def receive(self, msg: BarWriterMsg) -> int:
         match msg:
-            case list():
-                self.buffer.extend(msg)
+            case ClosedBars():
+                self.buffer.extend(msg.bars)
                 overflow = len(self.buffer) - self.max_buffer
                 for _ in range(max(0, overflow)):
                     self.buffer.popleft()
                     self.dropped += 1
                 if len(self.buffer) >= self.batch:
                     await self._flush()
-                if self.buffer and self._timer is None:
-                    self._arm()
             case FlushNow():
-                self._timer = None
                 await self._flush()
-                if self.buffer:  # not written (the database is away): try again
-                    self._arm()
             case _:
                 assert_never(msg)
         return self.written
@@ -85,16 +87,6 @@ class BarWriter(Actor):
             self.buffer.popleft()
         self.written += len(bars)
 
-    def _arm(self) -> None:
-        ref = self.ctx.self_ref
-
-        def fire() -> None:
-            try:
-                ref.tell(FlushNow())
-            except (MailboxFull, ActorStopped):
-                pass  # full: bars are flushing by size anyway; stopped: on_stop flushed
-
-        self._timer = self.ctx.clock.call_later(self.interval_s, fire)
 
     def state_view(self) -> dict[str, Any]:
         return {"buffered": len(self.buffer), "written": self.written, "dropped": self.dropped,

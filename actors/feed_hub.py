@@ -6,6 +6,10 @@ period after its last one left; the upstream stream of a channel is
 subscribed once per code, however many watchers it has. A (re)started feed
 says ``FeedStarted`` and the hub sends it the subscriptions again.
 
+The table (:class:`FeedTable`) is kept by the runtime across the hub's own
+restarts (``ctx.kept``), like the router: a restarted hub still knows who
+watches what, and re-arms the grace period of every code nobody watches.
+
 The :class:`FeedRouter` is the source's sink: it forwards each record to its
 code's feed with ``tell`` (never awaiting), counting what a full mailbox drops.
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
@@ -31,15 +35,7 @@ from actors.market_feed import (
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.krx import is_valid_code
 from engine.market.messages import Quote, Tick
-from engine.runtime import (
-    Actor,
-    ActorRef,
-    ActorStopped,
-    ChildSpec,
-    ChildTerminated,
-    MailboxFull,
-    MailboxSpec,
-)
+from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -105,29 +101,35 @@ class FeedRouter:
         ref = self.feeds.get(code)
         if ref is None:
             self.unrouted += 1
-            return
-        try:
-            ref.tell(msg)
-        except MailboxFull:
-            self.dropped += 1
-        except ActorStopped:
-            self.unrouted += 1
+        elif not ref.try_tell(msg):
+            if ref.alive:
+                self.dropped += 1
+            else:
+                self.unrouted += 1
 
     def on_status(self, status: StreamStatus, detail: str) -> None:
         self.status, self.status_detail = status, detail
         log.info("upstream %s: %s", status, detail)
         update = UpstreamStatus(status, detail)
         for ref in list(self.feeds.values()):
-            try:
-                ref.tell(update)
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("status not delivered to %s: %s", ref.path, exc)
+            if not ref.try_tell(update):
+                log.warning("status not delivered to %s", ref.path)
 
 
 HubMsg = Subscribe | Unsubscribe | UnsubscribeAll | FeedStarted | SubscriberGone | GraceExpired | FeedFor | ChildTerminated
 
 
-class FeedHub(Actor):
+class FeedTable:
+    """The hub's routing, outside its restartable state."""
+
+    def __init__(self) -> None:
+        # code -> (channel, wire) -> subscribers
+        self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
+        self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
+        self.generation: dict[str, int] = defaultdict(int)  # bumped by every change; a grace stop checks it
+
+
+class FeedHub(Supervisor):
     mailbox = MailboxSpec(limit=65536)
 
     def __init__(
@@ -142,6 +144,7 @@ class FeedHub(Actor):
         load_history: BarLoader | None = None,
         sessions: bool = False,
     ) -> None:
+        super().__init__()
         self.sessions = sessions  # bars follow the KRX session (False: the around-the-clock demo market)
         self.source = source
         self.router = router
@@ -150,12 +153,19 @@ class FeedHub(Actor):
         self.feed_spec = feed_spec
         self.bar_writer = bar_writer
         self.load_history = load_history or bar_history(source)
-        # code -> (channel, wire, history) -> subscribers
-        self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
-        self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
-        self.generation: dict[str, int] = defaultdict(int)
+        self._use(FeedTable())
         self.feeds_started = 0
         self.feeds_stopped = 0
+
+    def _use(self, table: FeedTable) -> None:
+        self.table = table
+        self.subs, self.upstream, self.generation = table.subs, table.upstream, table.generation
+
+    async def on_start(self) -> None:
+        self._use(self.ctx.kept(FeedTable))
+        for code in list(self.router.feeds):  # a restart cancelled the pending grace stops
+            if not any(self.subs.get(code, {}).values()):
+                self._start_grace(code)
 
     async def receive(self, msg: HubMsg) -> Any:
         match msg:
@@ -176,15 +186,16 @@ class FeedHub(Actor):
                 await self._maybe_stop(msg)
             case FeedFor():
                 return self.router.feeds.get(msg.code)
-            case ChildTerminated():
-                code = msg.path.rsplit("/", 1)[-1]
-                log.error("feed %s stopped for good: %s", code, msg.reason)
-                self.router.feeds.pop(code, None)
-                await self._upstream_off(code)
-                self.subs.pop(code, None)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
+
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        code = msg.path.rsplit("/", 1)[-1]
+        log.error("feed %s stopped for good: %s", code, msg.reason)
+        self.router.feeds.pop(code, None)
+        await self._upstream_off(code)
+        self.subs.pop(code, None)
 
     async def _subscribe(self, msg: Subscribe) -> None:
         error = ""
@@ -200,11 +211,8 @@ class FeedHub(Actor):
             except Exception as exc:  # the source refused (capacity, bad code): the caller hears why
                 log.warning("subscribe %s %s failed: %r", msg.channel, msg.code, exc)
                 error = str(exc) or type(exc).__name__
-        if msg.reply_to is not None:
-            try:
-                msg.reply_to.tell(Subscribed(msg.code, msg.channel, msg.tag, error))
-            except (MailboxFull, ActorStopped):
-                log.warning("subscribe reply to %s lost", msg.reply_to.path)
+        if msg.reply_to is not None and not msg.reply_to.try_tell(Subscribed(msg.code, msg.channel, msg.tag, error)):
+            log.warning("subscribe reply to %s lost", msg.reply_to.path)
 
     def _feed(self, code: str) -> ActorRef:
         ref = self.router.feeds.get(code)
@@ -232,22 +240,14 @@ class FeedHub(Actor):
             if subs and subscriber in subs:
                 subs.discard(subscriber)
                 removed = True
-                if feed is not None:
-                    try:
-                        feed.tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
-                    except (MailboxFull, ActorStopped):
-                        pass  # a stopped feed has no subscribers left to remove
+                if feed is not None:  # not taken by a stopped feed: it has no subscribers left to remove
+                    feed.try_tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
         if removed and not any(by_channel.values()):  # the last one left: the grace period starts
-            generation = self.generation[code] = self.generation[code] + 1
-            ref = self.ctx.self_ref
+            self._start_grace(code)
 
-            def expire() -> None:
-                try:
-                    ref.tell(GraceExpired(code, generation))
-                except (MailboxFull, ActorStopped):
-                    pass  # the hub is stopping: its feeds stop with it
-
-            self.ctx.clock.call_later(self.grace_s, expire)
+    def _start_grace(self, code: str) -> None:
+        generation = self.generation[code] = self.generation[code] + 1
+        self.ctx.tell_later(self.grace_s, GraceExpired(code, generation))
 
     async def _maybe_stop(self, msg: GraceExpired) -> None:
         code = msg.code
@@ -283,6 +283,7 @@ class FeedHub(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {
+            **super().state_view(),
             "feeds": len(self.router.feeds),
             "feeds_started": self.feeds_started,
             "feeds_stopped": self.feeds_stopped,

@@ -18,14 +18,15 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe
+from actors.market_feed import UpstreamStatus
 from engine.market.messages import Quote, Tick
-from engine.runtime import Actor, ActorRef, ActorStopped, Clock, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, Clock, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class _Waiter:
 
 
 class QuoteBoard:
-    def __init__(self, clock: Clock, base_of: Callable[[str], int] | None = None) -> None:
+    def __init__(self, clock: Clock, base_of: Callable[[str], int | None] | None = None) -> None:
         self.clock = clock
         self.base_of = base_of  # a fallback for the previous close (the simulated market knows it)
         self.tap: ActorRef | None = None
@@ -85,7 +86,7 @@ class QuoteBoard:
         base = self._base.get(code)
         if base:
             return base
-        return self.base_of(code) if self.base_of is not None else 0
+        return (self.base_of(code) or 0) if self.base_of is not None else 0
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         future: asyncio.Future[Quote] = asyncio.get_running_loop().create_future()
@@ -157,12 +158,11 @@ class QuoteBoard:
     def _tell(self, msg: Watch | Unwatch) -> None:
         if self.tap is None:
             return  # the tap subscribes every counted code when it starts
-        try:
-            self.tap.tell(msg)
-        except ActorStopped:
-            log.debug("quote tap stopped (shutting down): %r dropped", msg)
-        except MailboxFull as exc:
-            log.warning("quote tap did not take %r: %s", msg, exc)
+        if not self.tap.try_tell(msg) and self.tap.alive:  # a stopped tap: shutting down
+            log.warning("quote tap did not take %r: its mailbox is full", msg)
+
+
+TapMsg = Quote | Tick | Watch | Unwatch | UpstreamStatus
 
 
 class QuoteTap(Actor):
@@ -187,7 +187,7 @@ class QuoteTap(Actor):
         for channel in ("quote", "trade"):
             self._feeds().tell(Subscribe(code, channel, self.ctx.self_ref))  # type: ignore[arg-type]
 
-    async def receive(self, msg: Any) -> None:
+    async def receive(self, msg: TapMsg) -> None:
         match msg:
             case Quote():
                 self.board.publish_quote(msg)
@@ -199,8 +199,10 @@ class QuoteTap(Actor):
                 for channel in ("quote", "trade"):
                     self._feeds().tell(Unsubscribe(msg.code, channel,
                         self.ctx.self_ref))  # type: ignore[arg-type]
+            case UpstreamStatus():
+                pass  # the board keeps the last quote; an order waits for a fresh one anyway
             case _:
-                pass  # bars, upstream status and subscription replies are not needed here
+                assert_never(msg)
 
     def state_view(self) -> dict[str, Any]:
         return {"codes": len(self.board.counts), "quotes_seen": self.board.quotes_seen,

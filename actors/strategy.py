@@ -8,6 +8,8 @@ watched codes (warming up on the feed's history), turns them into signals,
 sends the signals to the user's sessions and keeps the last ones for
 ``/realtime/strategy-data``. Signals never place orders. A (re)started
 strategy says ``StrategyStarted`` and the hub sends it its sessions and codes.
+The registry (:class:`StrategyTable`) is kept by the runtime across the hub's
+own restarts, so a restarted hub never retires a strategy a session still uses.
 """
 
 from __future__ import annotations
@@ -20,15 +22,13 @@ import msgspec
 
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe, UnsubscribeAll
-from actors.market_feed import History
+from actors.market_feed import History, UpstreamStatus
 from engine.market.messages import Bar
 from engine.runtime import (
     Actor,
     ActorRef,
-    ActorStopped,
     ChildSpec,
     ChildTerminated,
-    MailboxFull,
     MailboxSpec,
     Supervisor,
 )
@@ -87,6 +87,9 @@ class StrategyData(msgspec.Struct, frozen=True):
     signals: list[Signal]
 
 
+StrategyMsg = SetSessions | Bar | History | UpstreamStatus | GetStrategyData
+
+
 class StrategyActor(Actor):
     mailbox = MailboxSpec(limit=8192)  # closed bars: never conflated
 
@@ -107,12 +110,10 @@ class StrategyActor(Actor):
         self.hub.tell(StrategyStarted(self.user_id, self.name))
 
     async def on_stop(self) -> None:
-        try:
-            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
-        except (MailboxFull, ActorStopped):
+        if not self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref)):
             log.warning("strategy %s: feeds hub gone at stop", self.ctx.path)
 
-    async def receive(self, msg: SetSessions | Bar | History | GetStrategyData) -> Any:
+    async def receive(self, msg: StrategyMsg) -> Any:
         match msg:
             case SetSessions():
                 self._set(msg)
@@ -121,6 +122,8 @@ class StrategyActor(Actor):
             case History():
                 for bar in msg.bars:  # warm-up: signals on old bars are not news
                     self.strategy.on_bar(bar)
+            case UpstreamStatus():
+                pass  # the feed tells every subscriber; the sessions hear it from their own feeds
             case GetStrategyData():
                 return StrategyData(self.name, self.params or {}, sorted(self.codes), list(self.signals))
             case _:
@@ -144,10 +147,8 @@ class StrategyActor(Actor):
             return
         self.signals.append(signal)
         for session in self.sessions:
-            try:
-                session.tell(signal)
-            except (MailboxFull, ActorStopped) as exc:
-                log.info("strategy %s: signal not delivered to %s: %s", self.ctx.path, session.path, exc)
+            if not session.try_tell(signal):
+                log.info("strategy %s: signal not delivered to %s", self.ctx.path, session.path)
 
     def state_view(self) -> dict[str, Any]:
         return {"sessions": len(self.sessions), "codes": len(self.codes), "bars": self.bars_seen,
@@ -157,15 +158,29 @@ class StrategyActor(Actor):
 HubMsg = Attach | Detach | Watch | Unwatch | StrategyStarted | ChildTerminated
 
 
-class StrategyHub(Actor):
-    mailbox = MailboxSpec(limit=16384)
+class StrategyTable:
+    """The hub's registry, outside its restartable state."""
 
-    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
-        self.feeds = feeds
-        self.spec = spec
+    def __init__(self) -> None:
         # (user, name) -> session -> codes
         self.registry: dict[tuple[int, str], dict[ActorRef, set[str]]] = defaultdict(dict)
         self.params: dict[tuple[int, str], dict[str, Any] | None] = {}
+
+
+class StrategyHub(Supervisor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
+        super().__init__()
+        self.feeds = feeds
+        self.spec = spec
+        self._use(StrategyTable())
+
+    def _use(self, table: StrategyTable) -> None:
+        self.registry, self.params = table.registry, table.params
+
+    async def on_start(self) -> None:
+        self._use(self.ctx.kept(StrategyTable))
 
     async def receive(self, msg: HubMsg) -> None:
         match msg:
@@ -194,10 +209,8 @@ class StrategyHub(Actor):
                     self._push(key)
             case StrategyStarted():
                 self._push((msg.user_id, msg.name))
-            case ChildTerminated():
-                log.error("strategy %s stopped for good: %s", msg.path, msg.reason)
             case _:
-                assert_never(msg)
+                await super().receive(msg)  # ChildTerminated is logged there; unknown ones dropped
 
     def _ensure(self, key: tuple[int, str]) -> None:
         user_id, name = key
@@ -216,10 +229,8 @@ class StrategyHub(Actor):
             return
         sessions = self.registry.get(key, {})
         codes = sorted(set().union(*sessions.values())) if sessions else []
-        try:
-            ref.tell(SetSessions(list(sessions), codes))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("strategy %s not updated: %s", ref.path, exc)
+        if not ref.try_tell(SetSessions(list(sessions), codes)):
+            log.warning("strategy %s not updated (mailbox full or stopped)", ref.path)
 
     async def _retire(self, key: tuple[int, str]) -> None:
         self.registry.pop(key, None)

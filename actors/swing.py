@@ -27,19 +27,19 @@ id makes a second send a no-op), and stopping the swing cancels it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import msgspec
 
 from actors.feed_hub import Subscribe, UnsubscribeAll
 from actors.history import BarLoader
-from actors.market_feed import History
+from actors.account_messages import OrderResult
+from actors.market_feed import History, UpstreamStatus
 from engine.market.krx import accepts_orders, bar_end, next_acceptance, to_kst
 from engine.market.messages import Bar
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
     SEED_BARS,
     Decision,
@@ -108,8 +108,14 @@ class OrderPort(Protocol):
     def place(self, *, account_id: int, user_id: int, client_order_id: str, code: str, side: str,
               quantity: int, reply_to: ActorRef) -> None: ...
 
+    def cancel_open(self, *, account_id: int, swing_id: int) -> None:
+        """Cancel the swing's orders still open at its account (the swing stops)."""
 
-FINAL = frozenset({"filled", "rejected", "cancelled"})
+
+FINAL = frozenset({"filled", "rejected", "cancelled", "expired"})
+
+SwingMsg = (Bar | HistoryLoaded | History | UpstreamStatus | CheckSignal | SendScheduled | StopSwing | GetSwing
+            | OrderResult)
 
 
 class SwingActor(Actor):
@@ -139,7 +145,6 @@ class SwingActor(Actor):
         self.intent_order_id: str | None = None
         self.checks = 0
         self.history_ready = False  # checks wait for the history (or its failure)
-        self._loader: asyncio.Task[None] | None = None
         self._send_timer: Any = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -155,7 +160,9 @@ class SwingActor(Actor):
         self.indicators = SwingIndicators(self.params)
         me = self.ctx.self_ref
         self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
-        self._loader = asyncio.create_task(self._load_history(), name=f"swing-history:{self.swing_id}")
+        n = max(self.params.warmup_bars + HISTORY_EXTRA, SEED_BARS)  # as much as the backtest warms up on
+        self.ctx.pipe_to_self(self.history(self.params.stock_code, self.params.bar_size, n),  # never raises
+                              HistoryLoaded)
         due = self._send_at()
         if due is not None and due > self.ctx.clock.now_ms():  # a scheduled order, not sent yet
             await self.store.event(self.swing_id, kind="resumed", order_id=self.intent_order_id, reason=(
@@ -169,15 +176,7 @@ class SwingActor(Actor):
             self._requery()
 
     async def on_stop(self) -> None:
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-        if self._loader is not None and not self._loader.done():
-            self._loader.cancel()
-            await asyncio.gather(self._loader, return_exceptions=True)
-        try:
-            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
-        except (MailboxFull, ActorStopped):
-            pass  # the feeds hub is stopping too
+        self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref))  # not taken: the feeds hub is stopping too
 
     def _requery(self) -> None:
         """Place the intent's order again: the account answers a known client order id with the
@@ -188,17 +187,8 @@ class SwingActor(Actor):
                           client_order_id=self.intent_order_id, code=self.params.stock_code,
                           side=decision.action, quantity=decision.quantity, reply_to=self.ctx.self_ref)
 
-    async def _load_history(self) -> None:
-        assert self.params is not None
-        n = max(self.params.warmup_bars + HISTORY_EXTRA, SEED_BARS)  # as much as the backtest warms up on
-        bars = await self.history(self.params.stock_code, self.params.bar_size, n)  # never raises
-        try:
-            self.ctx.self_ref.tell(HistoryLoaded(bars))
-        except (MailboxFull, ActorStopped):
-            log.warning("swing %d: history dropped", self.swing_id)
-
     # -- messages ----------------------------------------------------------
-    async def receive(self, msg: Any) -> Any:
+    async def receive(self, msg: SwingMsg) -> Any:
         match msg:
             case Bar():
                 if self.params is not None and msg.size == self.params.bar_size:
@@ -207,6 +197,8 @@ class SwingActor(Actor):
                 self._on_history(msg.bars)
             case History():
                 pass  # the feed's 1Min warm-up history is for realtime strategies
+            case UpstreamStatus():
+                pass  # the feed tells every subscriber; a swing decides on closed bars only
             case CheckSignal():
                 await self._check(msg.now_ms)
             case SendScheduled():
@@ -219,11 +211,12 @@ class SwingActor(Actor):
                 return await self._stop(msg.liquidate)
             case GetSwing():
                 return self.view()
-            case _:
+            case OrderResult():
                 outcome = self.to_outcome(msg)
-                if outcome is None:
-                    raise TypeError(f"swing {self.swing_id}: unexpected {type(msg).__name__}")
-                await self._on_outcome(outcome)
+                if outcome is not None:
+                    await self._on_outcome(outcome)
+            case _:
+                assert_never(msg)
         return None
 
     # -- the check ---------------------------------------------------------
@@ -301,16 +294,9 @@ class SwingActor(Actor):
     def _arm(self, due: int) -> None:
         if self._send_timer is not None:
             self._send_timer.cancel()
-        ref, order_id = self.ctx.self_ref, self.intent_order_id
-        assert order_id is not None
-
-        def fire() -> None:
-            try:
-                ref.tell(SendScheduled(order_id))
-            except (MailboxFull, ActorStopped):
-                log.warning("swing %d: scheduled order %s not sent by its timer", self.swing_id, order_id)
-
-        self._send_timer = self.ctx.clock.call_later(max(0.0, (due - self.ctx.clock.now_ms()) / 1000), fire)
+        assert self.intent_order_id is not None
+        self._send_timer = self.ctx.tell_later(max(0.0, (due - self.ctx.clock.now_ms()) / 1000),
+                                               SendScheduled(self.intent_order_id))
 
     async def _send(self, decision: Decision, *events: dict[str, Any], send_at: int | None = None) -> None:
         assert self.params is not None
@@ -399,6 +385,8 @@ class SwingActor(Actor):
             return self.view()  # the actor stops once the sale's outcome is in
         await self._save(dict(kind="stopped", reason="stopped by the user", signal_before=self.state.signal,
                               signal_after=self.state.signal))
+        if self.row is not None:
+            self.orders.cancel_open(account_id=self.row.account_id, swing_id=self.swing_id)
         self.ctx.stop_self()
         return self.view()
 

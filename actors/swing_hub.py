@@ -1,24 +1,31 @@
 """The swings' supervisor (``/swings``): restores every live swing at start-up,
 spawns new ones, and tells each swing ``CheckSignal`` just after its bar closes.
 
-The hub is ticked once a minute (aiocron on the wall clock in production, the
-manual clock in tests); a swing is due when a close of its bar size fell in the
-minute since the previous tick (inside the KRX session, or at every boundary
-when market hours are ignored).
+The hub ticks itself once a minute on the system clock (``MinuteTick`` at
+second 2 of each minute: the wall clock in production, the manual clock in
+tests); a swing is due when a close of its bar size fell in the minute since
+the previous tick (inside the KRX session, or at every boundary when market
+hours are ignored). Self-timed (a replay on market time) it arms one clock
+timer for the next close of its swings' sizes instead, so closed hours and idle
+minutes cost nothing.
+
+Its routing (which swing has which bar size) is rebuilt from storage on every
+start: a restarted hub reads the live swings again and adopts the ones still
+running instead of spawning them twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
 from actors import paths
 from actors.swing import CheckSignal, SwingActor
-from engine.runtime import Actor, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
-from engine.strategy.schedule import CHECK_DELAY_MS, closes_between
+from engine.runtime import ChildSpec, ChildTerminated, MailboxSpec, Supervisor
+from engine.strategy.schedule import CHECK_DELAY_MS, closes_between, next_tick_ms
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +47,15 @@ class CountSwings(msgspec.Struct, frozen=True):
     """Ask: how many swings run (also a barrier: the restore in on_start is done)."""
 
 
-class SwingHub(Actor):
+SwingHubMsg = StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated
+
+
+class SwingHub(Supervisor):
     mailbox = MailboxSpec(limit=16384)
 
     def __init__(self, make_swing: Callable[[int], SwingActor], live: Callable[[], Awaitable[list[Any]]],
                  spec: ChildSpec, ignore_hours: bool, *, self_timed: bool = False) -> None:
-        # self_timed (a replay on market time): no minute ticker; the hub arms one clock timer for
-        # the next close of its swings' sizes, so closed hours and idle minutes cost nothing.
+        super().__init__()
         self.self_timed = self_timed
         self._timer: Any = None
         self._timer_due: int | None = None
@@ -69,11 +78,18 @@ class SwingHub(Actor):
             self._timer.cancel()
 
     def _arm(self) -> None:
-        """Self-timed: one timer, at the next close of any size in use (+ the check delay)."""
-        if not self.self_timed or not self.bar_sizes:
+        now = self.ctx.clock.now_ms()
+        if self.self_timed:
+            self._arm_next_close(now)
             return
-        clock = self.ctx.clock
-        after = self.last_tick_ms if self.last_tick_ms is not None else clock.now_ms() - CHECK_DELAY_MS
+        due = next_tick_ms(now)
+        self.ctx.tell_later((due - now) / 1000.0, MinuteTick(due))
+
+    def _arm_next_close(self, now: int) -> None:
+        """One timer, at the next close of any size in use (+ the check delay)."""
+        if not self.bar_sizes:
+            return
+        after = self.last_tick_ms if self.last_tick_ms is not None else now - CHECK_DELAY_MS
         nxt = [c[0] for size in set(self.bar_sizes.values())
                if (c := closes_between(size, after, after + 15 * 86_400_000, self.ignore_hours))]
         if not nxt:
@@ -83,24 +99,23 @@ class SwingHub(Actor):
             return
         if self._timer is not None:
             self._timer.cancel()
-        ref = self.ctx.self_ref
         self._timer_due = due
+        ref, clock = self.ctx.self_ref, self.ctx.clock
 
         def fire() -> None:
-            try:
-                ref.tell(MinuteTick(clock.now_ms()))
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("swing check skipped: %s", exc)
+            if not ref.try_tell(MinuteTick(due)):
+                log.warning("swing check skipped at %d (hub mailbox full or stopped)", due)
 
-        self._timer = clock.call_later(max(0, due - clock.now_ms()) / 1000, fire)
+        self._timer = clock.call_later(max(0, due - now) / 1000, fire)
 
-    async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated) -> Any:
+    async def receive(self, msg: SwingHubMsg) -> Any:
         match msg:
             case CountSwings():
                 return len(self.bar_sizes)
             case StartSwing():
                 self._spawn(msg.swing_id, msg.bar_size)
-                self._arm()
+                if self.self_timed:
+                    self._arm()
             case MinuteTick():
                 if self.self_timed:
                     self._timer_due = None
@@ -108,17 +123,18 @@ class SwingHub(Actor):
                 self._arm()
             case SwingEnded():
                 self.bar_sizes.pop(msg.swing_id, None)
-            case ChildTerminated():
-                log.error("swing %s stopped for good: %s", msg.path, msg.reason)
-                self.bar_sizes.pop(int(msg.path.rsplit("/", 1)[-1]), None)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
 
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        log.error("swing %s stopped for good: %s", msg.path, msg.reason)
+        self.bar_sizes.pop(int(msg.path.rsplit("/", 1)[-1]), None)
+
     def _spawn(self, swing_id: int, bar_size: str) -> None:
+        self.bar_sizes[swing_id] = bar_size  # a swing still running after a restart of the hub is adopted
         if self.ctx.system.lookup(paths.swing(swing_id)) is not None:
             return
-        self.bar_sizes[swing_id] = bar_size
         self.ctx.spawn(str(swing_id), lambda: self.make_swing(swing_id), self.spec)
 
     def _tick(self, now_ms: int) -> None:
@@ -136,11 +152,10 @@ class SwingHub(Actor):
             if ref is None:
                 self.bar_sizes.pop(swing_id, None)
                 continue
-            try:
-                ref.tell(CheckSignal(now_ms))
+            if ref.try_tell(CheckSignal(now_ms)):
                 self.checks_sent += 1
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("swing %d not checked: %s", swing_id, exc)
+            else:
+                log.warning("swing %d not checked (mailbox full or stopped)", swing_id)
 
     def state_view(self) -> dict[str, Any]:
-        return {"swings": len(self.bar_sizes), "checks_sent": self.checks_sent}
+        return {**super().state_view(), "swings": len(self.bar_sizes), "checks_sent": self.checks_sent}

@@ -11,9 +11,16 @@ Other packages import from here, never from the modules behind it::
         user = await UserRepo(session).create(email, await hasher.hash(password))
 """
 
-from storage.accounts import Account, AccountCredentials, AccountRepo, BrokerKind, normalize_account_number
+from storage.accounts import (
+    Account,
+    AccountCredentials,
+    AccountRepo,
+    BrokerKind,
+    account_owner,
+    normalize_account_number,
+)
 from storage.bars import BarRepo
-from storage.crypto import Crypto, mask, rotate_keys
+from storage.crypto import Crypto, RowKeys, check_keys, mask, require_keys_open_rows, rotate_keys, rows_not_under
 from storage.db import (
     create_engine,
     create_session_factory,
@@ -36,10 +43,11 @@ from storage.errors import (
     StorageError,
     WeakPassword,
 )
-from storage.keys import ensure_keys
+from storage.keys import ensure_keys, stored_data_keys, write_data_keys
+from storage.leases import PROCESS, LeaseHeld, LeaseKeeper
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
-from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.passwords import HasherBusy, PasswordHasher, check_password, password_problem
 from storage.swings import SqlSwingStore, Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
@@ -47,7 +55,7 @@ __all__ = [
     "Account",
     "AccountCredentials",
     "AccountExists",
-    "AccountRepo",
+    "AccountRepo", "account_owner",
     "BarRepo",
     "BrokerKind",
     "Conflict",
@@ -56,11 +64,16 @@ __all__ = [
     "DatabaseUnavailable",
     "DecryptionFailed",
     "EmailTaken",
+    "HasherBusy",
     "KeyConfigError",
+    "LeaseHeld",
+    "LeaseKeeper",
     "NotFound",
     "OrderRepo",
+    "PROCESS",
     "PasswordHasher",
     "Role",
+    "RowKeys",
     "SqlJournal",
     "SqlPaperLedger",
     "StorageError",
@@ -71,6 +84,7 @@ __all__ = [
     "User",
     "UserRepo",
     "WeakPassword",
+    "check_keys",
     "check_password",
     "create_engine",
     "create_session_factory",
@@ -84,6 +98,10 @@ __all__ = [
     "normalize_email",
     "password_problem",
     "ping",
+    "require_keys_open_rows",
     "rotate_keys",
+    "rows_not_under",
+    "stored_data_keys",
     "upgrade",
+    "write_data_keys",
 ]

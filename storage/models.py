@@ -99,10 +99,27 @@ class User(Base):
     __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="role"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # normalised (NFKC, case-folded) before it gets here; compared byte for byte on MariaDB too
+    email: Mapped[str] = mapped_column(
+        String(254).with_variant(mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql"),
+        unique=True,
+    )
     password_hash: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # bumped: old tokens die
+
+
+class Lease(Base):
+    """``process``: the one server that may run on this database (owner, heartbeat)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ttl_ms: Mapped[int] = mapped_column(BigInteger)  # the holder's TTL: free this long after heartbeat_at
 
 
 class Account(Base):
@@ -140,7 +157,7 @@ class BarRow(Base):
     volume: Mapped[int] = mapped_column(BigInteger)
 
 
-# -- orders (issue 5): the journal, the paper broker's book and ledger, risk ----------
+# -- orders: the journal, the paper broker's book and ledger, risk ----------
 
 ORDER_STATUSES = ("pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown")
 SIDES = ("buy", "sell")
@@ -155,7 +172,7 @@ class OrderRow(Base):
         CheckConstraint("side IN ('buy', 'sell')", name="side"),
         CheckConstraint(
             "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', "
-            "'unknown')",
+            "'unknown', 'expired')",
             name="status",
         ),
         Index("ix_orders_account_id_status", "account_id", "status"),
@@ -177,6 +194,11 @@ class OrderRow(Base):
     reason: Mapped[str] = mapped_column(String(255), default="")
     created_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms (engine clock)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+    # A change asked of the broker, journalled before it is sent ("" none, "cancel", "modify").
+    action: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    action_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_quantity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class FillRow(Base):
@@ -200,7 +222,7 @@ class PaperOrderRow(Base):
 
     __tablename__ = "paper_orders"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'filled', 'cancelled')", name="status"),
+        CheckConstraint("status IN ('open', 'filled', 'cancelled', 'expired')", name="status"),
         Index("ix_paper_orders_account_id_status", "account_id", "status"),
     )
 

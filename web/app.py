@@ -23,16 +23,15 @@ from actors.history import BarLoader, bar_history
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from actors.swing import SwingActor
-from actors.swing_hub import CountSwings, MinuteTick, SwingHub
+from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
 from engine.market import krx
 from engine.market.krx import load_calendar
 from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
-from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
+from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
 from engine.settings import Settings
-from engine.strategy.schedule import ClockMinuteTicker, CronMinuteTicker, MinuteTicker
 from storage import (
     BarRepo,
     Crypto,
@@ -40,20 +39,25 @@ from storage import (
     SqlSwingStore,
     create_engine,
     create_session_factory,
+    LeaseKeeper,
     describe,
     ensure_keys,
+    require_keys_open_rows,
     upgrade,
 )
 from web import (
     accounts,
     admin,
+    backtests,
     balance,
+    dashboard,
     health,
     loop_lag,
     metrics,
     openapi,
     orders,
     realtime,
+    price_limits,
     replay,
     risk,
     swings,
@@ -62,9 +66,25 @@ from web import (
     ws,
 )
 from web.health import VERSION
-from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
+from web.auth import check_tokens
+from web.keys import (
+    CLOCK,
+    CRYPTO,
+    DB_ENGINE,
+    HASHER,
+    LEASE,
+    LOGIN_THROTTLE,
+    REGISTER_LIMIT,
+    ROUTER,
+    SESSIONS,
+    SETTINGS,
+    SHUTDOWN,
+    SOURCE,
+    SYSTEM,
+)
+from web.csp import content_security_policy
 from web.middlewares import errors, request_context
-from web.throttle import LoginThrottle
+from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +116,18 @@ def _clock_for(settings: Settings) -> Clock:
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors],
+        middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or _clock_for(settings)
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
-    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
-    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
+    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
+    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s,
+                                        max_per_address=settings.login_max_per_address,
+                                        max_delay_s=settings.login_max_delay_s)
+    app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_actors)
@@ -118,6 +141,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     risk.add_routes(app)
     realtime.add_routes(app)
     swings.add_routes(app)
+    backtests.add_routes(app)
+    price_limits.add_routes(app)
+    dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
@@ -134,10 +160,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    lease = LeaseKeeper(app[SESSIONS], ttl_s=settings.lease_ttl_s, on_lost=lambda: _stop(app))
+    try:
+        await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+        await lease.acquire(wait=settings.lease_wait)  # one server per database
+    except BaseException:
+        await engine.dispose()
+        raise
+    app[LEASE] = lease
     try:
         yield
     finally:
+        await lease.release()
         await engine.dispose()
+
+
+def _stop(app: web.Application) -> None:
+    if SHUTDOWN in app:
+        app[SHUTDOWN].set()
 
 
 async def _actors(app: web.Application) -> AsyncIterator[None]:
@@ -174,9 +214,9 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
-    ticker = await _swings(app, system, feeds, spec, history)
+    await _swings(app, system, feeds, spec, history)
     clock = app[CLOCK]
     if isinstance(clock, ReplayClock):
         clock.quiet = _quiet(system, app[trading.QUOTE_BOARD])
@@ -186,9 +226,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     finally:
         if isinstance(clock, ReplayClock):
             await clock.stop()
-        if ticker is not None:
-            ticker.stop()
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 
@@ -210,8 +248,9 @@ def _quiet(system: ActorSystem, board: Any) -> Callable[[], Awaitable[None]]:
 
 
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
-                  history: BarLoader) -> MinuteTicker | None:
-    """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
+                  history: BarLoader) -> None:
+    """The swings' hub: it restores every live swing, then ticks itself to check them (each minute;
+    on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
@@ -226,16 +265,3 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)
-
-    def tick(now_ms: int) -> None:
-        try:
-            hub.tell(MinuteTick(now_ms))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("swing check skipped at %d: %s", now_ms, exc)
-
-    clock = app[CLOCK]
-    if replay:
-        return None  # the hub times its own checks on the replay's market time
-    ticker: MinuteTicker = (CronMinuteTicker if isinstance(clock, WallClock) else ClockMinuteTicker)(clock, tick)
-    ticker.start()
-    return ticker

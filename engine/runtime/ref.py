@@ -1,6 +1,8 @@
 """ActorRef: the only handle anybody holds on an actor.
 
-``tell`` never waits; ``send`` waits for room; ``ask`` waits for the reply,
+``tell`` never waits (it raises when the message is not taken); ``try_tell``
+never waits nor raises (a message not taken is a counted dead letter);
+``send`` waits for room; ``ask`` waits for the reply,
 always with a timeout, and re-raises the handler's exception.
 """
 
@@ -23,13 +25,18 @@ class ActorRef:
         """Enqueue ``msg``; raises MailboxFull or ActorStopped, never waits."""
         self._cell.tell(msg)
 
+    def try_tell(self, msg: Any) -> bool:
+        """Enqueue ``msg`` if there is room; otherwise it is a dead letter (counted) and False."""
+        return self._cell.try_tell(msg)
+
     async def send(self, msg: Any) -> None:
         """Enqueue ``msg``, waiting for room in the mailbox."""
         await self._cell.send(msg)
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
-        """The value ``receive(msg)`` returned; its exception re-raised; AskTimeout after ``timeout``."""
-        return await self._cell.ask(msg, timeout)
+    async def ask(self, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
+        """The value ``receive(msg)`` returned; its exception re-raised; AskTimeout after ``timeout``.
+        ``wait_for_room=False``: MailboxFull at once when the mailbox is full (refuse, don't queue)."""
+        return await self._cell.ask(msg, timeout, wait_for_room)
 
     def stop(self) -> None:
         """Stop once what is queued now is handled (stop is a message)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.integration.conftest import server_env, start_server
+from tests.integration.helpers import server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -16,11 +16,11 @@ BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
 
 @pytest.mark.parametrize("step, status, held", [
     ("journal", "rejected", 0),  # journalled, never sent: reconciled as not sent
-    ("send", "cancelled", 0),  # the paper broker took it, its fill moment died with the process
+    ("send", "filled", 10),  # the paper broker took it and filled it against the book at acceptance
     ("fill", "filled", 10),  # filled in the ledger: the journal learns the fill at start-up
 ])
-async def test_sigkill_mid_order_then_restart(tmp_path, db_url, step, status, held):
-    env = server_env(tmp_path, database_url=db_url, ignore_market_hours="true", sim_quotes_per_s="20",
+async def test_sigkill_mid_order_then_restart(tmp_path, empty_db_url, step, status, held):
+    env = server_env(tmp_path, database_url=empty_db_url, ignore_market_hours="true", sim_quotes_per_s="20",
                      jwt_secret="k" * 40)
     first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})
     async with aiohttp.ClientSession() as http:
@@ -41,7 +41,12 @@ async def test_sigkill_mid_order_then_restart(tmp_path, db_url, step, status, he
             assert order["client_order_id"] == "k1" and order["status"] == status
             again = await http.post(f"{second.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"},
                                     json=BUY)
-            assert (await again.json()).get("order_id", order["order_id"]) == order["order_id"]
+            answer = await again.json()
+            if status == "filled":  # the same key answers with the first order, never a second one
+                assert (again.status, answer["order_id"]) == (201, order["order_id"])
+            else:  # the first order's final answer again
+                assert again.status == 422 and answer["error"]["code"] == status
+                assert answer["error"]["message"].startswith(f"order {order['order_id']} {status}")
             orders = (await (await http.get(f"{second.url}/stocks/orders", headers=auth)).json())["orders"]
             assert len(orders) == 1  # never sent twice
             balance = await (await http.get(f"{second.url}/accounts/balance", headers=auth)).json()

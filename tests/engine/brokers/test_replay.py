@@ -9,10 +9,10 @@ from engine.market.krx import KST, pandas_alias
 from engine.market.messages import Bar, Quote, Tick
 from engine.runtime.clock import ManualClock
 from engine.settings import Settings
+from tests.helpers import data_file
 
-DATA = Path("/work/shared/data")
-THREE_DAYS = DATA / "krx_1m_005930_2025-06-16_to_18.csv"
-ONE_DAY = DATA / "krx_1m_005930_2025-06-13.csv"
+THREE_DAYS = data_file("krx_1m_005930_2025-06-16_to_18.csv")
+ONE_DAY = data_file("krx_1m_005930_2025-06-13.csv")
 
 
 class Sink:
