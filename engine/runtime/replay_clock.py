@@ -65,6 +65,8 @@ class ReplayClock:
         self._task: asyncio.Task[None] | None = None
         self.steps = 0
         self.finished = asyncio.Event()
+        self.paused = asyncio.Event()  # set when a pause_at instant is reached
+        self._pause_at: int | None = None
 
     # -- the Clock protocol ----------------------------------------------------------
 
@@ -117,6 +119,11 @@ class ReplayClock:
             self.state = "paused"
             self._wake.set()
 
+    def pause_at(self, ts_ms: int) -> None:
+        """Pause once market time reaches ``ts_ms`` (every timer due before it has fired)."""
+        self._pause_at = ts_ms
+        self.paused.clear()
+
     def resume(self) -> None:
         if self.state == "paused":
             self.state = "running"
@@ -141,6 +148,12 @@ class ReplayClock:
                 for _ in range(5):
                     await asyncio.sleep(0)
             due = self._next_due()
+            if self._pause_at is not None and (due is None or due > self._pause_at):
+                self._now = max(self._now, self._pause_at)
+                self._pause_at = None
+                self.state = "paused"
+                self.paused.set()
+                continue
             if self.end_ms is not None and (due is None or due > self.end_ms):
                 self._now = max(self._now, self.end_ms)
                 self.state = "finished"

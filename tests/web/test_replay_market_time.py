@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from actors import paths
 from actors.swing import GetSwing
+from engine.market import krx
 from engine.runtime.replay_clock import ReplayClock
 from engine.strategy import backtest as bt
 from storage import SwingRepo
@@ -171,3 +173,77 @@ async def test_half_hour_and_hour_swings_on_a_minute_replay_trade_as_the_backtes
     # 12:30 bar's opening print, 84 x 59,250 = 4,977,000, commission floor(0.015 %) = 746
     first = min((f["time"], f["price"], f["quantity"], f["commission"]) for o in orders for f in o["fills"])
     assert first == ("2025-06-18T12:30:05+09:00", 59_250, 84, 746)
+
+
+@pytest.fixture
+def january(db_settings):
+    return msgspec.structs.replace(db_settings, market_data="replay", replay_csv=str(DAILY),
+                                   replay_start="2019-01-01", replay_end="2019-01-31", replay_speed="max",
+                                   replay_paused=True, shutdown_deadline_s=2.0)
+
+
+async def _scheduled_buy(client, make_user):
+    """A 1D swing whose first decision (on 2019-01-11's close) is a buy scheduled for 01-14 08:30."""
+    app, clock = client.app, client.app[CLOCK]
+    _, admin = await make_user("admin@example.com", role="admin")
+    _, user = await make_user()
+    await register(client, user)
+    resp = await client.post("/swing/register", json={"stock_code": "005930", "unit_amount": 5_000_000,
+                                                     "bar_size": "1D", "repeat": True}, headers=user)
+    swing_id = (await resp.json())["swing_id"]
+    await until_history(app, swing_id)
+    clock.pause_at(krx.kst_midnight_ms(dt.date(2019, 1, 12)))
+    assert (await client.post("/admin/replay/resume", headers=admin)).status == 200
+    await asyncio.wait_for(clock.paused.wait(), 60)
+    view = await (await client.get(f"/swing/{swing_id}", headers=user)).json()
+    assert view["scheduled_order"] == {
+        "order_id": f"swing-{swing_id}-1", "side": "buy", "quantity": 123,  # 5,000,000 // 40,500 (01-11 close)
+        "send_at": "2019-01-14T08:30:00+09:00", "decided_on_bar": "2019-01-11T09:00:00+09:00",
+        "reason": view["scheduled_order"]["reason"]}
+    assert view["pending_order"] == f"swing-{swing_id}-1"
+    events = (await (await client.get(f"/swing/{swing_id}/events", headers=user)).json())["events"]
+    assert events[0]["kind"] == "scheduled" and "sent at 2019-01-14T08:30:00+09:00" in events[0]["reason"]
+    orders = (await (await client.get("/stocks/orders", headers=user)).json())["orders"]
+    assert orders == []  # nothing sent while KRX is closed
+    return swing_id, admin, user
+
+
+async def test_a_scheduled_order_survives_a_restart_and_is_sent_once(aiohttp_client, january, engine, make_user):
+    client = await aiohttp_client(create_app(january))
+    app, clock = client.app, client.app[CLOCK]
+    swing_id, admin, user = await _scheduled_buy(client, make_user)
+    ref = app[SYSTEM].lookup(paths.swing(swing_id))
+    app[SYSTEM].inject_fault(paths.swing(swing_id), RuntimeError("drill"))  # crash: restarted from storage
+    clock.pause_at(krx.kst_midnight_ms(dt.date(2019, 1, 12)) + 3_600_000)  # its back-off runs on market time
+    assert (await client.post("/admin/replay/resume", headers=admin)).status == 200
+    await asyncio.wait_for(clock.paused.wait(), 60)
+    await app[SYSTEM].idle()
+    assert app[SYSTEM].lookup(paths.swing(swing_id)) is not None
+    assert (await app[SYSTEM].lookup(paths.swing(swing_id)).ask(GetSwing(), 5))["scheduled_for"] == (
+        "2019-01-14T08:30:00+09:00")
+    del ref
+    assert (await client.post("/admin/replay/resume", headers=admin)).status == 200
+    await asyncio.wait_for(clock.finished.wait(), 60)
+    await clock.quiet()
+    orders = (await (await client.get("/stocks/orders", headers=user)).json())["orders"]
+    buys = [o for o in orders if o["client_order_id"] == f"swing-{swing_id}-1"]
+    assert len(buys) == 1 and buys[0]["status"] == "filled"
+    assert [(f["time"], f["quantity"], f["price"]) for f in buys[0]["fills"]] == [
+        ("2019-01-14T09:00:00+09:00", 123, 40_450)]  # the 01-14 opening price
+    events = (await (await client.get(f"/swing/{swing_id}/events", headers=user)).json())["events"]
+    assert any(e["kind"] == "resumed" and "kept, not sent yet" in e["reason"] for e in events)
+
+
+async def test_stopping_the_swing_cancels_its_scheduled_order(aiohttp_client, january, engine, make_user):
+    client = await aiohttp_client(create_app(january))
+    clock = client.app[CLOCK]
+    swing_id, admin, user = await _scheduled_buy(client, make_user)
+    resp = await client.delete(f"/swing/{swing_id}", headers=user)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["swing"]["scheduled_order"] is None
+    assert (await client.post("/admin/replay/resume", headers=admin)).status == 200
+    await asyncio.wait_for(clock.finished.wait(), 60)
+    await clock.quiet()
+    assert (await (await client.get("/stocks/orders", headers=user)).json())["orders"] == []
+    events = (await (await client.get(f"/swing/{swing_id}/events", headers=user)).json())["events"]
+    assert any(e["kind"] == "cancelled" and "scheduled order" in e["reason"] for e in events)
