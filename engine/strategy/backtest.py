@@ -3,7 +3,8 @@
 Indicators are computed once with the batch functions; then one pass over the
 bars asks :func:`~engine.strategy.swing.decide` after each close, exactly as a
 live SwingActor does, and fills an order at the next bar's open. Money is whole
-KRW and whole shares: commission (default 0.015 %) on both sides and the
+KRW and whole shares. A decision is never filled on a zero-volume (halted)
+bar: it waits for the next bar that trades. Commission (default 0.015 %) on both sides and the
 sell-side tax are rounded down to the won, with the live paper broker's
 :class:`~engine.risk.Fees` (by default the KRX transaction tax of each sale's
 settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A buy that the cash
@@ -124,10 +125,11 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     arrays = indicator_arrays(params, h, lo, c, v)
     starts = df.index.as_unit("ms").asi8.tolist()
     times = _iso_utc(df.index)
-    opens, closes = o.tolist(), c.tolist()
+    opens, closes, volumes = o.tolist(), c.tolist(), v.tolist()
     snapshots = _snapshots(arrays, starts, closes)
     state, money, cost_basis = SwingState(), cash, 0  # cost_basis: KRW paid for the shares held, fees in
     pending: Decision | None = None
+    decided_at = ""  # the bar whose close made the pending decision
     trades: list[Trade] = []
     equity: list[EquityPoint] = []
     decisions: list[Decision] = []
@@ -137,6 +139,13 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         if progress is not None and i % every == 0:
             progress(i, total)
         if i < warmup:
+            continue
+        if pending is not None and volumes[i] <= 0:
+            # a halted bar (no volume): nothing trades, the order waits for the next bar that does, and
+            # no new decision is taken meanwhile (as a live swing with an order in flight)
+            held_bars += state.shares > 0
+            equity.append(EquityPoint(time=times[i], close=closes[i], equity=money + state.shares * closes[i],
+                                      shares=state.shares, signal=state.signal))
             continue
         if pending is not None:
             d, pending, price = pending, None, opens[i]
@@ -152,7 +161,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                     money -= qty * price + fee
                     cost_basis += qty * price + fee
                     state = apply_fill(state, d, Fill(quantity=qty, price=price))
-                    trades.append(Trade(time=times[i], decided_at=times[i - 1], side="buy", quantity=qty,
+                    trades.append(Trade(time=times[i], decided_at=decided_at, side="buy", quantity=qty,
                                         price=price, commission=fee, tax=0, cash_after=money,
                                         signal_before=d.signal_before, signal_after=d.signal_after,
                                         trigger=d.trigger, reason=d.reason))
@@ -164,7 +173,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                 cost_basis -= basis
                 money += value - fee - tax
                 state = apply_fill(state, d, Fill(quantity=qty, price=price))
-                trades.append(Trade(time=times[i], decided_at=times[i - 1], side="sell", quantity=qty,
+                trades.append(Trade(time=times[i], decided_at=decided_at, side="sell", quantity=qty,
                                     price=price, commission=fee, tax=tax, cash_after=money,
                                     signal_before=d.signal_before, signal_after=d.signal_after,
                                     trigger=d.trigger, reason=d.reason, pnl=value - fee - tax - basis))
@@ -173,7 +182,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         if d.action == "hold":
             state = apply_fill(state, d, None)
         else:
-            pending = d
+            pending, decided_at = d, times[i]
         held_bars += state.shares > 0
         equity.append(EquityPoint(time=times[i], close=closes[i], equity=money + state.shares * closes[i],
                                   shares=state.shares, signal=state.signal))

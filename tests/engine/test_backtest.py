@@ -126,3 +126,32 @@ def test_plot_without_matplotlib_says_which_extra_to_install(capsys: pytest.Capt
     assert bt.run(_args("--plot", str(png))) == 2
     assert "pip install 'autotrader[plot]'" in capsys.readouterr().err
     assert not png.exists()
+
+
+def test_a_halted_bar_fills_nothing_the_order_waits_for_the_next_trading_bar() -> None:
+    df = _crafted()
+    first = bt.backtest(df, PARAMS, cash=5_000_000).trades[0]
+    i = df.index.get_loc(pd.Timestamp(first.time))
+    halted = df.copy()
+    halted.iloc[i, halted.columns.get_loc("volume")] = 0.0  # the fill's bar is a trading halt
+    trade = bt.backtest(halted, PARAMS, cash=5_000_000).trades[0]
+    assert trade.decided_at == first.decided_at and trade.side == first.side
+    assert pd.Timestamp(trade.time) == df.index[i + 1] and trade.price == int(df.open.iloc[i + 1])
+
+
+def test_bad_input_gets_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    fx = str(Path(DAILY).parent / "fx_1h_EURUSD_backtesting-0.6.6.csv")
+    assert bt.run(_args_for(fx)) == 2
+    assert "not whole won" in capsys.readouterr().err
+    assert bt.run(_args_for(DAILY, "--start", "2030-01-01")) == 2
+    assert "no bars between 2030-01-01 and the end" in capsys.readouterr().err
+    assert bt.run(_args_for(DAILY, "--start", "1990-09-12", "--end", "1990-12-31", "--json")) == 0
+    assert "86 bars in all but the rules warm up on 180" in capsys.readouterr().err  # no decision possible
+    assert bt.run(_args_for(DAILY, "--start", "1990-10-01", "--end", "1991-12-31", "--json")) == 0
+    assert "17 bars of history before the start, the rules need 180" in capsys.readouterr().err
+
+
+def _args_for(csv: str, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bt.add_arguments(parser)
+    return parser.parse_args(["--csv", csv, *extra])
