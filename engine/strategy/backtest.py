@@ -8,7 +8,9 @@ bar: it waits for the next bar that trades. Commission (default 0.015 %) on both
 sell-side tax are rounded down to the won, with the live paper broker's
 :class:`~engine.risk.Fees` (by default the KRX transaction tax of each sale's
 settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A buy that the cash
-cannot cover is shrunk to what it can, or rejected (the SIGNAL stays).
+cannot cover (value plus commission at the fill price) is refused whole and the
+SIGNAL stays — the live rule: the account refuses it as ``insufficient_cash``
+and the swing records the rejection without moving its SIGNAL.
 
 ``autotrader backtest`` delegates to :func:`add_arguments` and :func:`run`.
 """
@@ -151,11 +153,10 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":
                 qty = d.quantity
-                while qty > 0 and qty * price + _fee(qty * price, commission_pct) > money:
-                    qty = min(qty - 1, money // price)
-                if qty <= 0:
-                    rejected += 1
-                    log.info("%s: buy rejected, cash %d < one share at %d", times[i], money, price)
+                if qty * price + _fee(qty * price, commission_pct) > money:
+                    rejected += 1  # refused whole, as the account refuses it live (insufficient_cash)
+                    log.info("%s: buy of %d refused, cash %d < %d", times[i], qty, money,
+                             qty * price + _fee(qty * price, commission_pct))
                 else:
                     fee = _fee(qty * price, commission_pct)
                     money -= qty * price + fee

@@ -74,10 +74,15 @@ def test_accounting_identities_on_a_crafted_series() -> None:
     assert r.equity[0].equity == 5_000_000 and m.rejected_orders == 0
 
 
-def test_buys_shrink_to_the_cash_and_are_rejected_without_it() -> None:
+def test_a_buy_the_cash_cannot_cover_is_refused_whole_as_live() -> None:
     df = _crafted()
-    small = bt.backtest(df, PARAMS, cash=2_500_000)
-    assert all(t.cash_after >= 0 for t in small.trades)
+    small = bt.backtest(df, PARAMS, cash=2_500_000)  # one stage of 2,000,000 fits, the second does not
+    assert all(t.cash_after >= 0 for t in small.trades) and small.metrics.rejected_orders > 0
+    for t in small.trades:
+        if t.side == "buy":  # never shrunk: the decision's quantity, unit_amount // the deciding close
+            close = int(df.close.loc[pd.Timestamp(t.decided_at)])
+            assert t.quantity == 2_000_000 // close
+    assert not any(t.signal_after == 2 for t in small.trades)  # the second stage was refused every time
     broke = bt.backtest(df, PARAMS, cash=5_000)
     assert broke.trades == [] and broke.metrics.rejected_orders > 0
     assert all(e.signal == 0 for e in broke.equity)  # the SIGNAL moves only on a fill
