@@ -66,7 +66,9 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
 from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, fingerprint
-from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds
+from engine.market.krx import (
+    accepts_orders, auction_at, is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
+)
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
@@ -113,7 +115,8 @@ class AccountActor(Actor):
             broker = PaperBroker(self.account_id, deps.ledger, deps.board, self.ctx.clock, deps.fees,
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
                                  on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
-                                 market_now=deps.market_now)
+                                 market_now=deps.market_now,
+                                 next_print=deps.settings.market_data == "replay")
             await broker.start()
             self.broker = broker
         else:
@@ -425,10 +428,10 @@ class AccountActor(Actor):
         balance = await self._balance_now()
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
         quote = deps.board.latest(msg.code)
-        if quote is None and msg.price is None:
+        if quote is None and msg.price is None and auction_at(now) is None:  # the pre-open has no book yet
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
-        reference = levels[0] if levels else 0
+        reference = levels[0] if levels else (deps.board.base_price(msg.code) if msg.price is None else 0)
         known = holding.current_price if holding is not None else 0
         unit = known or msg.price or reference
         base_price = deps.board.base_price(msg.code)
@@ -436,7 +439,7 @@ class AccountActor(Actor):
             market_open = True
         else:
             await asyncio.get_running_loop().run_in_executor(None, load_calendar)
-            market_open = is_open(now)
+            market_open = accepts_orders(now)  # from 08:30 (the opening call auction) to the close
         open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,

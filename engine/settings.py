@@ -12,6 +12,7 @@ never shown by ``repr``; :meth:`Settings.public` gives a loggable view.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -44,8 +45,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_quotes_per_s: float = 1.0  # per code
     sim_phases: int = 1  # spread each period's ticks over this many slots (1: one burst per period)
     replay_csv: str = ""
-    replay_code: str = "005930"
-    replay_speed: float = 60.0  # market seconds per wall second
+    replay_code: str = ""  # default: the file's (its code column or name), else 005930
+    replay_speed: str = "60"  # market seconds per wall second, or "max" (as fast as the engine keeps up)
+    replay_start: str = ""  # YYYY-MM-DD: first day played (earlier bars are the warm-up history)
+    replay_end: str = ""  # YYYY-MM-DD: last day played
+    replay_paused: bool = False  # start paused (register swings first; POST /admin/replay/resume)
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
     # -- dashboard --------------------------------------------------------
@@ -142,6 +146,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return f"sqlite+aiosqlite:///{(self.data_path / 'autotrader.db').resolve()}"
 
     @property
+    def replay_speed_value(self) -> float | None:
+        """The replay speed as a number, None for ``max``."""
+        text = str(self.replay_speed).strip().lower()
+        if text == "max":
+            return None
+        try:
+            speed = float(text)
+        except ValueError:
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: expected a number or max") from None
+        if not speed > 0 or speed == float("inf"):
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: must be positive")
+        return speed
+
+    @property
     def market_hours_ignored(self) -> bool:
         if self.ignore_market_hours is None:
             return self.market_data == "sim"
@@ -183,7 +201,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
 # -- range and meaning: (field, lowest, highest); None = unbounded ------------------------
 _RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("port", 0, 65535), ("db_pool_recycle_s", 1, None), ("sim_trades_per_s", 0, None),
-    ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000), ("replay_speed", 0.001, None),
+    ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000),
     ("feed_grace_s", 0, None), ("feed_history_bars", 1, 1_000_000), ("kis_max_subscriptions", 1, None),
     ("kis_reconnect_base_s", 0.001, None), ("kis_reconnect_max_s", 0.001, None),
     ("kis_pingpong_timeout_s", 0.001, None), ("kis_rest_rate_per_s", 0, None), ("kis_timeout_s", 0.001, None),
@@ -221,6 +239,17 @@ def check(settings: Settings) -> None:
                                 "the CSV of bars to replay")
         if not Path(settings.replay_csv).is_file():
             raise SettingsError(f"AUTOTRADER_REPLAY_CSV={settings.replay_csv!r}: no such file")
+    settings.replay_speed_value  # noqa: B018 (a number or max)
+    for field in ("replay_start", "replay_end"):
+        value = getattr(settings, field)
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise SettingsError(f"{env_name(field)}={value!r}: expected YYYY-MM-DD") from None
+    if settings.replay_start and settings.replay_end and settings.replay_end < settings.replay_start:
+        raise SettingsError(f"AUTOTRADER_REPLAY_END={settings.replay_end!r} is before "
+                            f"AUTOTRADER_REPLAY_START={settings.replay_start!r}: an empty date range")
     if settings.ws_high_water > settings.ws_max_queue:
         raise SettingsError(f"AUTOTRADER_WS_HIGH_WATER={settings.ws_high_water}: must not exceed "
                             f"AUTOTRADER_WS_MAX_QUEUE={settings.ws_max_queue}")

@@ -9,8 +9,10 @@ like, each with its own database, clock and actor system.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +26,9 @@ from actors.swing import SwingActor
 from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market import krx
 from engine.market.krx import load_calendar
+from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
 from engine.settings import Settings
@@ -54,6 +58,7 @@ from web import (
     orders,
     realtime,
     price_limits,
+    replay,
     risk,
     swings,
     trading,
@@ -100,6 +105,14 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
     return KisMarketData(settings, clock)
 
 
+def _clock_for(settings: Settings) -> Clock:
+    """The wall clock; for a replay, the replayed market's time (:class:`ReplayClock`)."""
+    if settings.market_data != "replay":
+        return WallClock()
+    start = krx.kst_midnight_ms(dt.date.fromisoformat(settings.replay_start)) if settings.replay_start else 0
+    return ReplayClock(start, speed=settings.replay_speed_value, paused=settings.replay_paused)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
@@ -108,7 +121,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     )
     app[SETTINGS] = settings
     app.on_response_prepare.append(security_headers)
-    app[CLOCK] = clock or WallClock()
+    app[CLOCK] = clock or _clock_for(settings)
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
@@ -121,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
+    replay.add_routes(app)
     users.add_routes(app)
     accounts.add_routes(app)
     balance.add_routes(app)
@@ -190,7 +204,9 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
 
     source = app[SOURCE]
     history = bar_history(source, load_bars)
-    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
+    # on a replay's market time a second passes in microseconds: write bars in batches of hours
+    interval = 6 * 3600.0 if isinstance(app[CLOCK], ReplayClock) else 1.0
+    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars, interval_s=interval), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
         feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
@@ -202,16 +218,40 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     await source.start(app[ROUTER])
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     await _swings(app, system, feeds, spec, history)
+    clock = app[CLOCK]
+    if isinstance(clock, ReplayClock):
+        clock.quiet = _quiet(system, app[trading.QUOTE_BOARD])
+        clock.start()
     try:
         yield
     finally:
+        if isinstance(clock, ReplayClock):
+            await clock.stop()
         await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 
+def _quiet(system: ActorSystem, board: Any) -> Callable[[], Awaitable[None]]:
+    """For a replay at ``max`` speed: wait until the engine has done all it can at this market
+    instant — every mailbox empty and every actor idle, except accounts waiting for a quote that
+    only a later market time brings."""
+    async def quiet() -> None:
+        while True:
+            for _ in range(8):
+                await asyncio.sleep(0)
+            busy = system.busy()
+            if not busy:
+                return
+            if all(p.startswith(paths.ACCOUNTS + "/") for p in busy) and board.waiting >= len(busy):
+                return
+            await asyncio.sleep(0.0005)  # a database call in a thread: real time
+    return quiet
+
+
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
                   history: BarLoader) -> None:
-    """The swings' hub: it restores every live swing, then ticks itself each minute to check them."""
+    """The swings' hub: it restores every live swing, then ticks itself to check them (each minute;
+    on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
@@ -220,7 +260,9 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),
                           sessions=not settings.market_hours_ignored)
 
-    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
+    replay = isinstance(app[CLOCK], ReplayClock)
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored,
+                                                      self_timed=replay),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)

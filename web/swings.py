@@ -55,6 +55,19 @@ class SwingView(msgspec.Struct, frozen=True):
     params: dict[str, Any]
     created_at: str
     last_updated: str
+    scheduled_order: ScheduledOrder | None = None  # a decision waiting for the next session's opening
+
+
+class ScheduledOrder(msgspec.Struct, frozen=True):
+    """A decision the market could not take when it was made (after the close): sent at
+    ``send_at`` (08:30 KST, the opening call auction) as a market order."""
+
+    order_id: str
+    side: str
+    quantity: int
+    send_at: str  # ISO-8601 KST
+    decided_on_bar: str | None  # the bar whose close made the decision, KST
+    reason: str
 
 
 class SwingStatus(msgspec.Struct, frozen=True):
@@ -110,7 +123,16 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
     return SwingView(
         swing.id, swing.stock_code, swing.account_id, swing.status, swing.signal_state, swing.last_decision,
         swing.shares, swing.avg_cost, swing.realized_pnl, unrealized, swing.intent_order_id, swing.params,
-        _kst(swing.created_at), _kst(swing.updated_at))
+        _kst(swing.created_at), _kst(swing.updated_at), _scheduled(swing))
+
+
+def _scheduled(swing: Swing) -> ScheduledOrder | None:
+    intent = swing.intent_decision
+    if not intent or intent.get("send_at_ms") is None or swing.intent_order_id is None:
+        return None
+    return ScheduledOrder(swing.intent_order_id, intent.get("action", ""), int(intent.get("quantity", 0)),
+                          _kst_ms(int(intent["send_at_ms"])) or "", _kst_ms(intent.get("bar_start_ms")),
+                          intent.get("reason", ""))
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
