@@ -109,6 +109,11 @@ class BalanceUnavailable(msgspec.Struct, frozen=True):
 
 class Reconcile(msgspec.Struct, frozen=True):
     account_id: int
+    strict: bool = False  # answer ReconcilePostponed instead of 0 when the broker cannot answer
+
+
+class ReconcilePostponed(msgspec.Struct, frozen=True):
+    reason: str
 
 
 class FillArrived(msgspec.Struct, frozen=True):
@@ -232,7 +237,7 @@ class AccountActor(Actor):
                     return await self._reconcile()
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     log.warning("account %d: reconciliation postponed: %s", self.account_id, exc)
-                    return 0
+                    return ReconcilePostponed(str(exc)) if msg.strict else 0
             case FillArrived():
                 await self._on_notice(msg.fill)
             case QuotesCrossed():
@@ -272,6 +277,9 @@ class AccountActor(Actor):
             check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
             facts = await self._facts(msg)
             check_order(facts, await self._limits(), deps.fees)
+        except (BrokerUnavailable, OutcomeUnknown) as exc:  # no balance to check the order against
+            return msgspec.structs.replace(base, status="unavailable", reason_code="broker_unavailable",
+                                           reason=f"the broker cannot answer yet: {exc}")
         except OrderRefused as exc:
             return msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message)
         except TimeoutError:

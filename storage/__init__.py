@@ -37,6 +37,7 @@ from storage.errors import (
     WeakPassword,
 )
 from storage.keys import ensure_keys
+from storage.kis_tokens import SqlTokenStore
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import PasswordHasher, check_password, password_problem
@@ -65,6 +66,7 @@ __all__ = [
     "SqlPaperLedger",
     "StorageError",
     "SqlSwingStore",
+    "SqlTokenStore",
     "Swing",
     "SwingEvent",
     "SwingRepo",

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 
 
-def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
+def make_source(settings: Settings, clock: Clock, app: web.Application | None = None) -> MarketDataSource:
     """The market-data source ``AUTOTRADER_MARKET_DATA`` names."""
     if settings.market_data == "sim":
         from engine.brokers.sim import SimulatedMarket
@@ -76,7 +76,7 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
         return ReplayMarket.from_settings(settings, clock)
     from engine.brokers.kis import KisMarketData
 
-    return KisMarketData(settings, clock)
+    return KisMarketData(settings, clock, trading.keyring(app) if app is not None else None)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or WallClock()
-    app[SOURCE] = source or make_source(settings, app[CLOCK])
+    app[SOURCE] = source or make_source(settings, app[CLOCK], app)
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
     app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
@@ -155,13 +155,17 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
+    trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
-    await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
+    # reconciled before any order of theirs is placed (each account's actor reconciles in on_start);
+    # in the background, so a broker that cannot answer yet never stops the server from listening
+    reconciliation = await trading.reconcile_open_orders(app, system)
     ticker = await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
         ticker.stop()
+        await reconciliation.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
 

@@ -28,6 +28,7 @@ from web.errors import ConflictError, Invalid, NotFoundError, Unavailable
 from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.order_schemas import FillView, OrderBody, OrderList, OrderPlaced, OrderView
+from web.trading import RECONCILE
 
 MAX_KEY = 64
 MAX_QUANTITY = 1_000_000_000
@@ -107,7 +108,7 @@ def _validate(body: OrderBody) -> None:
             code="invalid_quantity" if "quantity" in fields else None)
 
 
-def _answer(result: OrderResult) -> web.Response:
+def _answer(result: OrderResult, retry_after_s: float = 0.0) -> web.Response:
     if result.status in ("accepted", "partially_filled", "filled"):
         return respond(OrderPlaced(message="주문 성공", order_id=str(result.order_id)), status=201)
     detail = result.reason or result.status
@@ -117,7 +118,8 @@ def _answer(result: OrderResult) -> web.Response:
         raise ConflictError(detail, fields={"client_order_id": "used for another order"},
                             code="idempotency_conflict")
     if result.reason_code in UNAVAILABLE_CODES or result.status in ("unknown", "unavailable"):
-        raise Unavailable(detail, code=result.reason_code or "unavailable")
+        retry = retry_after_s if result.reason_code == "broker_unavailable" else None
+        raise Unavailable(detail, code=result.reason_code or "unavailable", retry_after_s=retry)
     field = {"invalid_quantity": "quantity", "insufficient_holdings": "quantity", "off_tick": "price",
              "outside_price_limits": "price", "invalid_price": "price"}.get(result.reason_code)
     raise Invalid(detail, fields={field: result.reason} if field else {},
@@ -130,12 +132,17 @@ async def place(request: web.Request) -> web.Response:
     _validate(body)
     key = _key(request, body)
     account_id = await account_for(request, user_id, body.account_id)
+    retry_s = request.app[SETTINGS].reconcile_retry_s
+    reconciliation = request.app.get(RECONCILE)
+    if reconciliation is not None and account_id in reconciliation.waiting:  # its open orders come first
+        raise Unavailable(f"account {account_id} waits for its broker to reconcile open orders: "
+                          f"{reconciliation.waiting[account_id]}", code="broker_unavailable", retry_after_s=retry_s)
     actor = await account_actor(request, account_id)
     result: OrderResult = await actor.ask(PlaceOrder(
         account_id=account_id, code=body.stock_code, side=body.order_type, quantity=body.quantity,
         price=body.price, client_order_id=key, source="rest",
     ), request.app[SETTINGS].order_timeout_s)
-    return _answer(result)
+    return _answer(result, retry_s)
 
 
 async def list_orders(request: web.Request) -> web.Response:

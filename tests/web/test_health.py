@@ -18,7 +18,8 @@ async def test_health_answers_with_the_version(client):
 async def test_ready_when_database_and_actors_answer(client):
     resp = await client.get("/ready")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "actors": "ok"}}
+    assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "actors": "ok", "accounts": "ok"},
+                                 "waiting_accounts": []}
 
 
 async def test_ready_is_503_naming_the_database_when_it_goes_away_then_recovers(aiohttp_client, app_settings):
