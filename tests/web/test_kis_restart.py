@@ -113,16 +113,45 @@ async def test_no_token_yet_the_server_listens_and_orders_wait_with_503(
 async def test_an_order_whose_balance_the_broker_cannot_give_is_503_not_500(
         aiohttp_client, app_settings, engine, make_user):
     async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
-        sim.sim.issue_token(APP_KEY, APP_SECRET)  # the minute is used: no token for us yet
         settings = _settings(app_settings, sim)
         client = await aiohttp_client(create_app(settings, clock=WallClock()))
         _, headers = await make_user()
-        from web.trading import KIS_BROKERS  # noqa: F401  (the app's default factory is under test)
-        account = await register(client, headers, KIS)
+        account = await register(client, headers, KIS)  # the check issued this minute's token
+        sim.sim.tokens.clear()  # KIS dropped it (EGW00121): a new one only after the minute
         code, price = _common_price(sim)
         resp = await client.post("/stocks/order", headers=headers, json={
             "stock_code": code, "order_type": "buy", "quantity": 1, "price": price, "account_id": account})
         assert resp.status == 503, await resp.text()
         assert (await resp.json())["error"]["code"] == "broker_unavailable"
         assert resp.headers["Retry-After"]
+        await client.close()
+
+
+async def test_registration_checks_kis_credentials(aiohttp_client, app_settings, engine, make_user):
+    config = SimulatorConfig(rest_rate_per_s=1000, apps=((APP_KEY, APP_SECRET),))
+    async with running_simulator(config) as sim:
+        client = await aiohttp_client(create_app(_settings(app_settings, sim), clock=WallClock()))
+        _, headers = await make_user()
+        for bad, code in (({"api_key": "bogus-key"}, "EGW00103"), ({"secret_key": "bogus-secret"}, "EGW00105")):
+            resp = await client.post("/accounts/register", headers=headers, json={**KIS, **bad})
+            assert resp.status == 422, await resp.text()
+            error = (await resp.json())["error"]
+            assert error["code"] == "bad_credentials" and code in error["message"]
+            assert "유효하지 않은" in error["message"]  # the broker's own words
+        assert (await (await client.get("/accounts", headers=headers)).json())["accounts"] == []
+        await register(client, headers, KIS)
+        await register(client, headers, {**KIS, "account_number": "50123457-01"})
+        assert sim.sim.token_issuances[APP_KEY] == 1  # the check used the key's one token
+        await client.close()
+
+
+async def test_registration_when_kis_cannot_answer_is_503_with_retry_after(
+        aiohttp_client, app_settings, engine, make_user):
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+        sim.sim.issue_token(APP_KEY, APP_SECRET)  # this minute's issuance is used elsewhere
+        client = await aiohttp_client(create_app(_settings(app_settings, sim), clock=WallClock()))
+        _, headers = await make_user()
+        resp = await client.post("/accounts/register", headers=headers, json=KIS)
+        assert resp.status == 503 and resp.headers["Retry-After"] == "60"
+        assert (await resp.json())["error"]["code"] == "broker_unavailable"
         await client.close()

@@ -55,13 +55,37 @@ class KisKeyring:
             if found.auth.app_secret != app_secret:
                 raise KisTokenError(403, "EGW00105", "this app key is in use here with another app secret")
             return found
+        rest = self._rests[(app_key, paper)] = self._make(app_key, app_secret, paper)
+        log.info("KIS app key %s (%s) in use", rest.auth.fingerprint, "paper" if paper else "real")
+        return rest
+
+    def _make(self, app_key: str, app_secret: str, paper: bool) -> KisRest:
         s, url = self._settings, self.rest_url(paper)
         auth = KisAuth(self.http, url, app_key, app_secret, self._clock, timeout_s=s.kis_timeout_s,
                        store=self.store, max_wait_s=s.kis_timeout_s)  # never park an actor for a minute
         throttle = Throttle(s.kis_rest_rate_per_s or default_rate(paper), self._clock)
-        rest = self._rests[(app_key, paper)] = KisRest(self.http, url, auth, throttle, timeout_s=s.kis_timeout_s)
-        log.info("KIS app key %s (%s) in use", auth.fingerprint, "paper" if paper else "real")
-        return rest
+        return KisRest(self.http, url, auth, throttle, timeout_s=s.kis_timeout_s)
+
+    async def check(self, app_key: str, app_secret: str, paper: bool, account_number: str) -> None:
+        """Prove a key, secret and account work: a token (the key's one slot) and one balance page.
+
+        Raises :class:`KisApiError` with KIS's words (bad key, secret, account) or
+        :class:`KisTokenError` ``EGW00133`` / :class:`KisTransportError` when KIS cannot tell
+        now. A key that passes joins the keyring, its token kept (no second issuance).
+        """
+        from engine.brokers.kis.broker import TR_BALANCE, mode_tr_id
+        from engine.brokers.kis.inquiries import BALANCE_PATH, balance_params
+
+        rest = self.known(app_key, paper)
+        if rest is not None and rest.auth.app_secret != app_secret:
+            raise KisTokenError(403, "EGW00105", "this app key is in use here with another app secret")
+        candidate = rest or self._make(app_key, app_secret, paper)
+        try:
+            await candidate.get(BALANCE_PATH, mode_tr_id(TR_BALANCE, paper),
+                                balance_params(account_number[:8], account_number[8:]))
+        finally:
+            if rest is None and candidate.auth.token_ready:  # the key is good: keep its token and throttle
+                self._rests.setdefault((app_key, paper), candidate)
 
     def use_store(self, store: TokenStore) -> None:
         """Persist tokens in ``store`` (for keys in use already, too)."""

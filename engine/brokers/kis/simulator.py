@@ -50,8 +50,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 7
     rate: float = 5.0  # frames per second per subscription
     batch_prob: float = 0.2  # share of frames carrying 2-4 records
-    trade_fields: int = 47  # H0STCNT0 record width (46 documented)
-    quote_fields: int = 62  # H0STASP0 record width (59 documented)
+    trade_fields: int = 46  # H0STCNT0 record width as documented (47 has been seen live)
+    quote_fields: int = 59  # H0STASP0 record width as documented (62 has been seen live)
     max_subscriptions: int = 41
     pingpong_interval_s: float = 10.0
     pingpong_timeout_s: float = 100.0
@@ -59,6 +59,7 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     token_interval_s: float = 60.0  # one token issuance per app key per interval
     rest_rate_per_s: int = 20  # REST calls per app key per second (paper KIS: 2)
     paper: bool = False  # accept V-prefixed trading tr_ids instead of T/J/C ones
+    apps: tuple[tuple[str, str], ...] = ()  # known (app key, app secret); empty: any key, secret bound on first use
 
 
 class Rejection(Exception):
@@ -85,7 +86,7 @@ class KisSimulator:
         self.clock = clock or WallClock()
         self.market = SimMarket(config.seed)
         self.rng = random.Random(config.seed)
-        self.secrets: dict[str, str] = {}  # app key -> app secret (bound on first use)
+        self.secrets: dict[str, str] = dict(config.apps)  # app key -> app secret (else bound on first use)
         self.tokens: dict[str, tuple[str, int]] = {}  # token -> (app key, expiry ms)
         self.approvals: dict[str, str] = {}  # approval key -> app key
         self.sessions: dict[str, SimSession] = {}  # app key -> its one live session
@@ -142,7 +143,7 @@ class KisSimulator:
     # -- authentication ------------------------------------------------------------------
 
     def check_app(self, app_key: str, app_secret: str) -> None:
-        if not app_key:
+        if not app_key or (self.config.apps and app_key not in self.secrets):
             raise Rejection(403, _token_error("EGW00103", "유효하지 않은 AppKey입니다."))
         bound = self.secrets.setdefault(app_key, app_secret)
         if not app_secret or bound != app_secret:
@@ -237,7 +238,7 @@ class KisSimulator:
             return _json(rej.status, rej.body)
 
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)  # the session sees pong frames (PINGPONG answers)
         await ws.prepare(request)
         session = SimSession(self, ws)
         self.all_sessions.add(session)
@@ -293,10 +294,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codes", nargs="*", default=[], help="accepted codes (default: any)")
     parser.add_argument("--rate", type=float, default=5.0, help="frames per second per subscription")
     parser.add_argument("--max-subscriptions", type=int, default=41, help="per WebSocket session")
-    parser.add_argument("--rest-rate", type=int, default=20, help="REST calls per second per app key")
+    parser.add_argument("--rest-rate", type=int, default=None,
+                        help="REST calls per second per app key (default 20; 2 with --paper, as KIS's 모의투자)")
     parser.add_argument("--pingpong-interval", type=float, default=10.0, help="seconds")
     parser.add_argument("--paper", action="store_true", help="behave as the paper-trading (모의투자) server")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trade-fields", type=int, default=46, help="H0STCNT0 record width (47: as seen live)")
+    parser.add_argument("--quote-fields", type=int, default=59, help="H0STASP0 record width (62: as seen live)")
+    parser.add_argument("--app", action="append", default=[], metavar="KEY:SECRET",
+                        help="a known app key and secret (repeatable); default: any key, its secret bound on first use")
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -305,9 +311,12 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         seed=args.seed,
         rate=args.rate,
         max_subscriptions=args.max_subscriptions,
-        rest_rate_per_s=args.rest_rate,
+        rest_rate_per_s=args.rest_rate if args.rest_rate is not None else (2 if args.paper else 20),
         pingpong_interval_s=args.pingpong_interval,
         paper=args.paper,
+        trade_fields=args.trade_fields,
+        quote_fields=args.quote_fields,
+        apps=tuple(tuple(a.split(":", 1)) for a in args.app if ":" in a),  # type: ignore[misc]
     )
 
 
