@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -217,18 +218,44 @@ class KisSimulator:
         self.approvals[key] = str(body["appkey"])
         return {"approval_key": key}
 
+    def revoke(self, body: dict[str, Any]) -> dict[str, str]:
+        """``/oauth2/revokeP``: the token stops working (KIS answers code 200 and a message)."""
+        self.check_app(str(body.get("appkey", "")), str(body.get("appsecret", "")))
+        entry = self.tokens.get(str(body.get("token", "")))
+        if entry is None or entry[0] != body.get("appkey"):
+            raise Rejection(403, _token_error("EGW00121", "유효하지 않은 token 입니다."))
+        del self.tokens[str(body["token"])]
+        return {"code": "200", "message": "접근토큰 폐기에 성공하였습니다"}
+
+    def hashkey(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """``/uapi/hashkey``: a digest of an order body (optional for orders; KIS still serves it)."""
+        h = request.headers
+        app_key = h.get("appkey", "")
+        if not app_key or app_key not in self.secrets or self.secrets[app_key] != h.get("appsecret", ""):
+            raise api_error(500, "EGW00103", "유효하지 않은 AppKey입니다.")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return {"BODY": body, "HASH": digest}
+
     # -- HTTP entry point -------------------------------------------------------------------
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
+        path = "/" + request.path.lstrip("/")  # clients that join "base/" and "/uapi/..." send //uapi/...
+        if request.query and any(k != k.upper() for k in request.query):  # KIS reads query names case-blind
+            upper = {k.upper(): v for k, v in request.query.items()}
+            request = request.clone(rel_url=request.rel_url.with_query(upper))
         try:
-            if request.method == "POST" and request.path == "/oauth2/tokenP":
+            if request.method == "POST" and path == "/oauth2/tokenP":
                 body = await _json_body(request)
                 return _json(200, self.issue_token(str(body.get("appkey", "")), str(body.get("appsecret", ""))))
-            if request.method == "POST" and request.path == "/oauth2/Approval":
+            if request.method == "POST" and path == "/oauth2/Approval":
                 return _json(200, self.issue_approval(await _json_body(request)))
-            route = self.routes.get((request.method, request.path))
+            if request.method == "POST" and path == "/oauth2/revokeP":
+                return _json(200, self.revoke(await _json_body(request)))
+            if request.method == "POST" and path == "/uapi/hashkey":
+                return _json(200, self.hashkey(request, await _json_body(request)))
+            route = self.routes.get((request.method, path))
             if route is None:
                 raise api_error(404, "SIM00404", f"no such endpoint: {request.method} {request.path}")
             tr_ids, handler = route

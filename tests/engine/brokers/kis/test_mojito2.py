@@ -1,0 +1,63 @@
+"""mojito2 (pinned, from PyPI) drives the simulator as its users drive KIS (issue 12).
+
+Its users point it at another host by overriding ``set_base_url``; it is synchronous
+(requests), so each call runs in a thread while the simulator serves on this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine.brokers.kis.simulator import SimulatorConfig
+from engine.market.krx import price_limits, round_to_tick
+from tests.engine.brokers.kis.conftest import running_simulator
+
+mojito = pytest.importorskip("mojito")
+
+pytestmark = pytest.mark.timeout(60)
+KEY, SECRET, ACCOUNT = "mojito-key", "mojito-secret", "50123456-01"
+
+
+def _client(url: str):
+    class AtSimulator(mojito.KoreaInvestment):
+        def set_base_url(self, mock: bool = True) -> None:
+            self.base_url = url
+
+    return AtSimulator(api_key=KEY, api_secret=SECRET, acc_no=ACCOUNT)
+
+
+async def test_mojito2_token_quotes_charts_balance_and_orders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # mojito keeps its token in ./token.dat
+    config = SimulatorConfig(rest_rate_per_s=1000, apps=((KEY, SECRET),))
+    async with running_simulator(config) as s:
+        broker = await asyncio.to_thread(_client, s.url)  # issues a token
+        assert broker.access_token.startswith("Bearer ") and s.sim.token_issuances[KEY] == 1
+        again = await asyncio.to_thread(_client, s.url)  # a second run reuses token.dat
+        assert again.access_token == broker.access_token and s.sim.token_issuances[KEY] == 1
+
+        price = await asyncio.to_thread(broker.fetch_price, "005930")  # lower-case query names
+        assert price["rt_cd"] == "0"
+        last = int(price["output"]["stck_prpr"])
+        assert last == s.sim.market.state("005930").price
+
+        daily = await asyncio.to_thread(broker.fetch_ohlcv, "005930", "D")  # //uapi/... path
+        assert daily["rt_cd"] == "0" and daily["output2"]
+        minutes = await asyncio.to_thread(broker.fetch_today_1m_ohlcv, "005930")
+        assert minutes["output2"] and all("stck_cntg_hour" in r for r in minutes["output2"])
+
+        bought = await asyncio.to_thread(broker.create_market_buy_order, "005930", 3)  # old TTTC0802U, hashkey
+        assert bought["rt_cd"] == "0", bought
+        low, _ = price_limits(s.sim.market.state("005930").prev_close)
+        limit = round_to_tick(low, "up")
+        resting = await asyncio.to_thread(broker.create_limit_buy_order, "005930", limit, 1)
+        assert resting["rt_cd"] == "0" and resting["output"]["ODNO"]
+        sold = await asyncio.to_thread(broker.create_market_sell_order, "005930", 1)
+        assert sold["rt_cd"] == "0", sold
+
+        balance = await asyncio.to_thread(broker.fetch_balance_domestic)
+        assert balance["rt_cd"] == "0" and balance["tr_cont"] in ("D", "E", "F", "M")
+        (holding,) = [h for h in balance["output1"] if h["pdno"] == "005930"]
+        assert int(holding["hldg_qty"]) == 2
+        s.sim.orders.release()
