@@ -74,6 +74,10 @@ class SimMarket:
 
     # -- live records -----------------------------------------------------------
 
+    def is_kosdaq(self, code: str) -> bool:
+        """The code's market, fixed per code (about a third of codes are KOSDAQ)."""
+        return sum(map(ord, code)) % 3 == 0
+
     def trade_record(self, code: str, now: datetime, width: int = 47) -> str:
         """One H0STCNT0 record (``width`` ≥ 46 fields; the extras are "0")."""
         st = self.state(code)

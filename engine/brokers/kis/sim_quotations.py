@@ -119,7 +119,26 @@ async def daily_chart(sim: KisSimulator, request: web.Request, tr_id: str) -> we
     return _reply({"output1": {"hts_kor_isnm": f"SIM{code}"}, "output2": rows})
 
 
+async def search_info(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    """상품기본조회 (CTPF1604R): what the code is, with its market (KOSPI ``STK`` / KOSDAQ ``KSQ``)."""
+    code = request.query.get("PDNO", "")
+    kind = request.query.get("PRDT_TYPE_CD", "300")
+    codes = sim.config.codes
+    if len(code) != 6 or not code.isalnum() or (codes and code not in codes) or kind not in ("300", "301", "302"):
+        body = {"rt_cd": "7", "msg_cd": "KIER2570", "msg1": "조회할 자료가 없습니다."}  # (inferred) what clients test
+        return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+    kosdaq = sim.market.is_kosdaq(code)
+    return _reply({"output": {
+        "pdno": f"00000A{code}", "prdt_type_cd": "300", "shtn_pdno": code, "std_pdno": f"KR7{code}003",
+        "prdt_abrv_name": f"SIM{code}", "prdt_name": f"SIM{code}", "prdt_name120": f"SIM{code}",
+        "prdt_eng_abrv_name": f"SIM{code}", "prdt_eng_name": f"SIM{code}", "prdt_eng_name120": f"SIM{code}",
+        "mket_id_cd": "KSQ" if kosdaq else "STK", "scty_grp_id_cd": "ST", "excg_dvsn_cd": "03" if kosdaq else "02",
+        "lstg_stqt": "1000000000", "tr_stop_yn": "N", "admn_item_yn": "N",
+    }})
+
+
 QUOTATION_ROUTES = {
+    ("GET", f"{PATH}/search-info"): (frozenset({"CTPF1604R"}), search_info),
     ("GET", f"{PATH}/inquire-price"): (frozenset({"FHKST01010100"}), inquire_price),
     ("GET", f"{PATH}/inquire-time-itemchartprice"): (frozenset({"FHKST03010200"}), minute_chart),
     ("GET", f"{PATH}/inquire-daily-itemchartprice"): (frozenset({"FHKST03010100"}), daily_chart),
