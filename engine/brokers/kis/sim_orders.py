@@ -170,7 +170,7 @@ class SimOrders:
 
     def set_price(self, code: str, price: int) -> None:
         """Move the code's walk to ``price`` and fill the resting orders it crosses."""
-        self.sim.market.state(code).price = price
+        self.sim.market.set_price(code, price, self.now())
         self._match(code)
 
     def stall_next(self) -> None:

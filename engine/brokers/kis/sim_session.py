@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 KST = timezone(timedelta(hours=9))
 MARKET_TRS = TRADE_TRS | QUOTE_TRS  # KRX, NXT and 통합 (UN) feeds
+FOREIGN_NOTICE_TRS = frozenset({"H0GSCNI0", "H0GSCNI9"})  # overseas fill notices: accepted, never sent here
 _ALNUM = string.ascii_lowercase
 
 
@@ -109,7 +110,7 @@ class SimSession:
         if not header.get("custtype"):
             await self._reply(tr_id, tr_key, "1", "OPSP9997", "custtype not found")
             return
-        if tr_id not in MARKET_TRS and tr_id not in NOTICE_TRS:
+        if tr_id not in MARKET_TRS and tr_id not in NOTICE_TRS and tr_id not in FOREIGN_NOTICE_TRS:
             await self._reply(tr_id, tr_key, "1", "OPSP8991", "invalid tr_id")
             return
         if not self._valid_key(tr_id, tr_key):
@@ -125,7 +126,7 @@ class SimSession:
             await self._reply(tr_id, tr_key, "1", "OPSP8993", "invalid tr_type")
 
     def _valid_key(self, tr_id: str, tr_key: str) -> bool:
-        if tr_id in NOTICE_TRS:
+        if tr_id in NOTICE_TRS or tr_id in FOREIGN_NOTICE_TRS:
             return bool(tr_key)
         codes = self.sim.config.codes
         return len(tr_key) == 6 and tr_key.isalnum() and (not codes or tr_key in codes)

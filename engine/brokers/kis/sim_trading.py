@@ -277,5 +277,7 @@ async def inquire_daily_ccld(sim: KisSimulator, request: web.Request, tr_id: str
 TRADING_ROUTES = {
     ("POST", f"{PATH}/order-cash"): (BUY_TRS | SELL_TRS, order_cash),
     ("GET", f"{PATH}/inquire-balance"): (frozenset({"TTTC8434R"}), inquire_balance),
-    ("GET", f"{PATH}/inquire-daily-ccld"): (frozenset({"TTTC0081R"}), inquire_daily_ccld),
+    # new ids and the old ones clients still send (TTTC8001R = TTTC0081R, CTSC9115R = CTSC9215R: older days)
+    ("GET", f"{PATH}/inquire-daily-ccld"): (frozenset({"TTTC0081R", "TTTC8001R", "CTSC9215R", "CTSC9115R"}),
+                                            inquire_daily_ccld),
 }

@@ -60,6 +60,7 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     token_interval_s: float = 60.0  # one token issuance per app key per interval
     rest_rate_per_s: int = 20  # REST calls per app key per second (paper KIS: 2)
     paper: bool = False  # accept V-prefixed trading tr_ids instead of T/J/C ones
+    state_file: str = ""  # the walk is saved here on shutdown and continued from it on start
     apps: tuple[tuple[str, str], ...] = ()  # known (app key, app secret); empty: any key, secret bound on first use
 
 
@@ -85,7 +86,7 @@ class KisSimulator:
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or WallClock()
-        self.market = SimMarket(config.seed)
+        self.market = SimMarket(config.seed, lambda: datetime.fromtimestamp(self.clock.now_ms() / 1000, KST))
         self.rng = random.Random(config.seed)
         self.secrets: dict[str, str] = dict(config.apps)  # app key -> app secret (else bound on first use)
         self.tokens: dict[str, tuple[str, int]] = {}  # token -> (app key, expiry ms)
@@ -305,7 +306,18 @@ def create_simulator_app(config: SimulatorConfig | None = None, clock: Clock | N
     async def close_sessions(_: web.Application) -> None:
         await sim.orders.close()
         await sim.drop_all()
+        if sim.config.state_file:
+            sim.market.save(sim.config.state_file)
 
+    async def load_calendar(_: web.Application) -> None:  # the KRX calendar takes a second or more to build
+        from engine.brokers.kis.sim_market import warm_up
+
+        await asyncio.get_running_loop().run_in_executor(None, warm_up, sim.clock.now_ms())
+        if sim.config.state_file:
+            continued = sim.market.load(sim.config.state_file)
+            log.info("kis-sim: %d codes continue their walk from %s", continued, sim.config.state_file)
+
+    app.on_startup.append(load_calendar)
     app.on_shutdown.append(close_sessions)
     app.router.add_route("*", "/{tail:.*}", sim.dispatch)
     return app
@@ -328,6 +340,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--trade-fields", type=int, default=46, help="H0STCNT0 record width (47: as seen live)")
     parser.add_argument("--quote-fields", type=int, default=59, help="H0STASP0 record width (62: as seen live)")
+    parser.add_argument("--state", default="", metavar="FILE",
+                        help="save the walk here on shutdown and continue it from here on start")
     parser.add_argument("--app", action="append", default=[], metavar="KEY:SECRET",
                         help="a known app key and secret (repeatable); default: any key, its secret bound on first use")
 
@@ -342,6 +356,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         pingpong_interval_s=args.pingpong_interval,
         paper=args.paper,
         trade_fields=args.trade_fields,
+        state_file=args.state,
         quote_fields=args.quote_fields,
         apps=tuple(tuple(a.split(":", 1)) for a in args.app if ":" in a),  # type: ignore[misc]
     )
