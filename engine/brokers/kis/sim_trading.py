@@ -222,6 +222,11 @@ def _ccld_row(o: SimOrder) -> dict[str, str]:
         "rjct_qty": "0",
         "cnc_cfrm_qty": "0",
         "excg_id_dvsn_cd": "KRX",
+        # the rest of KIS's output1 columns (python-kis reads them)
+        "loan_dt": "", "ordr_empno": "", "ccld_cndt_name": "없음", "inqr_ip_addr": "", "infm_tmd": "",
+        "cpbc_ordp_ord_rcit_dvsn_cd": "", "cpbc_ordp_infm_mthd_dvsn_cd": "", "ctac_tlno": "",
+        "prdt_type_cd": "300", "excg_dvsn_cd": "02", "cpbc_ordp_mtrl_dvsn_cd": "", "ord_orgno": BRANCH,
+        "rsvn_ord_end_dt": "", "stpm_cndt_pric": "0", "stpm_efct_occr_dtmd": "",
     }
 
 

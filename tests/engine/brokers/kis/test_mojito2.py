@@ -61,3 +61,46 @@ async def test_mojito2_token_quotes_charts_balance_and_orders(tmp_path, monkeypa
         (holding,) = [h for h in balance["output1"] if h["pdno"] == "005930"]
         assert int(holding["hldg_qty"]) == 2
         s.sim.orders.release()
+
+
+async def test_mojito2_realtime_trades_books_and_fill_notices(tmp_path, monkeypatch):
+    """mojito's KoreaInvestmentWS hard-codes KIS's host inside ``ws_client``; its users reach
+    another host by redirecting ``websockets.connect`` (done here), and run it in-process."""
+    import mojito.koreainvestment as mk
+    import websockets
+
+    monkeypatch.chdir(tmp_path)
+    config = SimulatorConfig(rest_rate_per_s=1000, rate=50.0, apps=((KEY, SECRET),))
+    async with running_simulator(config) as s:
+        ws_url = s.url.replace("http://", "ws://")
+        real_connect = websockets.connect
+        monkeypatch.setattr(mk.websockets, "connect", lambda uri, **kw: real_connect(ws_url, **kw))
+        s.sim.orders.open_account(ACCOUNT.replace("-", ""), app_key=KEY, hts_id="mojitouser")
+
+        class AtSimulator(mk.KoreaInvestmentWS):
+            def __init__(self) -> None:
+                super().__init__(KEY, SECRET, ["H0STCNT0", "H0STASP0"], ["005930"], user_id="mojitouser")
+                self.base_url = s.url
+
+        client = AtSimulator()
+        runner = asyncio.get_running_loop().run_in_executor(None, asyncio.run, client.ws_client())
+        seen: dict[str, dict] = {}
+        try:
+            async with asyncio.timeout(20):
+                while not {"체결", "호가"} <= set(seen):
+                    kind, data = await asyncio.to_thread(client.get)
+                    seen[kind] = data
+                broker = await asyncio.to_thread(_client, s.url)
+                await asyncio.to_thread(broker.create_market_buy_order, "005930", 1)
+                while "체잔" not in seen:
+                    kind, data = await asyncio.to_thread(client.get)
+                    seen[kind] = data
+        finally:
+            await s.sim.drop_all()  # ends mojito's receive loop
+            with pytest.raises(websockets.ConnectionClosed):
+                await runner
+        assert seen["체결"]["유가증권단축종목코드"] == "005930" and int(seen["체결"]["주식현재가"]) > 0
+        assert seen["호가"]["유가증권 단축 종목코드"] == "005930"
+        notice = seen["체잔"]  # mojito maps the 26 fields onto its 23 names: the first 17 are right
+        assert notice["고객ID"] == "mojitouser" and notice["주식단축종목코드"] == "005930"
+        assert notice["체결여부"] in ("1", "2")

@@ -73,6 +73,11 @@ async def test_python_kis_orders(kis):
     assert {market_buy.number, limit_buy.number, market_sell.number} <= set(placed)
     assert placed[limit_buy.number].price == low and placed[limit_buy.number].open
     assert placed[market_buy.number].filled == 2
+    today = s.sim.orders.now().date()
+    daily = await asyncio.to_thread(client.account().daily_orders, start=today, country="KR")  # daily-ccld
+    by_number = {o.order_number.number: o for o in daily.orders}
+    assert {market_buy.number, limit_buy.number, market_sell.number} <= set(by_number)
+    assert int(by_number[market_buy.number].executed_qty) == 2 and int(by_number[limit_buy.number].executed_qty) == 0
 
 
 async def test_python_kis_realtime_trades_and_books(kis):
