@@ -42,8 +42,10 @@ def _bad(message: str) -> web.Response:
 
 def _code(sim: KisSimulator, request: web.Request) -> str | None:
     code = request.query.get("FID_INPUT_ISCD", "")
-    if request.query.get("FID_COND_MRKT_DIV_CODE", "") not in ("J", "NX", "UN"):
+    market = request.query.get("FID_COND_MRKT_DIV_CODE", "")
+    if market not in ("J", "NX", "UN"):
         return None
+    sim.quote_markets[market] += 1
     codes = sim.config.codes
     if len(code) != 6 or not code.isalnum() or (codes and code not in codes):
         return None

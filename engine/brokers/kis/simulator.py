@@ -96,6 +96,7 @@ class KisSimulator:
         self.token_issuances: Counter[str] = Counter()
         self.rest_calls: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
+        self.quote_markets: Counter[str] = Counter()  # quotation calls by FID_COND_MRKT_DIV_CODE (J, NX, UN)
         self.stalled = False
         self._last_token: dict[str, float] = {}
         self._windows: dict[str, deque[float]] = {}

@@ -159,4 +159,4 @@ class KisMarketData:
         """Closed bars from KIS chart endpoints; raises :class:`BackfillError`."""
         if self._http is None:
             raise BackfillError("the KIS source is not started")
-        return await fetch_bars(self.rest, self._clock, code, bar_size, n)
+        return await fetch_bars(self.rest, self._clock, code, bar_size, n, market=self.market_code)

@@ -203,9 +203,9 @@ async def test_reconnect_resubscribes_paced_with_a_fresh_approval_key(start_simu
             await source.stop()
 
 
-@pytest.mark.parametrize("venue, trade, quote", [
-    ("KRX", "H0STCNT0", "H0STASP0"), ("NXT", "H0NXCNT0", "H0NXASP0"), ("UN", "H0UNCNT0", "H0UNASP0")])
-async def test_the_venue_picks_the_realtime_trs(start_simulator, sink, venue, trade, quote):
+@pytest.mark.parametrize("venue, trade, quote, market", [
+    ("KRX", "H0STCNT0", "H0STASP0", "J"), ("NXT", "H0NXCNT0", "H0NXASP0", "NX"), ("UN", "H0UNCNT0", "H0UNASP0", "UN")])
+async def test_the_venue_picks_the_realtime_trs(start_simulator, sink, venue, trade, quote, market):
     async with start_simulator(SimulatorConfig(rate=100.0)) as s:
         source = KisMarketData(_settings(s, kis_venue=venue), WallClock())
         await source.start(sink)
@@ -216,5 +216,7 @@ async def test_the_venue_picks_the_realtime_trs(start_simulator, sink, venue, tr
             assert s.sim.subscriptions("app1") == {(trade, "005930"), (quote, "005930")}
             assert (await sink.tick_of("005930")).price > 0
             assert (await sink.quotes.get()).code == "005930"
+            assert await source.backfill("005930", "1D", 3)  # the charts of the same market
+            assert set(s.sim.quote_markets) == {market}
         finally:
             await source.stop()
