@@ -8,6 +8,8 @@ watched codes (warming up on the feed's history), turns them into signals,
 sends the signals to the user's sessions and keeps the last ones for
 ``/realtime/strategy-data``. Signals never place orders. A (re)started
 strategy says ``StrategyStarted`` and the hub sends it its sessions and codes.
+The registry (:class:`StrategyTable`) is kept by the runtime across the hub's
+own restarts, so a restarted hub never retires a strategy a session still uses.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import msgspec
 
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe, UnsubscribeAll
-from actors.market_feed import History
+from actors.market_feed import History, UpstreamStatus
 from engine.market.messages import Bar
 from engine.runtime import (
     Actor,
@@ -85,6 +87,9 @@ class StrategyData(msgspec.Struct, frozen=True):
     signals: list[Signal]
 
 
+StrategyMsg = SetSessions | Bar | History | UpstreamStatus | GetStrategyData
+
+
 class StrategyActor(Actor):
     mailbox = MailboxSpec(limit=8192)  # closed bars: never conflated
 
@@ -108,7 +113,7 @@ class StrategyActor(Actor):
         if not self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref)):
             log.warning("strategy %s: feeds hub gone at stop", self.ctx.path)
 
-    async def receive(self, msg: SetSessions | Bar | History | GetStrategyData) -> Any:
+    async def receive(self, msg: StrategyMsg) -> Any:
         match msg:
             case SetSessions():
                 self._set(msg)
@@ -117,6 +122,8 @@ class StrategyActor(Actor):
             case History():
                 for bar in msg.bars:  # warm-up: signals on old bars are not news
                     self.strategy.on_bar(bar)
+            case UpstreamStatus():
+                pass  # the feed tells every subscriber; the sessions hear it from their own feeds
             case GetStrategyData():
                 return StrategyData(self.name, self.params or {}, sorted(self.codes), list(self.signals))
             case _:
@@ -151,15 +158,29 @@ class StrategyActor(Actor):
 HubMsg = Attach | Detach | Watch | Unwatch | StrategyStarted | ChildTerminated
 
 
-class StrategyHub(Actor):
-    mailbox = MailboxSpec(limit=16384)
+class StrategyTable:
+    """The hub's registry, outside its restartable state."""
 
-    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
-        self.feeds = feeds
-        self.spec = spec
+    def __init__(self) -> None:
         # (user, name) -> session -> codes
         self.registry: dict[tuple[int, str], dict[ActorRef, set[str]]] = defaultdict(dict)
         self.params: dict[tuple[int, str], dict[str, Any] | None] = {}
+
+
+class StrategyHub(Supervisor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
+        super().__init__()
+        self.feeds = feeds
+        self.spec = spec
+        self._use(StrategyTable())
+
+    def _use(self, table: StrategyTable) -> None:
+        self.registry, self.params = table.registry, table.params
+
+    async def on_start(self) -> None:
+        self._use(self.ctx.kept(StrategyTable))
 
     async def receive(self, msg: HubMsg) -> None:
         match msg:
@@ -188,10 +209,8 @@ class StrategyHub(Actor):
                     self._push(key)
             case StrategyStarted():
                 self._push((msg.user_id, msg.name))
-            case ChildTerminated():
-                log.error("strategy %s stopped for good: %s", msg.path, msg.reason)
             case _:
-                assert_never(msg)
+                await super().receive(msg)  # ChildTerminated is logged there; unknown ones dropped
 
     def _ensure(self, key: tuple[int, str]) -> None:
         user_id, name = key

@@ -11,7 +11,14 @@ Other packages import from here, never from the modules behind it::
         user = await UserRepo(session).create(email, await hasher.hash(password))
 """
 
-from storage.accounts import Account, AccountCredentials, AccountRepo, BrokerKind, normalize_account_number
+from storage.accounts import (
+    Account,
+    AccountCredentials,
+    AccountRepo,
+    BrokerKind,
+    account_owner,
+    normalize_account_number,
+)
 from storage.bars import BarRepo
 from storage.crypto import Crypto, RowKeys, check_keys, mask, require_keys_open_rows, rotate_keys, rows_not_under
 from storage.db import (
@@ -38,6 +45,7 @@ from storage.errors import (
 )
 from storage.keys import ensure_keys, stored_data_keys, write_data_keys
 from storage.kis_tokens import SqlTokenStore
+from storage.leases import PROCESS, LeaseHeld, LeaseKeeper
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import HasherBusy, PasswordHasher, check_password, password_problem
@@ -48,7 +56,7 @@ __all__ = [
     "Account",
     "AccountCredentials",
     "AccountExists",
-    "AccountRepo",
+    "AccountRepo", "account_owner",
     "BarRepo",
     "BrokerKind",
     "Conflict",
@@ -59,8 +67,11 @@ __all__ = [
     "EmailTaken",
     "HasherBusy",
     "KeyConfigError",
+    "LeaseHeld",
+    "LeaseKeeper",
     "NotFound",
     "OrderRepo",
+    "PROCESS",
     "PasswordHasher",
     "Role",
     "RowKeys",

@@ -35,6 +35,7 @@ from storage import (
     SqlSwingStore,
     create_engine,
     create_session_factory,
+    LeaseKeeper,
     describe,
     ensure_keys,
     require_keys_open_rows,
@@ -43,13 +44,16 @@ from storage import (
 from web import (
     accounts,
     admin,
+    backtests,
     balance,
+    dashboard,
     health,
     loop_lag,
     metrics,
     openapi,
     orders,
     realtime,
+    price_limits,
     risk,
     swings,
     trading,
@@ -63,14 +67,17 @@ from web.keys import (
     CRYPTO,
     DB_ENGINE,
     HASHER,
+    LEASE,
     LOGIN_THROTTLE,
     REGISTER_LIMIT,
     ROUTER,
     SESSIONS,
     SETTINGS,
+    SHUTDOWN,
     SOURCE,
     SYSTEM,
 )
+from web.csp import content_security_policy
 from web.middlewares import errors, request_context
 from web.throttle import AddressLimit, LoginThrottle
 
@@ -96,7 +103,7 @@ def make_source(settings: Settings, clock: Clock, app: web.Application | None = 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors, check_tokens],
+        middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -120,6 +127,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     risk.add_routes(app)
     realtime.add_routes(app)
     swings.add_routes(app)
+    backtests.add_routes(app)
+    price_limits.add_routes(app)
+    dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
@@ -136,15 +146,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    lease = LeaseKeeper(app[SESSIONS], ttl_s=settings.lease_ttl_s, on_lost=lambda: _stop(app))
     try:
         await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+        await lease.acquire(wait=settings.lease_wait)  # one server per database
     except BaseException:
         await engine.dispose()
         raise
+    app[LEASE] = lease
     try:
         yield
     finally:
+        await lease.release()
         await engine.dispose()
+
+
+def _stop(app: web.Application) -> None:
+    if SHUTDOWN in app:
+        app[SHUTDOWN].set()
 
 
 async def _actors(app: web.Application) -> AsyncIterator[None]:
@@ -180,7 +199,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
     trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     # reconciled before any order of theirs is placed (each account's actor reconciles in on_start);
     # in the background, so a broker that cannot answer yet never stops the server from listening
     reconciliation = await trading.reconcile_open_orders(app, system)
@@ -189,7 +208,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await reconciliation.stop()
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 

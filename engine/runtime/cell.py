@@ -146,9 +146,11 @@ class ActorCell:
             raise ActorStopped(self.path)
         await self.mailbox.put_wait(msg)
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
+    async def ask(self, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         if not self.accepting:
             raise ActorStopped(self.path)
+        if not wait_for_room and len(self.mailbox) >= self.mailbox.limit:
+            raise MailboxFull(self.path, self.mailbox.limit)
         future = asyncio.get_running_loop().create_future()
         ask = _Ask(msg, future)
         try:
@@ -169,6 +171,9 @@ class ActorCell:
         if not self._overflow_pending:
             self._overflow_pending = True
             self.mailbox.put_front(_Fault(MailboxOverflow(self.path, type(msg).__name__), "overflow"))
+
+    def inject_fault(self, error: Exception) -> None:
+        self.mailbox.put_front(_Fault(error, "injected fault"))
 
     # -- timers and piped tasks -------------------------------------------
     def schedule(self, delay: float, msg: Any, interval: float | None = None) -> Scheduled:

@@ -12,7 +12,7 @@ The backtest builds the same :class:`Snapshot` per bar from the batch indicator
 arrays (:func:`indicator_arrays` / :func:`snapshot_at`) and calls the same
 :func:`decide` and :func:`apply_fill`.
 
-Rules (issue 6). On the last two closed bars, ``up(a, b)`` = a' ≤ b' and a > b,
+Rules. On the last two closed bars, ``up(a, b)`` = a' ≤ b' and a > b,
 ``down`` its mirror. Buy confirmation: threshold ≤ RSI ≤ 100 − threshold, ADX ≥
 adx_threshold with +DI > −DI, OBV − OBV(short_term bars ago) ≥ obv_threshold.
 Sell confirmation: RSI < 50, or −DI > +DI, or that OBV change ≤ −obv_threshold.
@@ -44,11 +44,12 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
+from engine.errors import DomainError
 from engine.market import indicators as ind
 from engine.market.messages import Bar
 
 __all__ = [
-    "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError", "parse_swing_params",
+    "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
     "Snapshot", "SwingIndicators", "indicator_arrays", "snapshot_at",
     "SwingState", "Decision", "Fill", "decide", "apply_fill",
 ]
@@ -62,7 +63,7 @@ QuantityRule = Literal["none", "unit_amount", "stage2_shares", "all"]
 Status = Literal["warming_up", "active", "completed"]
 
 
-class SwingParamsError(ValueError):
+class SwingParamsError(DomainError, ValueError):
     """Bad swing parameters; ``fields`` maps each bad field to its message."""
 
     def __init__(self, fields: dict[str, str]) -> None:
@@ -90,7 +91,7 @@ class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     def validate(self) -> SwingParams:
         e: dict[str, str] = {}
-        if not re.fullmatch(r"\d{6}", self.stock_code):
+        if not re.fullmatch(r"[0-9]{6}", self.stock_code):
             e["stock_code"] = "must be 6 digits"
         if self.unit_amount <= 0:
             e["unit_amount"] = "must be a positive amount of KRW"
@@ -117,22 +118,6 @@ class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         if e:
             raise SwingParamsError(e)
         return self
-
-
-def parse_swing_params(data: dict[str, Any]) -> SwingParams:
-    """Decode and validate a request body; every missing or bad field is named."""
-    if not isinstance(data, dict):
-        raise SwingParamsError({"body": "must be a JSON object"})
-    missing = {f: "is required" for f in ("stock_code", "unit_amount") if f not in data}
-    if missing:
-        raise SwingParamsError(missing)
-    try:
-        params = msgspec.convert(data, SwingParams)
-    except msgspec.ValidationError as exc:
-        msg = str(exc)
-        m = re.search(r"at `\$\.(\w+)`", msg) or re.search(r"unknown field `([^`]+)`", msg)
-        raise SwingParamsError({m.group(1) if m else "body": msg}) from None
-    return params.validate()
 
 
 # -- indicators on the last two closed bars ------------------------------------

@@ -1,7 +1,7 @@
 """KIS access tokens persisted per app key, encrypted (issue 12).
 
 Revision ID: 0006
-Revises: 0005 (0004 when written; main had 0005 by the merge)
+Revises: 0007 (0004 when written; main had 0005 and 0007 by the merges)
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0007"  # 0004 as given; re-chained after main brought 0005 and 0007
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
