@@ -362,7 +362,7 @@ async def inquire_psbl_order(sim: KisSimulator, request: web.Request, tr_id: str
 TRADING_ROUTES = {
     ("POST", f"{PATH}/order-cash"): (BUY_TRS | SELL_TRS, order_cash),
     ("POST", f"{PATH}/order-rvsecncl"): (frozenset({"TTTC0013U", "TTTC0803U"}), order_rvsecncl),
-    ("GET", f"{PATH}/inquire-psbl-rvsecncl"): (frozenset({"TTTC0084R"}), inquire_psbl_rvsecncl),
+    ("GET", f"{PATH}/inquire-psbl-rvsecncl"): (frozenset({"TTTC0084R", "TTTC8036R"}), inquire_psbl_rvsecncl),  # old id too
     ("GET", f"{PATH}/inquire-psbl-order"): (frozenset({"TTTC8908R"}), inquire_psbl_order),
     ("GET", f"{PATH}/inquire-balance"): (frozenset({"TTTC8434R"}), inquire_balance),
     # new ids and the old ones clients still send (TTTC8001R = TTTC0081R, CTSC9115R = CTSC9215R: older days)

@@ -262,7 +262,10 @@ class KisSimulator:
                 raise api_error(404, "SIM00404", f"no such endpoint: {request.method} {request.path}")
             tr_ids, handler = route
             tr_id = self.authorize(request, tr_ids)
-            return await handler(self, request, tr_id)
+            response = await handler(self, request, tr_id)
+            if "tr_cont" not in response.headers:  # KIS's gateway sends it on every answer (clients read it)
+                response.headers["tr_cont"] = "D"
+            return response
         except Rejection as rej:
             return _json(rej.status, rej.body)
 

@@ -79,6 +79,26 @@ async def test_python_kis_orders(kis):
     assert {market_buy.number, limit_buy.number, market_sell.number} <= set(by_number)
     assert int(by_number[market_buy.number].executed_qty) == 2 and int(by_number[limit_buy.number].executed_qty) == 0
 
+    pending = await asyncio.to_thread(client.account().pending_orders, "KR")  # inquire-psbl-rvsecncl
+    assert [o.order_number.number for o in pending.orders] == [limit_buy.number]
+    await asyncio.to_thread(limit_buy.cancel)  # order-rvsecncl, RVSE_CNCL_DVSN_CD 02
+    assert placed[limit_buy.number].cancelled == 1 and not placed[limit_buy.number].open
+    assert s.sim.orders.orders[-1].is_cancel and s.sim.orders.orders[-1].orgn == limit_buy.number
+    assert (await asyncio.to_thread(client.account().pending_orders, "KR")).orders == []
+
+
+async def test_python_kis_orderable_amount(kis):
+    s, client = kis
+    stock = await asyncio.to_thread(client.stock, "005930")
+    price = s.sim.market.state("005930").price
+    amount = await asyncio.to_thread(stock.orderable_amount, price=price)  # inquire-psbl-order
+    assert int(amount.amount) == 50_000_000  # nothing bought yet: all of 예수금 can buy
+    assert int(amount.qty) == 50_000_000 // price  # the simulator charges no fee on buying power
+    await asyncio.to_thread(stock.buy, price=price_limits(s.sim.market.state("005930").prev_close)[0], qty=10)
+    left = await asyncio.to_thread(stock.orderable_amount, price=price)
+    low = price_limits(s.sim.market.state("005930").prev_close)[0]
+    assert int(left.amount) == 50_000_000 - 10 * low  # a resting buy holds its cash
+
 
 async def test_python_kis_realtime_trades_and_books(kis):
     s, client = kis
