@@ -198,7 +198,7 @@ _RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
     ("paper_quote_timeout_s", 0.001, None), ("max_order_value", 0, None), ("max_position_value", 0, None),
     ("daily_loss_limit", 0, None), ("balance_cache_s", 0, None), ("order_timeout_s", 0.001, None),
-    ("order_retry_max", 0, 100), ("order_retry_backoff_s", 0, None), ("mailbox_size", 1, None),
+    ("order_retry_max", 0, 100), ("order_retry_backoff_s", 0, None),
     ("restart_max", 0, None), ("restart_window_s", 0.001, None), ("restart_backoff_base_s", 0, None),
     ("restart_backoff_max_s", 0, None), ("shutdown_deadline_s", 0, None), ("ask_timeout_s", 0.001, None),
 )

@@ -28,7 +28,7 @@ from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
-from web.params import parse_id
+from web.params import MAX_ID, parse_id
 from web.queries import query, query_params
 from web.realtime import feed_for
 
@@ -168,7 +168,7 @@ async def one(request: web.Request) -> web.Response:
 
 class EventsQuery(msgspec.Struct, frozen=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_EVENTS)] = 50
-    before: Annotated[int, msgspec.Meta(ge=1, description="an event id: the page before it")] | None = None
+    before: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID, description="an event id: the page before it")] | None = None
 
 
 async def events(request: web.Request) -> web.Response:
