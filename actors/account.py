@@ -55,7 +55,7 @@ from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
-    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, RiskChanged, Sent, SessionClosed,
+    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
 from actors.session_hub import ToUser
@@ -67,14 +67,15 @@ from engine.brokers.base import (
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
 from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, fingerprint
 from engine.market.krx import (
-    accepts_orders, auction_at, is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
+    accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
 )
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
 __all__ = [
     "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
-    "GetBalance", "OrderResult", "PlaceOrder", "QuotesCrossed", "Reconcile", "order_payload",
+    "GetBalance", "OrderResult", "PlaceOrder", "QuotesCrossed", "Reconcile",
+    "ReconcilePostponed", "order_payload",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,11 +160,8 @@ class AccountActor(Actor):
         from actors.account_hub import Owned  # the hub imports this module
 
         hub = self.ctx.system.lookup(paths.ACCOUNTS)
-        if hub is not None:
-            try:
-                hub.tell(Owned(info.account_id, info.user_id))
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("account %d: owner not told to the hub: %s", self.account_id, exc)
+        if hub is not None and not hub.try_tell(Owned(info.account_id, info.user_id)):
+            log.warning("account %d: owner not told to the hub (full or stopped)", self.account_id)
 
     def _every(self, interval_s: float, msg: Any) -> None:
         self._timers.append(self.ctx.tell_every(interval_s, msg))
@@ -213,7 +211,7 @@ class AccountActor(Actor):
                     return await self._reconcile()
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     log.warning("account %d: reconciliation postponed: %s", self.account_id, exc)
-                    return 0
+                    return ReconcilePostponed(str(exc)) if msg.strict else 0
             case FillArrived():
                 await self._on_notice(msg.fill)
             case QuotesCrossed():

@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kis_rest_rate_per_s: float = 0.0  # REST calls per second per app key; 0 = 19 real, 2 paper
     ca_file: str = ""  # extra CA bundle to trust for outbound HTTPS (verification is never off)
     kis_timeout_s: float = 10.0  # every KIS HTTP request, WebSocket connect and subscription ack
+    kis_venue: Literal["KRX", "NXT", "UN"] = "KRX"  # realtime TRs (H0ST/H0NX/H0UN) and orders' exchange
+    kis_resubscribe_per_s: float = 3.0  # subscription messages per second after a (re)connect
     # -- web / auth -------------------------------------------------------
     jwt_secret: str = ""  # default: generated into <data_dir>/keys.json
     jwt_lifetime_s: int = 86400
@@ -109,6 +111,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_timeout_s: float = 30.0  # how long POST /stocks/order waits for the account's answer
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
+    reconcile_retry_s: float = 5.0  # start-up reconciliation a broker refused: retried after this, doubled
     reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
     max_accounts_per_user: int = 10  # broker accounts one user may register (422 max_accounts)
     max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)

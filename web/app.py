@@ -90,7 +90,7 @@ log = logging.getLogger(__name__)
 
 
 
-def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
+def make_source(settings: Settings, clock: Clock, app: web.Application | None = None) -> MarketDataSource:
     """The market-data source ``AUTOTRADER_MARKET_DATA`` names."""
     if settings.market_data == "sim":
         from engine.brokers.sim import SimulatedMarket
@@ -102,7 +102,7 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
         return ReplayMarket.from_settings(settings, clock)
     from engine.brokers.kis import KisMarketData
 
-    return KisMarketData(settings, clock)
+    return KisMarketData(settings, clock, trading.keyring(app) if app is not None else None)
 
 
 def _clock_for(settings: Settings) -> Clock:
@@ -122,7 +122,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[SETTINGS] = settings
     app.on_response_prepare.append(security_headers)
     app[CLOCK] = clock or _clock_for(settings)
-    app[SOURCE] = source or make_source(settings, app[CLOCK])
+    app[SOURCE] = source or make_source(settings, app[CLOCK], app)
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
     app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s,
@@ -215,8 +215,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
+    trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
     await source.start(app[ROUTER])
-    await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
+    # reconciled before any order of theirs is placed (each account's actor reconciles in on_start);
+    # in the background, so a broker that cannot answer yet never stops the server from listening
+    reconciliation = await trading.reconcile_open_orders(app, system)
     await _swings(app, system, feeds, spec, history)
     clock = app[CLOCK]
     if isinstance(clock, ReplayClock):
@@ -227,6 +230,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     finally:
         if isinstance(clock, ReplayClock):
             await clock.stop()
+        await reconciliation.stop()
         await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 

@@ -21,7 +21,7 @@ from engine.runtime import ActorStopped, AskTimeout, MailboxFull
 from storage import Conflict, DatabaseUnavailable, NotFound
 from web import logs
 from web.bodies import respond
-from web.errors import ApiError, TooManyRequests
+from web.errors import ApiError, TooManyRequests, Unavailable
 from web.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
     except TooManyRequests as exc:
         return error_response(exc.status, exc.code, exc.message, exc.fields,
                               headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
+    except Unavailable as exc:
+        retry = {"Retry-After": str(max(1, round(exc.retry_after_s)))} if exc.retry_after_s else None
+        return error_response(exc.status, exc.code, exc.message, exc.fields, headers=retry)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.fields)
     except web.HTTPException as exc:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import numpy as np
