@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import msgspec
 import pandas as pd
@@ -15,9 +14,9 @@ import pytest
 from engine.market.csv_bars import load_csv
 from engine.strategy.backtest import backtest
 from engine.strategy.swing import SwingParams
+from tests.web.backtest_cli import DATA, cli_run
 from web.backtest_jobs import BACKTEST_JOBS
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -38,15 +37,6 @@ async def test_lists_the_bundled_files_with_their_format(client, make_user):
     assert files["yf_daily_005930.KS.csv"]["format"] == "yf_daily"
     assert files["krx_daily_005930.csv"]["bytes"] == (DATA / "krx_daily_005930.csv").stat().st_size
     assert (await client.get("/backtests/data")).status == 401
-
-
-def cli_run(name: str, start: str | None = None):
-    """What `autotrader backtest --csv ../shared/data/NAME [--start]` computes, with its defaults."""
-    df = load_csv(DATA / name)
-    if start:
-        df = df[df.index >= pd.Timestamp(start, tz="UTC")]
-    return backtest(df, SwingParams(stock_code=df.attrs.get("code", "000000"), unit_amount=5_000_000,
-                                    bar_size="1D", repeat=True))
 
 
 async def test_a_daily_run_reports_what_the_cli_reports(client, make_user):
