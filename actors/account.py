@@ -115,11 +115,8 @@ class AccountActor(Actor):
         else:
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
-            self.broker = deps.kis_broker(self.info.credentials)
-            subscribe = getattr(self.broker, "subscribe_fills", None)
-            live = False
-            if subscribe is not None:
-                live = bool(await subscribe(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
+            kis = self.broker = deps.kis_broker(self.info.credentials)
+            live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
         self._schedule_close()

@@ -27,6 +27,7 @@ from typing import Literal
 
 import msgspec
 
+from engine.errors import DomainError
 from engine.market.krx import is_on_tick, price_limits, tick_size
 from engine.market.tax import transaction_tax
 
@@ -34,7 +35,7 @@ Side = Literal["buy", "sell"]
 PCT_SCALE = 10_000  # pct is kept to 1/10,000 of a percent
 
 
-class OrderRefused(Exception):
+class OrderRefused(DomainError):
     """The order breaks a rule; nothing was sent."""
 
     def __init__(self, code: str, message: str, field: str = "") -> None:

@@ -119,6 +119,7 @@ class Lease(Base):
     owner: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ttl_ms: Mapped[int] = mapped_column(BigInteger)  # the holder's TTL: free this long after heartbeat_at
 
 
 class Account(Base):

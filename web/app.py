@@ -35,6 +35,7 @@ from storage import (
     SqlSwingStore,
     create_engine,
     create_session_factory,
+    LeaseKeeper,
     describe,
     ensure_keys,
     require_keys_open_rows,
@@ -66,11 +67,13 @@ from web.keys import (
     CRYPTO,
     DB_ENGINE,
     HASHER,
+    LEASE,
     LOGIN_THROTTLE,
     REGISTER_LIMIT,
     ROUTER,
     SESSIONS,
     SETTINGS,
+    SHUTDOWN,
     SOURCE,
     SYSTEM,
 )
@@ -143,15 +146,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    lease = LeaseKeeper(app[SESSIONS], ttl_s=settings.lease_ttl_s, on_lost=lambda: _stop(app))
     try:
         await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+        await lease.acquire(wait=settings.lease_wait)  # one server per database
     except BaseException:
         await engine.dispose()
         raise
+    app[LEASE] = lease
     try:
         yield
     finally:
+        await lease.release()
         await engine.dispose()
+
+
+def _stop(app: web.Application) -> None:
+    if SHUTDOWN in app:
+        app[SHUTDOWN].set()
 
 
 async def _actors(app: web.Application) -> AsyncIterator[None]:
@@ -186,13 +198,13 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     await _swings(app, system, feeds, spec, history)
     try:
         yield
     finally:
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 

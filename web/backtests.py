@@ -26,6 +26,7 @@ from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, NotFoundError
 from web.keys import SETTINGS
 from web.openapi import route
+from web.params import parse_id
 
 _D = msgspec.to_builtins(SwingParams(stock_code="000000", unit_amount=1))
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -161,10 +162,9 @@ async def start(request: web.Request) -> web.Response:
 
 async def one(request: web.Request) -> web.Response:
     user_id = require_user(request)
-    try:
-        job_id = int(request.match_info["backtest_id"])
-    except ValueError:
-        raise NotFoundError("no such backtest") from None
+    job_id = parse_id(request.match_info["backtest_id"])  # ASCII digits only: int() takes ٠٥ too
+    if job_id is None:
+        raise NotFoundError("no such backtest")
     job = request.app[BACKTEST_JOBS].get(user_id, job_id)
     if job is None:
         raise NotFoundError("no such backtest")

@@ -43,6 +43,7 @@ from web.errors import ConflictError, Invalid, NotFoundError, TooManyRequests, U
 from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.order_schemas import FillView, ModifyBody, OrderBody, OrderList, OrderPending, OrderPlaced, OrderView
+from web.params import parse_id
 
 MAX_KEY = 64
 MAX_QUANTITY = 1_000_000_000
@@ -92,9 +93,10 @@ def query_account_id(request: web.Request) -> int | None:
     raw = request.query.get("account_id")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise Invalid("invalid account_id", fields={"account_id": "a positive integer"})
-    return int(raw)
+    account_id = parse_id(raw)
+    if account_id is None:
+        raise Invalid("invalid account_id", fields={"account_id": "a positive integer (ASCII digits)"})
+    return account_id
 
 
 def _key(request: web.Request, body: OrderBody) -> str | None:
@@ -186,11 +188,11 @@ async def _lost_answer(request: web.Request, account_id: int, key: str) -> web.R
 
 
 async def _owned(request: web.Request, user_id: int) -> Order:
-    raw = request.match_info["order_id"]
+    order_id = parse_id(request.match_info["order_id"])
     order = None
-    if raw.isdigit() and len(raw) <= 18:
+    if order_id is not None:
         async with request.app[SESSIONS]() as session:
-            order = await OrderRepo(session).get_for_user(user_id, int(raw))
+            order = await OrderRepo(session).get_for_user(user_id, order_id)
     if order is None:
         raise NotFoundError("no such order")
     return order
@@ -264,11 +266,11 @@ async def list_orders(request: web.Request) -> web.Response:
 
 async def get_order(request: web.Request) -> web.Response:
     user_id = require_user(request)
-    raw = request.match_info["order_id"]
+    order_id = parse_id(request.match_info["order_id"])
     order = None
-    if raw.isdigit() and len(raw) <= 18:
+    if order_id is not None:
         async with request.app[SESSIONS]() as session:
-            order = await OrderRepo(session).get_for_user(user_id, int(raw))
+            order = await OrderRepo(session).get_for_user(user_id, order_id)
     if order is None:
         raise NotFoundError("no such order")
     return respond(view(order))

@@ -1,9 +1,12 @@
-"""What the engine needs from a market-data source and (later) a broker.
+"""What the engine needs from a market-data source and a broker.
 
 A source pushes parsed records into a :class:`MarketDataSink` synchronously
 (no awaiting per tick: the sink only enqueues into feed actors' mailboxes).
 Sources: ``sim`` (engine.brokers.sim), ``replay`` (engine.brokers.replay),
-``kis`` (engine.brokers.kis).
+``kis`` (engine.brokers.kis). What differs between them (market time, a
+previous close known before any trade, upstream trouble) is a method of the
+protocol that every source implements, never an attribute probed with
+``getattr``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine.errors import DomainError
 from engine.market.messages import Bar, Quote, Tick
 
 Channel = Literal["trade", "quote"]
@@ -26,6 +30,14 @@ class MarketDataSink(Protocol):
 
     def on_status(self, status: StreamStatus, detail: str) -> None:
         """The upstream connection changed (e.g. dropped and reconnecting, live again)."""
+
+
+class UpstreamCounters(msgspec.Struct, frozen=True):
+    """Upstream trouble since start (zeros for the in-process sources)."""
+
+    reconnects: int = 0
+    bad_frames: int = 0
+    missed_pingpongs: int = 0
 
 
 class MarketDataSource(Protocol):
@@ -46,6 +58,17 @@ class MarketDataSource(Protocol):
     async def backfill(self, code: str, bar_size: str, n: int) -> list[Bar]:
         """Up to ``n`` most recent closed bars, oldest first. May raise; callers log and go on."""
 
+    def market_time_ms(self) -> int | None:
+        """The market's time now: the clock for live sources, the file's time in a replay
+        (None before its first trade)."""
+
+    def previous_close(self, code: str) -> int | None:
+        """The previous close of ``code`` when known before any trade (the simulated
+        market's base price); None otherwise (it is learnt from the first trade)."""
+
+    def counters(self) -> UpstreamCounters:
+        """Upstream trouble so far, for ``/metrics``."""
+
 
 # -- orders --------------------------------------------------------------------
 #
@@ -55,7 +78,7 @@ class MarketDataSource(Protocol):
 #    └── BrokerUnavailable not sent (connection refused, rate limited before sending): safe to retry
 
 
-class BrokerError(Exception):
+class BrokerError(DomainError):
     """Base of broker failures; ``code`` and ``message`` carry the broker's words."""
 
     def __init__(self, message: str, code: str = "") -> None:
@@ -202,8 +225,9 @@ class Broker(Protocol):
 
 
 class FillNotifier(Protocol):
-    """Optional beside :class:`Broker`: a broker that pushes its fills as they happen
-    (KIS: H0STCNI0/H0STCNI9 notices). Without it, fills come from ``orders_today()``."""
+    """A broker that pushes its fills as they happen (KIS: H0STCNI0/H0STCNI9 notices).
+    The paper broker has none: its fills come back from ``place_order``'s own path and
+    ``orders_today()``."""
 
     async def subscribe_fills(
         self,
@@ -215,3 +239,7 @@ class FillNotifier(Protocol):
         from now on; ``on_status(live, detail)`` on each change of the notice channel
         (reconcile after a gap: notices are not replayed). True once live. A fill can
         arrive before ``place_order`` returns its ack: match fills by broker order number."""
+
+
+class NotifyingBroker(Broker, FillNotifier, Protocol):
+    """A broker with pushed fills: what a KIS account's factory returns (declared, not probed)."""

@@ -59,6 +59,7 @@ from engine.brokers.base import (
     OrderRejected,
     OrderRequest,
 )
+from engine.errors import DomainError
 from engine.market.krx import kst_date, kst_midnight_ms, price_limits
 from engine.market.messages import Quote
 from engine.risk import Fees
@@ -70,15 +71,15 @@ PaperStatus = Literal["open", "filled", "cancelled", "expired"]
 DAY_MS = 86_400_000
 
 
-class NoQuote(Exception):
+class NoQuote(DomainError):
     """No quote arrived in time: the paper market order was cancelled."""
 
 
-class PaperCancelled(Exception):
+class PaperCancelled(DomainError):
     """The paper broker cancelled the order (e.g. the fill would overdraw the cash)."""
 
 
-class LedgerRefused(Exception):
+class LedgerRefused(DomainError):
     """The ledger cannot apply a fill (cash or shares short); nothing changed."""
 
 

@@ -14,7 +14,7 @@ import pytest
 from engine.market.csv_bars import load_csv
 from engine.strategy.backtest import backtest
 from engine.strategy.swing import SwingParams
-from tests.web.backtest_cli import DATA, cli_run
+from tests.helpers import DATA, cli_run
 from web.backtest_jobs import BACKTEST_JOBS
 
 pytestmark = pytest.mark.timeout(60)

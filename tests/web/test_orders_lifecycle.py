@@ -19,7 +19,7 @@ from engine.brokers.sim import base_price
 from engine.runtime import MailboxSpec, ManualClock
 from storage.models import OrderRow
 from tests.web.orders_env import order, register
-from tests.web.test_kis_socket import connect, until
+from tests.web.helpers import connect, until
 from web.app import create_app
 
 assert base_price("005930") == 37_200

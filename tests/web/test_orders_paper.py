@@ -9,6 +9,7 @@ import msgspec
 from actors import paths
 from actors.account_messages import GetBalance
 from actors.account_hub import AccountRef
+from engine.brokers.base import UpstreamCounters
 from engine.brokers.sim import base_price
 from tests.web.orders_env import drive, order, register
 from tests.web.helpers import connect, until
@@ -67,6 +68,9 @@ async def test_no_quote_in_time_is_503_naming_it(aiohttp_client, app_settings, e
         async def subscribe(self, channel, code): ...
         async def unsubscribe(self, channel, code): ...
         async def backfill(self, code, bar_size, n): return []
+        def market_time_ms(self): return clock.now_ms()
+        def previous_close(self, code): return None
+        def counters(self): return UpstreamCounters()
 
     settings = msgspec.structs.replace(app_settings, paper_quote_timeout_s=2.0)
     client = await aiohttp_client(create_app(settings, clock=clock, source=Silent()))
