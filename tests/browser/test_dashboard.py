@@ -9,10 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from storage import UserRepo
-<<<<<<< HEAD
-=======
 from tests.helpers import cli_run
->>>>>>> main
 from tests.browser.conftest import PASSWORD, rest, shot, sign_in, user_with_account
 from web.keys import SESSIONS, SYSTEM
 
