@@ -101,6 +101,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_backoff_max_s: float = 10.0
     shutdown_deadline_s: float = 10.0
     ask_timeout_s: float = 5.0
+    # -- cluster (issue 16) -----------------------------------------------
+    cluster_nats_url: str = ""  # nats://127.0.0.1:4222 joins a cluster; empty: one process, no NATS
+    node_id: str = ""  # this node's id in the cluster; default <host>-<pid>
+    cluster_nats_creds: str = ""  # path of a NATS .creds file (JWT + nkey) when the server wants one
+    cluster_prefix: str = "autotrader"  # subjects and buckets of one cluster start with it
+    cluster_lease_ttl_s: float = 6.0  # an account's or a code's lease lapses this long after its holder died
     # -- tests only -------------------------------------------------------
     fault_kill_at: str = ""  # SIGKILL this process at a named step: journal, send, fill, swing_intent
 
@@ -161,7 +167,18 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             msgspec.convert({field: value}, Settings, strict=False)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
-    return msgspec.convert(raw, Settings, strict=False)
+    settings = msgspec.convert(raw, Settings, strict=False)
+    check_cluster(settings)
+    return settings
+
+
+def check_cluster(settings: Settings) -> None:
+    """Cluster mode needs one database every node reaches: SQLite is refused, clearly."""
+    if settings.cluster_nats_url and settings.effective_database_url.startswith("sqlite"):
+        raise SettingsError(
+            "AUTOTRADER_CLUSTER_NATS_URL is set but the database is SQLite: every node of a cluster "
+            "must use the same MySQL/MariaDB database (AUTOTRADER_DATABASE_URL=mysql+aiomysql://...); "
+            "unset AUTOTRADER_CLUSTER_NATS_URL to run one process on SQLite")
 
 
 def _from_env(field: str, value: str) -> Any:

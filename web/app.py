@@ -26,7 +26,7 @@ from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
-from engine.settings import Settings
+from engine.settings import Settings, check_cluster
 from engine.strategy.schedule import ClockMinuteTicker, CronMinuteTicker, MinuteTicker
 from storage import (
     BarRepo,
@@ -42,6 +42,7 @@ from storage import (
 from web import (
     accounts,
     admin,
+    cluster,
     balance,
     health,
     loop_lag,
@@ -56,7 +57,7 @@ from web import (
     ws,
 )
 from web.health import VERSION
-from web.keys import CLOCK, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
+from web.keys import CLOCK, CLUSTER, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
 from web.middlewares import errors, request_context
 from web.throttle import LoginThrottle
 
@@ -81,6 +82,7 @@ def make_source(settings: Settings, clock: Clock) -> MarketDataSource:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
+    check_cluster(settings)
     app = web.Application(
         middlewares=[request_context, errors],
         client_max_size=settings.max_body_bytes,
@@ -93,6 +95,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(cluster.context)  # joins the cluster in cluster mode only
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
@@ -105,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     swings.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
+    cluster.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
     return app
 
@@ -156,11 +160,15 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
-    await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
+    if CLUSTER not in app:  # in a cluster each account reconciles where it is taken (cluster.attach)
+        await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     ticker = await _swings(app, system, feeds, spec, history)
+    if CLUSTER in app:
+        await cluster.attach(app, system)
     try:
         yield
     finally:
+        cluster.stop_taking(app)
         ticker.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
@@ -176,7 +184,11 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     def make(swing_id: int) -> SwingActor:
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))
 
-    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
+    async def none() -> list:
+        return []  # in a cluster an account's swings start where the account is taken
+
+    live = none if CLUSTER in app else store.live
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, live, spec, settings.market_hours_ignored),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)

@@ -29,3 +29,4 @@ WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
 ROUTER = web.AppKey("router", FeedRouter)
 SOURCE = web.AppKey("source", object)  # the MarketDataSource (sim, replay or kis)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+CLUSTER = web.AppKey("cluster", object)  # web.cluster.Cluster, in cluster mode only

@@ -13,6 +13,7 @@ import uuid
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from engine.cluster.errors import ClusterError
 from engine.runtime import ActorStopped, AskTimeout, MailboxFull
 from storage import Conflict, DatabaseUnavailable, NotFound
 from web import logs
@@ -71,6 +72,9 @@ async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
     except (MailboxFull, ActorStopped, AskTimeout) as exc:
         log.warning("engine busy: %s", exc)
         return error_response(503, "engine_busy", str(exc))
+    except ClusterError as exc:  # the owner is moving or unreachable: try again shortly
+        log.warning("cluster: %s", exc)
+        return error_response(503, "cluster_unavailable", str(exc))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error")

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from engine.settings import Settings
 from web.app import create_app
+from web.keys import CLUSTER
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ async def serve(settings: Settings, certfile: str | None = None, keyfile: str | 
     await site.start()
     scheme = "https" if context else "http"
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    cluster = app.get(CLUSTER)
+    if cluster is not None:
+        cluster.node.address = f"{host}:{port}"  # type: ignore[attr-defined]  # shown in /admin/cluster
     print(f"listening on {scheme}://{host}:{port}", flush=True)
     _tune_gc()
     stop = asyncio.Event()
