@@ -236,6 +236,7 @@ class AccountOwnership:
         """A call from another node."""
         match msg:
             case OwnAccount():
+                await self.node.leases.renew_all()  # a lease we still trust but lost is dropped first
                 await self.take(msg.account_id)
                 return self.node_id
             case SwingsChanged():
