@@ -148,6 +148,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         async with sessions() as session:
             return await BarRepo(session).recent(code, size, n)
 
+    if CLUSTER in app:  # one market-data plane: each code's upstream on one node of the cluster
+        app[SOURCE] = app[CLUSTER].market_data(app[SOURCE])  # type: ignore[attr-defined]
     source = app[SOURCE]
     history = bar_history(source, load_bars)
     writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))

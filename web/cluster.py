@@ -24,6 +24,7 @@ from actors.account import BalanceUnavailable, GetBalance, OrderResult, PlaceOrd
 from actors.cluster_accounts import AccountOwnership, OwnAccount, SwingsChanged
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
+from engine.cluster.market_plane import ClusterMarketData
 from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, default_node_id
 from engine.runtime import ActorSystem
@@ -46,7 +47,13 @@ class Cluster:
     def __init__(self, node: ClusterNode, accounts: AccountOwnership) -> None:
         self.node = node
         self.accounts = accounts
+        self.market: ClusterMarketData | None = None
         self.closing = False
+
+    def market_data(self, local: Any) -> ClusterMarketData:
+        """The node's source wrapped into the cluster's one market-data plane."""
+        self.market = ClusterMarketData(local, self.node)
+        return self.market
 
     def account(self, account_id: int) -> _RoutedAccount:
         """What ``web.orders.account_actor`` returns in cluster mode: ``ask`` reaches the owner."""
@@ -101,7 +108,7 @@ def _describe(cluster: Cluster) -> Any:
     from engine.cluster.node import NodeInfo
 
     node, owned = cluster.node, cluster.accounts.owned()
-    codes: list[str] = []
+    codes = sorted(cluster.market.held) if cluster.market is not None else []
     return NodeInfo(id=node.node_id, address=node.address, started_ms=node.started_ms,
                     load=len(owned) + len(codes), accounts=owned, codes=codes)
 
@@ -161,8 +168,9 @@ async def admin_cluster(request: web.Request) -> web.Response:
     nodes = [NodeView(p.id, p.address, _iso(p.started_ms), p.load, p.codes, p.accounts)
              for p in sorted(peers.values(), key=lambda p: p.id)]
     leases = [LeaseView(h.key, h.node, h.token, h.revision) for h in await node.leases.holders()]
+    market = cluster.market.view() if cluster.market is not None else {}
     return respond(ClusterView(node.node_id, node.subjects.prefix, node.ttl_s, nodes, leases,
-                               {**node.view(), **cluster.accounts.view()}))
+                               {**node.view(), **cluster.accounts.view(), **market}))
 
 
 def _iso(ms: int) -> str:
@@ -199,6 +207,20 @@ class _ClusterCollector(Collector):
             ("autotrader_cluster_events_relayed", "order events published for other nodes", accounts.events_out),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+        market = cluster.market
+        if market is not None:
+            yield GaugeMetricFamily("autotrader_cluster_upstream_codes", "codes whose upstream this node holds",
+                                    value=len(market.held))
+            yield GaugeMetricFamily("autotrader_cluster_followed_codes", "codes this node gets from another node",
+                                    value=len(market.follow))
+            for name, doc, value in (
+                ("autotrader_cluster_md_published", "market-data records published for other nodes",
+                 market.published),
+                ("autotrader_cluster_md_received", "market-data records received from other nodes", market.received),
+                ("autotrader_cluster_md_takeovers", "codes taken over from a node that died or let go",
+                 market.takeovers),
+            ):
+                yield CounterMetricFamily(name, doc, value=value)
 
 
 def setup(app: web.Application) -> None:

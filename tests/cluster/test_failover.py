@@ -1,0 +1,85 @@
+"""Three real server processes on loopback ports, one MariaDB, the real NATS server: a user
+logs in on node A, orders through node B, reads through node C; node A is SIGKILLed in the
+middle of the order (after the paper broker filled it, before the journal heard of the fill).
+Within 10 s another node owns the account, reconciles the journal from the broker as after a
+restart, and the order is there once, filled, with the balance equal to its fill."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import msgspec
+import pytest
+
+from tests.cluster.conftest import NATS_URL, drop_buckets
+from tests.conftest import TEST_DATA_KEY
+from tests.integration.conftest import server_env, start_server
+
+pytestmark = pytest.mark.timeout(180)
+
+BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}  # market order
+
+
+async def taken_over(prefix: str, key: str, dead: str) -> tuple[str, float]:
+    """Await (a KV watch, no polling) the lease ``key`` being written by a node other than ``dead``."""
+    import nats
+
+    nc = await nats.connect(NATS_URL)
+    try:
+        kv = await nc.jetstream().key_value(f"{prefix}_leases")
+        watcher = await kv.watch(key)
+        async for entry in watcher:
+            if entry is not None and entry.value and msgspec.json.decode(entry.value)["node"] != dead:
+                return msgspec.json.decode(entry.value)["node"], time.monotonic()
+        raise AssertionError("watch ended")
+    finally:
+        await nc.close()
+
+
+async def test_sigkill_the_owner_mid_order_the_account_continues_elsewhere(tmp_path, mariadb_url, prefix):
+    def env(node: str, **extra: str) -> dict[str, str]:
+        return server_env(tmp_path / node, database_url=mariadb_url, ignore_market_hours="true",
+                          sim_quotes_per_s="20", jwt_secret="k" * 40, data_keys=TEST_DATA_KEY,
+                          hash_key="cluster-hash", cluster_nats_url=NATS_URL, node_id=node, cluster_prefix=prefix,
+                          cluster_lease_ttl_s="3", order_timeout_s="5", **extra)
+
+    a = await start_server(env("a", fault_kill_at="fill"))
+    b = c = None
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            creds = {"email": "fail@example.com", "password": "s3cret-pass"}
+            assert (await http.post(f"{a.url}/users/register", json=creds)).status == 201
+            token = (await (await http.post(f"{a.url}/users/login", json=creds)).json())["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            reg = await http.post(f"{a.url}/accounts/register", headers=auth, json={
+                "account_number": "50123456-01", "api_key": "fail-key-1", "secret_key": "fail-secret-1"})
+            account_id = (await reg.json())["account_id"]
+            assert (await http.get(f"{a.url}/accounts/balance", headers=auth)).status == 200  # A owns it now
+            b = await start_server(env("b"))
+            c = await start_server(env("c"))
+            watch = asyncio.ensure_future(taken_over(prefix, f"account.{account_id}", dead="a"))
+            order = await http.post(f"{b.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"}, json=BUY)
+            assert order.status == 503  # the owner died with the order: B could not say how it ended
+            assert await a.proc.wait() == -9  # SIGKILLed at the fill step
+            killed = time.monotonic()
+            new_owner, at = await asyncio.wait_for(watch, 15)
+            assert new_owner in ("b", "c") and at - killed < 10  # owned elsewhere within 10 s
+            # the same order again, through B: the new owner's journal answers it, nothing is sent again
+            again = await http.post(f"{b.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"}, json=BUY)
+            assert again.status == 201, await again.text()
+            orders = (await (await http.get(f"{c.url}/stocks/orders", headers=auth)).json())["orders"]
+            assert [(o["client_order_id"], o["status"], o["filled_quantity"]) for o in orders] == [("k1", "filled", 10)]
+            assert (await again.json())["order_id"] == orders[0]["order_id"]
+            balance = await (await http.get(f"{c.url}/accounts/balance", headers=auth)).json()
+            (held,) = balance["stock_balance"]
+            assert held["quantity"] == 10  # the balance equals the one fill
+            fill = orders[0]["fills"][0]
+            spent = 10 * fill["price"] + fill["commission"]
+            assert balance["cash_balance"] == 100_000_000 - spent  # hand computation: qty x price + fee
+    finally:
+        for proc in (b, c, a):
+            if proc is not None:
+                await proc.terminate()
+        await drop_buckets(prefix)
