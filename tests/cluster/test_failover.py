@@ -38,6 +38,24 @@ async def taken_over(prefix: str, key: str, dead: str) -> tuple[str, float]:
         await nc.close()
 
 
+async def watch_trades(http, url: str, token: str):
+    ws = await http.ws_connect(f"{url}/kis_socket")
+    await ws.send_json({"type": "auth", "token": token, "strategy_type": "basic"})
+    assert (await ws.receive_json(timeout=5))["type"] == "ack"
+    await ws.send_json({"tr_type": "1", "tr_id": "H0STCNT0", "st_code": "005930"})
+    await until(ws, "ack")
+    return ws
+
+
+async def until(ws, kind: str) -> dict:
+    """The next message of ``type`` ``kind`` (others skipped), within 10 s."""
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive_json()
+            if msg.get("type") == kind:
+                return msg
+
+
 async def test_sigkill_the_owner_mid_order_the_account_continues_elsewhere(tmp_path, mariadb_url, prefix):
     def env(node: str, **extra: str) -> dict[str, str]:
         return server_env(tmp_path / node, database_url=mariadb_url, ignore_market_hours="true",
@@ -57,13 +75,22 @@ async def test_sigkill_the_owner_mid_order_the_account_continues_elsewhere(tmp_p
                 "account_number": "50123456-01", "api_key": "fail-key-1", "secret_key": "fail-secret-1"})
             account_id = (await reg.json())["account_id"]
             assert (await http.get(f"{a.url}/accounts/balance", headers=auth)).status == 200  # A owns it now
+            ws_a = await watch_trades(http, a.url, token)  # A holds 005930's upstream
             b = await start_server(env("b"))
             c = await start_server(env("c"))
+            ws_c = await watch_trades(http, c.url, token)  # C gets 005930 from A over NATS
+            assert (await until(ws_c, "trade"))["code"] == "005930"
             watch = asyncio.ensure_future(taken_over(prefix, f"account.{account_id}", dead="a"))
             order = await http.post(f"{b.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"}, json=BUY)
             assert order.status == 503  # the owner died with the order: B could not say how it ended
             assert await a.proc.wait() == -9  # SIGKILLed at the fill step
             killed = time.monotonic()
+            # C's client is told the upstream is reconnecting, then live, and trades flow again
+            assert (await until(ws_c, "status"))["status"] == "reconnecting"
+            assert (await until(ws_c, "status"))["status"] == "live"
+            assert (await until(ws_c, "trade"))["code"] == "005930"
+            assert time.monotonic() - killed < 10
+            del ws_a
             new_owner, at = await asyncio.wait_for(watch, 15)
             assert new_owner in ("b", "c") and at - killed < 10  # owned elsewhere within 10 s
             # the same order again, through B: the new owner's journal answers it, nothing is sent again
