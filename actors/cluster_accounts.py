@@ -33,6 +33,7 @@ from actors import paths
 from actors.account import PlaceOrder
 from actors.account_hub import AccountRef
 from actors.session_hub import ToUser
+from actors.swing import StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
 from actors.ws_session import OrderEvent
 from engine.cluster.errors import NodeUnreachable, OwnerUnavailable
@@ -49,6 +50,14 @@ class SwingsChanged(msgspec.Struct, frozen=True):
     """To the owner: start the account's live swings it does not run yet (a new registration)."""
 
     account_id: int
+
+
+class StopSwingAt(msgspec.Struct, frozen=True):
+    """To the owner: stop one of the account's swings (``StopSwing`` there). Answers whether it ran."""
+
+    account_id: int
+    swing_id: int
+    liquidate: bool = False
 
 
 class OwnAccount(msgspec.Struct, frozen=True):
@@ -229,6 +238,18 @@ class AccountOwnership:
 
     async def _local(self, account_id: int, msg: Any, timeout: float) -> Any:
         assert self.system is not None
+        if isinstance(msg, SwingsChanged):
+            await self._start_swings(account_id)
+            return None
+        if isinstance(msg, StopSwingAt):
+            ref = self.system.lookup(paths.swing(msg.swing_id))
+            if ref is None:
+                return False
+            try:
+                await ref.ask(StopSwing(msg.liquidate), timeout)
+            except ActorStopped:
+                return False
+            return True
         ref = await self.system.ref(paths.ACCOUNTS).ask(AccountRef(account_id), timeout)
         return await ref.ask(msg, timeout)
 
@@ -239,11 +260,6 @@ class AccountOwnership:
                 await self.node.leases.renew_all()  # a lease we still trust but lost is dropped first
                 await self.take(msg.account_id)
                 return self.node_id
-            case SwingsChanged():
-                if self.token(msg.account_id) is None:
-                    raise OwnerUnavailable(f"account {msg.account_id} is not owned by {self.node_id}")
-                await self._start_swings(msg.account_id)
-                return None
             case _:
                 account_id = msg.account_id
                 if self.token(account_id) is None:  # moved meanwhile: the caller asks again
@@ -252,14 +268,7 @@ class AccountOwnership:
 
     async def swings_changed(self, account_id: int, timeout: float) -> None:
         """A swing of the account was registered: its owner (taken if need be) starts it."""
-        if self.token(account_id) is None:
-            holder = await self.node.leases.holder(Subjects.account_key(account_id))
-            if holder is not None and holder.node != self.node_id:
-                await self.node.call(holder.node, SwingsChanged(account_id), timeout)
-                return
-            await self.ask(account_id, SwingsChanged(account_id), timeout)  # taken where it hashes, then started
-            return
-        await self._start_swings(account_id)
+        await self.ask(account_id, SwingsChanged(account_id), timeout)
 
     # -- order events to sockets on every node -----------------------------------------------------
     def sessions_hub(self, local: Callable[[], ActorRef | None]) -> Callable[[], Any]:

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from actors.account import BalanceUnavailable, GetBalance, OrderResult, PlaceOrder, Reconcile
-from actors.cluster_accounts import AccountOwnership, OwnAccount, SwingsChanged
+from actors.cluster_accounts import AccountOwnership, OwnAccount, StopSwingAt, SwingsChanged
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
@@ -39,7 +39,7 @@ from web.openapi import route
 log = logging.getLogger(__name__)
 
 WIRE_TYPES: list[type] = [PlaceOrder, GetBalance, Reconcile, OrderResult, BrokerBalance, BalanceUnavailable,
-                          OwnAccount, SwingsChanged]
+                          OwnAccount, SwingsChanged, StopSwingAt]
 WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable]
 
 

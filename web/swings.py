@@ -199,7 +199,13 @@ async def stop(request: web.Request) -> web.Response:
     liquidate = request.query.get("liquidate", "false").lower() in ("1", "true", "yes")
     ref = request.app[SYSTEM].lookup(paths.swing(swing.id))
     stopped = False
-    if ref is not None:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the swing runs where its account is owned
+        from actors.cluster_accounts import StopSwingAt
+
+        stopped = await cluster.accounts.ask(  # type: ignore[attr-defined]
+            swing.account_id, StopSwingAt(swing.account_id, swing.id, liquidate), request.app[SETTINGS].ask_timeout_s)
+    elif ref is not None:
         try:
             await ref.ask(StopSwing(liquidate), request.app[SETTINGS].ask_timeout_s)
             stopped = True

@@ -108,3 +108,32 @@ async def test_a_node_that_lost_its_lease_cannot_journal_an_order(two):
                                    client_order_id="p3"), 5)
     orders = await (await other.get("/stocks/orders", headers=headers)).json()
     assert sorted(o["client_order_id"] for o in orders["orders"]) == ["p1", "p2"]  # p3 never journalled
+
+
+SWING = {"stock_code": "005380", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
+         "medium_term": 3, "long_term": 5, "rsi_threshold": 1, "adx_threshold": 0, "obv_threshold": 0}
+
+
+async def test_a_swing_runs_where_its_account_is_owned_and_moves_with_it(two):
+    a, b = two
+    _, headers = await user(a, "sue@example.com")
+    account_id = await register(a, headers, PAPER)
+    for client in (a, b):  # registered and then stopped through either node
+        resp = await client.post("/swing/register", json=SWING, headers=headers)
+        assert resp.status == 201, await resp.text()
+    swing_ids = [s["swing_id"] for s in (await (await a.get("/swing/status", headers=headers)).json())["swings"]]
+    assert len(swing_ids) == 2
+    owner = next(c for c in (a, b) if account_id in c.app[CLUSTER].accounts.owned())
+    other = ({a, b} - {owner}).pop()
+    for swing_id in swing_ids:  # both run on the owner, none on the other node
+        assert owner.app[SYSTEM].lookup(paths.swing(swing_id)) is not None
+        assert other.app[SYSTEM].lookup(paths.swing(swing_id)) is None
+    # the owner loses the account (its renewal finds the key rewritten): its swings stop there...
+    await owner.app[CLUSTER].node.leases.kv.delete(f"account.{account_id}")
+    assert await other.app[CLUSTER].accounts.take(account_id)  # ...and start where it is taken
+    await owner.app[CLUSTER].node.leases.renew_all()
+    for swing_id in swing_ids:
+        assert other.app[SYSTEM].lookup(paths.swing(swing_id)) is not None
+    stopped = await owner.delete(f"/swing/{swing_ids[0]}", headers=headers)  # asked where it no longer runs
+    assert stopped.status == 200, await stopped.text()
+    assert (await stopped.json())["swing"]["status"] == "stopped"
