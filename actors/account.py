@@ -31,129 +31,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 import msgspec
 
+from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
+from actors.account_messages import (
+    AccountMsg, BalanceUnavailable, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+)
 from actors.reconcile import reconcile
-from actors.quote_board import QuoteBoard
 from actors.session_hub import ToUser
 from actors.ws_session import OrderEvent
 from engine.brokers.base import (
     Broker, BrokerBalance, BrokerFill, BrokerUnavailable, OrderAck, OrderRejected, OrderRequest,
         OutcomeUnknown,
 )
-from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperLedger
-from engine.journal import Fill, Journal, NewOrder, Order, fingerprint
+from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill
+from engine.journal import Fill, NewOrder, Order, fingerprint
 from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar
-from engine.risk import Fees, Limits, OrderFacts, OrderRefused, check_order, check_shape
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
-from engine.settings import Settings
+from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
+from engine.runtime import Actor, ActorRef, MailboxSpec
+
+__all__ = [
+    "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
+    "GetBalance", "OrderResult", "PlaceOrder", "QuotesCrossed", "Reconcile", "order_payload",
+]
 
 log = logging.getLogger(__name__)
-
-Fault = Callable[[str], None]
-
-
-class AccountInfo(msgspec.Struct, frozen=True, kw_only=True):
-    account_id: int
-    user_id: int
-    broker: Literal["paper", "kis"]
-    credentials: Any = None  # storage.AccountCredentials for kis accounts (never logged)
-
-
-class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True):
-    account_id: int
-    code: str
-    side: Literal["buy", "sell"]
-    quantity: int
-    price: int | None = None  # None: market
-    client_order_id: str | None = None  # the idempotency key; one is made when None
-    source: str = "rest"  # "rest", "swing:17"
-    reply_to: ActorRef | None = None
-
-
-class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
-    """``status`` is the journal's, or ``refused`` (a check failed, nothing journalled) or
-    ``conflict`` (the key was used for another order). ``reason_code`` names the rule,
-    the limit or the broker's code; ``duplicate`` is true when the key found an earlier order."""
-
-    account_id: int
-    client_order_id: str
-    status: str
-    order_id: int | None = None
-    code: str = ""
-    side: str = ""
-    quantity: int = 0
-    filled_quantity: int = 0
-    average_price: int = 0
-    reason_code: str = ""
-    reason: str = ""
-    duplicate: bool = False
-
-    @property
-    def final(self) -> bool:
-        return self.status not in ("accepted", "partially_filled", "pending")
-
-
-class GetBalance(msgspec.Struct, frozen=True):
-    account_id: int
-
-
-class BalanceUnavailable(msgspec.Struct, frozen=True):
-    """The answer to GetBalance when the broker did not give one."""
-
-    reason: str
-
-
-class Reconcile(msgspec.Struct, frozen=True):
-    account_id: int
-
-
-class FillArrived(msgspec.Struct, frozen=True):
-    """A broker's fill notice (KIS H0STCNI0/9), told by the broker's listener."""
-
-    account_id: int
-    fill: BrokerFill
-
-
-class QuotesCrossed(msgspec.Struct, frozen=True):
-    """The paper broker saw a quote cross a resting limit order."""
-
-    account_id: int
-
-
-AccountMsg = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
-
-
-class AccountDeps:
-    """What every account actor needs, built once by the app."""
-
-    def __init__(self, *, settings: Settings, journal: Journal, ledger: PaperLedger, board: QuoteBoard,
-                 load_account: Callable[[int], Awaitable[AccountInfo]],
-                 kis_broker: Callable[[Any], Broker] | None, sessions_hub: Callable[[], ActorRef | None],
-                 fault: Fault | None = None, market_now: Callable[[], int | None] | None = None) -> None:
-        self.settings = settings
-        self.market_now = market_now
-        self.journal = journal
-        self.ledger = ledger
-        self.board = board
-        self.load_account = load_account
-        self.kis_broker = kis_broker
-        self.sessions_hub = sessions_hub
-        self.fault = fault
-        self.fees = Fees(settings.commission_pct, settings.sell_tax_pct)
-
-
-def order_payload(order: Order) -> dict[str, Any]:
-    """An order as /kis_socket ``order`` messages show it."""
-    return {"order_id": str(order.id), "account_id": order.account_id,
-        "client_order_id": order.client_order_id,
-            "stock_code": order.code, "order_type": order.side, "quantity": order.quantity,
-                "price": order.price,
-            "status": order.status, "filled_quantity": order.filled_quantity,
-            "average_price": order.average_price, "reason": order.reason}
 
 
 class AccountActor(Actor):
@@ -207,11 +111,9 @@ class AccountActor(Actor):
             await broker.close()
 
     def _tell_self(self, msg: Any) -> None:
-        try:
-            self.ctx.self_ref.tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: %s not queued (%s); the next reconciliation catches up",
-                        self.account_id, type(msg).__name__, exc)
+        if not self.ctx.self_ref.try_tell(msg):
+            log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
+                        "catches up", self.account_id, type(msg).__name__)
 
     # -- messages ----------------------------------------------------------------------
 
@@ -247,11 +149,9 @@ class AccountActor(Actor):
         if not result.final and result.order_id is not None:
             self.waiting[result.order_id] = reply_to
             return
-        try:
-            reply_to.tell(result)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: result of order %s not delivered to %s: %s",
-                        self.account_id, result.order_id, reply_to.path, exc)
+        if not reply_to.try_tell(result):
+            log.warning("account %d: result of order %s not delivered to %s (mailbox full or stopped)",
+                        self.account_id, result.order_id, reply_to.path)
 
     # -- placing -----------------------------------------------------------------------
 
@@ -372,7 +272,7 @@ class AccountActor(Actor):
             commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
         else:
             fees = self.deps.fees
-            commission, tax = fees.commission(value), fees.tax(fill.side, value)
+            commission, tax = fees.commission(value), fees.tax(fill.side, value, fill.ts_ms)
             avg = self.avg_cost.get(fill.code, 0)
             realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
         order = await self.deps.journal.add_fill(order.id, Fill(
@@ -431,10 +331,9 @@ class AccountActor(Actor):
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return
-        try:
-            hub.tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order))))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d: order event %s not delivered: %s", self.account_id, event, exc)
+        if not hub.try_tell(ToUser(self.info.user_id, OrderEvent(event, order_payload(order)))):
+            log.warning("account %d: order event %s not delivered (sessions hub full or stopped)",
+                        self.account_id, event)
 
     def _fault(self, step: str) -> None:
         if self.deps.fault is not None:

@@ -16,11 +16,13 @@ from typing import Any, assert_never
 import msgspec
 
 from actors import paths
-from actors.account import (
-    AccountActor, AccountDeps, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+from actors.account import AccountActor
+from actors.account_deps import AccountDeps
+from actors.account_messages import (
+    FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
-from engine.runtime import Actor, ActorRef, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, ChildSpec, ChildTerminated, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,17 @@ class AccountHub(Actor):
         return None
 
     def _forward(self, msg: Forwarded) -> None:
-        try:
-            self._child(msg.account_id).tell(msg)
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("account %d did not take %s: %s", msg.account_id, type(msg).__name__, exc)
-            if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
-                busy = OrderResult(account_id=msg.account_id, client_order_id=msg.client_order_id or "",
-                                   status="unavailable", code=msg.code, side=msg.side, quantity=msg.quantity,
-                                   reason_code="account_busy", reason=f"the account's actor is busy: {exc}")
-                try:
-                    msg.reply_to.tell(busy)
-                except (MailboxFull, ActorStopped):
-                    log.warning("busy answer to %s lost", msg.reply_to.path)
+        child = self._child(msg.account_id)
+        if child.try_tell(msg):
+            return
+        why = "its mailbox is full" if child.alive else "it is stopping"
+        log.warning("account %d did not take %s: %s", msg.account_id, type(msg).__name__, why)
+        if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
+            busy = OrderResult(account_id=msg.account_id, client_order_id=msg.client_order_id or "",
+                               status="unavailable", code=msg.code, side=msg.side, quantity=msg.quantity,
+                               reason_code="account_busy", reason=f"the account's actor is busy: {why}")
+            if not msg.reply_to.try_tell(busy):
+                log.warning("busy answer to %s lost", msg.reply_to.path)
 
     def _child(self, account_id: int) -> ActorRef:
         path = paths.account(account_id)

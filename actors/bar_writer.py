@@ -16,7 +16,7 @@ from typing import Any, assert_never
 import msgspec
 
 from engine.market.messages import Bar
-from engine.runtime import Actor, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,12 @@ class BarWriter(Actor):
         self.written = 0
         self.dropped = 0
         self.failures = 0
-        self._timer: Any = None
 
     async def on_start(self) -> None:
-        self._arm()
+        # a tick that finds the mailbox full is a dead letter: bars are flushing by size then anyway
+        self.ctx.tell_every(self.interval_s, FlushNow())
 
     async def on_stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         await self._flush()  # graceful stop persists what is buffered
 
     async def receive(self, msg: list[Bar] | FlushNow) -> int:
@@ -61,9 +59,7 @@ class BarWriter(Actor):
                 if len(self.buffer) >= self.batch:
                     await self._flush()
             case FlushNow():
-                self._timer = None
                 await self._flush()
-                self._arm()
             case _:
                 assert_never(msg)
         return self.written
@@ -82,16 +78,6 @@ class BarWriter(Actor):
             self.buffer.popleft()
         self.written += len(bars)
 
-    def _arm(self) -> None:
-        ref = self.ctx.self_ref
-
-        def fire() -> None:
-            try:
-                ref.tell(FlushNow())
-            except (MailboxFull, ActorStopped):
-                pass  # full: bars are flushing by size anyway; stopped: on_stop flushed
-
-        self._timer = self.ctx.clock.call_later(self.interval_s, fire)
 
     def state_view(self) -> dict[str, Any]:
         return {"buffered": len(self.buffer), "written": self.written, "dropped": self.dropped,

@@ -283,10 +283,8 @@ class AccountOwnership:
         self.events_in += 1
         hub = self.system.lookup(paths.SESSIONS)
         if hub is not None:
-            try:
-                hub.tell(ToUser(event.user_id, OrderEvent(event.event, event.order)))
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("order event for user %d not delivered here: %s", event.user_id, exc)
+            if not hub.try_tell(ToUser(event.user_id, OrderEvent(event.event, event.order))):
+                log.warning("order event for user %d not delivered here (the sessions hub is full)", event.user_id)
 
     def view(self) -> dict[str, Any]:
         return {"owned_accounts": self.owned(), "taken": self.taken, "given_up": self.given_up,
@@ -305,6 +303,15 @@ class _EventRelay:
         hub = self.local()
         if hub is not None:
             hub.tell(msg)
+        self._publish(msg)
+
+    def try_tell(self, msg: ToUser) -> bool:
+        hub = self.local()
+        delivered = hub.try_tell(msg) if hub is not None else True
+        self._publish(msg)
+        return delivered
+
+    def _publish(self, msg: ToUser) -> None:
         event = msg.msg
         if isinstance(event, OrderEvent):
             data = msgspec.json.encode(_Event(self.owner.node_id, msg.user_id, event.event, event.order))

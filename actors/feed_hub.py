@@ -34,10 +34,8 @@ from engine.market.messages import Quote, Tick
 from engine.runtime import (
     Actor,
     ActorRef,
-    ActorStopped,
     ChildSpec,
     ChildTerminated,
-    MailboxFull,
     MailboxSpec,
 )
 
@@ -105,13 +103,11 @@ class FeedRouter:
         ref = self.feeds.get(code)
         if ref is None:
             self.unrouted += 1
-            return
-        try:
-            ref.tell(msg)
-        except MailboxFull:
-            self.dropped += 1
-        except ActorStopped:
-            self.unrouted += 1
+        elif not ref.try_tell(msg):
+            if ref.alive:
+                self.dropped += 1
+            else:
+                self.unrouted += 1
 
     def on_code_status(self, code: str, status: StreamStatus, detail: str) -> None:
         """One code's upstream changed (cluster mode: the node holding it died, another took it)."""
@@ -129,10 +125,8 @@ class FeedRouter:
         log.info("upstream %s: %s", status, detail)
         update = UpstreamStatus(status, detail)
         for ref in list(self.feeds.values()):
-            try:
-                ref.tell(update)
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("status not delivered to %s: %s", ref.path, exc)
+            if not ref.try_tell(update):
+                log.warning("status not delivered to %s", ref.path)
 
 
 HubMsg = Subscribe | Unsubscribe | UnsubscribeAll | FeedStarted | SubscriberGone | GraceExpired | FeedFor | ChildTerminated
@@ -151,7 +145,9 @@ class FeedHub(Actor):
         feed_spec: ChildSpec,
         bar_writer: ActorRef | None = None,
         load_history: BarLoader | None = None,
+        sessions: bool = False,
     ) -> None:
+        self.sessions = sessions  # bars follow the KRX session (False: the around-the-clock demo market)
         self.source = source
         self.router = router
         self.grace_s = grace_s
@@ -209,11 +205,8 @@ class FeedHub(Actor):
             except Exception as exc:  # the source refused (capacity, bad code): the caller hears why
                 log.warning("subscribe %s %s failed: %r", msg.channel, msg.code, exc)
                 error = str(exc) or type(exc).__name__
-        if msg.reply_to is not None:
-            try:
-                msg.reply_to.tell(Subscribed(msg.code, msg.channel, msg.tag, error))
-            except (MailboxFull, ActorStopped):
-                log.warning("subscribe reply to %s lost", msg.reply_to.path)
+        if msg.reply_to is not None and not msg.reply_to.try_tell(Subscribed(msg.code, msg.channel, msg.tag, error)):
+            log.warning("subscribe reply to %s lost", msg.reply_to.path)
 
     def _feed(self, code: str) -> ActorRef:
         ref = self.router.feeds.get(code)
@@ -222,7 +215,8 @@ class FeedHub(Actor):
         hub = self.ctx.self_ref
         ref = self.ctx.spawn(
             code,
-            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history),
+            lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history,
+                               sessions=self.sessions),
             self.feed_spec,
         )
         self.router.feeds[code] = ref
@@ -240,22 +234,11 @@ class FeedHub(Actor):
             if subs and subscriber in subs:
                 subs.discard(subscriber)
                 removed = True
-                if feed is not None:
-                    try:
-                        feed.tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
-                    except (MailboxFull, ActorStopped):
-                        pass  # a stopped feed has no subscribers left to remove
+                if feed is not None:  # not taken by a stopped feed: it has no subscribers left to remove
+                    feed.try_tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
         if removed and not any(by_channel.values()):  # the last one left: the grace period starts
             generation = self.generation[code] = self.generation[code] + 1
-            ref = self.ctx.self_ref
-
-            def expire() -> None:
-                try:
-                    ref.tell(GraceExpired(code, generation))
-                except (MailboxFull, ActorStopped):
-                    pass  # the hub is stopping: its feeds stop with it
-
-            self.ctx.clock.call_later(self.grace_s, expire)
+            self.ctx.tell_later(self.grace_s, GraceExpired(code, generation))
 
     async def _maybe_stop(self, msg: GraceExpired) -> None:
         code = msg.code

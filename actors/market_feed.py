@@ -25,10 +25,10 @@ import msgspec
 
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
-from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
+from engine.market.krx import BAR_MS, BAR_SIZES, CLOSE_PRINT_MS, parse_bar_size, session_of
 from engine.market.messages import Bar, Quote, Tick
 from actors.history import BarLoader
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, MailboxSpec
 from actors.wire import encode_quote, encode_trade
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,9 @@ WARMUP_BARS = 200  # 1-minute bars a strategy gets to warm up on (its longest pe
 
 
 class LoadHistory(msgspec.Struct, frozen=True):
-    """Ask: start loading the history (once) and get the task that does it. The caller awaits
-    the task, then asks GetBars: the feed's own loop never waits for a backfill."""
+    """Ask: start loading the history (once) and get a future that is done once the feed has
+    taken it in (or stopped). The caller awaits it, then asks GetBars: the feed's own loop
+    never waits for a backfill."""
 
 
 class Backfilled(msgspec.Struct, frozen=True):
@@ -126,7 +127,7 @@ class SubscriberGone(msgspec.Struct, frozen=True):
 
 
 FeedMsg = (
-    Tick | Quote | Bar | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
+    Tick | Quote | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
     | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded
 )
 
@@ -142,13 +143,16 @@ class MarketFeed(Actor):
         bar_writer: ActorRef | None,
         load_history: BarLoader,
         history: int,
+        *,
+        sessions: bool = False,
     ) -> None:
+        self.sessions = sessions
         self.code = code
         self.source = source
         self.hub = hub
         self.bar_writer = bar_writer
         self.load_history = load_history  # stored bars completed by the source's backfill
-        self.bars = BarAggregator(code, BAR_SIZES, history)
+        self.bars = BarAggregator(code, BAR_SIZES, history, sessions=sessions)
         self.history_len = history
         self.subs: dict[tuple[str, bool], list[ActorRef]] = {
             ("trade", False): [], ("trade", True): [], ("quote", False): [], ("quote", True): [],
@@ -159,22 +163,17 @@ class MarketFeed(Actor):
         self.trades = 0
         self.quotes = 0
         self.delivery_drops = 0
-        self._flush_timer: Any = None
-        self._backfill: asyncio.Task[None] | None = None
+        self._history: asyncio.Future[None] | None = None  # done once the history is in
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_start(self) -> None:
         self.hub.tell(FeedStarted(self.code))
         self._schedule_flush()
 
     async def on_stop(self) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-        tasks = [t for t in (self._backfill, *self._tasks) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # the runtime cancels the flush timer and the loading tasks; who waits is served what there is
+        if self._history is not None and not self._history.done():
+            self._history.set_result(None)
 
     async def receive(self, msg: FeedMsg) -> Any:
         match msg:
@@ -199,7 +198,6 @@ class MarketFeed(Actor):
             case GetLatestQuote():
                 return self.quote
             case FlushBars():
-                self._flush_timer = None
                 now = self._market_now()
                 if now is not None:  # a replay that has not started has no market time yet
                     self._publish_bars(self.bars.flush(now))
@@ -207,6 +205,8 @@ class MarketFeed(Actor):
             case Backfilled():
                 taken = self.bars.preload(msg.bars)
                 self.history_loaded = True
+                if self._history is not None and not self._history.done():
+                    self._history.set_result(None)
                 log.debug("feed %s: %d history bars loaded", self.code, taken)
             case LoadHistory():
                 return self._start_history()
@@ -215,8 +215,6 @@ class MarketFeed(Actor):
                 for bar in self.bars.history("1Min"):  # what closed live since the feed started
                     by_start[bar.start_ms] = bar
                 self._deliver(msg.subscriber, History(self.code, [by_start[k] for k in sorted(by_start)]))
-            case Bar():
-                pass  # bars are made here, never received; tolerated for symmetry
             case _:
                 assert_never(msg)
         return None
@@ -246,11 +244,8 @@ class MarketFeed(Actor):
     def _publish_bars(self, bars: list[Bar]) -> None:
         if not bars:
             return
-        if self.bar_writer is not None:
-            try:
-                self.bar_writer.tell(bars)
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("feed %s: %d closed bars not persisted: %s", self.code, len(bars), exc)
+        if self.bar_writer is not None and not self.bar_writer.try_tell(bars):
+            log.warning("feed %s: %d closed bars not persisted (bar writer full or stopped)", self.code, len(bars))
         for bar in bars:
             self._fan_out(self.subs[("bar", False)], bar)
 
@@ -259,20 +254,18 @@ class MarketFeed(Actor):
             self._deliver(ref, msg)
 
     def _deliver(self, ref: ActorRef, msg: Any) -> None:
-        try:
-            ref.tell(msg)
-        except MailboxFull:
+        if ref.try_tell(msg):
+            return
+        if ref.alive:
             self.delivery_drops += 1  # the consumer's own rule decided; it is counted there too
-        except ActorStopped:
+        else:
             self._forget(ref)
 
     def _forget(self, ref: ActorRef) -> None:
         for subs in self.subs.values():
             if ref in subs:
                 subs.remove(ref)
-        try:
-            self.hub.tell(SubscriberGone(self.code, ref))
-        except (MailboxFull, ActorStopped):
+        if not self.hub.try_tell(SubscriberGone(self.code, ref)):
             log.warning("feed %s: could not tell the hub that %s left", self.code, ref.path)
 
     def _add(self, msg: AddSubscriber) -> None:
@@ -284,8 +277,9 @@ class MarketFeed(Actor):
             if self.history_loaded:
                 self._deliver(msg.subscriber, History(self.code, self.bars.history("1Min")))
             else:  # a warm-up loads what the subscriber needs; the feed keeps none of it
-                self._tasks.add(task := asyncio.create_task(self._warmup(msg.subscriber)))
-                task.add_done_callback(self._tasks.discard)
+                subscriber = msg.subscriber
+                self.ctx.pipe_to_self(self.load_history(self.code, "1Min", WARMUP_BARS),
+                                      lambda bars: WarmupLoaded(subscriber, bars))
         if msg.channel == "quote" and self.quote is not None:  # the book as it stands now
             quote = self.quote
             self._deliver(msg.subscriber, Wire("quote", quote.code, encode_quote(quote)) if wire else quote)
@@ -305,41 +299,28 @@ class MarketFeed(Actor):
         return market_time() if market_time is not None else self.ctx.clock.now_ms()
 
     def _schedule_flush(self) -> None:
-        clock = self.ctx.clock
-        now = clock.now_ms()
+        now = self.ctx.clock.now_ms()
         step = BAR_MS["1Min"]
-        delay_ms = step - now % step + 50  # just after the next minute boundary
-        ref = self.ctx.self_ref
+        due = now - now % step + step  # the next minute boundary, or the session's last bar's end
+        session = session_of(now) if self.sessions else None
+        if session is not None and now < session[1] + CLOSE_PRINT_MS < due:
+            due = session[1] + CLOSE_PRINT_MS
+        delay_ms = due - now + 50  # just after it
+        self.ctx.tell_later(delay_ms / 1000.0, FlushBars())  # full: a busy feed flushes on its next trade
 
-        def fire() -> None:
-            try:
-                ref.tell(FlushBars())
-            except (MailboxFull, ActorStopped):
-                pass  # a busy feed flushes on its next trade; a stopped one needs nothing
+    def _start_history(self) -> asyncio.Future[None]:
+        if self._history is None:
+            self._history = asyncio.get_running_loop().create_future()
+            # even empty, Backfilled marks the history loaded and answers who waits for it
+            self.ctx.pipe_to_self(self._load_history(), Backfilled)
+        return self._history
 
-        self._flush_timer = clock.call_later(delay_ms / 1000.0, fire)
-
-    async def _warmup(self, subscriber: ActorRef) -> None:
-        bars = await self.load_history(self.code, "1Min", WARMUP_BARS)
-        try:
-            self.ctx.self_ref.tell(WarmupLoaded(subscriber, bars))
-        except (MailboxFull, ActorStopped):
-            log.warning("feed %s: warm-up history dropped", self.code)
-
-    def _start_history(self) -> asyncio.Task[None]:
-        if self._backfill is None:
-            self._backfill = asyncio.create_task(self._load_history(), name=f"backfill:{self.code}")
-        return self._backfill
-
-    async def _load_history(self) -> None:
+    async def _load_history(self) -> list[Bar]:
         """Persisted bars, then the source's backfill; never delays the live stream."""
         bars: list[Bar] = []
         for size in BACKFILL_SIZES:
             bars.extend(await self.load_history(self.code, size, self.history_len))
-        try:  # even empty: it marks the history loaded and answers who waits for it
-            self.ctx.self_ref.tell(Backfilled(bars))
-        except (MailboxFull, ActorStopped):
-            log.warning("feed %s: history dropped (mailbox full or stopped)", self.code)
+        return bars
 
     def state_view(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,7 @@ import msgspec
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe
 from engine.market.messages import Quote, Tick
-from engine.runtime import Actor, ActorRef, ActorStopped, Clock, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, Clock, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,8 @@ class QuoteBoard:
     def _tell(self, msg: Watch | Unwatch) -> None:
         if self.tap is None:
             return  # the tap subscribes every counted code when it starts
-        try:
-            self.tap.tell(msg)
-        except ActorStopped:
-            log.debug("quote tap stopped (shutting down): %r dropped", msg)
-        except MailboxFull as exc:
-            log.warning("quote tap did not take %r: %s", msg, exc)
+        if not self.tap.try_tell(msg) and self.tap.alive:  # a stopped tap: shutting down
+            log.warning("quote tap did not take %r: its mailbox is full", msg)
 
 
 class QuoteTap(Actor):

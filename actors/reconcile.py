@@ -82,7 +82,7 @@ async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, fees
         price = max(1, value // missing)
         traded = missing * price
         fill = Fill(quantity=missing, price=price, commission=fees.commission(traded),
-                    tax=fees.tax(order.side, traded), realized_pnl=0, ts_ms=now_ms)
+                    tax=fees.tax(order.side, traded, now_ms), realized_pnl=0, ts_ms=now_ms)
         order = await journal.add_fill(order.id, fill, now_ms)
         emit(order.status, order)
     if status.cancelled and not order.final:

@@ -13,7 +13,7 @@ from typing import Any, assert_never
 
 import msgspec
 
-from engine.runtime import Actor, ActorRef, ActorStopped, ChildTerminated, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, ChildTerminated, MailboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,9 @@ class SessionHub(Actor):
                         del self.by_user[msg.user_id]
             case ToUser():
                 for session in list(self.by_user.get(msg.user_id, ())):
-                    try:
-                        session.tell(msg.msg)
+                    if session.try_tell(msg.msg):
                         self.forwarded += 1
-                    except (MailboxFull, ActorStopped):
+                    else:
                         self.undelivered += 1
             case CountSessions():
                 if msg.user_id is not None:

@@ -25,10 +25,8 @@ from engine.market.messages import Bar
 from engine.runtime import (
     Actor,
     ActorRef,
-    ActorStopped,
     ChildSpec,
     ChildTerminated,
-    MailboxFull,
     MailboxSpec,
     Supervisor,
 )
@@ -107,9 +105,7 @@ class StrategyActor(Actor):
         self.hub.tell(StrategyStarted(self.user_id, self.name))
 
     async def on_stop(self) -> None:
-        try:
-            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
-        except (MailboxFull, ActorStopped):
+        if not self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref)):
             log.warning("strategy %s: feeds hub gone at stop", self.ctx.path)
 
     async def receive(self, msg: SetSessions | Bar | History | GetStrategyData) -> Any:
@@ -144,10 +140,8 @@ class StrategyActor(Actor):
             return
         self.signals.append(signal)
         for session in self.sessions:
-            try:
-                session.tell(signal)
-            except (MailboxFull, ActorStopped) as exc:
-                log.info("strategy %s: signal not delivered to %s: %s", self.ctx.path, session.path, exc)
+            if not session.try_tell(signal):
+                log.info("strategy %s: signal not delivered to %s", self.ctx.path, session.path)
 
     def state_view(self) -> dict[str, Any]:
         return {"sessions": len(self.sessions), "codes": len(self.codes), "bars": self.bars_seen,
@@ -216,10 +210,8 @@ class StrategyHub(Actor):
             return
         sessions = self.registry.get(key, {})
         codes = sorted(set().union(*sessions.values())) if sessions else []
-        try:
-            ref.tell(SetSessions(list(sessions), codes))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("strategy %s not updated: %s", ref.path, exc)
+        if not ref.try_tell(SetSessions(list(sessions), codes)):
+            log.warning("strategy %s not updated (mailbox full or stopped)", ref.path)
 
     async def _retire(self, key: tuple[int, str]) -> None:
         self.registry.pop(key, None)

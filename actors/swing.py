@@ -17,7 +17,6 @@ second one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -27,9 +26,9 @@ import msgspec
 from actors.feed_hub import Subscribe, UnsubscribeAll
 from actors.history import BarLoader
 from actors.market_feed import History
-from engine.market.krx import bar_ms
+from engine.market.krx import bar_end
 from engine.market.messages import Bar
-from engine.runtime import Actor, ActorRef, ActorStopped, MailboxFull, MailboxSpec
+from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
     Decision,
     Fill,
@@ -100,8 +99,9 @@ class SwingActor(Actor):
 
     def __init__(self, swing_id: int, store: SwingStore, orders: OrderPort, feeds: ActorRef,
                  history: BarLoader, to_outcome: Callable[[Any], OrderOutcome | None],
-                 fault: Callable[[str], None] | None = None) -> None:
+                 fault: Callable[[str], None] | None = None, *, sessions: bool = False) -> None:
         self.swing_id = swing_id
+        self.sessions = sessions  # bars end at the session close (False: the around-the-clock demo market)
         self.fault = fault  # test-only: called at named steps ("swing_intent") to kill the process
         self.store = store
         self.orders = orders
@@ -121,7 +121,6 @@ class SwingActor(Actor):
         self.intent_order_id: str | None = None
         self.checks = 0
         self.history_ready = False  # checks wait for the history (or its failure)
-        self._loader: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
     async def on_start(self) -> None:
@@ -136,7 +135,9 @@ class SwingActor(Actor):
         self.indicators = SwingIndicators(self.params)
         me = self.ctx.self_ref
         self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
-        self._loader = asyncio.create_task(self._load_history(), name=f"swing-history:{self.swing_id}")
+        n = self.params.warmup_bars + HISTORY_EXTRA
+        self.ctx.pipe_to_self(self.history(self.params.stock_code, self.params.bar_size, n),  # never raises
+                              HistoryLoaded)
         if self.intent_order_id is not None:  # a transition was in flight when we stopped
             await self.store.event(self.swing_id, kind="resumed", reason=(
                 f"restarted with order {self.intent_order_id} in flight: reconciling, not resending"),
@@ -144,13 +145,7 @@ class SwingActor(Actor):
             self._requery()
 
     async def on_stop(self) -> None:
-        if self._loader is not None and not self._loader.done():
-            self._loader.cancel()
-            await asyncio.gather(self._loader, return_exceptions=True)
-        try:
-            self.feeds.tell(UnsubscribeAll(self.ctx.self_ref))
-        except (MailboxFull, ActorStopped):
-            pass  # the feeds hub is stopping too
+        self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref))  # not taken: the feeds hub is stopping too
 
     def _requery(self) -> None:
         """Place the intent's order again: the account answers a known client order id with the
@@ -160,15 +155,6 @@ class SwingActor(Actor):
         self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
                           client_order_id=self.intent_order_id, code=self.params.stock_code,
                           side=decision.action, quantity=decision.quantity, reply_to=self.ctx.self_ref)
-
-    async def _load_history(self) -> None:
-        assert self.params is not None
-        n = self.params.warmup_bars + HISTORY_EXTRA
-        bars = await self.history(self.params.stock_code, self.params.bar_size, n)  # never raises
-        try:
-            self.ctx.self_ref.tell(HistoryLoaded(bars))
-        except (MailboxFull, ActorStopped):
-            log.warning("swing %d: history dropped", self.swing_id)
 
     # -- messages ----------------------------------------------------------
     async def receive(self, msg: Any) -> Any:
@@ -211,8 +197,9 @@ class SwingActor(Actor):
 
     def _feed_closed(self, now_ms: int) -> None:
         assert self.params is not None and self.indicators is not None
-        size_ms = bar_ms(self.params.bar_size)
-        for start in sorted(k for k in self.bars if k > self.fed_until and k + size_ms <= now_ms):
+        size = self.params.bar_size
+        for start in sorted(k for k in self.bars
+                            if k > self.fed_until and bar_end(k, size, self.sessions) <= now_ms):
             self.snapshot = self.indicators.update_bar(self.bars[start])
             self.fed_until = start
         keep = self.params.warmup_bars + HISTORY_EXTRA  # bounded memory: old bars are in the indicators

@@ -1,10 +1,11 @@
 """The swings' supervisor (``/swings``): restores every live swing at start-up,
 spawns new ones, and tells each swing ``CheckSignal`` just after its bar closes.
 
-The hub is ticked once a minute (aiocron on the wall clock in production, the
-manual clock in tests); a swing is due when a close of its bar size fell in the
-minute since the previous tick (inside the KRX session, or at every boundary
-when market hours are ignored).
+The hub ticks itself once a minute on the system clock (``MinuteTick`` at
+second 2 of each minute: the wall clock in production, the manual clock in
+tests); a swing is due when a close of its bar size fell in the minute since
+the previous tick (inside the KRX session, or at every boundary when market
+hours are ignored).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import msgspec
 
 from actors import paths
 from actors.swing import CheckSignal, SwingActor
-from engine.runtime import Actor, ActorStopped, ChildSpec, ChildTerminated, MailboxFull, MailboxSpec
-from engine.strategy.schedule import CHECK_DELAY_MS, closes_between
+from engine.runtime import Actor, ChildSpec, ChildTerminated, MailboxSpec
+from engine.strategy.schedule import CHECK_DELAY_MS, closes_between, next_tick_ms
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,12 @@ class SwingHub(Actor):
         for swing in await self.live():
             self._spawn(swing.id, swing.params.get("bar_size", "1H"))
         log.info("swings restored: %d", len(self.bar_sizes))
+        self._arm()
+
+    def _arm(self) -> None:
+        now = self.ctx.clock.now_ms()
+        due = next_tick_ms(now)
+        self.ctx.tell_later((due - now) / 1000.0, MinuteTick(due))
 
     async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated) -> Any:
         match msg:
@@ -66,6 +73,7 @@ class SwingHub(Actor):
                 self._spawn(msg.swing_id, msg.bar_size)
             case MinuteTick():
                 self._tick(msg.now_ms)
+                self._arm()
             case SwingEnded():
                 self.bar_sizes.pop(msg.swing_id, None)
             case ChildTerminated():
@@ -96,11 +104,10 @@ class SwingHub(Actor):
             if ref is None:
                 self.bar_sizes.pop(swing_id, None)
                 continue
-            try:
-                ref.tell(CheckSignal(now_ms))
+            if ref.try_tell(CheckSignal(now_ms)):
                 self.checks_sent += 1
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("swing %d not checked: %s", swing_id, exc)
+            else:
+                log.warning("swing %d not checked (mailbox full or stopped)", swing_id)
 
     def state_view(self) -> dict[str, Any]:
         return {"swings": len(self.bar_sizes), "checks_sent": self.checks_sent}

@@ -1,8 +1,8 @@
 """How a swing's orders reach its AccountActor, and how the answers come back.
 
-A swing tells the accounts hub :class:`~actors.account.PlaceOrder` with its own
+A swing tells the accounts hub :class:`~actors.account_messages.PlaceOrder` with its own
 client order id (``swing-<id>-<seq>``) and ``reply_to`` itself; the account's
-:class:`~actors.account.OrderResult` becomes an :class:`~actors.swing.OrderOutcome`.
+:class:`~actors.account_messages.OrderResult` becomes an :class:`~actors.swing.OrderOutcome`.
 Reconciling after a restart sends the very same order again: the account's
 journal answers a known client order id with the first order (``duplicate``)
 and never places a second one, and an order that never reached the journal
@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from actors import paths
-from actors.account import OrderResult, PlaceOrder
+from actors.account_messages import OrderResult, PlaceOrder
 from actors.swing import OrderOutcome
 from engine.runtime import ActorRef, ActorSystem
 

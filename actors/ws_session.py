@@ -29,8 +29,6 @@ from engine.market.krx import KST, is_valid_code
 from engine.runtime import (
     Actor,
     ActorRef,
-    ActorStopped,
-    MailboxFull,
     MailboxOverflow,
     MailboxSpec,
     Overflow,
@@ -106,13 +104,13 @@ class WsSession(Actor):
     async def on_stop(self) -> None:
         me = self.ctx.self_ref
         hub = self.ctx.system.lookup(paths.SESSIONS)
-        for tell in (lambda: self.feeds.tell(UnsubscribeAll(me)),
-                     lambda: hub.tell(Unregister(self.user_id, me)) if hub is not None else None,
-                     lambda: self.strategy_hub.tell(strategies.Detach(self.user_id, self.strategy_name, me))):
-            try:
-                tell()
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("session %s: clean-up message lost: %s", self.ctx.path, exc)
+        clean_up = [(self.feeds, UnsubscribeAll(me)),
+                    (self.strategy_hub, strategies.Detach(self.user_id, self.strategy_name, me))]
+        if hub is not None:
+            clean_up.append((hub, Unregister(self.user_id, me)))
+        for ref, msg in clean_up:
+            if not ref.try_tell(msg):
+                log.warning("session %s: clean-up %s lost", self.ctx.path, type(msg).__name__)
         code = self.close_code
         if code is None and isinstance(self.ctx.failure, MailboxOverflow):
             code = TOO_SLOW

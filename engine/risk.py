@@ -23,6 +23,7 @@ from typing import Literal
 import msgspec
 
 from engine.market.krx import is_on_tick, price_limits, tick_size
+from engine.market.tax import transaction_tax
 
 Side = Literal["buy", "sell"]
 PCT_SCALE = 10_000  # pct is kept to 1/10,000 of a percent
@@ -40,13 +41,21 @@ class OrderRefused(Exception):
 
 class Fees(msgspec.Struct, frozen=True):
     commission_pct: float
-    sell_tax_pct: float
+    sell_tax_pct: float | None = None  # None: the KRX schedule by date and market (engine.market.tax)
 
     def commission(self, value: int) -> int:
         return fee(value, self.commission_pct)
 
-    def tax(self, side: Side, value: int) -> int:
-        return fee(value, self.sell_tax_pct) if side == "sell" else 0
+    def tax(self, side: Side, value: int, ts_ms: int | None = None, market: str = "KOSPI") -> int:
+        """The securities transaction tax of a sale traded at ``ts_ms`` (0 on buys): the flat
+        ``sell_tax_pct`` when one is set, else the rate of the trade's settlement date and market."""
+        if side != "sell":
+            return 0
+        if self.sell_tax_pct is not None:
+            return fee(value, self.sell_tax_pct)
+        if ts_ms is None:
+            raise ValueError("the tax schedule needs the trade's time")
+        return transaction_tax(value, ts_ms, market)
 
     def buy_cost(self, value: int) -> int:
         """Cash a buy of ``value`` KRW takes, commission included."""

@@ -71,8 +71,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     paper_initial_cash: int = 100_000_000  # KRW a new paper account starts with
     bcrypt_cost: int = 12
     bcrypt_concurrency: int = 4
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per (email, address) before 429; per email before it is slowed
     login_lockout_s: float = 300.0
+    # -- hardening (issue 13) ----------------------------------------------
+    login_max_per_address: int = 20  # attempts per address (any email) per lock-out window before 429
+    login_max_delay_s: float = 30.0  # longest wait between tries on a slowed email from a new address
+    register_max_per_address: int = 10  # registrations per address per lock-out window
+    bcrypt_queue: int = 32  # password checks waiting for a bcrypt slot; past it 429
     ws_auth_timeout_s: float = 10.0
     ws_max_subscriptions: int = 40
     ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate
@@ -84,7 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1048576
     # -- orders and risk (issue 5) -----------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
-    sell_tax_pct: float = 0.18  # securities transaction tax, % of the sold value (rounded down to the won)
+    sell_tax_pct: float | None = None  # flat tax, % of the sold value; default: the KRX schedule by date and market
     paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
     max_order_value: int = 50_000_000  # KRW per order (quantity x price); 0 = no limit; per-account override
     max_position_value: int = 100_000_000  # KRW held in one code after a buy; 0 = no limit; override

@@ -13,7 +13,7 @@ Other packages import from here, never from the modules behind it::
 
 from storage.accounts import Account, AccountCredentials, AccountRepo, BrokerKind, normalize_account_number
 from storage.bars import BarRepo
-from storage.crypto import Crypto, mask, rotate_keys
+from storage.crypto import Crypto, RowKeys, check_keys, mask, require_keys_open_rows, rotate_keys, rows_not_under
 from storage.db import (
     create_engine,
     create_session_factory,
@@ -36,10 +36,10 @@ from storage.errors import (
     StorageError,
     WeakPassword,
 )
-from storage.keys import ensure_keys
+from storage.keys import ensure_keys, stored_data_keys, write_data_keys
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
-from storage.passwords import PasswordHasher, check_password, password_problem
+from storage.passwords import HasherBusy, PasswordHasher, check_password, password_problem
 from storage.swings import SqlSwingStore, Swing, SwingEvent, SwingRepo
 from storage.users import Role, User, UserRepo, normalize_email
 
@@ -56,11 +56,13 @@ __all__ = [
     "DatabaseUnavailable",
     "DecryptionFailed",
     "EmailTaken",
+    "HasherBusy",
     "KeyConfigError",
     "NotFound",
     "OrderRepo",
     "PasswordHasher",
     "Role",
+    "RowKeys",
     "SqlJournal",
     "SqlPaperLedger",
     "StorageError",
@@ -71,6 +73,7 @@ __all__ = [
     "User",
     "UserRepo",
     "WeakPassword",
+    "check_keys",
     "check_password",
     "create_engine",
     "create_session_factory",
@@ -84,6 +87,10 @@ __all__ = [
     "normalize_email",
     "password_problem",
     "ping",
+    "require_keys_open_rows",
     "rotate_keys",
+    "rows_not_under",
+    "stored_data_keys",
     "upgrade",
+    "write_data_keys",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from engine.settings import Settings
 from storage.errors import DatabaseUnavailable
+from storage.keys import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ def _engine_for_url(url_text: str, pool_recycle_s: int = 3600) -> AsyncEngine:
     if backend == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+            _private_sqlite_file(Path(database).expanduser())
+        engine = create_async_engine(url, hide_parameters=True)  # DEBUG logs never show emails or hashes
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     if backend in ("mysql", "mariadb"):
@@ -70,9 +72,19 @@ def _engine_for_url(url_text: str, pool_recycle_s: int = 3600) -> AsyncEngine:
             url,
             pool_recycle=pool_recycle_s,
             pool_pre_ping=True,
+            hide_parameters=True,  # DEBUG logs and errors never show emails, hashes or ciphertexts
             connect_args={"connect_timeout": MYSQL_CONNECT_TIMEOUT_S},
         )
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite+aiosqlite or mysql+aiomysql)")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The data folder 0700 and the database file 0600 (its -wal and -shm files inherit the mode)."""
+    make_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -63,6 +63,21 @@ def ensure_keys(settings: Settings) -> Settings:
     return filled
 
 
+def stored_data_keys(settings: Settings) -> str:
+    """The ``data_key`` entry of ``<data_dir>/keys.json`` ("" when there is none)."""
+    return _read(settings.data_path / KEYS_FILE).get("data_key", "")
+
+
+def write_data_keys(settings: Settings, data_keys: str) -> Path:
+    """Put ``data_keys`` (comma-separated, first encrypts) into keys.json, keeping its other entries."""
+    validate_data_keys(data_keys)
+    path = settings.data_path / KEYS_FILE
+    stored = _read(path)
+    stored["data_key"] = data_keys
+    _write(path, stored, create=False)
+    return path
+
+
 def validate_data_keys(data_keys: str) -> list[str]:
     """The comma-separated Fernet keys, each checked; the error never shows a key."""
     keys = [key.strip() for key in data_keys.split(",") if key.strip()]
@@ -76,6 +91,13 @@ def validate_data_keys(data_keys: str) -> list[str]:
                 f"AUTOTRADER_DATA_KEYS: key #{index} is not a Fernet key (32 url-safe base64-encoded bytes)"
             ) from None
     return keys
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) with mode 0700; an existing folder is left as it is."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -97,7 +119,7 @@ def _read(path: Path) -> dict[str, str]:
 
 def _write(path: Path, data: dict[str, str], *, create: bool) -> dict[str, str]:
     """Write ``data`` with mode 0600; on a first-start race, keep the file that won."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     body = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
     if create:
         try:

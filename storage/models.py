@@ -99,10 +99,26 @@ class User(Base):
     __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="role"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # normalised (NFKC, case-folded) before it gets here; compared byte for byte on MariaDB too
+    email: Mapped[str] = mapped_column(
+        String(254).with_variant(mysql.VARCHAR(254, charset="utf8mb4", collation="utf8mb4_bin"), "mysql"),
+        unique=True,
+    )
     password_hash: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # bumped: old tokens die
+
+
+class Lease(Base):
+    """``process``: the one server that may run on this database (owner, heartbeat)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Account(Base):

@@ -7,12 +7,16 @@ everything else). :func:`password_problem` says what is wrong in words;
 
 :class:`PasswordHasher` runs bcrypt in a worker thread behind a semaphore of
 ``bcrypt_concurrency``, so a burst of logins neither blocks the loop nor takes
-every thread of the default executor.
+every thread of the default executor. At most ``max_waiting`` more wait for
+a slot; past that :class:`HasherBusy` is raised at once (the web answers 429),
+so a burst of logins cannot queue every later login behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import bcrypt
 
@@ -52,16 +56,22 @@ def _char_class(char: str) -> str:
     return "other"
 
 
+class HasherBusy(Exception):
+    """Every bcrypt slot is taken and the queue behind them is full."""
+
+
 class PasswordHasher:
     """``await hash(password)`` and ``await verify(password, hash)``, bcrypt in threads."""
 
-    def __init__(self, cost: int = 12, concurrency: int = 4) -> None:
+    def __init__(self, cost: int = 12, concurrency: int = 4, max_waiting: int | None = None) -> None:
         if not 4 <= cost <= 31:
             raise ValueError("bcrypt cost must be between 4 and 31")
         if concurrency < 1:
             raise ValueError("bcrypt concurrency must be at least 1")
         self.cost = cost
         self._slots = asyncio.Semaphore(concurrency)
+        self._limit = None if max_waiting is None else concurrency + max(0, max_waiting)
+        self._inside = 0  # running or waiting
         self._dummy: bytes | None = None
 
     def __repr__(self) -> str:
@@ -71,9 +81,20 @@ class PasswordHasher:
         """The bcrypt hash of a password that passes the policy (else :class:`WeakPassword`)."""
         check_password(password)
         secret = password.encode("utf-8")
-        async with self._slots:
-            hashed = await asyncio.to_thread(lambda: bcrypt.hashpw(secret, bcrypt.gensalt(self.cost)))
+        with self._admitted():
+            async with self._slots:
+                hashed = await asyncio.to_thread(lambda: bcrypt.hashpw(secret, bcrypt.gensalt(self.cost)))
         return hashed.decode("ascii")
+
+    @contextlib.contextmanager
+    def _admitted(self) -> Iterator[None]:
+        if self._limit is not None and self._inside >= self._limit:
+            raise HasherBusy()
+        self._inside += 1
+        try:
+            yield
+        finally:
+            self._inside -= 1
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """True when ``password`` matches ``hashed``.
@@ -85,6 +106,10 @@ class PasswordHasher:
         if len(secret) > MAX_BYTES:
             secret = secret[:MAX_BYTES]  # never matches: no stored password is this long
             hashed = None
+        with self._admitted():
+            return await self._verify(secret, hashed)
+
+    async def _verify(self, secret: bytes, hashed: str | None) -> bool:
         async with self._slots:
             if hashed is None:
                 dummy = self._dummy

@@ -9,14 +9,15 @@ from web.auth import require_admin
 from web.bodies import respond
 from web.keys import SYSTEM
 from web.openapi import route
-from web.schemas import ActorRow, ActorTree
+from web.schemas import ActorRow, ActorTree, DeadLetterRow
 
 
 async def actors(request: web.Request) -> web.Response:
     await require_admin(request)
     system = request.app[SYSTEM]
     rows = [msgspec.convert(row, ActorRow) for row in system.snapshot()]
-    return respond(ActorTree(totals=system.totals(), actors=rows))
+    letters = [msgspec.convert(msgspec.to_builtins(d), DeadLetterRow) for d in system.recent_dead_letters]
+    return respond(ActorTree(totals=system.totals(), actors=rows, dead_letters=letters))
 
 
 def add_routes(app: web.Application) -> None:

@@ -21,13 +21,13 @@ from actors.history import BarLoader, bar_history
 from actors.session_hub import SessionHub
 from actors.strategy import StrategyHub
 from actors.swing import SwingActor
-from actors.swing_hub import CountSwings, MinuteTick, SwingHub
+from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market.krx import load_calendar
 from engine.market.messages import Bar
-from engine.runtime import ActorRef, ActorStopped, ActorSystem, ChildSpec, Clock, MailboxFull, WallClock
+from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
 from engine.settings import Settings, check_cluster
-from engine.strategy.schedule import ClockMinuteTicker, CronMinuteTicker, MinuteTicker
 from storage import (
     BarRepo,
     Crypto,
@@ -37,6 +37,7 @@ from storage import (
     create_session_factory,
     describe,
     ensure_keys,
+    require_keys_open_rows,
     upgrade,
 )
 from web import (
@@ -57,9 +58,23 @@ from web import (
     ws,
 )
 from web.health import VERSION
-from web.keys import CLOCK, CLUSTER, CRYPTO, DB_ENGINE, HASHER, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, SOURCE, SYSTEM
+from web.auth import check_tokens
+from web.keys import (
+    CLOCK,
+    CLUSTER,
+    CRYPTO,
+    DB_ENGINE,
+    HASHER,
+    LOGIN_THROTTLE,
+    REGISTER_LIMIT,
+    ROUTER,
+    SESSIONS,
+    SETTINGS,
+    SOURCE,
+    SYSTEM,
+)
 from web.middlewares import errors, request_context
-from web.throttle import LoginThrottle
+from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +99,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     check_cluster(settings)
     app = web.Application(
-        middlewares=[request_context, errors],
+        middlewares=[request_context, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or WallClock()
     app[SOURCE] = source or make_source(settings, app[CLOCK])
     app[ROUTER] = FeedRouter()
-    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency)
-    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s)
+    app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
+    app[LOGIN_THROTTLE] = LoginThrottle(app[CLOCK], settings.login_max_failures, settings.login_lockout_s,
+                                        max_per_address=settings.login_max_per_address,
+                                        max_delay_s=settings.login_max_delay_s)
+    app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(cluster.context)  # joins the cluster in cluster mode only
@@ -124,6 +142,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
     try:
+        await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+    except BaseException:
+        await engine.dispose()
+        raise
+    try:
         yield
     finally:
         await engine.dispose()
@@ -139,6 +162,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     )
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
     sessions = app[SESSIONS]
+    if not settings.market_hours_ignored:  # bars and checks follow the KRX calendar: build it off the loop
+        await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
         async with sessions.begin() as session:
@@ -155,7 +180,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
-        feed_spec=spec, bar_writer=writer, load_history=history,
+        feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
@@ -164,27 +189,27 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     await source.start(app[ROUTER])  # type: ignore[attr-defined]
     if CLUSTER not in app:  # in a cluster each account reconciles where it is taken (cluster.attach)
         await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
-    ticker = await _swings(app, system, feeds, spec, history)
+    await _swings(app, system, feeds, spec, history)
     if CLUSTER in app:
         await cluster.attach(app, system)
     try:
         yield
     finally:
         cluster.stop_taking(app)
-        ticker.stop()
         await source.stop()  # type: ignore[attr-defined]
         await system.shutdown(settings.shutdown_deadline_s)
 
 
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
-                  history: BarLoader) -> MinuteTicker:
-    """The swings' hub (restoring every live swing) and the minute ticker that checks them."""
+                  history: BarLoader) -> None:
+    """The swings' hub: it restores every live swing, then ticks itself each minute to check them."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings))
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+                          sessions=not settings.market_hours_ignored)
 
     async def none() -> list:
         return []  # in a cluster an account's swings start where the account is taken
@@ -194,14 +219,3 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)
-
-    def tick(now_ms: int) -> None:
-        try:
-            hub.tell(MinuteTick(now_ms))
-        except (MailboxFull, ActorStopped) as exc:
-            log.warning("swing check skipped at %d: %s", now_ms, exc)
-
-    clock = app[CLOCK]
-    ticker: MinuteTicker = (CronMinuteTicker if isinstance(clock, WallClock) else ClockMinuteTicker)(clock, tick)
-    ticker.start()
-    return ticker

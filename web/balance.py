@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from actors.account import BalanceUnavailable, GetBalance
+from actors.account_messages import BalanceUnavailable, GetBalance
 from engine.brokers.base import BrokerBalance
 from web.auth import require_user
 from web.bodies import respond

@@ -85,14 +85,61 @@ def cmd_users_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from storage import Crypto, rotate_keys
+def cmd_keys_check(args: argparse.Namespace) -> int:
+    from storage import check_keys
 
     async def work(settings, sessions):  # type: ignore[no-untyped-def]
-        return await rotate_keys(sessions, Crypto.from_settings(settings))
+        return await check_keys(sessions, settings.data_keys, settings.hash_key)
 
-    count = asyncio.run(_with_database(work))
-    print(f"re-encrypted {count} account rows with the first data key")
+    rows = asyncio.run(_with_database(work))
+    for row in rows:
+        print(row.describe())
+    bad = sum(not row.ok for row in rows)
+    print(f"{len(rows)} account rows: {len(rows) - bad} open under the configured keys, {bad} do not")
+    return 1 if bad else 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt under the first data key, and keep keys.json (the plain start's keys) in step."""
+    import msgspec
+    from cryptography.fernet import Fernet
+
+    from storage import Crypto, ensure_keys, rotate_keys, rows_not_under, stored_data_keys, write_data_keys
+    from storage.keys import validate_data_keys
+
+    given = _settings()
+    settings = ensure_keys(given)
+    keys = validate_data_keys(settings.data_keys)
+    from_env = bool(given.data_keys)
+    if args.generate:
+        if from_env:
+            print("autotrader: the data keys come from AUTOTRADER_DATA_KEYS: put a new key first there "
+                  "(keep the old ones after it) and run `autotrader keys rotate` without --generate", file=sys.stderr)
+            return 2
+        keys = [Fernet.generate_key().decode("ascii"), *keys]
+    settings = msgspec.structs.replace(settings, data_keys=",".join(keys))
+
+    async def work(_settings, sessions):  # type: ignore[no-untyped-def]
+        stale = await rows_not_under(sessions, keys[0])
+        if stale == 0 and not args.generate:
+            return None
+        file_keys = stored_data_keys(settings)
+        if (not from_env or file_keys) and file_keys != settings.data_keys:
+            # before any row moves: a crash half-way leaves a file that opens both old and new rows
+            path = write_data_keys(settings, settings.data_keys)
+            print(f"wrote the data keys ({len(keys)}, the first encrypts) into {path}")
+        return await rotate_keys(sessions, Crypto.from_settings(settings)), stale
+
+    result = asyncio.run(_with_database(work))
+    if result is None:
+        print("autotrader: nothing to rotate: every account row is already encrypted under the first data key; "
+              "put a new key first in AUTOTRADER_DATA_KEYS, or run `autotrader keys rotate --generate`",
+              file=sys.stderr)
+        return 1
+    count, stale = result
+    print(f"re-encrypted {count} account rows with the first data key ({stale} were under an older key)")
+    if from_env:
+        print("the keys came from AUTOTRADER_DATA_KEYS: keep the new key first there for every later start")
     return 0
 
 
@@ -150,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored secret with the first of AUTOTRADER_DATA_KEYS "
         "(put the new key first, keep the old ones after it until this has run)",
     )
+    rotate.add_argument("--generate", action="store_true",
+                        help="generate a new first key into keys.json (when the keys live there) and rotate to it")
     rotate.set_defaults(func=cmd_keys_rotate)
+    check = keys_sub.add_parser("check", help="say which stored account rows decrypt under which configured key")
+    check.set_defaults(func=cmd_keys_check)
 
     from engine.brokers.kis import simulator
 

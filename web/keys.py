@@ -12,7 +12,7 @@ from actors.feed_hub import FeedRouter
 from engine.runtime import ActorSystem, Clock
 from engine.settings import Settings
 from storage import Crypto, PasswordHasher
-from web.throttle import LoginThrottle
+from web.throttle import AddressLimit, LoginThrottle
 
 if TYPE_CHECKING:
     from web.metrics import Metrics
@@ -25,6 +25,7 @@ SYSTEM = web.AppKey("system", ActorSystem)
 CRYPTO = web.AppKey("crypto", Crypto)
 HASHER = web.AppKey("hasher", PasswordHasher)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+REGISTER_LIMIT = web.AppKey("register_limit", AddressLimit)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet)
 ROUTER = web.AppKey("router", FeedRouter)
 SOURCE = web.AppKey("source", object)  # the MarketDataSource (sim, replay or kis)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 
@@ -19,8 +20,25 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 user_id: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="-")
 
 
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_BCRYPT = re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}")
+
+
+def redact(text: str) -> str:
+    """``text`` with emails and bcrypt hashes replaced: no log line carries either, at any level."""
+    if "@" in text:
+        text = _EMAIL.sub("<email>", text)
+    if "$2" in text:
+        text = _BCRYPT.sub("<password-hash>", text)
+    return text
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned is not message and cleaned != message:
+            record.msg, record.args = cleaned, None
         record.request_id = request_id.get()
         record.user_id = user_id.get()
         record.actor = current_actor.get()
@@ -58,3 +76,4 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # its DEBUG lines print every statement's arguments

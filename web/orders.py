@@ -16,7 +16,7 @@ import datetime as dt
 from aiohttp import web
 
 from actors import paths
-from actors.account import OrderResult, PlaceOrder
+from actors.account_messages import OrderResult, PlaceOrder
 from actors.account_hub import AccountRef
 from engine.journal import STATUSES, Order
 from engine.market.krx import KST, is_valid_code

@@ -43,13 +43,22 @@ class ActorRow(msgspec.Struct, frozen=True, omit_defaults=True):
     rejected: int
     conflated: int
     restarts: int
+    dead_letters: int = 0  # messages to this actor that it did not take (full, or stopped)
     last_error: str | None = None
     details: dict[str, Any] = {}
+
+
+class DeadLetterRow(msgspec.Struct, frozen=True):
+    target: str
+    sender: str
+    msg_type: str
+    reason: str
 
 
 class ActorTree(msgspec.Struct, frozen=True):
     totals: dict[str, int]
     actors: list[ActorRow]
+    dead_letters: list[DeadLetterRow] = []  # the latest ones, oldest first
 
 
 # -- users and accounts ------------------------------------------------------
@@ -58,6 +67,11 @@ class ActorTree(msgspec.Struct, frozen=True):
 class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: str
     password: str
+
+
+class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    old_password: str
+    new_password: str
 
 
 class Message(msgspec.Struct, frozen=True):

@@ -7,14 +7,18 @@ import gc
 import logging
 import signal
 import ssl
+import sys
 
 from aiohttp import web
 
 from engine.settings import Settings
+from storage import KeyConfigError
 from web.app import create_app
 from web.keys import CLUSTER
 
 log = logging.getLogger(__name__)
+
+StartupRefused = (KeyConfigError,)  # a start that must not go on: one line naming the problem, exit 2
 
 
 def _tune_gc() -> None:
@@ -29,7 +33,13 @@ def _tune_gc() -> None:
 async def serve(settings: Settings, certfile: str | None = None, keyfile: str | None = None) -> int:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except StartupRefused as exc:
+        log.error("refusing to start: %s", exc)
+        print(f"autotrader: refusing to start: {exc}", file=sys.stderr, flush=True)
+        await runner.cleanup()
+        return 2
     context = None
     if certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -23,7 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from actors import paths
-from actors.account import AccountDeps, AccountInfo, Reconcile
+from actors.account_deps import AccountDeps, AccountInfo
+from actors.account_messages import Reconcile
 from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
 from engine.brokers.base import Broker

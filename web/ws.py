@@ -26,7 +26,7 @@ from actors.wire import AckOut, ErrorOut, encode
 from engine.runtime import ActorStopped, ChildSpec, Clock
 from engine.strategy.realtime import StrategyParamsError, make_strategy
 from web import logs
-from web.auth import verify_token
+from web.auth import verify_live_token
 from web.errors import Unauthorized
 from web.keys import CLOCK, SETTINGS, SYSTEM, WEBSOCKETS
 
@@ -103,7 +103,7 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tupl
         await _refuse(ws, "bad_json", "malformed JSON")
         return None
     try:
-        user_id = verify_token(auth.token, settings.jwt_secret)
+        user_id = await verify_live_token(request.app, auth.token)
     except Unauthorized as exc:
         await _refuse(ws, exc.code, exc.message)
         return None

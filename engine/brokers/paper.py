@@ -243,7 +243,7 @@ class PaperBroker:
     async def _fill(self, order: PaperOrder, price: int, ts_ms: int) -> PaperFill:
         qty = order.quantity - order.filled_quantity
         value = qty * price
-        commission, tax = self.fees.commission(value), self.fees.tax(order.side, value)
+        commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
         try:
             realized = await self.ledger.fill(self.account_id, order.order_no, qty, price, commission, tax)
         except LedgerRefused as exc:

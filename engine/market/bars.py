@@ -1,8 +1,13 @@
 """Bar aggregation: trades in, closed OHLCV bars out, every accepted size at once.
 
-Buckets are label=left, closed=left on the KST grid (:func:`krx.bar_start`):
-intraday bars start at multiples of their size, daily bars at KST midnight.
-A bucket with no trade produces no bar (as ``resample(...).ohlc().dropna()``).
+Buckets follow the KRX session (:func:`krx.bar_bounds`): intraday bars start at
+multiples of their size on the KST grid, the last bar of a session ends at its
+close and holds the closing print (stamped at the close itself), and a ``1D``
+bar is the session ``[open, close]``, stamped at the open. Trades on a session
+day outside the session belong to no bar (counted in ``off_session``). With
+``sessions=False`` (the around-the-clock demo market) buckets are the plain KST
+grid, label=left, closed=left, daily bars at KST midnight. A bucket with no
+trade produces no bar (as ``resample(...).ohlc().dropna()``).
 
 Only the smallest configured size sees trades. When its bar closes, the bar is
 folded into the next size, and so on up: every accepted size divides the next
@@ -23,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from engine.market.krx import BAR_MS, BAR_SIZES, KST_OFFSET_MS, parse_bar_size
+from engine.market.krx import BAR_MS, BAR_SIZES, bar_bounds, bar_start, parse_bar_size
 from engine.market.messages import Bar, Tick
 
 __all__ = ["BarAggregator", "merge_bars"]
@@ -39,11 +44,12 @@ class BarAggregator:
     """OHLCV bars of one code at several sizes, fed trades in time order."""
 
     __slots__ = (
-        "code", "sizes", "late", "_steps", "_hist", "_maxlen", "_upper",
+        "code", "sizes", "late", "off_session", "sessions", "_steps", "_hist", "_maxlen", "_upper",
         "_s", "_e", "_o", "_h", "_l", "_c", "_v",
     )
 
-    def __init__(self, code: str, sizes: Sequence[str] = BAR_SIZES, history: int = 600) -> None:
+    def __init__(self, code: str, sizes: Sequence[str] = BAR_SIZES, history: int = 600, *,
+                 sessions: bool = True) -> None:
         canon = sorted({parse_bar_size(s) for s in sizes}, key=BAR_MS.__getitem__)
         if not canon:
             raise ValueError("at least one bar size is needed")
@@ -52,6 +58,8 @@ class BarAggregator:
         self.code = code
         self.sizes: tuple[str, ...] = tuple(canon)
         self.late = 0  # trades older than the forming bar, not aggregated
+        self.off_session = 0  # trades outside the session on a session day, not aggregated
+        self.sessions = sessions
         self._steps = tuple(BAR_MS[s] for s in canon)
         self._maxlen = history
         self._hist: list[deque[Bar] | None] = [None] * len(canon)  # created on first bar
@@ -80,10 +88,11 @@ class BarAggregator:
                 self.late += 1
             return []
         closed = self._close_until(ts)
-        step = self._steps[0]
-        local = ts + KST_OFFSET_MS
-        self._s = local - local % step - KST_OFFSET_MS
-        self._e = self._s + step
+        bounds = bar_bounds(ts, self.sizes[0], self.sessions)
+        if bounds is None:
+            self.off_session += 1
+            return closed
+        self._s, self._e = bounds
         price = tick.price
         self._o = self._h = self._l = self._c = price
         self._v = tick.volume
@@ -97,7 +106,8 @@ class BarAggregator:
         """
         closed = self._close_until(now_ms) if self._s != _NONE or any(self._upper) else []
         if self._s == _NONE:
-            floor = self._bucket(now_ms, 0)
+            bounds = bar_bounds(now_ms, self.sizes[0], self.sessions)
+            floor = bounds[0] if bounds is not None else now_ms
             if floor > self._e:
                 self._e = floor
         return closed
@@ -163,10 +173,16 @@ class BarAggregator:
                 raise ValueError(f"bar size {canon} is not aggregated here ({', '.join(self.sizes)})") from None
             return self.sizes.index(canon)
 
+    def _bounds(self, ts: int, i: int) -> tuple[int, int]:
+        """The bucket of size ``i`` holding ``ts`` (a bar's start: always inside a session)."""
+        bounds = bar_bounds(ts, self.sizes[i], self.sessions)
+        if bounds is None:
+            start = bar_start(ts, self.sizes[i])
+            return start, start + self._steps[i]
+        return bounds
+
     def _bucket(self, ts: int, i: int) -> int:
-        step = self._steps[i]
-        local = ts + KST_OFFSET_MS
-        return local - local % step - KST_OFFSET_MS
+        return self._bounds(ts, i)[0]
 
     def _history_deque(self, i: int) -> deque[Bar]:
         hist = self._hist[i]
@@ -191,8 +207,8 @@ class BarAggregator:
             i = j + 1
             if carry is not None:
                 if part is None:
-                    start = self._bucket(carry.start_ms, i)
-                    part = self._upper[j] = [start, start + self._steps[i], carry.open,
+                    start, end = self._bounds(carry.start_ms, i)
+                    part = self._upper[j] = [start, end, carry.open,
                                              carry.high, carry.low, carry.close, carry.volume]
                 else:
                     if carry.high > part[3]:
@@ -209,11 +225,14 @@ class BarAggregator:
         return out
 
 
-def merge_bars(bars: Iterable[Bar], size: str) -> list[Bar]:
+def merge_bars(bars: Iterable[Bar], size: str, *, sessions: bool = True) -> list[Bar]:
     """Fold closed bars (oldest first, one smaller size) into bars of ``size``.
 
-    Every bucket that received at least one bar is returned, the last one too
-    (callers that need complete buckets only drop it when it is still open).
+    Buckets are the aggregator's (:func:`krx.bar_bounds`): a bar starting at the
+    close itself (a 15:30 closing-print minute of a chart) folds into the
+    session's last bar. Every bucket that received at least one bar is returned,
+    the last one too (callers that need complete buckets only drop it when it is
+    still open).
     """
     size = parse_bar_size(size)
     step = BAR_MS[size]
@@ -223,8 +242,8 @@ def merge_bars(bars: Iterable[Bar], size: str) -> list[Bar]:
     for bar in bars:
         if BAR_MS[bar.size] > step:
             raise ValueError(f"cannot fold {bar.size} bars into {size}")
-        local = bar.start_ms + KST_OFFSET_MS
-        start = local - local % step - KST_OFFSET_MS
+        bounds = bar_bounds(bar.start_ms, size, sessions)
+        start = bounds[0] if bounds is not None else bar_start(bar.start_ms, size)
         if cur is not None and cur[0] == start:
             cur[2] = max(cur[2], bar.high)
             cur[3] = min(cur[3], bar.low)

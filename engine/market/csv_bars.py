@@ -2,8 +2,10 @@
 
 Every loader returns a DataFrame indexed by a UTC ``DatetimeIndex`` named
 ``time`` (the bar's start), with float64 columns ``open, high, low, close,
-volume``, sorted by time. Daily bars are stamped at the KST session's opening,
-09:00 KST (= 00:00 UTC of the same date). ``df.attrs`` holds ``format`` and,
+volume``, sorted by time. Daily bars are stamped at their KST session's open
+(:func:`engine.market.krx.session_open_ms`: 09:00 KST = 00:00 UTC of the same
+date, 10:00 on late-opening days; 09:00 for dates outside the calendar), as the
+live aggregator stamps a ``1D`` bar. ``df.attrs`` holds ``format`` and,
 when the file names one, ``code`` (6-digit string, leading zeros kept).
 
 ========== ========================================== ==================
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.market import krx
 from engine.market.messages import Bar
 
 __all__ = ["FORMATS", "detect_format", "load_csv", "infer_bar_size", "to_bars"]
@@ -40,7 +43,6 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "yf_daily": ("Date", "Open", "High", "Low", "Close", "Volume"),
     "fx_hourly": ("", "Open", "High", "Low", "Close", "Volume"),
 }
-_KST_OPEN_UTC = pd.Timedelta(hours=0)  # 09:00 KST is 00:00 UTC of the same date
 _SIZES = {  # bar spacing -> accepted bar size name
     pd.Timedelta(minutes=1): "1Min", pd.Timedelta(minutes=5): "5Min",
     pd.Timedelta(minutes=15): "15Min", pd.Timedelta(minutes=30): "30Min",
@@ -67,11 +69,11 @@ def load_csv(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
             raise ValueError(f"unknown CSV format {fmt!r}; known: {', '.join(FORMATS)}")
         raise ValueError(f"{path} is in format {found!r}, not {fmt!r}")
     raw = pd.read_csv(path, dtype={"code": str, "ticker": str})
-    if found == "krx_daily":
-        time = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.tz_localize("UTC")
-        time = time + _KST_OPEN_UTC
-    elif found == "yf_daily":
-        time = pd.to_datetime(raw["Date"], format="%Y-%m-%d").dt.tz_localize("UTC") + _KST_OPEN_UTC
+    if found in ("krx_daily", "yf_daily"):
+        days = (pd.to_datetime(raw["date"].astype(str), format="%Y%m%d") if found == "krx_daily"
+                else pd.to_datetime(raw["Date"], format="%Y-%m-%d"))
+        opens = {d: krx.session_open_ms(d.date()) for d in days.unique()}
+        time = pd.to_datetime(days.map(opens), unit="ms", utc=True)
     elif found == "krx_1m":
         time = pd.to_datetime(raw["Datetime"], utc=True)
     else:

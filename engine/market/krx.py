@@ -15,7 +15,9 @@ Every band boundary is a multiple of the tick of the band above it, so rounding
 to the tick of the price itself always lands on the grid.
 
 Sessions and holidays come from exchange_calendars ``XKRX`` (09:00-15:30 KST,
-with the late openings of the first session of the year and of CSAT days). The
+with the late opening of the first session of the year), corrected by the small
+sourced table :data:`SESSION_OVERRIDES` (days the library gets wrong: new
+holidays, CSAT days opening 10:00 and closing 16:30). The
 calendar object takes about a second to build, so it is built once, lazily,
 into an immutable table of ``KST day -> (open_ms, close_ms)``; after that
 :func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
@@ -43,7 +45,8 @@ __all__ = [
     "parse_bar_size", "bar_ms", "pandas_alias", "bar_start",
     "tick_size", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
     "to_kst", "kst_date", "kst_midnight_ms", "is_valid_code",
-    "load_calendar", "is_session", "is_open", "session_bounds", "next_closes",
+    "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
+    "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,49 @@ def bar_start(ts_ms: int, size: str) -> int:
     return local - local % step - KST_OFFSET_MS
 
 
+CLOSE_PRINT_MS = 1_000  # the closing print is stamped at the close's second: the last bar ends after it
+
+
+def bar_bounds(ts_ms: int, size: str, sessions: bool = True) -> tuple[int, int] | None:
+    """``(start, end)`` of the bar of ``size`` that a trade at ``ts_ms`` belongs to.
+
+    With ``sessions`` (market hours respected) bars follow the KRX session of
+    ``ts_ms``'s KST day: a ``1D`` bar is the session ``[open, close]``; an
+    intraday bar is its grid bucket, except that the last one of the day ends
+    at the close (``1H``: 09:00, 10:00, ... 15:00-15:30). The closing print,
+    stamped at the close itself (15:30:00), belongs to the last bar, never to
+    a bar of its own, so that bar's ``end`` is ``close + CLOSE_PRINT_MS``.
+    A trade on a session day outside ``[open, close + CLOSE_PRINT_MS)`` (the
+    after-hours and pre-market closing-price sessions) belongs to no bar:
+    ``None``. On a day without a session (and with ``sessions`` false, the
+    around-the-clock demo market) bars are the plain KST grid and ``1D`` is
+    the KST day.
+    """
+    step = BAR_MS[size] if size in BAR_MS else bar_ms(size)
+    if sessions:
+        bounds = _sessions().by_day.get((ts_ms + KST_OFFSET_MS) // DAY_MS)
+        if bounds is not None:
+            open_ms, close_ms = bounds
+            last_end = close_ms + CLOSE_PRINT_MS
+            if not open_ms <= ts_ms < last_end:
+                return None
+            if step >= DAY_MS:
+                return open_ms, last_end
+            start = bar_start(min(ts_ms, close_ms - 1), size)
+            end = start + step
+            return max(start, open_ms), (last_end if end >= close_ms else end)
+    start = bar_start(ts_ms, size)
+    return start, start + step
+
+
+def bar_end(start_ms: int, size: str, sessions: bool = True) -> int:
+    """When the bar of ``size`` that starts at ``start_ms`` is complete (see :func:`bar_bounds`)."""
+    bounds = bar_bounds(start_ms, size, sessions)
+    if bounds is None:  # not a start of this calendar's bars: the plain grid
+        return bar_start(start_ms, size) + bar_ms(size)
+    return bounds[1]
+
+
 # -- ticks and price limits -------------------------------------------------------
 
 _TICK_BANDS: tuple[tuple[int, int], ...] = (
@@ -134,11 +180,20 @@ def round_to_tick(price: int, direction: Literal["down", "up", "nearest"] = "nea
 
 
 def price_limits(base_price: int) -> tuple[int, int]:
-    """``(lower, upper)`` daily limits: base -/+ 30 %, rounded inward onto the grid."""
+    """``(lower, upper)`` daily limits of a stock whose base price is ``base_price``.
+
+    KRX (유가증권시장 업무규정 시행세칙, 가격제한폭): the width is base × 30 %
+    truncated to the tick of the *base* price; upper = base + width and
+    lower = base − width, then each is put on the grid of its own band (the
+    upper truncated, the lower rounded up). Base 2,260 → width 675 → 1,585 ..
+    2,935; 5,020 → width 1,500 → 3,520 .. 6,520; 200,500 → 140,500 .. 260,500.
+    """
     if base_price <= 0:
         raise ValueError(f"base price must be positive, got {base_price}")
-    high = base_price * (100 + LIMIT_RATE_PCT) // 100
-    low = -(-base_price * (100 - LIMIT_RATE_PCT) // 100)
+    tick = tick_size(base_price)
+    width = base_price * LIMIT_RATE_PCT // 100
+    width -= width % tick
+    low, high = base_price - width, base_price + width
     return round_to_tick(max(low, 1), "up"), round_to_tick(high, "down")
 
 
@@ -187,6 +242,27 @@ class _Sessions:
         self.by_day = {d: (o, c) for d, o, c in zip(days, opens, closes)}
 
 
+# What exchange_calendars' XKRX (pinned to 4.13.2 in pyproject.toml) gets wrong, layered
+# on top of it: KST date -> (open "HH:MM", close "HH:MM") or None for a closed day, and why.
+SESSION_OVERRIDES: dict[dt.date, tuple[tuple[str, str] | None, str]] = {
+    dt.date(2026, 6, 3): (None, "9th nationwide local elections (public holiday); KRX closed"),
+    dt.date(2026, 7, 17): (None, "Constitution Day, a public holiday again from 2026; KRX closed"),
+    # CSAT (대학수학능력시험) days: KRX opens an hour late and closes an hour late.
+    dt.date(2021, 11, 18): (("10:00", "16:30"), "CSAT 2022 (수능): opens 10:00, closes 16:30"),
+    dt.date(2022, 11, 17): (("10:00", "16:30"), "CSAT 2023 (수능): opens 10:00, closes 16:30"),
+    dt.date(2023, 11, 16): (("10:00", "16:30"), "CSAT 2024 (수능): opens 10:00, closes 16:30"),
+    dt.date(2024, 11, 14): (("10:00", "16:30"), "CSAT 2025 (수능): opens 10:00, closes 16:30"),
+    dt.date(2025, 11, 13): (("10:00", "16:30"), "CSAT 2026 (수능): opens 10:00, closes 16:30"),
+    # Ministry of Education, 2027학년도 수능 기본계획 (2023-08-16): held on 2026-11-19 (Thu).
+    dt.date(2026, 11, 19): (("10:00", "16:30"), "CSAT 2027 (수능): opens 10:00, closes 16:30"),
+}
+
+
+def _kst_ms(day: dt.date, hhmm: str) -> int:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return kst_midnight_ms(day) + (h * 60 + m) * 60_000
+
+
 @functools.cache
 def _sessions() -> _Sessions:
     import exchange_calendars as xcals  # heavy import: only when first needed
@@ -196,10 +272,44 @@ def _sessions() -> _Sessions:
         schedule = xcals.get_calendar("XKRX").schedule
     opens = [int(t.value // 1_000_000) for t in schedule["open"]]
     closes = [int(t.value // 1_000_000) for t in schedule["close"]]
-    days = [(o + KST_OFFSET_MS) // DAY_MS for o in opens]
-    log.info("XKRX calendar loaded: %d sessions %s .. %s", len(days),
-             schedule.index[0].date(), schedule.index[-1].date())
-    return _Sessions(days, opens, closes)
+    table = {(o + KST_OFFSET_MS) // DAY_MS: (o, c) for o, c in zip(opens, closes)}
+    first, last = min(table), max(table)
+    for day, (hours, _why) in SESSION_OVERRIDES.items():
+        n = _day_number(day)
+        if not first <= n <= last:
+            continue
+        if hours is None:
+            table.pop(n, None)
+        else:
+            table[n] = (_kst_ms(day, hours[0]), _kst_ms(day, hours[1]))
+    days = sorted(table)
+    log.info("XKRX calendar loaded: %d sessions %s .. %s (%d overrides)", len(days),
+             schedule.index[0].date(), schedule.index[-1].date(), len(SESSION_OVERRIDES))
+    return _Sessions(days, [table[d][0] for d in days], [table[d][1] for d in days])
+
+
+def session_of(ts_ms: int) -> tuple[int, int] | None:
+    """``(open_ms, close_ms)`` of the session on the KST day of ``ts_ms``, or None."""
+    return _sessions().by_day.get((ts_ms + KST_OFFSET_MS) // DAY_MS)
+
+
+def session_open_ms(day: dt.date | str) -> int:
+    """Where a daily bar of this KST date is stamped: its session's open (10:00 on the
+    first session of a year and on CSAT days), 09:00 KST for a date the calendar
+    does not know (before its range, or a file's row on a day it calls closed)."""
+    bounds = session_bounds(day)
+    if bounds is not None:
+        return bounds[0]
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return kst_midnight_ms(day) + 9 * 3_600_000
+
+
+def next_open(after_ms: int) -> int | None:
+    """The first session open at or after ``after_ms`` (None past the calendar's end)."""
+    table = _sessions()
+    i = bisect.bisect_left(table.opens, after_ms)
+    return table.opens[i] if i < len(table.opens) else None
 
 
 def load_calendar() -> None:

@@ -8,18 +8,21 @@ from engine.runtime.errors import (
     ActorStopped,
     AskTimeout,
     EngineError,
+    IllegalTransition,
     MailboxFull,
     MailboxOverflow,
     PathTaken,
 )
+from engine.runtime.lifecycle import ActorState
 from engine.runtime.mailbox import MailboxSpec, Overflow
 from engine.runtime.ref import ActorRef
 from engine.runtime.supervisor import ChildSpec, ChildTerminated, Supervisor
-from engine.runtime.system import ActorSystem
+from engine.runtime.system import ActorSystem, DeadLetter
 
 __all__ = [
-    "Actor", "ActorContext", "ActorNotFound", "ActorRef", "ActorStopped", "ActorSystem",
-    "AskTimeout", "ChildSpec", "ChildTerminated", "Clock", "EngineError", "MailboxFull",
+    "Actor", "ActorContext", "ActorNotFound", "ActorRef", "ActorState", "ActorStopped", "ActorSystem",
+    "AskTimeout", "ChildSpec", "ChildTerminated", "Clock", "DeadLetter", "EngineError", "IllegalTransition",
+    "MailboxFull",
     "MailboxOverflow", "MailboxSpec", "ManualClock", "Overflow", "PathTaken", "Supervisor",
     "WallClock", "current_actor",
 ]

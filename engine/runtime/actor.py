@@ -24,20 +24,37 @@ message that crashed the handler is not retried.
 
 ``on_start`` runs before the first message (and after every restart: reload
 state there); ``on_stop`` runs after the last one. Neither may block the loop.
+
+Time and slow work arrive as messages, so a handler never sleeps (Thespian's
+``wakeupAfter``, Akka's ``pipeToSelf``):
+
+- ``self.ctx.tell_later(delay, msg)`` tells ``msg`` to the actor after
+  ``delay`` seconds of the system clock; ``self.ctx.tell_every(interval, msg)``
+  every ``interval`` seconds. Both return a handle with ``cancel()``.
+- ``self.ctx.pipe_to_self(awaitable, wrap, failed=None)`` runs ``awaitable``
+  in a task and tells the actor ``wrap(result)`` (or ``failed(exc)``; without
+  ``failed`` an exception crashes the actor like a handler's would).
+
+Both belong to the instance: a restart or a stop cancels them.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from engine.runtime.mailbox import MailboxSpec
 
 if TYPE_CHECKING:
+    from engine.runtime.cell import Scheduled
     from engine.runtime.clock import Clock
     from engine.runtime.ref import ActorRef
     from engine.runtime.supervisor import ChildSpec
     from engine.runtime.system import ActorSystem
+
+T = TypeVar("T")
 
 
 class ActorContext:
@@ -58,6 +75,22 @@ class ActorContext:
     def spawn(self, name: str, factory: Any, spec: ChildSpec | None = None) -> ActorRef:
         """Spawn a child at ``<my path>/<name>``."""
         return self.system.spawn(f"{self.path}/{name}", factory, spec)
+
+    def tell_later(self, delay: float, msg: Any) -> Scheduled:
+        """Tell myself ``msg`` after ``delay`` seconds of the system clock (a dead letter if I am full)."""
+        return self.self_ref._cell.schedule(delay, msg)
+
+    def tell_every(self, interval: float, msg: Any, first: float | None = None) -> Scheduled:
+        """Tell myself ``msg`` every ``interval`` seconds (the first after ``first``, default ``interval``)."""
+        return self.self_ref._cell.schedule(interval if first is None else first, msg, interval)
+
+    def pipe_to_self(self, awaitable: Awaitable[T], wrap: Callable[[T], Any],
+                     failed: Callable[[Exception], Any] | None = None) -> asyncio.Task[None]:
+        """Run ``awaitable`` off my loop and tell me ``wrap(result)`` (or ``failed(exc)``).
+
+        The task ends once the message is in my mailbox; a restart or stop cancels it.
+        """
+        return self.self_ref._cell.pipe(awaitable, wrap, failed)
 
     def stop_self(self) -> None:
         """Stop once the messages queued before this call are handled."""

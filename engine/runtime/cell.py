@@ -1,10 +1,12 @@
-"""ActorCell: runs one actor — its mailbox, its task, its restarts, its counters.
+"""ActorCell: runs one actor — its mailbox, its task, its restarts, its timers, its counters.
 
-Lifecycle states (NautilusTrader style, one table):
+The lifecycle is the table in :mod:`engine.runtime.lifecycle`; every change
+goes through :meth:`ActorCell._move`, which checks it.
 
-    starting ──▶ running ──▶ stopping ──▶ stopped
-        ▲           │
-        └─restarting◀┘ (crash, budget left)      running ──▶ faulted (budget spent)
+Timers (``ctx.tell_later`` / ``ctx.tell_every``) and piped tasks
+(``ctx.pipe_to_self``) belong to the actor *instance*: a restart or a stop
+cancels them, so a fresh instance never gets a message its predecessor
+scheduled (it schedules its own in ``on_start``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.actor import Actor, ActorContext
-from engine.runtime.errors import ActorStopped, AskTimeout, MailboxOverflow
+from engine.runtime.errors import ActorStopped, AskTimeout, MailboxFull, MailboxOverflow
+from engine.runtime.lifecycle import ActorState, Trigger, next_state
 from engine.runtime.mailbox import Mailbox, MailboxSpec
 from engine.runtime.ref import ActorRef
 from engine.runtime.supervisor import ChildSpec
@@ -47,10 +50,40 @@ class _Stop:
 
 
 class _Fault:
-    __slots__ = ("error",)
+    __slots__ = ("error", "where")
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: BaseException, where: str) -> None:
         self.error = error
+        self.where = where
+
+
+class Scheduled:
+    """A message the actor told itself for later (once, or every ``interval`` seconds)."""
+
+    __slots__ = ("_cell", "_msg", "_interval", "_handle", "cancelled")
+
+    def __init__(self, cell: ActorCell, delay: float, msg: Any, interval: float | None) -> None:
+        self._cell = cell
+        self._msg = msg
+        self._interval = interval
+        self.cancelled = False
+        self._handle = cell.system.clock.call_later(delay, self._fire)
+        cell._timers.add(self)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._handle.cancel()
+        self._cell._timers.discard(self)
+
+    def _fire(self) -> None:
+        if self.cancelled:
+            return
+        cell = self._cell
+        if self._interval is None:
+            cell._timers.discard(self)
+        else:
+            self._handle = cell.system.clock.call_later(self._interval, self._fire)
+        cell.try_tell(self._msg)
 
 
 class ActorCell:
@@ -73,7 +106,7 @@ class ActorCell:
         self.ref = ActorRef(self)
         self.ctx = ActorContext(path, self.ref, system)
         self.actor.ctx = self.ctx
-        self.state = "starting"
+        self.state = ActorState.STARTING
         self.accepting = True
         self.handled = 0
         self.failed = 0
@@ -82,6 +115,11 @@ class ActorCell:
         self.reason = "normal"
         self._restart_times: deque[float] = deque()
         self._overflow_pending = False
+        self._timers: set[Scheduled] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._waiting = False  # parked on an empty mailbox (see ``idle``)
+        self._backing_off = False  # waiting out a restart back-off on the clock
+        self.dead_letters = 0
         self.done = asyncio.get_running_loop().create_future()
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"actor:{path}")
 
@@ -90,6 +128,18 @@ class ActorCell:
         if not self.accepting:
             raise ActorStopped(self.path)
         self.mailbox.put(msg)
+
+    def try_tell(self, msg: Any) -> bool:
+        """``tell`` that never raises: a message not taken is a dead letter (counted, logged at debug)."""
+        if self.accepting:
+            try:
+                self.mailbox.put(msg)
+                return True
+            except MailboxFull:
+                self.system._dead_letter(self, msg, "mailbox full")
+                return False
+        self.system._dead_letter(self, msg, "stopped")
+        return False
 
     async def send(self, msg: Any) -> None:
         if not self.accepting:
@@ -118,7 +168,63 @@ class ActorCell:
     def _on_overflow(self, msg: Any) -> None:
         if not self._overflow_pending:
             self._overflow_pending = True
-            self.mailbox.put_front(_Fault(MailboxOverflow(self.path, type(msg).__name__)))
+            self.mailbox.put_front(_Fault(MailboxOverflow(self.path, type(msg).__name__), "overflow"))
+
+    # -- timers and piped tasks -------------------------------------------
+    def schedule(self, delay: float, msg: Any, interval: float | None = None) -> Scheduled:
+        return Scheduled(self, delay, msg, interval)
+
+    def pipe(self, awaitable: Awaitable[Any], wrap: Callable[[Any], Any],
+             failed: Callable[[Exception], Any] | None) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._piped(awaitable, wrap, failed),
+                                                      name=f"pipe:{self.path}")
+        self._pipes.add(task)
+        task.add_done_callback(self._pipe_done)
+        return task
+
+    async def _piped(self, awaitable: Awaitable[Any], wrap: Callable[[Any], Any],
+                     failed: Callable[[Exception], Any] | None) -> None:
+        try:
+            result = await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if failed is None:  # nobody handles it: the actor crashes, as if its handler had raised
+                if self.accepting:
+                    self.mailbox.put_front(_Fault(exc, "piped task"))
+                return
+            msg = failed(exc)
+        else:
+            msg = wrap(result)
+        if self.accepting:
+            self.mailbox.put_urgent(msg)  # the actor asked for it: past the limit, never dropped
+        else:
+            self.system._dead_letter(self, msg, "stopped")
+
+    def _pipe_done(self, task: asyncio.Task[None]) -> None:
+        self._pipes.discard(task)
+        self.system._poke()
+
+    async def _cancel_instance_work(self, wait: bool = True) -> None:
+        """Cancel the timers and piped tasks of the instance that is going away."""
+        for timer in list(self._timers):
+            timer.cancel()
+        pipes = list(self._pipes)
+        for task in pipes:
+            task.cancel()
+        if wait and pipes:
+            await asyncio.gather(*pipes, return_exceptions=True)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to do until a message arrives or the clock moves."""
+        if self._pipes:
+            return False
+        return self._backing_off or (self._waiting and not len(self.mailbox))
+
+    # -- the lifecycle table ------------------------------------------------
+    def _move(self, trigger: Trigger) -> None:
+        self.state = next_state(self.state, trigger)
 
     # -- the loop ---------------------------------------------------------
     async def _run(self) -> None:
@@ -129,7 +235,12 @@ class ActorCell:
                 return
             while True:
                 if not len(mailbox):
-                    await mailbox.wait()
+                    self._waiting = True
+                    self.system._poke()
+                    try:
+                        await mailbox.wait()
+                    finally:
+                        self._waiting = False
                 item = mailbox.get_nowait()
                 kind = type(item)
                 if kind is _Ask:
@@ -140,8 +251,9 @@ class ActorCell:
                             continue
                     return
                 elif kind is _Fault:
-                    self._overflow_pending = False
-                    if not await self._crashed(item.error, "overflow"):
+                    if item.where == "overflow":
+                        self._overflow_pending = False
+                    if not await self._crashed(item.error, item.where):
                         return
                     continue
                 else:
@@ -177,10 +289,10 @@ class ActorCell:
                 self._note_error(exc, "on_start")
                 if not await self._restart(f"on_start failed: {exc!r}", start=False):
                     self.reason = f"on_start failed: {exc!r}"
-                    self.state = "faulted"
+                    self._move(Trigger.FAULT)
                     return False
                 continue
-            self.state = "running"
+            self._move(Trigger.STARTED)
             return True
 
     async def _crashed(self, exc: BaseException, where: str) -> bool:
@@ -188,8 +300,9 @@ class ActorCell:
         self._note_error(exc, where)
         if await self._restart(f"{where}: {exc!r}"):
             return True
-        self.state = "faulted"
-        self.reason = f"{where}: {exc!r}"
+        if self.state is not ActorState.FAULTED:  # a failed on_start after the restart faulted it already
+            self._move(Trigger.FAULT)
+            self.reason = f"{where}: {exc!r}"
         return False
 
     def _note_error(self, exc: BaseException, where: str) -> None:
@@ -215,11 +328,18 @@ class ActorCell:
         self.restarts += 1
         delay = spec.backoff(len(times))
         log.warning("actor %s restarting in %.3fs (restart %d): %s", self.path, delay, self.restarts, cause)
-        self.state = "restarting"
+        self._move(Trigger.CRASH)
         await self._call_on_stop()
+        await self._cancel_instance_work()
         if delay > 0:
-            await clock.sleep(delay)
+            self._backing_off = True
+            self.system._poke()
+            try:
+                await clock.sleep(delay)
+            finally:
+                self._backing_off = False
         self.actor = self.factory()
+        self._move(Trigger.RESTARTED)
         self.actor.ctx = self.ctx
         if start:
             return await self._start()
@@ -235,15 +355,18 @@ class ActorCell:
 
     async def _finish(self) -> None:
         self.accepting = False
-        if self.state != "faulted":
-            self.state = "stopping"
-        if self.reason != "cancelled":  # a cancelled actor gets no more awaits
+        faulted = self.state is ActorState.FAULTED
+        if not faulted:
+            self._move(Trigger.STOP)
+        cancelled = self.reason == "cancelled"
+        if not cancelled:  # a cancelled actor gets no more awaits
             await self._call_on_stop()
+        await self._cancel_instance_work(wait=not cancelled)
         for item in self.mailbox.drain():
             if type(item) is _Ask and not item.future.done():
                 item.future.set_exception(ActorStopped(self.path))
-        if self.state != "faulted":
-            self.state = "stopped"
+        if not faulted:
+            self._move(Trigger.STOPPED)
         self.system._terminated(self)
         if not self.done.done():
             self.done.set_result(None)
@@ -254,7 +377,7 @@ class ActorCell:
         out: dict[str, Any] = {
             "path": self.path,
             "kind": self.kind,
-            "state": self.state,
+            "state": self.state.value,
             "mailbox_depth": len(box),
             "mailbox_limit": box.limit,
             "mailbox_peak": box.peak,
@@ -262,6 +385,7 @@ class ActorCell:
             "failed": self.failed,
             "rejected": box.rejected,
             "conflated": box.conflated,
+            "dead_letters": self.dead_letters,
             "restarts": self.restarts,
             "last_error": self.last_error,
         }

@@ -6,8 +6,9 @@
      ├── AskTimeout         no reply within the ask's timeout (also a TimeoutError)
      ├── ActorNotFound      no actor at that path
      ├── PathTaken          spawn() on a path already in use
-     └── MailboxOverflow    raised inside an actor whose FAULT mailbox overflowed,
+     ├── MailboxOverflow    raised inside an actor whose FAULT mailbox overflowed,
                             so its supervisor restarts it (it reloads its state)
+     └── IllegalTransition  a lifecycle change the state table does not allow (a runtime bug)
 
 Domain errors (bad orders, unknown users...) live with their domains; the web
 layer's middleware is the only place any of them becomes an HTTP status.
@@ -55,3 +56,10 @@ class MailboxOverflow(EngineError):
     def __init__(self, path: str, msg_type: str) -> None:
         super().__init__(f"mailbox of {path} overflowed with {msg_type}")
         self.path = path
+
+
+class IllegalTransition(EngineError):
+    def __init__(self, state: str, trigger: str) -> None:
+        super().__init__(f"no lifecycle transition from {state} on {trigger}")
+        self.state = state
+        self.trigger = trigger

@@ -1,6 +1,8 @@
 """ActorRef: the only handle anybody holds on an actor.
 
-``tell`` never waits; ``send`` waits for room; ``ask`` waits for the reply,
+``tell`` never waits (it raises when the message is not taken); ``try_tell``
+never waits nor raises (a message not taken is a counted dead letter);
+``send`` waits for room; ``ask`` waits for the reply,
 always with a timeout, and re-raises the handler's exception.
 """
 
@@ -22,6 +24,10 @@ class ActorRef:
     def tell(self, msg: Any) -> None:
         """Enqueue ``msg``; raises MailboxFull or ActorStopped, never waits."""
         self._cell.tell(msg)
+
+    def try_tell(self, msg: Any) -> bool:
+        """Enqueue ``msg`` if there is room; otherwise it is a dead letter (counted) and False."""
+        return self._cell.try_tell(msg)
 
     async def send(self, msg: Any) -> None:
         """Enqueue ``msg``, waiting for room in the mailbox."""

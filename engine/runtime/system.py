@@ -8,24 +8,47 @@ whose restart budget is spent is reported to its parent actor with
 Shutdown is graceful: stop taking new work, let every mailbox drain (deepest
 actors first, so sessions stop before the feeds they read), then cancel what
 is still running when the deadline passes.
+
+A message nobody took (``try_tell`` to a full mailbox or a stopped actor, a
+timer or piped result for an actor that stopped) is a *dead letter*: counted
+on the addressee (its ``dead_letters`` in the tree), in the totals, and the
+last ones kept with their sender for the admin view (Thespian's
+``DeadEnvelope``).
+
+``idle()`` is the barrier tests await instead of polling: it returns when
+every mailbox is empty, no handler is running and no piped task is pending,
+that is, when nothing more happens until new input arrives or the clock moves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from engine.runtime.actor import Actor
-from engine.runtime.cell import ActorCell
+from engine.runtime.cell import ActorCell, current_actor
 from engine.runtime.clock import Clock, WallClock
 from engine.runtime.errors import ActorNotFound, ActorStopped, PathTaken
+from engine.runtime.lifecycle import ActorState
 from engine.runtime.mailbox import MailboxSpec
 from engine.runtime.ref import ActorRef
 from engine.runtime.supervisor import ChildSpec, ChildTerminated
 
 log = logging.getLogger(__name__)
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A message that was not delivered: to whom, from whom (``-`` outside any actor), why."""
+
+    target: str
+    sender: str
+    msg_type: str
+    reason: str
 
 
 def parent_of(path: str) -> str:
@@ -43,6 +66,9 @@ class ActorSystem:
         self.spawned = 0
         self.terminated_faulted = 0
         self._faulted: dict[str, dict[str, Any]] = {}  # last 200 stopped for good, for the admin tree
+        self.dead_letters = 0
+        self.recent_dead_letters: deque[DeadLetter] = deque(maxlen=50)
+        self._quiet = asyncio.Event()  # set whenever an actor parks or a piped task ends (see idle)
 
     # -- spawning and lookup ----------------------------------------------
     def spawn(
@@ -78,6 +104,15 @@ class ActorSystem:
         if ref is None:
             raise ActorNotFound(path)
         return ref
+
+    def cell_info(self, path: str) -> dict[str, Any]:
+        """The admin row of the actor at ``path`` (live, or stopped for good); ActorNotFound otherwise."""
+        cell = self._cells.get(path)
+        if cell is not None:
+            return cell.info()
+        if path in self._faulted:
+            return self._faulted[path]
+        raise ActorNotFound(path)
 
     def children(self, path: str) -> list[str]:
         return sorted(self._children.get(path, ()))
@@ -135,6 +170,42 @@ class ActorSystem:
                 cell.task.cancel()
             await asyncio.gather(*(c.task for c in left), return_exceptions=True)
 
+    # -- dead letters and the idle barrier ---------------------------------
+    def _dead_letter(self, cell: ActorCell, msg: Any, reason: str) -> None:
+        cell.dead_letters += 1
+        self.dead_letters += 1
+        letter = DeadLetter(cell.path, current_actor.get(), type(msg).__name__, reason)
+        self.recent_dead_letters.append(letter)
+        log.debug("dead letter: %s", letter)
+
+    def _poke(self) -> None:
+        self._quiet.set()
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Return once every mailbox is empty, no handler runs and no piped task is pending.
+
+        ``timeout`` is wall seconds; past it, TimeoutError names the busy actors.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await asyncio.sleep(0)  # let a task woken just now take its message
+                    if all(cell.idle for cell in self._cells.values()):
+                        return
+                    self._quiet.clear()
+                    await self._quiet.wait()
+        except TimeoutError:
+            busy = sorted(c.path for c in self._cells.values() if not c.idle)
+            raise TimeoutError(f"actors still busy after {timeout:g} s: {', '.join(busy[:20])}") from None
+
+    async def wait_stopped(self, paths: list[str], timeout: float = 10.0) -> None:
+        """Return once none of ``paths`` runs any more (whoever stops them); wall-seconds timeout."""
+        pending = [cell.done for p in paths if (cell := self._cells.get(p)) is not None]
+        if pending:
+            _, left = await asyncio.wait(pending, timeout=timeout)
+            if left:
+                raise TimeoutError(f"{len(left)} of {', '.join(paths)} still running after {timeout:g} s")
+
     def _terminated(self, cell: ActorCell) -> None:
         if self._cells.get(cell.path) is not cell:
             return
@@ -143,7 +214,8 @@ class ActorSystem:
         self._children.get(parent, set()).discard(cell.path)
         if not self._children.get(cell.path):
             self._children.pop(cell.path, None)
-        if cell.state == "faulted":
+        self._poke()
+        if cell.state is ActorState.FAULTED:
             self.terminated_faulted += 1
             self._faulted[cell.path] = cell.info()
             while len(self._faulted) > 200:
@@ -173,6 +245,7 @@ class ActorSystem:
             "handled": sum(r["handled"] for r in rows),
             "rejected": sum(r["rejected"] for r in rows),
             "conflated": sum(r["conflated"] for r in rows),
+            "dead_letters": self.dead_letters,
             "restarts": sum(r["restarts"] for r in rows),
             "faulted": self.terminated_faulted,
         }

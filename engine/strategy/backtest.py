@@ -4,7 +4,9 @@ Indicators are computed once with the batch functions; then one pass over the
 bars asks :func:`~engine.strategy.swing.decide` after each close, exactly as a
 live SwingActor does, and fills an order at the next bar's open. Money is whole
 KRW and whole shares: commission (default 0.015 %) on both sides and the
-sell-side tax (default 0.18 %) are rounded down to the won. A buy that the cash
+sell-side tax are rounded down to the won, with the live paper broker's
+:class:`~engine.risk.Fees` (by default the KRX transaction tax of each sale's
+settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A buy that the cash
 cannot cover is shrunk to what it can, or rejected (the SIGNAL stays).
 
 ``autotrader backtest`` delegates to :func:`add_arguments` and :func:`run`.
@@ -16,7 +18,7 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from engine.market.csv_bars import infer_bar_size, load_csv
+from engine.market.tax import MARKETS
+from engine.risk import Fees, fee
 from engine.strategy.swing import (
     Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
 )
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CASH = 10_000_000
 DEFAULT_UNIT_AMOUNT = 5_000_000
 DEFAULT_COMMISSION_PCT = 0.015
-DEFAULT_TAX_PCT = 0.18
+DEFAULT_TAX_PCT: float | None = None  # the KRX schedule by date and market
 
 
 class Trade(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,13 +97,15 @@ class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _fee(value: int, pct: float) -> int:
-    return int(value * pct / 100)
+    return fee(value, pct)
 
 
 def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
-             commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float = DEFAULT_TAX_PCT) -> BacktestResult:
+             commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float | None = DEFAULT_TAX_PCT,
+             market: str = "KOSPI") -> BacktestResult:
     """Run the swing rules over `df` (csv_bars shape) and account for every fill."""
     params.validate()
+    fees = Fees(commission_pct, tax_pct)
     if cash <= 0:
         raise ValueError("cash must be positive")
     if len(df) < 2:
@@ -139,7 +145,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
             else:
                 qty = min(d.quantity, state.shares)
                 value = qty * price
-                fee, tax = _fee(value, commission_pct), _fee(value, tax_pct)
+                fee, tax = _fee(value, commission_pct), fees.tax("sell", value, starts[i], market)
                 basis = cost_basis * qty // state.shares
                 cost_basis -= basis
                 money += value - fee - tax
@@ -161,9 +167,9 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         log.info("last decision (%s) has no next bar to fill at", pending.action)
     return BacktestResult(
         parameters=msgspec.to_builtins(params) | {"cash": cash, "commission_pct": commission_pct,
-                                                  "tax_pct": tax_pct},
-        metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct, tax_pct,
-                         held_bars, rejected),
+                                                  "tax_pct": tax_pct, "market": market},
+        metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct,
+                         lambda value: fees.tax("sell", value, starts[-1], market), held_bars, rejected),
         trades=trades, equity=equity, decisions=decisions)
 
 
@@ -192,7 +198,7 @@ def _snapshots(arrays: dict[str, np.ndarray], starts: list[int], closes: list[in
 
 
 def _metrics(equity: list[EquityPoint], trades: list[Trade], cash: int, first_open: int, last_close: int,
-             commission_pct: float, tax_pct: float, held_bars: int, rejected: int) -> Metrics:
+             commission_pct: float, tax_of: Callable[[int], int], held_bars: int, rejected: int) -> Metrics:
     curve = np.array([p.equity for p in equity], dtype=np.float64)
     peak = np.maximum.accumulate(curve)
     sells = [t for t in trades if t.side == "sell"]
@@ -203,7 +209,7 @@ def _metrics(equity: list[EquityPoint], trades: list[Trade], cash: int, first_op
         bh_shares -= 1
     bh_left = cash - bh_shares * first_open - _fee(bh_shares * first_open, commission_pct)
     bh_value = bh_shares * last_close
-    bh_final = bh_left + bh_value - _fee(bh_value, commission_pct) - _fee(bh_value, tax_pct)
+    bh_final = bh_left + bh_value - _fee(bh_value, commission_pct) - tax_of(bh_value)
     return Metrics(
         bars=len(equity), start=equity[0].time, end=equity[-1].time, initial_cash=cash,
         final_equity=int(curve[-1]), total_return_pct=round(float(100 * (curve[-1] / cash - 1)), 4),
@@ -237,7 +243,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commission", type=float, default=DEFAULT_COMMISSION_PCT,
                         help=f"percent per side (default {DEFAULT_COMMISSION_PCT})")
     parser.add_argument("--tax", type=float, default=DEFAULT_TAX_PCT,
-                        help=f"percent on sells (default {DEFAULT_TAX_PCT})")
+                        help="flat percent on sells (default: the KRX transaction tax of each sale's date)")
+    parser.add_argument("--market", choices=MARKETS, default="KOSPI",
+                        help="the code's market, for the transaction tax (default KOSPI)")
     parser.add_argument("--plot", metavar="PNG", help="draw price, EMAs, trades and equity to this file")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -259,7 +267,8 @@ def run(args: argparse.Namespace) -> int:
             rsi_threshold=args.rsi_threshold, adx_threshold=args.adx_threshold,
             obv_threshold=args.obv_threshold, bar_size=size, stop_loss_pct=args.stop_loss_pct,
             repeat=args.repeat).validate()
-        result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax)
+        result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax,
+                          market=args.market)
     except (OSError, ValueError) as exc:  # SwingParamsError is a ValueError naming the fields
         print(f"backtest: {exc}", file=sys.stderr)
         return 2

@@ -67,12 +67,12 @@ async def test_only_the_slow_client_is_conflated(clock=None):
     await clock.advance(10)  # 500 trades and 500 books per code
     fast_trades = [f for f in fast_ws.frames if b'"type":"trade"' in f]
     assert len(fast_trades) == source.trades_emitted == 1000
-    slow_cell = system._cells["/sessions/slow"]
-    assert slow_cell.mailbox.conflated > 0
-    assert len(slow_cell.mailbox) <= 8 + 4  # the high-water mark plus one slot per (type, code)
-    assert system._cells["/sessions/fast"].mailbox.conflated == 0
-    feed_cells = [system._cells[p] for p in ("/feeds/005930", "/feeds/000660")]
-    assert all(c.actor.delivery_drops == 0 for c in feed_cells)
+    slow = system.cell_info("/sessions/slow")
+    assert slow["conflated"] > 0
+    assert slow["mailbox_depth"] <= 8 + 4  # the high-water mark plus one slot per (type, code)
+    assert system.cell_info("/sessions/fast")["conflated"] == 0
+    feed_rows = [system.cell_info(p) for p in ("/feeds/005930", "/feeds/000660")]
+    assert all(row["details"]["delivery_drops"] == 0 for row in feed_rows)
     assert router.dropped == 0
     slow_ws.gate.set()  # the slow client catches up: it gets the latest of each, in order
     await clock.settle()

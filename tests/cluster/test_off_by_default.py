@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from engine.settings import Settings, SettingsError, load_settings
-from tests.integration.conftest import ROOT
+from tests.integration.helpers import ROOT
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,8 +10,9 @@ import pytest
 
 from engine.strategy import backtest as bt
 from engine.strategy.swing import SwingParams
+from tests.helpers import data_file
 
-DAILY = "/work/shared/data/krx_daily_005930.csv"
+DAILY = str(data_file("krx_daily_005930.csv"))
 
 
 def _crafted() -> pd.DataFrame:
@@ -52,7 +53,7 @@ def test_accounting_identities_on_a_crafted_series() -> None:
             cash -= value + t.commission
             shares += t.quantity
         else:
-            assert t.tax == int(value * 0.18 / 100)
+            assert t.tax == value * 3 // 10_000 + value * 15 // 10_000  # 2024 KOSPI: 0.03 % + 0.15 % rural, each floored
             cash += value - t.commission - t.tax
             shares -= t.quantity
         assert t.cash_after == cash and cash >= 0
@@ -67,7 +68,7 @@ def test_accounting_identities_on_a_crafted_series() -> None:
     while n * first_open + int(n * first_open * 0.00015) > 5_000_000:
         n -= 1
     left = 5_000_000 - n * first_open - int(n * first_open * 0.00015)
-    final = left + n * last - int(n * last * 0.00015) - int(n * last * 0.0018)
+    final = left + n * last - int(n * last * 0.00015) - (n * last * 3 // 10_000 + n * last * 15 // 10_000)
     assert m.buy_and_hold_return_pct == pytest.approx(100 * (final / 5_000_000 - 1), abs=1e-4)
     assert r.equity[0].equity == 5_000_000 and m.rejected_orders == 0
 
@@ -93,7 +94,8 @@ def test_json_document_alone_on_stdout(capsys: pytest.CaptureFixture[str], tmp_p
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"parameters", "metrics", "trades", "equity"}
     assert doc["parameters"]["stock_code"] == "005930" and doc["parameters"]["bar_size"] == "1D"
-    assert doc["parameters"]["commission_pct"] == 0.015 and doc["parameters"]["tax_pct"] == 0.18
+    assert doc["parameters"]["commission_pct"] == 0.015 and doc["parameters"]["tax_pct"] is None  # the schedule
+    assert doc["parameters"]["market"] == "KOSPI"
     assert doc["metrics"]["bars"] == len(doc["equity"]) == 2211
     assert doc["metrics"]["start"].startswith("2015-01-02")
     assert set(doc["equity"][0]) == {"time", "close", "equity", "shares", "signal"}

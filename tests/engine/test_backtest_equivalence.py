@@ -1,6 +1,5 @@
 """The backtest decides exactly what a live swing stepping bar by bar decides, on real data."""
 
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -8,8 +7,8 @@ import pytest
 from engine.market.csv_bars import load_csv, to_bars
 from engine.strategy.backtest import backtest
 from engine.strategy.swing import Fill, SwingIndicators, SwingParams, SwingState, apply_fill, decide
+from tests.helpers import DATA
 
-DATA = Path("/work/shared/data")
 
 
 def _live(params: SwingParams, bars) -> list:

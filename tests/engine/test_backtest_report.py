@@ -5,8 +5,9 @@ import argparse
 import pytest
 
 from engine.strategy import backtest as bt
+from tests.helpers import data_file
 
-MINUTE = "/work/shared/data/krx_1m_005930_2025-06-16_to_18.csv"
+MINUTE = str(data_file("krx_1m_005930_2025-06-16_to_18.csv"))
 
 
 def test_kst() -> None:

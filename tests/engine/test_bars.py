@@ -34,7 +34,7 @@ def as_rows(bars: list[Bar]) -> list[tuple]:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_matches_pandas_resample_every_size(seed):
     trades = ticks(20_000, seed, span_ms=5 * 86_400_000)  # five days, gaps included
-    agg = BarAggregator("005930", history=100_000)
+    agg = BarAggregator("005930", history=100_000, sessions=False)
     emitted: dict[str, list[Bar]] = {s: [] for s in BAR_SIZES}
     for t in trades:
         for bar in agg.add(t):
@@ -50,7 +50,7 @@ def test_matches_pandas_resample_every_size(seed):
 
 
 def test_closed_bars_come_out_when_a_later_trade_arrives_smallest_first():
-    agg = BarAggregator("005930")
+    agg = BarAggregator("005930", sessions=False)
     assert agg.add(Tick("005930", START + 1_000, 100, 1, 0, 0, 0, 0)) == []
     closed = agg.add(Tick("005930", START + 3_600_000, 101, 2, 0, 0, 0, 0))  # 10:00 KST
     assert [b.size for b in closed] == ["1Min", "5Min", "15Min", "30Min", "1H"]
@@ -59,7 +59,7 @@ def test_closed_bars_come_out_when_a_later_trade_arrives_smallest_first():
 
 def test_current_matches_pandas_for_forming_bars():
     trades = ticks(3_000, 5, span_ms=86_400_000)
-    agg = BarAggregator("005930")
+    agg = BarAggregator("005930", sessions=False)
     for t in trades[:1_777]:
         agg.add(t)
     for size in BAR_SIZES:
@@ -106,11 +106,11 @@ def test_merge_bars_matches_resample_of_trades():
     trades = ticks(5_000, 9, span_ms=3 * 86_400_000)
     minute = [Bar("005930", "1Min", *row) for row in resampled(trades, "1Min")]
     for size in ("5Min", "1H", "1D"):
-        assert as_rows(merge_bars(minute, size)) == resampled(trades, size)
+        assert as_rows(merge_bars(minute, size, sessions=False)) == resampled(trades, size)
     with pytest.raises(ValueError):
         merge_bars(merge_bars(minute, "1H"), "5Min")
 
 
 def test_idle_aggregator_is_small():
-    agg = BarAggregator("005930")
+    agg = BarAggregator("005930", sessions=False)
     assert not hasattr(agg, "__dict__")

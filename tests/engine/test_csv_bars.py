@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from engine.market.csv_bars import infer_bar_size, load_csv, to_bars
+from tests.helpers import DATA
 
-DATA = Path("/work/shared/data")
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import talib
 
 from engine.market import indicators as ind
 from engine.market.csv_bars import load_csv
+from tests.helpers import DATA
 
-DATA = Path("/work/shared/data")
 DAILY = sorted(DATA.glob("krx_daily_*.csv"))
 MINUTE = sorted(DATA.glob("krx_1m_*.csv"))
 

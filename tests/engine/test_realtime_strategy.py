@@ -1,6 +1,5 @@
 """basic (EMA cross) and rsi strategies: signals exactly where the batch indicators cross."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ from engine.market import indicators as ind
 from engine.market.csv_bars import load_csv, to_bars
 from engine.market.messages import Bar
 from engine.strategy.realtime import Signal, StrategyParamsError, make_strategy
+from tests.helpers import data_file
 
-MINUTES = Path("/work/shared/data/krx_1m_005930_2025-06-16_to_18.csv")
+MINUTES = data_file("krx_1m_005930_2025-06-16_to_18.csv")
 
 
 def _bars(closes: list[int], code: str = "005930") -> list[Bar]:

@@ -1,8 +1,7 @@
 import datetime as dt
 
 from engine.market.krx import KST
-from engine.runtime import ManualClock
-from engine.strategy.schedule import CHECK_DELAY_MS, ClockMinuteTicker, closes_between
+from engine.strategy.schedule import CHECK_DELAY_MS, closes_between, next_tick_ms
 
 
 def ms(text: str) -> int:
@@ -29,13 +28,8 @@ def test_minute_closes_around_the_clock_when_ignored():
         start + 5 * 60_000, start + 10 * 60_000]
 
 
-async def test_the_clock_ticker_fires_two_seconds_after_each_minute():
-    clock = ManualClock(start_ms=ms("2025-06-13 09:00") + 30_000)
-    fired: list[int] = []
-    ticker = ClockMinuteTicker(clock, fired.append)
-    ticker.start()
-    await clock.advance(181)
-    assert [t % 60_000 for t in fired] == [CHECK_DELAY_MS] * 3
-    ticker.stop()
-    await clock.advance(120)
-    assert len(fired) == 3
+def test_the_next_tick_is_two_seconds_past_the_next_minute_boundary():
+    minute = ms("2025-06-13 09:00")
+    assert next_tick_ms(minute + 30_000) == minute + 60_000 + CHECK_DELAY_MS
+    assert next_tick_ms(minute) == minute + CHECK_DELAY_MS
+    assert next_tick_ms(minute + CHECK_DELAY_MS) == minute + 60_000 + CHECK_DELAY_MS  # strictly after

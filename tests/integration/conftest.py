@@ -1,69 +1,12 @@
-"""Run the real `autotrader` processes on 127.0.0.1 and talk to them over sockets."""
+"""Fixtures of the integration tests (the helpers they use are in ``helpers.py``)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-AUTOTRADER = [sys.executable, "-m", "web.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Proc:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str, lines: list[str]) -> None:
-        self.proc = proc
-        self.url = url
-        self.lines = lines  # everything it printed on stdout so far
-
-    async def terminate(self, timeout: float = 15.0) -> int:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            raise
-
-
-async def start(args: list[str], env: dict[str, str], pattern: str, timeout: float = 60.0) -> Proc:
-    """Start ``autotrader ARGS`` and wait for the stdout line matching ``pattern`` (group 1 = URL)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-    proc = await asyncio.create_subprocess_exec(
-        *AUTOTRADER, *args, cwd=ROOT, env=full_env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )
-    lines: list[str] = []
-    regex = re.compile(pattern)
-
-    async def wait_for_line() -> str:
-        assert proc.stdout is not None
-        while True:
-            raw = await proc.stdout.readline()
-            if not raw:
-                raise RuntimeError(f"autotrader {' '.join(args)} exited: {lines}")
-            line = raw.decode().rstrip()
-            lines.append(line)
-            match = regex.search(line)
-            if match:
-                return match.group(1)
-
-    url = await asyncio.wait_for(wait_for_line(), timeout)
-
-    async def drain() -> None:
-        assert proc.stdout is not None
-        while raw := await proc.stdout.readline():
-            lines.append(raw.decode().rstrip())
-
-    asyncio.get_running_loop().create_task(drain())
-    return Proc(proc, url, lines)
+from tests.integration.helpers import Proc, start
 
 
 @pytest.fixture
@@ -72,16 +15,3 @@ async def kis_sim() -> AsyncIterator[Proc]:
                       r"kis-sim listening on (http://\S+)")
     yield sim
     await sim.terminate()
-
-
-def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "AUTOTRADER_DATA_DIR": str(tmp_path / "data"),
-        "AUTOTRADER_BCRYPT_COST": "4",
-        "AUTOTRADER_LOG_LEVEL": "WARNING",
-        **{f"AUTOTRADER_{k.upper()}": v for k, v in extra.items()},
-    }
-
-
-async def start_server(env: dict[str, str]) -> Proc:
-    return await start(["serve", "--host", "127.0.0.1", "--port", "0"], env, r"listening on (http://\S+)")

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.integration.conftest import server_env, start_server
+from tests.integration.helpers import server_env, start_server
 
 pytestmark = pytest.mark.timeout(120)
 

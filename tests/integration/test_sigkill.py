@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.integration.conftest import server_env, start_server
+from tests.integration.helpers import server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,7 +41,12 @@ async def test_sigkill_mid_order_then_restart(tmp_path, db_url, step, status, he
             assert order["client_order_id"] == "k1" and order["status"] == status
             again = await http.post(f"{second.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"},
                                     json=BUY)
-            assert (await again.json()).get("order_id", order["order_id"]) == order["order_id"]
+            answer = await again.json()
+            if status == "filled":  # the same key answers with the first order, never a second one
+                assert (again.status, answer["order_id"]) == (201, order["order_id"])
+            else:  # the first order's final answer again
+                assert again.status == 422 and answer["error"]["code"] == status
+                assert answer["error"]["message"].startswith(f"order {order['order_id']} {status}")
             orders = (await (await http.get(f"{second.url}/stocks/orders", headers=auth)).json())["orders"]
             assert len(orders) == 1  # never sent twice
             balance = await (await http.get(f"{second.url}/accounts/balance", headers=auth)).json()

@@ -12,7 +12,7 @@ from aiohttp import web
 from engine.brokers.kis import KisMarketData, KisTransportError, create_simulator_app
 from engine.runtime import WallClock
 from engine.settings import Settings
-from tests.integration.conftest import server_env, start
+from tests.integration.helpers import server_env, start
 from tests.tls_certs import make_certs
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from tests.web.orders_env import register, order
-from tests.web.test_swings import DEMO
+from tests.web.helpers import DEMO
 
 ID_PARAMS = {"account_id", "order_id", "swing_id"}
 QUERY_IDS = {("GET", "/accounts/balance"), ("GET", "/stocks/orders")}

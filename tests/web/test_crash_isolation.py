@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.web.test_kis_socket import TRADES, connect, until
+from tests.web.helpers import TRADES, connect, until
 from web.keys import SYSTEM
 
 
@@ -33,9 +33,9 @@ async def test_repeated_crashes_are_contained(client, clock, make_user):
     for expected_restarts in range(1, 4):
         victim.tell(Poison())
         await clock.advance(0.01)
-        assert system._cells[victim.path].state == "restarting"
+        assert system.cell_info(victim.path)["state"] == "restarting"
         await clock.advance(2.0 ** (expected_restarts - 1))  # back-off: 1 s, 2 s, 4 s
-        assert system._cells[victim.path].restarts == expected_restarts
+        assert system.cell_info(victim.path)["restarts"] == expected_restarts
     victim.tell(Poison())  # the budget (3 in 600 s) is spent: stopped for good
     await clock.advance(0.01)
     tree = {row["path"]: row for row in (await (await client.get("/admin/actors", headers=bob)).json())["actors"]}

@@ -9,53 +9,14 @@ import msgspec
 import pytest
 from aiohttp import WSMsgType
 
+from tests.web.helpers import QUOTES, TRADES, connect, sessions_gone, until
 from web.keys import ROUTER, SOURCE, SYSTEM
-
-TRADES = {"tr_type": "1", "tr_id": "H0STCNT0", "st_code": "005930"}
-QUOTES = {"tr_type": "1", "tr_id": "H0STASP0", "st_code": "005930"}
 
 
 @pytest.fixture
 def app_settings(db_settings):
     return msgspec.structs.replace(db_settings, market_data="sim", feed_grace_s=5.0, ws_max_subscriptions=3,
                                    sim_trades_per_s=2.0, sim_quotes_per_s=1.0)
-
-
-async def connect(client, headers, strategy="basic", params=None):
-    ws = await client.ws_connect("/kis_socket")
-    token = headers["Authorization"].split()[1]
-    hello = {"type": "auth", "token": token, "strategy_type": strategy}
-    if params is not None:
-        hello["params"] = params
-    await ws.send_json(hello)
-    ack = await ws.receive_json(timeout=5)
-    assert ack == {"type": "ack", "message": "authenticated", "strategy_type": strategy}
-    return ws
-
-
-async def sessions_gone(app, user_id=None):
-    """Barrier: the server has handled the closes (no session, no strategy left), and the
-    feeds hub has handled what they told it on their way out."""
-    from actors.feed_hub import FeedFor
-    from actors.session_hub import CountSessions
-
-    hub = app[SYSTEM].ref("/sessions")
-    for _ in range(10_000):
-        if await hub.ask(CountSessions(user_id), 5) == 0 and not app[SYSTEM].children("/strategies"):
-            await app[SYSTEM].ref("/feeds").ask(FeedFor("000000"), 5)  # what they told it on the way out
-            return
-        await asyncio.sleep(0)  # the close travels over the loopback socket
-    raise AssertionError("sessions still open")
-
-
-async def until(ws, kind, n=1):
-    """The next ``n`` messages of ``kind`` (others skipped)."""
-    got = []
-    while len(got) < n:
-        msg = await ws.receive_json(timeout=5)
-        if msg["type"] == kind:
-            got.append(msg)
-    return got
 
 
 async def test_auth_must_come_within_the_timeout(client, clock, app_settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.web.test_kis_socket import connect
+from tests.web.helpers import connect
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from storage.models import Base
 from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
 from tests.engine.brokers.kis.conftest import running_simulator
 from tests.web.orders_env import register
-from tests.web.test_orders_kis_sim import _common_price
+from tests.web.helpers import common_price
 from web.app import create_app
 from web.logs import ContextFilter, JsonFormatter
 
@@ -58,7 +58,7 @@ async def test_no_secret_in_logs_responses_or_rows(aiohttp_client, app_settings,
             _, headers = await make_user()
             await register(client, headers, PAPER)
             kis_id = await register(client, headers, KIS)
-            code, price = _common_price(sim)
+            code, price = common_price(sim)
             resp = await client.post("/stocks/order", headers=headers, json={
                 "stock_code": code, "order_type": "buy", "quantity": 1, "price": price, "account_id": kis_id})
             responses.append(await resp.text())

@@ -11,23 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.models import FillRow, PaperOrderRow
+from tests.web.helpers import crash_at
 from tests.web.orders_env import order, register
 from web.app import create_app
 from web.trading import ORDER_FAULT
 
 BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
-
-
-class SimulatedCrash(Exception):
-    pass
-
-
-def crash_at(step):
-    def fault(name: str) -> None:
-        if name == step:
-            raise SimulatedCrash(f"killed after {name}")
-
-    return fault
 
 
 async def _count(session_factory, model) -> int:
@@ -62,7 +51,11 @@ async def test_restart_reconciles_instead_of_resending(aiohttp_client, app_setti
     assert len(journalled["fills"]) == fills
 
     code, again = await order(client, clock, {**headers, "Idempotency-Key": "k1"}, BUY)
-    assert again.get("order_id", journalled["order_id"]) == journalled["order_id"]
+    if status == "filled":  # the same key answers with the first order, never a second one
+        assert (code, again["order_id"]) == (201, journalled["order_id"])
+    else:  # the first order's final answer again
+        assert code == 422 and again["error"]["code"] == status
+        assert again["error"]["message"].startswith(f"order {journalled['order_id']} {status}")
     assert await _count(session_factory, PaperOrderRow) == paper_orders  # the same key never resends
     resp = await client.get("/accounts/balance", headers=headers)
     balance = await resp.json()

@@ -37,7 +37,7 @@ async def test_buy_then_sell_moves_cash_by_fills_and_fees(client, clock, make_us
     assert [o["order_id"] for o in orders] == [sold["order_id"], body["order_id"]]  # newest first
     (sell_fill,) = orders[0]["fills"]
     proceeds = 5 * sell_fill["price"]
-    assert sell_fill["tax"] == proceeds * 1800 // 1_000_000
+    assert sell_fill["tax"] == proceeds * 15 // 10_000  # June 2025, KOSPI: 0 % tax + 0.15 % rural special tax
     resp = await client.get("/accounts/balance", headers=headers)
     after = await resp.json()
     assert after["cash_balance"] == (balance["cash_balance"] + proceeds - sell_fill["commission"]

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from actors import paths
-from actors.account import OrderResult, PlaceOrder, Reconcile
+from actors.account_messages import OrderResult, PlaceOrder, Reconcile
 from actors.account_hub import AccountRef
 from engine.brokers.base import (
     BrokerBalance, BrokerFill, BrokerOrderStatus, BrokerUnavailable, OrderAck, OrderRejected, OutcomeUnknown,

@@ -5,28 +5,15 @@ from __future__ import annotations
 import msgspec
 
 from engine.brokers.kis.simulator import SimulatorConfig
-from engine.brokers.sim import base_price
-from engine.market.krx import price_limits, round_to_tick
 from engine.runtime import WallClock
 from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
 from tests.engine.brokers.kis.conftest import running_simulator
+from tests.web.helpers import common_price
 from tests.web.orders_env import register
 from web.app import create_app
 
 KIS = {"account_number": "50123456-01", "api_key": APP_KEY, "secret_key": APP_SECRET, "broker": "kis",
        "hts_id": HTS_ID}
-
-
-def _common_price(sim) -> tuple[str, int]:
-    """A code and a price inside both today's limits: our simulated market's and the KIS simulator's."""
-    for n in range(1, 1000):
-        code = f"{n:06d}"
-        low, high = price_limits(base_price(code))
-        their_low, their_high = price_limits(sim.sim.market.state(code).prev_close)
-        price = round_to_tick(max(low, their_low), "up")
-        if price <= min(high, their_high):
-            return code, price
-    raise AssertionError("no code whose limits overlap")
 
 
 async def test_a_kis_order_reaches_the_simulator_once(aiohttp_client, app_settings, engine, make_user):
@@ -38,7 +25,7 @@ async def test_a_kis_order_reaches_the_simulator_once(aiohttp_client, app_settin
         client = await aiohttp_client(app)
         _, headers = await make_user()
         await register(client, headers, KIS)
-        code, price = _common_price(sim)
+        code, price = common_price(sim)
         body = {"stock_code": code, "order_type": "buy", "quantity": 1, "price": price,
                 "client_order_id": "kis-1"}
         resp = await client.post("/stocks/order", json=body, headers=headers)
@@ -64,7 +51,7 @@ async def test_accounts_sharing_an_app_key_share_its_token_and_throttle(aiohttp_
         _, headers = await make_user()
         first = await register(client, headers, KIS)
         second = await register(client, headers, {**KIS, "account_number": "50123457-01"})
-        code, price = _common_price(sim)
+        code, price = common_price(sim)
         for account_id, key in ((first, "a"), (second, "b")):
             resp = await client.post("/stocks/order", headers=headers, json={
                 "stock_code": code, "order_type": "buy", "quantity": 1, "price": price,

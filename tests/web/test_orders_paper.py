@@ -7,11 +7,11 @@ import datetime as dt
 import msgspec
 
 from actors import paths
-from actors.account import GetBalance
+from actors.account_messages import GetBalance
 from actors.account_hub import AccountRef
 from engine.brokers.sim import base_price
 from tests.web.orders_env import drive, order, register
-from tests.web.test_kis_socket import connect, until
+from tests.web.helpers import connect, until
 from web.app import create_app
 from web.keys import SYSTEM
 from web.trading import QUOTE_BOARD

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from pathlib import Path
 
 import msgspec
 import pytest
 
-from tests.web.test_kis_socket import TRADES, connect, until
+from tests.web.helpers import TRADES, connect, until
+from tests.helpers import data_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FILE = DATA / "krx_1m_005930_2025-06-13.csv"
+FILE = data_file("krx_1m_005930_2025-06-13.csv")
 
 
 @pytest.fixture

@@ -3,22 +3,19 @@ database: the swing resumes, no order is sent twice, and the SIGNAL matches the 
 
 from __future__ import annotations
 
-import asyncio
 
 import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from actors.swing import GetSwing
-from actors.swing_hub import CountSwings
 from storage import SwingRepo
 from storage.models import PaperOrderRow
 from tests.web.orders_env import register
-from tests.web.test_orders_crash import crash_at
-from tests.web.test_swings import DEMO, settle
+from tests.web.helpers import DEMO, crash_at, quiesce, settle_swing
 from web.app import create_app
 from web.keys import SYSTEM
-from web.trading import ORDER_FAULT, QUOTE_BOARD
+from web.trading import ORDER_FAULT
 
 
 @pytest.fixture
@@ -33,20 +30,15 @@ async def broker_orders(session_factory) -> int:
 
 
 async def run_until_an_order_is_in_flight(client, clock, swing_id):
-    ref = client.server.app[SYSTEM].lookup(f"/swings/{swing_id}")
-    board = client.server.app[QUOTE_BOARD]
+    """Check after check until the swing orders; then let the account reach the faulty step."""
+    app = client.server.app
+    ref = app[SYSTEM].lookup(f"/swings/{swing_id}")
     for _ in range(15):
         now = clock.now_ms()
         await clock.advance_to_ms(now - now % 60_000 + 62_500)  # just past the next check
-        await client.server.app[SYSTEM].ref("/swings").ask(CountSwings(), 5)
+        await quiesce(app, clock)
         view = await ref.ask(GetSwing(), 5)
         if view["pending_order"] is not None:
-            for _ in range(50):  # let the account reach the faulty step
-                waiter = asyncio.ensure_future(board.wait_for_waiter())
-                done, _ = await asyncio.wait({waiter}, timeout=0.02)
-                waiter.cancel()
-                if done:
-                    await clock.advance(1)
             return view["pending_order"]
     raise AssertionError("the swing never ordered")
 
@@ -61,7 +53,7 @@ async def test_restart_mid_transition_resumes_without_a_duplicate(aiohttp_client
     _, headers = await make_user()
     await register(client, headers)
     swing_id = (await (await client.post("/swing/register", json=DEMO, headers=headers)).json())["swing_id"]
-    await settle(client, clock, swing_id)
+    await settle_swing(client.server.app, clock, swing_id)
     in_flight = await run_until_an_order_is_in_flight(client, clock, swing_id)
     async with session_factory() as session:
         before = await SwingRepo(session).get(swing_id)
@@ -69,7 +61,7 @@ async def test_restart_mid_transition_resumes_without_a_duplicate(aiohttp_client
     await client.close()  # the process is gone
 
     client = await aiohttp_client(create_app(app_settings, clock=clock))
-    view = await settle(client, clock, swing_id)
+    view = await settle_swing(client.server.app, clock, swing_id)
     assert view["pending_order"] is None
     async with session_factory() as session:
         after = await SwingRepo(session).get(swing_id)
@@ -104,7 +96,7 @@ async def test_an_intent_that_never_reached_the_account_is_placed_once(aiohttp_c
                                   params=params, status="active")
         await repo.save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent_decision=intent)
     client = await aiohttp_client(create_app(app_settings, clock=clock))
-    view = await settle(client, clock, swing.id)
+    view = await settle_swing(client.server.app, clock, swing.id)
     assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 3
     orders = (await (await client.get("/stocks/orders", headers=headers)).json())["orders"]
     assert [o["client_order_id"] for o in orders] == [f"swing-{swing.id}-1"]

@@ -13,14 +13,16 @@ from engine.strategy.backtest import backtest
 from engine.strategy.swing import SwingParams
 from storage import SwingRepo
 from tests.web.orders_env import register
-from tests.web.test_replay_ohlc import FILE
-from tests.web.test_swings import next_check
+from tests.helpers import data_file
+from tests.web.helpers import next_check
 
 pytestmark = pytest.mark.timeout(180)
 
 PARAMS = {"stock_code": "005930", "unit_amount": 5_000_000, "bar_size": "1Min", "short_term": 2,
           "medium_term": 5, "long_term": 10, "rsi_threshold": 10, "adx_threshold": 10, "obv_threshold": 0,
           "repeat": True}
+
+FILE = data_file("krx_1m_005930_2025-06-13.csv")
 
 
 @pytest.fixture

@@ -3,21 +3,15 @@ reaching SIGNAL 3 with real paper orders, and the status and events endpoints.""
 
 from __future__ import annotations
 
-import asyncio
 
 import msgspec
 import pytest
 
-from actors.swing import GetSwing
-from actors.swing_hub import CountSwings
-from engine.strategy.schedule import CHECK_DELAY_MS
 from storage import SwingRepo
+from tests.web.helpers import DEMO, next_check, settle_swing
 from tests.web.orders_env import register
-from web.trading import QUOTE_BOARD
 from web.keys import SYSTEM
 
-DEMO = {"stock_code": "005380", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
-        "medium_term": 3, "long_term": 5, "rsi_threshold": 1, "adx_threshold": 0, "obv_threshold": 0}
 SPEC_BODY = {"short_term": 5, "medium_term": 20, "long_term": 60, "rsi_threshold": 30,
              "adx_threshold": 25, "obv_threshold": 1000}
 
@@ -25,38 +19,6 @@ SPEC_BODY = {"short_term": 5, "medium_term": 20, "long_term": 60, "rsi_threshold
 @pytest.fixture
 def app_settings(db_settings):
     return msgspec.structs.replace(db_settings, market_data="sim", ignore_market_hours=True)
-
-
-async def next_check(client, clock, swing_id):
-    """Move the clock just past the next minute's swing check, then settle what it started.
-
-    Never jump over a check with an order in flight: the order path does real database
-    I/O, and the manual clock must not race past the quotes it is waiting for."""
-    now = clock.now_ms()
-    await clock.advance_to_ms(now - now % 60_000 + 60_000 + CHECK_DELAY_MS + 500)
-    return await settle(client, clock, swing_id)
-
-
-async def settle(client, clock, swing_id):
-    """Barrier: the swing has its history and no order in flight. Whenever the account waits
-    for a quote the clock moves one second; in between, database I/O runs on real threads, so
-    the loop waits for the next event (a quote waiter, or the swing's next answer)."""
-    system = client.server.app[SYSTEM]
-    await system.ref("/swings").ask(CountSwings(), 5)  # the hub has told the swing of every tick so far
-    ref = system.lookup(f"/swings/{swing_id}")
-    board = client.server.app[QUOTE_BOARD]
-    for _ in range(500):
-        if ref is None or not ref.alive:
-            return None
-        view = await ref.ask(GetSwing(), 5)
-        if view["pending_order"] is None and view["history_ready"]:
-            return view
-        waiter = asyncio.ensure_future(board.wait_for_waiter())
-        done, _ = await asyncio.wait({waiter}, timeout=0.02)
-        waiter.cancel()
-        if done and view["pending_order"] is not None:
-            await clock.advance(1)
-    raise AssertionError(f"swing {swing_id} never settled: {view}")
 
 
 async def status(client, headers):
@@ -118,7 +80,7 @@ async def test_demo_reaches_signal_3_within_ten_minutes_with_real_paper_orders(c
     body = await resp.json()
     assert body["message"] == "오토 스윙 등록 성공"
     swing_id = body["swing_id"]
-    await settle(client, clock, swing_id)  # registered, history loaded
+    await settle_swing(client.server.app, clock, swing_id)  # registered, history loaded
     seen_states = []
     for _ in range(10):  # ten simulated minutes
         await next_check(client, clock, swing_id)

@@ -7,7 +7,7 @@ import pytest
 
 from engine.brokers.kis import SIMULATOR, SimulatorConfig, create_simulator_app
 from engine.runtime import WallClock
-from tests.web.test_kis_socket import TRADES, connect, until
+from tests.web.helpers import TRADES, connect, until
 from web.app import create_app
 from web.keys import SOURCE
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.web.test_kis_socket import connect
+from tests.web.helpers import connect
 from web.keys import ROUTER, SOURCE, SYSTEM
 
 EXAMPLES = 60

@@ -2,7 +2,8 @@
 
 - Intraday sizes use today's minute bars (FHKST03010200, 30 rows a call, newest
   first), paged back one minute before the earliest row, then aggregated into
-  5Min..1H on the KST grid (:func:`engine.market.krx.bar_start`). KIS keeps only
+  5Min..1H as the live bars are (:func:`engine.market.krx.bar_bounds`: the last
+  bar ends at the close and holds the 15:30 closing print). KIS keeps only
   today here, so an intraday backfill returns at most today's bars.
 - ``1D`` uses daily bars (FHKST03010100, ≤100 rows a call), paged back by date.
 Rows are labelled by their minute's start. Bars not yet closed at the clock's
@@ -14,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from engine.brokers.kis.errors import BackfillError, KisError
-from engine.brokers.kis.frames import DAY_MS, date_midnight_ms, hms_ms
+from engine.brokers.kis.frames import date_midnight_ms, hms_ms
 from engine.brokers.kis.rest import KisRest
-from engine.market.krx import BAR_MS, bar_start, parse_bar_size
+from engine.market.krx import BAR_MS, bar_bounds, bar_end, bar_start, kst_date, parse_bar_size, session_open_ms
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
 
@@ -136,11 +137,16 @@ async def _daily_rows(rest: KisRest, clock: Clock, code: str, days: int) -> list
 
 
 def _aggregate(code: str, size: str, rows: list[Row], now_ms: int) -> list[Bar]:
-    step = DAY_MS if size == "1D" else BAR_MS[size]
+    """Rows into bars stamped as the live aggregator stamps them (:func:`krx.bar_bounds`):
+    a daily row at its session's open, a 15:30 closing-print minute in the last bar."""
     bars: list[Bar] = []
     current: list[int] | None = None
     for ts, o, h, lo, c, v in rows:
-        start = bar_start(ts, size)
+        if size == "1D":
+            start = session_open_ms(kst_date(ts))
+        else:
+            bounds = bar_bounds(ts, size)
+            start = bounds[0] if bounds is not None else bar_start(ts, size)
         if current is not None and current[0] == start:
             current[2] = max(current[2], h)
             current[3] = min(current[3], lo)
@@ -152,4 +158,4 @@ def _aggregate(code: str, size: str, rows: list[Row], now_ms: int) -> list[Bar]:
         current = [start, o, h, lo, c, v]
     if current is not None:
         bars.append(Bar(code, size, *current))
-    return [b for b in bars if b.start_ms + step <= now_ms]
+    return [b for b in bars if bar_end(b.start_ms, size) <= now_ms]

@@ -9,10 +9,10 @@ from engine.market.krx import KST, pandas_alias
 from engine.market.messages import Bar, Quote, Tick
 from engine.runtime.clock import ManualClock
 from engine.settings import Settings
+from tests.helpers import data_file
 
-DATA = Path("/work/shared/data")
-THREE_DAYS = DATA / "krx_1m_005930_2025-06-16_to_18.csv"
-ONE_DAY = DATA / "krx_1m_005930_2025-06-13.csv"
+THREE_DAYS = data_file("krx_1m_005930_2025-06-16_to_18.csv")
+ONE_DAY = data_file("krx_1m_005930_2025-06-13.csv")
 
 
 class Sink:
@@ -33,7 +33,9 @@ class Sink:
 def file_bars(path: Path, size: str) -> list[tuple]:
     df = pd.read_csv(path)
     df.index = pd.to_datetime(df["Datetime"], utc=True).dt.tz_convert(KST)
-    r = df.resample(pandas_alias(size), label="left", closed="left")
+    # 1D bars are the session [09:00, 15:30], stamped at the open (these June days open at 09:00)
+    r = df.resample("24h" if size == "1D" else pandas_alias(size), label="left", closed="left",
+                    offset="9h" if size == "1D" else None)
     out = pd.DataFrame({"o": r["Open"].first(), "h": r["High"].max(), "l": r["Low"].min(),
                         "c": r["Close"].last(), "v": r["Volume"].sum()}).dropna()
     starts = out.index.tz_convert("UTC").as_unit("ms").asi8

@@ -27,6 +27,20 @@ class Block(msgspec.Struct, frozen=True):
     gate: asyncio.Event
 
 
+class BlockThenBoom(msgspec.Struct, frozen=True):
+    """Handling waits for the gate, then crashes."""
+
+    gate: asyncio.Event
+
+
+class StopSelf(msgspec.Struct, frozen=True):
+    pass
+
+
+class GetSeen(msgspec.Struct, frozen=True):
+    pass
+
+
 class Trade(msgspec.Struct, frozen=True):
     code: str
     price: int
@@ -36,9 +50,14 @@ class Counter(Actor):
     mailbox = MailboxSpec(limit=8)
     starts = 0  # counts on_start calls across restarts (class-level on purpose)
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: list[int] | None = None) -> None:
         self.n = 0
         self.seen: list[object] = []
+        self.stopped_with = on_stop  # the count at on_stop is appended here
+
+    async def on_stop(self) -> None:
+        if self.stopped_with is not None:
+            self.stopped_with.append(self.n)
 
     async def on_start(self) -> None:
         type(self).starts += 1
@@ -54,6 +73,13 @@ class Counter(Actor):
                 raise RuntimeError("boom")
             case Block(gate=gate):
                 await gate.wait()
+            case BlockThenBoom(gate=gate):
+                await gate.wait()
+                raise RuntimeError("boom after the gate")
+            case StopSelf():
+                self.ctx.stop_self()
+            case GetSeen():
+                return list(self.seen)
             case Trade():
                 self.seen.append(msg)
             case _:

@@ -4,7 +4,7 @@ import pytest
 
 from engine.runtime import ActorSystem, ChildSpec, MailboxFull
 from engine.runtime.mailbox import Mailbox
-from tests.engine.runtime.helpers import Add, Block, Conflating, Counter, Faulting, Get, Trade
+from tests.engine.runtime.helpers import Add, Block, Conflating, Counter, Faulting, Get, GetSeen, Trade
 
 
 @pytest.fixture
@@ -62,9 +62,8 @@ async def test_conflation_only_above_high_water_latest_wins(system):
     ref.tell(Trade("A", 5))  # replaces 4
     ref.tell(Add(1))  # never conflated
     gate.set()
-    await ref.ask(Get(), 1)
-    counter = system._cells["/c"].actor
-    assert [(m.code, m.price) for m in counter.seen if isinstance(m, Trade)] == [
+    seen = await ref.ask(GetSeen(), 1)
+    assert [(m.code, m.price) for m in seen if isinstance(m, Trade)] == [
         ("A", 1), ("A", 2), ("A", 5), ("B", 1),
     ]
     info = next(r for r in system.snapshot() if r["path"] == "/c")

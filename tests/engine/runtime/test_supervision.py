@@ -12,7 +12,7 @@ from engine.runtime import (
     PathTaken,
     Supervisor,
 )
-from tests.engine.runtime.helpers import Add, Block, Boom, Counter, Get
+from tests.engine.runtime.helpers import Add, Block, BlockThenBoom, Boom, Counter, Get, StopSelf
 
 
 @pytest.fixture
@@ -34,17 +34,17 @@ async def test_crash_restarts_with_exponential_backoff_on_the_clock(system, cloc
     with pytest.raises(RuntimeError, match="boom"):
         await ref.ask(Boom(), 1)
     await clock.settle()
-    assert system._cells["/c"].state == "restarting"
+    assert system.cell_info("/c")["state"] == "restarting"
     await clock.advance(0.9)
-    assert system._cells["/c"].state == "restarting"
+    assert system.cell_info("/c")["state"] == "restarting"
     await clock.advance(0.2)  # the first back-off is 1 s
-    assert system._cells["/c"].state == "running"
+    assert system.cell_info("/c")["state"] == "running"
     assert await ref.ask(Get(), 1) == 0  # state reloaded from scratch
     ref.tell(Boom())
     await clock.advance(1.9)
-    assert system._cells["/c"].state == "restarting"  # second back-off is 2 s
+    assert system.cell_info("/c")["state"] == "restarting"  # second back-off is 2 s
     await clock.advance(0.2)
-    assert system._cells["/c"].state == "running"
+    assert system.cell_info("/c")["state"] == "running"
     assert system.snapshot()[0]["restarts"] == 2
 
 
@@ -56,8 +56,8 @@ async def test_spent_budget_stops_the_child_and_tells_the_parent(system, clock):
         ref.tell(Boom())
     await clock.settle()
     assert system.lookup("/group/c") is None
-    group = system._cells["/group"].actor
-    assert [t.path for t in group.terminated] == ["/group/c"]
+    assert system.cell_info("/group")["details"] == {"children_terminated": 1}
+    assert system.cell_info("/group/c")["state"] == "faulted"
     tree = {row["path"]: row for row in system.snapshot()}
     assert tree["/group/c"]["state"] == "faulted"
     assert tree["/group/c"]["restarts"] == 2
@@ -76,7 +76,7 @@ async def test_budget_window_forgets_old_restarts(system, clock):
     ref.tell(Boom())
     await clock.settle()
     assert system.lookup("/c") is not None
-    assert system._cells["/c"].restarts == 2
+    assert system.cell_info("/c")["restarts"] == 2
 
 
 async def test_temporary_child_is_never_restarted(system, clock):
@@ -89,11 +89,12 @@ async def test_temporary_child_is_never_restarted(system, clock):
 async def test_permanent_child_restarts_when_it_stops_itself(system, clock):
     ref = system.spawn("/p", Counter, ChildSpec(restart="permanent", backoff_base_s=0))
     ref.tell(Add(3))
-    system._cells["/p"].actor.ctx.stop_self()
+    ref.tell(StopSelf())
+    await system.idle()
     assert await ref.ask(Get(), 1) == 0
-    assert system._cells["/p"].restarts == 1
+    assert system.cell_info("/p")["restarts"] == 1
     transient = system.spawn("/q", Counter, ChildSpec(restart="transient"))
-    system._cells["/q"].actor.ctx.stop_self()
+    transient.tell(StopSelf())
     await clock.settle()
     assert system.lookup("/q") is None and not transient.alive
 
@@ -105,26 +106,24 @@ async def test_stop_is_a_message_and_pending_asks_fail_at_once(system):
     ref.tell(Add(2))
     ask = asyncio.ensure_future(ref.ask(Get(), 5))
     await asyncio.sleep(0)
-    cell = system._cells["/c"]
     ref.stop()
     with pytest.raises(ActorStopped):
         ref.tell(Add(1))  # intake is closed once stop is asked
+    assert system.cell_info("/c")["state"] == "running"  # still handling what came before the stop
     gate.set()
     assert await ask == 2  # queued before the stop: still handled
-    await cell.done
-    assert cell.state == "stopped"
-    late = cell.mailbox  # nothing left behind
-    assert len(late) == 0
+    await system.idle()
+    with pytest.raises(ActorNotFound):
+        system.cell_info("/c")  # stopped normally: gone from the tree
 
 
 async def test_asks_left_in_a_stopping_mailbox_fail_with_actor_stopped(system, clock):
     ref = system.spawn("/c", Counter, ChildSpec(restart="temporary"))
     gate = asyncio.Event()
-    ref.tell(Block(gate))
+    ref.tell(BlockThenBoom(gate))  # crashes before the ask is reached
     await asyncio.sleep(0)
     ask = asyncio.ensure_future(ref.ask(Get(), 5))
     await asyncio.sleep(0)
-    system._cells["/c"].mailbox.put_front(Boom())  # crashes before the ask is reached
     gate.set()
     with pytest.raises(ActorStopped):
         await ask
@@ -160,14 +159,14 @@ async def test_paths_lookup_and_subtree_stop(system):
 
 async def test_shutdown_drains_then_cancels_after_the_deadline(clock):
     system = ActorSystem(clock=clock)
-    fast = system.spawn("/fast", Counter)
+    counts: list[int] = []
+    fast = system.spawn("/fast", lambda: Counter(on_stop=counts))
     stuck = system.spawn("/stuck", Counter)
     for _ in range(5):
         fast.tell(Add(1))
     stuck.tell(Block(asyncio.Event()))  # never released
-    fast_cell = system._cells["/fast"]
     await system.shutdown(deadline=0.05)
-    assert fast_cell.handled == 5 and fast_cell.state == "stopped"
+    assert counts == [5]  # drained, then on_stop ran
     assert len(system) == 0
     with pytest.raises(ActorStopped):
         system.spawn("/late", Counter)

@@ -8,6 +8,7 @@ from engine.brokers.kis.errors import BackfillError
 from engine.brokers.kis.frames import date_midnight_ms
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.brokers.kis.source import KisMarketData
+from engine.market.krx import session_open_ms
 from engine.runtime.clock import WallClock
 from engine.settings import Settings
 from tests.engine.brokers.kis.conftest import QueueSink
@@ -70,9 +71,9 @@ async def test_daily_bars_weekdays_up_to_yesterday(kis):
     s, source = kis
     bars = await source.backfill("005930", "1D", 120)  # more than one page of 100
     assert len(bars) == 120
-    assert bars[-1].start_ms == date_midnight_ms("20250612")
+    assert bars[-1].start_ms == session_open_ms("2025-06-12")  # stamped at the open, as live 1D bars are
     history = s.sim.market.daily_bars("005930", date(2025, 6, 13))
-    by_day = {date_midnight_ms(d.strftime("%Y%m%d")): (o, h, lo, c, v) for d, o, h, lo, c, v in history}
+    by_day = {session_open_ms(d): (o, h, lo, c, v) for d, o, h, lo, c, v in history}
     for bar in bars:
         assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == by_day[bar.start_ms]
 

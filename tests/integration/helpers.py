@@ -1,0 +1,79 @@
+"""Helpers of the integration tests: run the real `autotrader` processes on 127.0.0.1 and talk to
+them over sockets. Test modules import from here (never from conftest or each other)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+AUTOTRADER = [sys.executable, "-m", "web.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    def __init__(self, proc: asyncio.subprocess.Process, url: str, lines: list[str],
+                 drain: asyncio.Task[None] | None = None) -> None:
+        self.proc = proc
+        self.url = url
+        self.lines = lines  # everything it printed on stdout so far
+        self.drain = drain  # the task that keeps reading stdout (ends with the process)
+
+    async def terminate(self, timeout: float = 15.0) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise
+
+
+async def start(args: list[str], env: dict[str, str], pattern: str, timeout: float = 60.0) -> Proc:
+    """Start ``autotrader ARGS`` and wait for the stdout line matching ``pattern`` (group 1 = URL)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    proc = await asyncio.create_subprocess_exec(
+        *AUTOTRADER, *args, cwd=ROOT, env=full_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    regex = re.compile(pattern)
+
+    async def wait_for_line() -> str:
+        assert proc.stdout is not None
+        while True:
+            raw = await proc.stdout.readline()
+            if not raw:
+                raise RuntimeError(f"autotrader {' '.join(args)} exited: {lines}")
+            line = raw.decode().rstrip()
+            lines.append(line)
+            match = regex.search(line)
+            if match:
+                return match.group(1)
+
+    url = await asyncio.wait_for(wait_for_line(), timeout)
+
+    async def drain() -> None:
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            lines.append(raw.decode().rstrip())
+
+    return Proc(proc, url, lines, asyncio.get_running_loop().create_task(drain()))
+
+
+def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "AUTOTRADER_DATA_DIR": str(tmp_path / "data"),
+        "AUTOTRADER_BCRYPT_COST": "4",
+        "AUTOTRADER_LOG_LEVEL": "WARNING",
+        **{f"AUTOTRADER_{k.upper()}": v for k, v in extra.items()},
+    }
+
+
+async def start_server(env: dict[str, str]) -> Proc:
+    return await start(["serve", "--host", "127.0.0.1", "--port", "0"], env, r"listening on (http://\S+)")
