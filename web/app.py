@@ -166,6 +166,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
+        market = app[CLUSTER].market if CLUSTER in app else None  # type: ignore[attr-defined]
+        if market is not None:  # one writer per code in the cluster: the node holding its upstream
+            bars = market.own_bars(bars)
+            if not bars:
+                return 0
         async with sessions.begin() as session:
             return await BarRepo(session).upsert_many(bars)
 

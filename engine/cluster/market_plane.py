@@ -10,6 +10,9 @@ code some feed on this node wants:
   every record on ``md.<venue>.<trade|quote>.<code>``;
 - **follower** — another node holds it: records come from those subjects.
 
+Each node aggregates bars from the trades it gets; the holder alone persists a
+code's closed bars and publishes them on ``md.<venue>.bar.<SIZE>.<code>``.
+
 Publishing never awaits per record: records queue and one task per loop turn
 publishes them. On every heartbeat a follower looks at its codes' leases; a
 code without a holder (its node died, or let it go) goes ``reconnecting`` for
@@ -184,6 +187,14 @@ class ClusterMarketData:
     def publish_quote(self, quote: Quote) -> None:
         if quote.code in self.held:
             self._queue(self.node.subjects.md(self.venue, "quote", quote.code), self._enc.encode(quote))
+
+    def own_bars(self, bars: list[Bar]) -> list[Bar]:
+        """The closed bars of codes this node holds, published on ``md.<venue>.bar.<SIZE>.<code>``: the
+        ones this node persists (every node aggregates the same trades; one writer per code is enough)."""
+        mine = [bar for bar in bars if bar.code in self.held]
+        for bar in mine:
+            self._queue(self.node.subjects.md_bar(self.venue, bar.size, bar.code), self._enc.encode(bar))
+        return mine
 
     def publish_status(self, status: StreamStatus, detail: str) -> None:
         data = self._enc.encode(_Status(status, detail))

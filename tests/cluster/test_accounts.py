@@ -13,7 +13,7 @@ from actors.account import PlaceOrder
 from actors.account_hub import AccountRef
 from engine.cluster.errors import FencedOut
 from storage import UserRepo
-from tests.cluster.conftest import drop_buckets, node_settings
+from tests.cluster.conftest import NATS_URL, drop_buckets, node_settings
 from tests.web.orders_env import PAPER, register
 from web.app import create_app
 from web.auth import issue_token
@@ -50,8 +50,25 @@ async def socket(client, headers):
     return ws
 
 
-async def test_one_owner_requests_from_any_node_and_events_on_every_node(two):
+async def wiretap(prefix: str):
+    """Every message of the cluster's subjects and of its key-value buckets, as NATS carries it."""
+    import nats
+
+    nc = await nats.connect(NATS_URL)
+    seen: list[bytes] = []
+
+    async def keep(msg) -> None:
+        seen.append(msg.subject.encode() + b" " + msg.data)
+
+    for subject in (f"{prefix}.>", f"$KV.{prefix}_leases.>", f"$KV.{prefix}_nodes.>"):
+        await nc.subscribe(subject, cb=keep)
+    await nc.flush()
+    return nc, seen
+
+
+async def test_one_owner_requests_from_any_node_and_events_on_every_node(two, prefix):
     a, b = two
+    tap, seen = await wiretap(prefix)
     user_id, headers = await user(a, "ann@example.com")
     account_id = await register(a, headers, PAPER)
     ws_a, ws_b = await socket(a, headers), await socket(b, headers)
@@ -79,6 +96,14 @@ async def test_one_owner_requests_from_any_node_and_events_on_every_node(two):
     assert [o["client_order_id"] for o in orders["orders"]] == ["c1"]  # journalled once
     await ws_a.close()
     await ws_b.close()
+    await tap.flush()
+    await tap.close()
+    wire = b"\n".join(seen)
+    assert b".rpc." in wire and b"accepted" in wire  # the tap heard the calls and the events
+    digits = PAPER["account_number"].replace("-", "").encode()
+    for secret in (PAPER["account_number"].encode(), digits, PAPER["api_key"].encode(), PAPER["secret_key"].encode(),
+                   headers["Authorization"].split()[1].encode(), a.app[SETTINGS].jwt_secret.encode()):
+        assert secret not in wire  # no secret and no broker account number ever crosses NATS
 
 
 async def test_a_node_that_lost_its_lease_cannot_journal_an_order(two):

@@ -110,3 +110,41 @@ async def test_sigkill_the_owner_mid_order_the_account_continues_elsewhere(tmp_p
             if proc is not None:
                 await proc.terminate()
         await drop_buckets(prefix)
+
+
+async def test_a_rolling_restart_loses_nothing_and_nobody_logs_in_again(tmp_path, mariadb_url, prefix):
+    def env(node: str) -> dict[str, str]:
+        return server_env(tmp_path / node, database_url=mariadb_url, ignore_market_hours="true",
+                          sim_quotes_per_s="20", jwt_secret="k" * 40, data_keys=TEST_DATA_KEY,
+                          hash_key="cluster-hash", cluster_nats_url=NATS_URL, node_id=node, cluster_prefix=prefix,
+                          cluster_lease_ttl_s="3", order_timeout_s="10")
+
+    nodes = {n: await start_server(env(n)) for n in ("a", "b", "c")}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            creds = {"email": "roll@example.com", "password": "s3cret-pass"}
+            assert (await http.post(f"{nodes['a'].url}/users/register", json=creds)).status == 201
+            token = (await (await http.post(f"{nodes['a'].url}/users/login", json=creds)).json())["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}  # the one login of the whole test
+            await http.post(f"{nodes['a'].url}/accounts/register", headers=auth, json={
+                "account_number": "50123456-02", "api_key": "roll-key-1", "secret_key": "roll-secret-1"})
+            placed = []
+            for i, name in enumerate(("a", "b", "c")):
+                via = nodes[("b", "c", "a")[i]]  # a node that stays up meanwhile
+                key = f"r{i}"
+                resp = await http.post(f"{via.url}/stocks/order", headers={**auth, "Idempotency-Key": key},
+                                       json={**BUY, "quantity": 1})
+                assert resp.status == 201, await resp.text()
+                placed.append(key)
+                assert await nodes[name].terminate() == 0  # a clean stop: its leases are released at once
+                nodes[name] = await start_server(env(name))  # back, same id, same secrets
+                assert (await http.get(f"{nodes[name].url}/accounts/balance", headers=auth)).status == 200
+            orders = (await (await http.get(f"{nodes['b'].url}/stocks/orders", headers=auth)).json())["orders"]
+            assert sorted(o["client_order_id"] for o in orders) == placed  # none lost, none twice
+            assert all(o["status"] == "filled" for o in orders)
+            balance = await (await http.get(f"{nodes['c'].url}/accounts/balance", headers=auth)).json()
+            assert sum(s["quantity"] for s in balance["stock_balance"]) == 3  # equal to the fills
+    finally:
+        for proc in nodes.values():
+            await proc.terminate()
+        await drop_buckets(prefix)

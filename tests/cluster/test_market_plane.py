@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from engine.brokers.sim import SimulatedMarket
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
 from engine.cluster.node import ClusterNode
+from engine.market.messages import Bar
 from engine.runtime import WallClock
 from tests.cluster.conftest import NATS_URL, drop_buckets
 
@@ -57,6 +59,19 @@ async def test_one_holder_per_code_and_a_takeover_when_it_dies(prefix):
         tick = await sinks[1].next_tick()  # node b gets a's records over NATS
         assert tick.code == "005930" and tick.price > 0
         assert planes[1].local.subscribed == {}  # b opened no upstream of its own
+        bars: asyncio.Queue = asyncio.Queue()
+
+        async def on_bar(msg) -> None:
+            bars.put_nowait(msg)
+
+        await b.subscribe(b.subjects.md_bar("sim", "1Min", "005930"), on_bar)
+        closed = [Bar(code=code, size="1Min", start_ms=0, open=1, high=2, low=1, close=2, volume=5)
+                  for code in ("005930", "000660")]
+        assert planes[0].own_bars(closed) == closed[:1]  # the holder persists its codes' bars only...
+        assert planes[1].own_bars(closed) == []
+        got = await asyncio.wait_for(bars.get(), 5)  # ...and publishes them
+        assert msgspec.msgpack.decode(got.data, type=Bar) == closed[0]
+        assert got.subject == f"{prefix}.md.sim.bar.1Min.005930"
         # node a dies: no renewal, no goodbye, its connection gone
         a._heartbeat.cancel()
         await planes[0].local.stop()
