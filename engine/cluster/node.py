@@ -63,9 +63,19 @@ async def _bucket(js: Any, name: str, ttl_s: float) -> Any:
     from nats.js.errors import BucketNotFoundError
 
     try:
-        return await js.key_value(name)
+        kv = await js.key_value(name)
     except BucketNotFoundError:
         return await js.create_key_value(bucket=name, ttl=ttl_s, history=1)
+    existing = (await kv.status()).ttl
+    if existing is not None and abs(existing - ttl_s) > 1e-3:  # every node must agree on when a lease lapses
+        raise ClusterConfigError(
+            f"bucket {name} has a TTL of {existing:g} s but AUTOTRADER_CLUSTER_LEASE_TTL_S is {ttl_s:g}: give every "
+            f"node the same TTL (or delete the bucket while no node runs to change it)")
+    return kv
+
+
+class ClusterConfigError(ValueError):
+    """This node's cluster settings contradict the running cluster's."""
 
 
 class ClusterNode:
