@@ -167,7 +167,7 @@ class AccountActor(Actor):
                 return msgspec.structs.replace(
                     base, status="conflict", order_id=existing.id, reason_code="idempotency_conflict",
                     reason=f"idempotency key {key!r} was used for another order ({existing.id})")
-            return msgspec.structs.replace(self._result(existing, key), duplicate=True)
+            return self._result(existing, key)  # the first order, never a second one
         try:
             check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
             facts = await self._facts(msg)

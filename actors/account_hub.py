@@ -5,13 +5,14 @@ each carries ``account_id``) and it forwards it to ``/accounts/<id>``,
 spawning the actor first if needed. The web layer asks it ``AccountRef`` for
 the actor's ref and then asks the actor itself (an actor never waits on
 another one's answer). It also starts the quote tap (``/accounts/quotes``)
-that feeds the shared :class:`~actors.quote_board.QuoteBoard`.
+that feeds the shared :class:`~actors.quote_board.QuoteBoard`. It holds no routing of
+its own (the path is the route), so a restart loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
@@ -22,7 +23,7 @@ from actors.account_messages import (
     FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
-from engine.runtime import Actor, ActorRef, ChildSpec, ChildTerminated, MailboxSpec
+from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +37,33 @@ class AccountRef(msgspec.Struct, frozen=True):
 Forwarded = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
 
 
-class AccountHub(Actor):
+AccountHubMsg = AccountRef | Forwarded | ChildTerminated
+
+
+class AccountHub(Supervisor):
     mailbox = MailboxSpec(limit=65536)
 
     def __init__(self, deps: AccountDeps, spec: ChildSpec) -> None:
+        super().__init__()
         self.deps = deps
         self.spec = spec
-        self.terminated = 0
 
     async def on_start(self) -> None:
         if self.ctx.system.lookup(f"{paths.ACCOUNTS}/{TAP}") is None:
             self.ctx.spawn(TAP, lambda: QuoteTap(self.deps.board), ChildSpec(restart="permanent"))
 
-    async def receive(self, msg: AccountRef | Forwarded | ChildTerminated) -> Any:
+    async def receive(self, msg: AccountHubMsg) -> Any:
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
             case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
                 self._forward(msg)
-            case ChildTerminated():
-                self.terminated += 1
-                log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
+
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        log.error("account actor %s stopped for good: %s", msg.path, msg.reason)
 
     def _forward(self, msg: Forwarded) -> None:
         child = self._child(msg.account_id)
@@ -83,4 +87,4 @@ class AccountHub(Actor):
         return self.ctx.spawn(str(account_id), lambda: AccountActor(account_id, deps), self.spec)
 
     def state_view(self) -> dict[str, Any]:
-        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "terminated": self.terminated}
+        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, **super().state_view()}

@@ -29,7 +29,7 @@ class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True):
 class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
     """``status`` is the journal's, or ``refused`` (a check failed, nothing journalled) or
     ``conflict`` (the key was used for another order). ``reason_code`` names the rule,
-    the limit or the broker's code; ``duplicate`` is true when the key found an earlier order."""
+    the limit or the broker's code. A key already journalled answers with that first order."""
 
     account_id: int
     client_order_id: str
@@ -42,7 +42,6 @@ class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
     average_price: int = 0
     reason_code: str = ""
     reason: str = ""
-    duplicate: bool = False
 
     @property
     def final(self) -> bool:

@@ -6,6 +6,10 @@ period after its last one left; the upstream stream of a channel is
 subscribed once per code, however many watchers it has. A (re)started feed
 says ``FeedStarted`` and the hub sends it the subscriptions again.
 
+The table (:class:`FeedTable`) is kept by the runtime across the hub's own
+restarts (``ctx.kept``), like the router: a restarted hub still knows who
+watches what, and re-arms the grace period of every code nobody watches.
+
 The :class:`FeedRouter` is the source's sink: it forwards each record to its
 code's feed with ``tell`` (never awaiting), counting what a full mailbox drops.
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
@@ -31,13 +35,7 @@ from actors.market_feed import (
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.krx import is_valid_code
 from engine.market.messages import Quote, Tick
-from engine.runtime import (
-    Actor,
-    ActorRef,
-    ChildSpec,
-    ChildTerminated,
-    MailboxSpec,
-)
+from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +130,17 @@ class FeedRouter:
 HubMsg = Subscribe | Unsubscribe | UnsubscribeAll | FeedStarted | SubscriberGone | GraceExpired | FeedFor | ChildTerminated
 
 
-class FeedHub(Actor):
+class FeedTable:
+    """The hub's routing, outside its restartable state."""
+
+    def __init__(self) -> None:
+        # code -> (channel, wire) -> subscribers
+        self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
+        self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
+        self.generation: dict[str, int] = defaultdict(int)  # bumped by every change; a grace stop checks it
+
+
+class FeedHub(Supervisor):
     mailbox = MailboxSpec(limit=65536)
 
     def __init__(
@@ -147,6 +155,7 @@ class FeedHub(Actor):
         load_history: BarLoader | None = None,
         sessions: bool = False,
     ) -> None:
+        super().__init__()
         self.sessions = sessions  # bars follow the KRX session (False: the around-the-clock demo market)
         self.source = source
         self.router = router
@@ -155,12 +164,19 @@ class FeedHub(Actor):
         self.feed_spec = feed_spec
         self.bar_writer = bar_writer
         self.load_history = load_history or bar_history(source)
-        # code -> (channel, wire, history) -> subscribers
-        self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
-        self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
-        self.generation: dict[str, int] = defaultdict(int)
+        self._use(FeedTable())
         self.feeds_started = 0
         self.feeds_stopped = 0
+
+    def _use(self, table: FeedTable) -> None:
+        self.table = table
+        self.subs, self.upstream, self.generation = table.subs, table.upstream, table.generation
+
+    async def on_start(self) -> None:
+        self._use(self.ctx.kept(FeedTable))
+        for code in list(self.router.feeds):  # a restart cancelled the pending grace stops
+            if not any(self.subs.get(code, {}).values()):
+                self._start_grace(code)
 
     async def receive(self, msg: HubMsg) -> Any:
         match msg:
@@ -181,15 +197,16 @@ class FeedHub(Actor):
                 await self._maybe_stop(msg)
             case FeedFor():
                 return self.router.feeds.get(msg.code)
-            case ChildTerminated():
-                code = msg.path.rsplit("/", 1)[-1]
-                log.error("feed %s stopped for good: %s", code, msg.reason)
-                self.router.feeds.pop(code, None)
-                await self._upstream_off(code)
-                self.subs.pop(code, None)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
+
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        code = msg.path.rsplit("/", 1)[-1]
+        log.error("feed %s stopped for good: %s", code, msg.reason)
+        self.router.feeds.pop(code, None)
+        await self._upstream_off(code)
+        self.subs.pop(code, None)
 
     async def _subscribe(self, msg: Subscribe) -> None:
         error = ""
@@ -237,8 +254,11 @@ class FeedHub(Actor):
                 if feed is not None:  # not taken by a stopped feed: it has no subscribers left to remove
                     feed.try_tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
         if removed and not any(by_channel.values()):  # the last one left: the grace period starts
-            generation = self.generation[code] = self.generation[code] + 1
-            self.ctx.tell_later(self.grace_s, GraceExpired(code, generation))
+            self._start_grace(code)
+
+    def _start_grace(self, code: str) -> None:
+        generation = self.generation[code] = self.generation[code] + 1
+        self.ctx.tell_later(self.grace_s, GraceExpired(code, generation))
 
     async def _maybe_stop(self, msg: GraceExpired) -> None:
         code = msg.code
@@ -274,6 +294,7 @@ class FeedHub(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {
+            **super().state_view(),
             "feeds": len(self.router.feeds),
             "feeds_started": self.feeds_started,
             "feeds_stopped": self.feeds_stopped,

@@ -2,18 +2,19 @@
 
 Sessions register on start and leave on stop; anybody with a message for a
 user's open sockets (order events from an AccountActor) tells the hub
-``ToUser`` and it forwards to that user's sessions only.
+``ToUser`` and it forwards to that user's sessions only. Who is connected
+(:class:`SessionTable`) is kept by the runtime across the hub's restarts.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
-from engine.runtime import Actor, ActorRef, ChildTerminated, MailboxSpec
+from engine.runtime import ActorRef, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,29 @@ class CountSessions(msgspec.Struct, frozen=True):
     user_id: int | None = None
 
 
-class SessionHub(Actor):
-    mailbox = MailboxSpec(limit=65536)
+class SessionTable:
+    """user id -> open sessions; outside the hub's restartable state."""
 
     def __init__(self) -> None:
         self.by_user: dict[int, set[ActorRef]] = defaultdict(set)
+
+
+SessionHubMsg = Register | Unregister | ToUser | CountSessions | ChildTerminated
+
+
+class SessionHub(Supervisor):
+    mailbox = MailboxSpec(limit=65536)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_user = SessionTable().by_user
         self.forwarded = 0
         self.undelivered = 0
 
-    async def receive(self, msg: Register | Unregister | ToUser | CountSessions | ChildTerminated) -> Any:
+    async def on_start(self) -> None:
+        self.by_user = self.ctx.kept(SessionTable).by_user
+
+    async def receive(self, msg: SessionHubMsg) -> Any:
         match msg:
             case Register():
                 self.by_user[msg.user_id].add(msg.session)
@@ -68,9 +83,9 @@ class SessionHub(Actor):
             case ChildTerminated():
                 pass  # sessions are temporary; their sockets are already closed
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
 
     def state_view(self) -> dict[str, Any]:
-        return {"users": len(self.by_user), "sessions": sum(len(s) for s in self.by_user.values()),
+        return {**super().state_view(), "users": len(self.by_user), "sessions": sum(len(s) for s in self.by_user.values()),
                 "forwarded": self.forwarded, "undelivered": self.undelivered}

@@ -8,6 +8,8 @@ watched codes (warming up on the feed's history), turns them into signals,
 sends the signals to the user's sessions and keeps the last ones for
 ``/realtime/strategy-data``. Signals never place orders. A (re)started
 strategy says ``StrategyStarted`` and the hub sends it its sessions and codes.
+The registry (:class:`StrategyTable`) is kept by the runtime across the hub's
+own restarts, so a restarted hub never retires a strategy a session still uses.
 """
 
 from __future__ import annotations
@@ -151,15 +153,29 @@ class StrategyActor(Actor):
 HubMsg = Attach | Detach | Watch | Unwatch | StrategyStarted | ChildTerminated
 
 
-class StrategyHub(Actor):
-    mailbox = MailboxSpec(limit=16384)
+class StrategyTable:
+    """The hub's registry, outside its restartable state."""
 
-    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
-        self.feeds = feeds
-        self.spec = spec
+    def __init__(self) -> None:
         # (user, name) -> session -> codes
         self.registry: dict[tuple[int, str], dict[ActorRef, set[str]]] = defaultdict(dict)
         self.params: dict[tuple[int, str], dict[str, Any] | None] = {}
+
+
+class StrategyHub(Supervisor):
+    mailbox = MailboxSpec(limit=16384)
+
+    def __init__(self, feeds: ActorRef, spec: ChildSpec) -> None:
+        super().__init__()
+        self.feeds = feeds
+        self.spec = spec
+        self._use(StrategyTable())
+
+    def _use(self, table: StrategyTable) -> None:
+        self.registry, self.params = table.registry, table.params
+
+    async def on_start(self) -> None:
+        self._use(self.ctx.kept(StrategyTable))
 
     async def receive(self, msg: HubMsg) -> None:
         match msg:
@@ -188,10 +204,8 @@ class StrategyHub(Actor):
                     self._push(key)
             case StrategyStarted():
                 self._push((msg.user_id, msg.name))
-            case ChildTerminated():
-                log.error("strategy %s stopped for good: %s", msg.path, msg.reason)
             case _:
-                assert_never(msg)
+                await super().receive(msg)  # ChildTerminated is logged there; unknown ones dropped
 
     def _ensure(self, key: tuple[int, str]) -> None:
         user_id, name = key

@@ -6,19 +6,23 @@ second 2 of each minute: the wall clock in production, the manual clock in
 tests); a swing is due when a close of its bar size fell in the minute since
 the previous tick (inside the KRX session, or at every boundary when market
 hours are ignored).
+
+Its routing (which swing has which bar size) is rebuilt from storage on every
+start: a restarted hub reads the live swings again and adopts the ones still
+running instead of spawning them twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
 from actors import paths
 from actors.swing import CheckSignal, SwingActor
-from engine.runtime import Actor, ChildSpec, ChildTerminated, MailboxSpec
+from engine.runtime import ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 from engine.strategy.schedule import CHECK_DELAY_MS, closes_between, next_tick_ms
 
 log = logging.getLogger(__name__)
@@ -41,11 +45,15 @@ class CountSwings(msgspec.Struct, frozen=True):
     """Ask: how many swings run (also a barrier: the restore in on_start is done)."""
 
 
-class SwingHub(Actor):
+SwingHubMsg = StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated
+
+
+class SwingHub(Supervisor):
     mailbox = MailboxSpec(limit=16384)
 
     def __init__(self, make_swing: Callable[[int], SwingActor], live: Callable[[], Awaitable[list[Any]]],
                  spec: ChildSpec, ignore_hours: bool) -> None:
+        super().__init__()
         self.make_swing = make_swing
         self.live = live
         self.spec = spec
@@ -65,7 +73,7 @@ class SwingHub(Actor):
         due = next_tick_ms(now)
         self.ctx.tell_later((due - now) / 1000.0, MinuteTick(due))
 
-    async def receive(self, msg: StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated) -> Any:
+    async def receive(self, msg: SwingHubMsg) -> Any:
         match msg:
             case CountSwings():
                 return len(self.bar_sizes)
@@ -76,17 +84,18 @@ class SwingHub(Actor):
                 self._arm()
             case SwingEnded():
                 self.bar_sizes.pop(msg.swing_id, None)
-            case ChildTerminated():
-                log.error("swing %s stopped for good: %s", msg.path, msg.reason)
-                self.bar_sizes.pop(int(msg.path.rsplit("/", 1)[-1]), None)
             case _:
-                assert_never(msg)
+                await super().receive(msg)
         return None
 
+    async def on_child_terminated(self, msg: ChildTerminated) -> None:
+        log.error("swing %s stopped for good: %s", msg.path, msg.reason)
+        self.bar_sizes.pop(int(msg.path.rsplit("/", 1)[-1]), None)
+
     def _spawn(self, swing_id: int, bar_size: str) -> None:
+        self.bar_sizes[swing_id] = bar_size  # a swing still running after a restart of the hub is adopted
         if self.ctx.system.lookup(paths.swing(swing_id)) is not None:
             return
-        self.bar_sizes[swing_id] = bar_size
         self.ctx.spawn(str(swing_id), lambda: self.make_swing(swing_id), self.spec)
 
     def _tick(self, now_ms: int) -> None:
@@ -110,4 +119,4 @@ class SwingHub(Actor):
                 log.warning("swing %d not checked (mailbox full or stopped)", swing_id)
 
     def state_view(self) -> dict[str, Any]:
-        return {"swings": len(self.bar_sizes), "checks_sent": self.checks_sent}
+        return {**super().state_view(), "swings": len(self.bar_sizes), "checks_sent": self.checks_sent}

@@ -4,7 +4,7 @@ A swing tells the accounts hub :class:`~actors.account_messages.PlaceOrder` with
 client order id (``swing-<id>-<seq>``) and ``reply_to`` itself; the account's
 :class:`~actors.account_messages.OrderResult` becomes an :class:`~actors.swing.OrderOutcome`.
 Reconciling after a restart sends the very same order again: the account's
-journal answers a known client order id with the first order (``duplicate``)
+journal answers a known client order id with the first order
 and never places a second one, and an order that never reached the journal
 (the crash came between the intent and the send) is placed then, once.
 """

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Literal, assert_never
+from typing import Any, Literal, Protocol, assert_never
 
 import msgspec
-from aiohttp import WSCloseCode, WSMsgType, web
 
 from actors import paths
 from actors import strategy as strategies
@@ -39,7 +38,23 @@ log = logging.getLogger(__name__)
 
 TR_CHANNELS = {"H0STCNT0": "trade", "H0STASP0": "quote"}
 TOO_SLOW = 1013
+GOING_AWAY = 1001
 FREE_WRITE_BYTES = 32 * 1024  # below aiohttp's 64 KiB drain limit a send never waits
+
+
+class Socket(Protocol):
+    """The write side of a client's WebSocket, as a session uses it (``web.ws`` adapts aiohttp's)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def write_buffer_size(self) -> int | None:
+        """Bytes waiting in the transport; None when unknown (then a send may wait)."""
+
+    async def send_text(self, data: bytes) -> None:
+        """One text frame of UTF-8 ``data``."""
+
+    async def close(self, code: int, message: bytes) -> None: ...
 
 
 class ClientText(msgspec.Struct, frozen=True):
@@ -82,11 +97,9 @@ SessionMsg = Wire | ClientText | Refused | Subscribed | UpstreamStatus | Signal 
 
 
 class WsSession(Actor):
-    def __init__(self, ws: web.WebSocketResponse, user_id: int, strategy_name: str, feeds: ActorRef,
-                 strategy_hub: ActorRef, *, max_subscriptions: int, send_timeout_s: float,
-                 transport: Any = None) -> None:
+    def __init__(self, ws: Socket, user_id: int, strategy_name: str, feeds: ActorRef,
+                 strategy_hub: ActorRef, *, max_subscriptions: int, send_timeout_s: float) -> None:
         self.ws = ws
-        self.transport = transport  # the socket's asyncio transport, to see when a send could wait
         self.user_id = user_id
         self.strategy_name = strategy_name
         self.feeds = feeds
@@ -118,7 +131,7 @@ class WsSession(Actor):
             message = b"too slow" if code == TOO_SLOW else b"going away"
             try:
                 async with asyncio.timeout(self.send_timeout_s):
-                    await self.ws.close(code=code or WSCloseCode.GOING_AWAY, message=message)
+                    await self.ws.close(code=code or GOING_AWAY, message=message)
             except (TimeoutError, ConnectionError):
                 pass  # the peer is gone or stuck: the transport is dropped with the handler
 
@@ -202,12 +215,12 @@ class WsSession(Actor):
         if self.ws.closed:
             return
         try:
-            transport = self.transport
-            if transport is not None and transport.get_write_buffer_size() < FREE_WRITE_BYTES:
-                await self.ws.send_frame(data, WSMsgType.TEXT)  # room in the buffer: it cannot stall
+            buffered = self.ws.write_buffer_size()
+            if buffered is not None and buffered < FREE_WRITE_BYTES:
+                await self.ws.send_text(data)  # room in the buffer: it cannot stall
             else:
                 async with asyncio.timeout(self.send_timeout_s):
-                    await self.ws.send_frame(data, WSMsgType.TEXT)
+                    await self.ws.send_text(data)
         except TimeoutError:
             log.info("session %s: client too slow, closing 1013", self.ctx.path)
             self.close_code = TOO_SLOW

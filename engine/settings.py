@@ -87,7 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_per_s: float = 20.0  # client messages per second, per client
     ws_rate_burst: int = 100
     max_body_bytes: int = 1048576
-    # -- orders and risk (issue 5) -----------------------------------------
+    # -- orders and risk ---------------------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
     sell_tax_pct: float | None = None  # flat tax, % of the sold value; default: the KRX schedule by date and market
     paper_quote_timeout_s: float = 5.0  # a paper market order waits this long for a quote, else 503
@@ -99,7 +99,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
     # -- runtime ----------------------------------------------------------
-    mailbox_size: int = 1024
     restart_max: int = 5
     restart_window_s: float = 60.0
     restart_backoff_base_s: float = 0.1

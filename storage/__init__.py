@@ -11,7 +11,14 @@ Other packages import from here, never from the modules behind it::
         user = await UserRepo(session).create(email, await hasher.hash(password))
 """
 
-from storage.accounts import Account, AccountCredentials, AccountRepo, BrokerKind, normalize_account_number
+from storage.accounts import (
+    Account,
+    AccountCredentials,
+    AccountRepo,
+    BrokerKind,
+    account_owner,
+    normalize_account_number,
+)
 from storage.bars import BarRepo
 from storage.crypto import Crypto, RowKeys, check_keys, mask, require_keys_open_rows, rotate_keys, rows_not_under
 from storage.db import (
@@ -47,7 +54,7 @@ __all__ = [
     "Account",
     "AccountCredentials",
     "AccountExists",
-    "AccountRepo",
+    "AccountRepo", "account_owner",
     "BarRepo",
     "BrokerKind",
     "Conflict",

@@ -78,6 +78,11 @@ class AccountCredentials(msgspec.Struct, frozen=True, kw_only=True):
     __str__ = __repr__
 
 
+async def account_owner(session: AsyncSession, account_id: int) -> int | None:
+    """The user id owning ``account_id`` (no secret is read, so no Crypto is needed); None if absent."""
+    return await session.scalar(select(AccountRow.user_id).where(AccountRow.id == account_id))
+
+
 def normalize_account_number(account_number: str) -> str:
     """``12345678-01`` and ``1234567801`` are one account: digits only."""
     return account_number.strip().replace("-", "")

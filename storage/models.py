@@ -156,7 +156,7 @@ class BarRow(Base):
     volume: Mapped[int] = mapped_column(BigInteger)
 
 
-# -- orders (issue 5): the journal, the paper broker's book and ledger, risk ----------
+# -- orders: the journal, the paper broker's book and ledger, risk ----------
 
 ORDER_STATUSES = ("pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown")
 SIDES = ("buy", "sell")

@@ -1,4 +1,4 @@
-"""Tables of the auto swings (issue 6): the registration with its SIGNAL state
+"""Tables of the auto swings: the registration with its SIGNAL state
 and crash-safe intent, and the event log of every check.
 
 Kept beside :mod:`storage.models` (same ``Base``, same conventions).

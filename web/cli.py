@@ -1,16 +1,27 @@
 """The ``autotrader`` command. Each subcommand is a small function that
-delegates to the package owning the work."""
+delegates to the package owning the work.
+
+Start-up stays fast (``autotrader --help`` imports no pandas, scipy or
+benchmarks): a subcommand whose options live in a heavy module
+(``kis-sim``, ``backtest``, ``loadtest``) gets them only when it is the one
+being run; the others are listed by name and help line.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
 from engine.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("autotrader")
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    import asyncio  # not at import time: `autotrader --help` stays fast
+
+    return asyncio.run(coro)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -32,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         runner = uvloop.run
     except ImportError:  # not on this platform: the default loop works too
-        runner = asyncio.run
+        runner = _run
     if bool(args.certfile) != bool(args.keyfile):
         print("autotrader: --certfile and --keyfile go together", file=sys.stderr)
         return 2
@@ -52,7 +63,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    _run(run())
     return 0
 
 
@@ -77,7 +88,7 @@ def cmd_users_promote(args: argparse.Namespace) -> int:
             return await UserRepo(session).promote(args.email)
 
     try:
-        user = asyncio.run(_with_database(work))
+        user = _run(_with_database(work))
     except NotFound:
         print(f"autotrader: no user with email {args.email}", file=sys.stderr)
         return 1
@@ -91,7 +102,7 @@ def cmd_keys_check(args: argparse.Namespace) -> int:
     async def work(settings, sessions):  # type: ignore[no-untyped-def]
         return await check_keys(sessions, settings.data_keys, settings.hash_key)
 
-    rows = asyncio.run(_with_database(work))
+    rows = _run(_with_database(work))
     for row in rows:
         print(row.describe())
     bad = sum(not row.ok for row in rows)
@@ -130,7 +141,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             print(f"wrote the data keys ({len(keys)}, the first encrypts) into {path}")
         return await rotate_keys(sessions, Crypto.from_settings(settings)), stale
 
-    result = asyncio.run(_with_database(work))
+    result = _run(_with_database(work))
     if result is None:
         print("autotrader: nothing to rotate: every account row is already encrypted under the first data key; "
               "put a new key first in AUTOTRADER_DATA_KEYS, or run `autotrader keys rotate --generate`",
@@ -167,7 +178,32 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return loadtest.run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.brokers.kis import simulator
+
+    simulator.add_arguments(parser)
+
+
+def _add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.strategy import backtest
+
+    backtest.add_arguments(parser)
+
+
+def _add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks import loadtest
+
+    loadtest.add_arguments(parser)
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The subcommand in ``argv`` (the top level takes no option with a value before it)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand named there loads its heavy options."""
+    wanted = _command_named(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="autotrader", description="Auto-Trader: automated trading for KRX stocks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -203,28 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     check = keys_sub.add_parser("check", help="say which stored account rows decrypt under which configured key")
     check.set_defaults(func=cmd_keys_check)
 
-    from engine.brokers.kis import simulator
-
-    kis = sub.add_parser("kis-sim", help="run the local KIS Open API simulator (REST and WebSocket on one port)")
-    simulator.add_arguments(kis)
-    kis.set_defaults(func=cmd_kis_sim)
-
-    from engine.strategy import backtest
-
-    bt = sub.add_parser("backtest", help="run the swing rules over a CSV of bars (fills at the next bar's open)")
-    backtest.add_arguments(bt)
-    bt.set_defaults(func=cmd_backtest)
-
-    from benchmarks import loadtest
-
-    lt = sub.add_parser("loadtest", help="load the server with simulated trades and WebSocket clients; report rates, latency, CPU, memory")
-    loadtest.add_arguments(lt)
-    lt.set_defaults(func=cmd_loadtest)
+    heavy = (
+        ("kis-sim", "run the local KIS Open API simulator (REST and WebSocket on one port)",
+         _add_simulator_arguments, cmd_kis_sim),
+        ("backtest", "run the swing rules over a CSV of bars (fills at the next bar's open)",
+         _add_backtest_arguments, cmd_backtest),
+        ("loadtest", "load the server with simulated trades and WebSocket clients; report rates, latency, CPU, memory",
+         _add_loadtest_arguments, cmd_loadtest),
+    )
+    for name, summary, add_arguments, func in heavy:
+        command = sub.add_parser(name, help=summary)
+        if name == wanted:
+            add_arguments(command)
+        command.set_defaults(func=func)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args) or 0)
 
 

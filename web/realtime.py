@@ -11,7 +11,9 @@ import msgspec
 from aiohttp import web
 
 from actors import paths
+from actors.feed_hub import FeedFor
 from actors.market_feed import GetBars, GetTrades, LoadHistory
+from engine.runtime import ActorRef
 from actors.strategy import GetStrategyData, StrategyData
 from actors.wire import TradeOut, trade_out
 from engine.market.krx import BAR_SIZES, KST, is_valid_code, parse_bar_size
@@ -20,7 +22,7 @@ from storage import BarRepo
 from web.auth import require_user
 from web.bodies import respond
 from web.errors import Invalid
-from web.keys import ROUTER, SESSIONS, SETTINGS, SYSTEM
+from web.keys import SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 
 MAX_BARS = 2000
@@ -70,6 +72,12 @@ def _kst(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, KST).isoformat()
 
 
+async def feed_for(request: web.Request, code: str) -> ActorRef | None:
+    """The running feed of ``code``, asked of the feeds hub (the web never reads its tables)."""
+    feed = await request.app[SYSTEM].ref(paths.FEEDS).ask(FeedFor(code), request.app[SETTINGS].ask_timeout_s)
+    return feed if feed is not None and feed.alive else None
+
+
 async def ohlc(request: web.Request) -> web.Response:
     require_user(request)
     code = request.match_info["stock_code"]
@@ -89,9 +97,9 @@ async def ohlc(request: web.Request) -> web.Response:
     if fields:
         raise Invalid("invalid OHLC request", fields=fields)
     timeout = request.app[SETTINGS].ask_timeout_s
-    feed = request.app[ROUTER].feeds.get(code)
+    feed = await feed_for(request, code)
     bars: list[Bar]
-    if feed is not None and feed.alive:
+    if feed is not None:
         loading = await feed.ask(LoadHistory(), timeout)  # loaded once, off the feed's loop
         try:
             await asyncio.wait_for(asyncio.shield(loading), timeout)
@@ -113,10 +121,8 @@ async def strategy_data(request: web.Request) -> web.Response:
     datas: list[StrategyData] = await asyncio.gather(
         *(ref.ask(GetStrategyData(), timeout) for ref in refs if ref is not None))
     codes = sorted({code for d in datas for code in d.codes})
-    router = request.app[ROUTER]
-    feeds = [(code, router.feeds.get(code)) for code in codes]
-    trades_by_code = await asyncio.gather(
-        *(feed.ask(GetTrades(100), timeout) for _, feed in feeds if feed is not None and feed.alive))
+    feeds = await asyncio.gather(*(feed_for(request, code) for code in codes))
+    trades_by_code = await asyncio.gather(*(feed.ask(GetTrades(100), timeout) for feed in feeds if feed is not None))
     latest: dict[str, TradeOut] = {}
     executed: list[Tick] = []
     for trades in trades_by_code:

@@ -10,11 +10,9 @@ overrides (null = the server's setting, 0 = no limit).
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from engine.journal import RiskOverrides
-from storage import OrderRepo, UserRepo
-from storage.models import Account as AccountRow
+from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
@@ -33,7 +31,7 @@ async def _authorized(request: web.Request) -> int:
         raise NotFoundError("no such account")
     account_id = int(raw)
     async with request.app[SESSIONS]() as session:
-        owner = await session.scalar(select(AccountRow.user_id).where(AccountRow.id == account_id))
+        owner = await account_owner(session, account_id)
         if owner is None:
             raise NotFoundError("no such account")
         if owner != user_id:

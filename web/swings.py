@@ -26,8 +26,9 @@ from storage import AccountRepo, Swing, SwingRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
-from web.keys import CLUSTER, CRYPTO, ROUTER, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
+from web.realtime import feed_for
 
 MAX_EVENTS = 200
 
@@ -94,8 +95,8 @@ def _kst_ms(ts_ms: int | None) -> str | None:
 
 
 async def _last_price(request: web.Request, code: str) -> int | None:
-    feed = request.app[ROUTER].feeds.get(code)
-    if feed is None or not feed.alive:
+    feed = await feed_for(request, code)
+    if feed is None:
         return None
     trades = await feed.ask(GetTrades(1), request.app[SETTINGS].ask_timeout_s)
     return trades[-1].price if trades else None

@@ -63,6 +63,32 @@ class RateLimit:
         return False
 
 
+class AiohttpSocket:
+    """:class:`actors.ws_session.Socket` over aiohttp's WebSocket and its transport."""
+
+    __slots__ = ("_ws", "_transport")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
+        self._ws = ws
+        self._transport = transport
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed
+
+    def write_buffer_size(self) -> int | None:
+        transport = self._transport
+        if transport is None or not isinstance(transport, asyncio.WriteTransport):
+            return None
+        return transport.get_write_buffer_size()
+
+    async def send_text(self, data: bytes) -> None:
+        await self._ws.send_frame(data, WSMsgType.TEXT)
+
+    async def close(self, code: int, message: bytes) -> None:
+        await self._ws.close(code=code, message=message)
+
+
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
     await ws.send_frame(encode(ErrorOut(code, message)), WSMsgType.TEXT)
     await ws.close(code=POLICY, message=code.encode())
@@ -135,9 +161,9 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_frame(encode(AckOut("authenticated", strategy_type=hello.strategy_type)), WSMsgType.TEXT)
         session = system.spawn(
             paths.session(uuid.uuid4().hex[:12]),
-            lambda: WsSession(ws, user_id, hello.strategy_type, feeds, strategy_hub,
-                              max_subscriptions=settings.ws_max_subscriptions,
-                              send_timeout_s=settings.ws_send_timeout_s, transport=request.transport),
+            lambda: WsSession(AiohttpSocket(ws, request.transport), user_id, hello.strategy_type, feeds,
+                              strategy_hub, max_subscriptions=settings.ws_max_subscriptions,
+                              send_timeout_s=settings.ws_send_timeout_s),
             ChildSpec(restart="temporary"),
             mailbox=mailbox_for(settings.ws_high_water, settings.ws_max_queue),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import runpy
 import sys
 import time
 from collections import Counter
@@ -51,9 +52,12 @@ def main() -> int:
 
     atexit.register(dump)
     gc.callbacks.append(_hook)
-    from web.cli import main as cli
-
-    return cli(argv)
+    sys.argv = ["autotrader", *argv]  # the ordinary command line, as `python -m web.cli` runs it
+    try:
+        runpy.run_module("web.cli", run_name="__main__")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
 
 
 if __name__ == "__main__":

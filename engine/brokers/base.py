@@ -47,7 +47,7 @@ class MarketDataSource(Protocol):
         """Up to ``n`` most recent closed bars, oldest first. May raise; callers log and go on."""
 
 
-# -- orders (issue 5) ----------------------------------------------------------
+# -- orders --------------------------------------------------------------------
 #
 #   BrokerError
 #    ├── OrderRejected     the broker said no: nothing was placed (safe to report, never retry blindly)

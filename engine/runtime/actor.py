@@ -60,13 +60,14 @@ T = TypeVar("T")
 class ActorContext:
     """What the runtime gives an actor: its path and ref, the clock, the system."""
 
-    __slots__ = ("path", "self_ref", "system", "failure")
+    __slots__ = ("path", "self_ref", "system", "failure", "_kept")
 
     def __init__(self, path: str, self_ref: ActorRef, system: ActorSystem) -> None:
         self.path = path
         self.self_ref = self_ref
         self.system = system
         self.failure: BaseException | None = None  # the last crash (on_stop can tell why it stops)
+        self._kept: dict[type, Any] = {}
 
     @property
     def clock(self) -> Clock:
@@ -75,6 +76,17 @@ class ActorContext:
     def spawn(self, name: str, factory: Any, spec: ChildSpec | None = None) -> ActorRef:
         """Spawn a child at ``<my path>/<name>``."""
         return self.system.spawn(f"{self.path}/{name}", factory, spec)
+
+    def kept(self, kind: type[T]) -> T:
+        """The ``kind()`` this path keeps across restarts (built on first use).
+
+        The context outlives the actor instances of its path, so what is kept here
+        survives a crash: a hub's routing table, say (see :mod:`engine.runtime`).
+        """
+        table = self._kept.get(kind)
+        if table is None:
+            table = self._kept[kind] = kind()
+        return table
 
     def tell_later(self, delay: float, msg: Any) -> Scheduled:
         """Tell myself ``msg`` after ``delay`` seconds of the system clock (a dead letter if I am full)."""

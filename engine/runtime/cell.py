@@ -170,6 +170,9 @@ class ActorCell:
             self._overflow_pending = True
             self.mailbox.put_front(_Fault(MailboxOverflow(self.path, type(msg).__name__), "overflow"))
 
+    def inject_fault(self, error: Exception) -> None:
+        self.mailbox.put_front(_Fault(error, "injected fault"))
+
     # -- timers and piped tasks -------------------------------------------
     def schedule(self, delay: float, msg: Any, interval: float | None = None) -> Scheduled:
         return Scheduled(self, delay, msg, interval)

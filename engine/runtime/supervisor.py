@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -51,19 +51,30 @@ class ChildTerminated(msgspec.Struct, frozen=True):
 
 
 class Supervisor(Actor):
-    """A group node (``/feeds``, ``/swings``...). Override :meth:`on_child_terminated`."""
+    """A group node (``/feeds``, ``/swings``, ``/strategies/7``...): the base of every hub.
+
+    A hub's ``receive`` matches its own protocol and hands everything else to
+    ``super().receive``: :class:`ChildTerminated` goes to
+    :meth:`on_child_terminated` (override it); any other message is logged and
+    dropped (counted in ``unknown_dropped``), never a crash, so one bad sender
+    cannot take a hub's routing down.
+    """
 
     def __init__(self, keep: int = 100) -> None:
         self.terminated: deque[ChildTerminated] = deque(maxlen=keep)
+        self.unknown_dropped = 0
 
-    async def receive(self, msg: ChildTerminated) -> None:
+    async def receive(self, msg: Any) -> None:
         match msg:
             case ChildTerminated():
                 self.terminated.append(msg)
                 await self.on_child_terminated(msg)
+            case _:
+                self.unknown_dropped += 1
+                log.warning("%s: unknown message %s dropped", self.ctx.path, type(msg).__name__)
 
     async def on_child_terminated(self, msg: ChildTerminated) -> None:
         log.error("%s: child %s stopped for good: %s", self.ctx.path, msg.path, msg.reason)
 
-    def state_view(self) -> dict[str, object]:
-        return {"children_terminated": len(self.terminated)}
+    def state_view(self) -> dict[str, Any]:
+        return {"children_terminated": len(self.terminated), "unknown_dropped": self.unknown_dropped}

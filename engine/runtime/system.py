@@ -198,6 +198,14 @@ class ActorSystem:
             busy = sorted(c.path for c in self._cells.values() if not c.idle)
             raise TimeoutError(f"actors still busy after {timeout:g} s: {', '.join(busy[:20])}") from None
 
+    def inject_fault(self, path: str, error: Exception) -> None:
+        """Crash the actor at ``path`` with ``error`` before its next message, as if a handler had
+        raised it (chaos drills and tests: its supervisor restarts it per its ChildSpec)."""
+        cell = self._cells.get(path)
+        if cell is None or not cell.accepting:
+            raise ActorNotFound(path)
+        cell.inject_fault(error)
+
     async def wait_stopped(self, paths: list[str], timeout: float = 10.0) -> None:
         """Return once none of ``paths`` runs any more (whoever stops them); wall-seconds timeout."""
         pending = [cell.done for p in paths if (cell := self._cells.get(p)) is not None]

@@ -252,6 +252,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one backtest from parsed arguments; 0 on success, 2 on bad input."""
+    if args.plot and not _can_plot():
+        print("backtest: --plot needs matplotlib: pip install 'autotrader[plot]'", file=sys.stderr)
+        return 2
     try:
         df = load_csv(args.csv)
         if args.start:
@@ -310,6 +313,15 @@ def _summary(r: BacktestResult) -> str:
         lines.append(f"  {kst(t.time, daily)} {t.side:4} {t.quantity:>8} @ {t.price:>9,}  "
                      f"SIGNAL {t.signal_before}->{t.signal_after}  {t.reason}")
     return "\n".join(lines)
+
+
+def _can_plot() -> bool:
+    """matplotlib is the optional ``plot`` extra."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:

@@ -12,7 +12,7 @@ The backtest builds the same :class:`Snapshot` per bar from the batch indicator
 arrays (:func:`indicator_arrays` / :func:`snapshot_at`) and calls the same
 :func:`decide` and :func:`apply_fill`.
 
-Rules (issue 6). On the last two closed bars, ``up(a, b)`` = a' ≤ b' and a > b,
+Rules. On the last two closed bars, ``up(a, b)`` = a' ≤ b' and a > b,
 ``down`` its mirror. Buy confirmation: threshold ≤ RSI ≤ 100 − threshold, ADX ≥
 adx_threshold with +DI > −DI, OBV − OBV(short_term bars ago) ≥ obv_threshold.
 Sell confirmation: RSI < 50, or −DI > +DI, or that OBV change ≤ −obv_threshold.
@@ -48,7 +48,7 @@ from engine.market import indicators as ind
 from engine.market.messages import Bar
 
 __all__ = [
-    "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError", "parse_swing_params",
+    "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
     "Snapshot", "SwingIndicators", "indicator_arrays", "snapshot_at",
     "SwingState", "Decision", "Fill", "decide", "apply_fill",
 ]
@@ -117,22 +117,6 @@ class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         if e:
             raise SwingParamsError(e)
         return self
-
-
-def parse_swing_params(data: dict[str, Any]) -> SwingParams:
-    """Decode and validate a request body; every missing or bad field is named."""
-    if not isinstance(data, dict):
-        raise SwingParamsError({"body": "must be a JSON object"})
-    missing = {f: "is required" for f in ("stock_code", "unit_amount") if f not in data}
-    if missing:
-        raise SwingParamsError(missing)
-    try:
-        params = msgspec.convert(data, SwingParams)
-    except msgspec.ValidationError as exc:
-        msg = str(exc)
-        m = re.search(r"at `\$\.(\w+)`", msg) or re.search(r"unknown field `([^`]+)`", msg)
-        raise SwingParamsError({m.group(1) if m else "body": msg}) from None
-    return params.validate()
 
 
 # -- indicators on the last two closed bars ------------------------------------

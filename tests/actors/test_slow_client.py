@@ -13,7 +13,7 @@ from engine.runtime import ActorSystem, ChildSpec, ManualClock
 
 
 class FakeWs:
-    """The write side of a socket; ``stuck`` blocks every send until released."""
+    """A :class:`actors.ws_session.Socket`; ``stuck`` blocks every send until released."""
 
     def __init__(self, stuck: bool = False) -> None:
         self.frames: list[bytes] = []
@@ -24,7 +24,10 @@ class FakeWs:
             self.gate.set()
         self.closed_event = asyncio.Event()
 
-    async def send_frame(self, data: bytes, opcode) -> None:  # noqa: ANN001
+    def write_buffer_size(self) -> int | None:
+        return None  # unknown: every send is bounded by the session's send timeout
+
+    async def send_text(self, data: bytes) -> None:
         await self.gate.wait()
         self.frames.append(data)
 

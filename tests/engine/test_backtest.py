@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,12 @@ def test_summary_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     bt.add_arguments(parser)
     assert bt.run(parser.parse_args(["--csv", str(bad)])) == 2
     assert "unknown CSV format" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_says_which_extra_to_install(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the plot extra were not installed
+    png = tmp_path / "out.png"
+    assert bt.run(_args("--plot", str(png))) == 2
+    assert "pip install 'autotrader[plot]'" in capsys.readouterr().err
+    assert not png.exists()

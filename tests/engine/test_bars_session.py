@@ -2,7 +2,6 @@
 1D is [open, close], CSAT days and overridden holidays come from the calendar table."""
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -10,10 +9,10 @@ from engine.market import krx
 from engine.market.bars import BarAggregator, merge_bars
 from engine.market.csv_bars import load_csv
 from engine.market.messages import Bar, Tick
+from tests.helpers import DATA
 
 pytestmark = pytest.mark.timeout(60)
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MIN = 60_000
 
 

@@ -1,8 +1,16 @@
-"""SwingParams validation: each rule names its field."""
+"""SwingParams validation, the way a request body meets it (``web.bodies.decode`` then
+``validate``): each rule names its field."""
 
+import msgspec
 import pytest
 
-from engine.strategy.swing import SwingParams, SwingParamsError, parse_swing_params
+from engine.strategy.swing import SwingParams, SwingParamsError
+from web.bodies import decode
+from web.errors import Invalid
+
+
+def parse_swing_params(data: dict) -> SwingParams:
+    return decode(msgspec.json.encode(data), SwingParams).validate()
 
 OK = {"stock_code": "005930", "unit_amount": 1_000_000}
 
@@ -17,7 +25,7 @@ def test_defaults() -> None:
 def test_the_specs_literal_body_names_both_missing_fields() -> None:
     body = {"short_term": 5, "medium_term": 20, "long_term": 60, "rsi_threshold": 30,
             "adx_threshold": 25, "obv_threshold": 1000}
-    with pytest.raises(SwingParamsError) as err:
+    with pytest.raises(Invalid) as err:
         parse_swing_params(body)
     assert set(err.value.fields) == {"stock_code", "unit_amount"}
 
@@ -45,7 +53,7 @@ def test_the_specs_literal_body_names_both_missing_fields() -> None:
     ],
 )
 def test_each_rule_names_its_field(change: dict, field: str) -> None:
-    with pytest.raises(SwingParamsError) as err:
+    with pytest.raises((Invalid, SwingParamsError)) as err:
         parse_swing_params(OK | change)
     assert field in err.value.fields
 

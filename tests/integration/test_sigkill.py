@@ -19,8 +19,8 @@ BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
     ("send", "cancelled", 0),  # the paper broker took it, its fill moment died with the process
     ("fill", "filled", 10),  # filled in the ledger: the journal learns the fill at start-up
 ])
-async def test_sigkill_mid_order_then_restart(tmp_path, db_url, step, status, held):
-    env = server_env(tmp_path, database_url=db_url, ignore_market_hours="true", sim_quotes_per_s="20",
+async def test_sigkill_mid_order_then_restart(tmp_path, empty_db_url, step, status, held):
+    env = server_env(tmp_path, database_url=empty_db_url, ignore_market_hours="true", sim_quotes_per_s="20",
                      jwt_secret="k" * 40)
     first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})
     async with aiohttp.ClientSession() as http:

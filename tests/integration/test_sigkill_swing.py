@@ -63,11 +63,11 @@ async def seed(settings: Settings, email: str) -> int:
     ("send", 0, 0, 1),  # the broker took it once; reconciled as cancelled
     ("fill", 1, 7, 1),  # filled once
 ])
-async def test_sigkill_mid_swing_transition_then_restart(tmp_path, db_url, step, signal, shares, at_broker):
-    settings = Settings(data_dir=str(tmp_path / "data"), database_url=db_url)
+async def test_sigkill_mid_swing_transition_then_restart(tmp_path, empty_db_url, step, signal, shares, at_broker):
+    settings = Settings(data_dir=str(tmp_path / "data"), database_url=empty_db_url)
     email = f"swing-kill-{step}@example.com"
     swing_id = await seed(settings, email)
-    env = server_env(tmp_path, database_url=db_url, ignore_market_hours="true", sim_quotes_per_s="20")
+    env = server_env(tmp_path, database_url=empty_db_url, ignore_market_hours="true", sim_quotes_per_s="20")
     first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})  # the swing re-places at start
     assert await asyncio.wait_for(first.proc.wait(), 60) == -9
 

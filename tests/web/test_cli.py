@@ -2,6 +2,9 @@
 
 import asyncio
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -90,3 +93,19 @@ def test_a_bad_setting_stops_with_its_name(monkeypatch, capsys):
         main(["db", "upgrade"])
     assert exit_info.value.code == 2
     assert "AUTOTRADER_PORT" in capsys.readouterr().err
+
+
+def test_help_imports_nothing_heavy():
+    """`autotrader --help` loads no pandas, scipy, aiohttp or benchmarks (it started in 2.1 s with them)."""
+    code = ("import sys\nfrom web.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('pandas', 'scipy', 'aiohttp', 'benchmarks', 'asyncio', 'sqlalchemy')"
+            " if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert "COMMAND" in out.stdout and "backtest" in out.stdout and "loadtest" in out.stdout
+    assert out.stderr.strip() == ""
+
+
+def test_a_heavy_subcommand_still_has_its_options():
+    args = build_parser(["backtest", "--csv", "x.csv"]).parse_args(["backtest", "--csv", "x.csv", "--cash", "5"])
+    assert args.cash == 5 and args.csv == "x.csv"

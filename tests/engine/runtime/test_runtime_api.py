@@ -282,3 +282,32 @@ async def test_a_faulted_actor_stays_visible_in_cell_info(system):
     await system.idle()
     assert not ref.alive
     assert system.cell_info("/c")["state"] == "faulted"
+
+
+# -- what a path keeps across restarts ---------------------------------------------------------
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+
+class Keeper(Actor):
+    async def on_start(self) -> None:
+        self.table = self.ctx.kept(Table)
+
+    async def receive(self, msg: object) -> list[int]:
+        if isinstance(msg, Add):
+            self.table.rows.append(msg.n)
+        return list(self.table.rows)
+
+
+async def test_what_a_path_keeps_survives_an_injected_crash_and_a_new_instance(system):
+    ref = system.spawn("/k", Keeper, ChildSpec(backoff_base_s=0))
+    ref.tell(Add(1))
+    system.inject_fault("/k", RuntimeError("chaos"))
+    ref.tell(Add(2))
+    assert await ref.ask(Get(), 1) == [1, 2]
+    info = system.cell_info("/k")
+    assert info["restarts"] == 1 and info["last_error"] == "RuntimeError: chaos (while handling injected fault)"
+    with pytest.raises(ActorNotFound):
+        system.inject_fault("/nobody", RuntimeError("chaos"))

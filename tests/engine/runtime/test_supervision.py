@@ -56,7 +56,7 @@ async def test_spent_budget_stops_the_child_and_tells_the_parent(system, clock):
         ref.tell(Boom())
     await clock.settle()
     assert system.lookup("/group/c") is None
-    assert system.cell_info("/group")["details"] == {"children_terminated": 1}
+    assert system.cell_info("/group")["details"]["children_terminated"] == 1
     assert system.cell_info("/group/c")["state"] == "faulted"
     tree = {row["path"]: row for row in system.snapshot()}
     assert tree["/group/c"]["state"] == "faulted"
