@@ -25,7 +25,7 @@ from actors.cluster_accounts import AccountOwnership, OwnAccount, StopSwingAt, S
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
-from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
+from engine.cluster.errors import ClusterUnavailable, FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, default_node_id
 from engine.runtime import ActorSystem
 from engine.settings import check_cluster
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 WIRE_TYPES: list[type] = [PlaceOrder, GetBalance, Reconcile, OrderResult, BrokerBalance, BalanceUnavailable,
                           OwnAccount, SwingsChanged, StopSwingAt]
-WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable]
+WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable]
 
 
 class Cluster:

@@ -3,7 +3,8 @@
     ClusterError
      ├── FencedOut          this node does not hold the account's lease (any more): nothing was written
      ├── NodeUnreachable    no node answers on that node's subject (it died or left)
-     └── OwnerUnavailable   the account's owner cannot be reached and its lease has not lapsed yet
+     ├── OwnerUnavailable   the account's owner cannot be reached and its lease has not lapsed yet
+     └── ClusterUnavailable NATS itself cannot be reached (or answers too slowly)
 
 A timeout of a call to another node is :class:`engine.runtime.AskTimeout`, as in-process.
 """
@@ -24,4 +25,8 @@ class NodeUnreachable(ClusterError):
 
 
 class OwnerUnavailable(ClusterError):
+    pass
+
+
+class ClusterUnavailable(ClusterError):
     pass

@@ -14,12 +14,15 @@ its first heartbeat even runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
+
+from engine.cluster.errors import ClusterUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,10 @@ class LeaseTable:
 
         if (lease := self.valid(key)) is not None:
             return lease
+        async with nats_errors("acquire " + key):
+            return await self._acquire(key, KeyWrongLastSequenceError)
+
+    async def _acquire(self, key: str, KeyWrongLastSequenceError: type[Exception]) -> Lease | None:
         started = time.monotonic()
         now_ms = int(time.time() * 1000)
         try:
@@ -152,7 +159,8 @@ class LeaseTable:
         from nats.js.errors import KeyNotFoundError
 
         try:
-            entry = await self.kv.get(key)
+            async with nats_errors("read " + key):
+                entry = await self.kv.get(key)
         except KeyNotFoundError:
             return None
         if not entry.value:
@@ -165,7 +173,8 @@ class LeaseTable:
         from nats.js.errors import NoKeysError
 
         try:
-            keys = await self.kv.keys()
+            async with nats_errors("list leases"):
+                keys = await self.kv.keys()
         except NoKeysError:
             return []
         out = []
@@ -177,15 +186,34 @@ class LeaseTable:
         return out
 
 
+@contextlib.asynccontextmanager
+async def nats_errors(what: str, timeouts: bool = True) -> AsyncIterator[None]:
+    """NATS unreachable (or, with ``timeouts``, too slow) becomes ClusterUnavailable; the bucket's own
+    answers (key exists, wrong revision) pass through."""
+    from nats import errors as e
+
+    down: tuple[type[BaseException], ...] = (
+        e.ConnectionClosedError, e.ConnectionReconnectingError, e.ConnectionDrainingError, e.NoServersError,
+        e.OutboundBufferLimitError, e.StaleConnectionError, OSError)
+    try:
+        yield
+    except down as exc:
+        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
+    except TimeoutError as exc:  # nats.errors.TimeoutError is one too
+        if not timeouts:
+            raise
+        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
+
+
 async def heartbeat(table: LeaseTable, interval_s: float, also: Callable[[], Any] | None = None) -> None:
     """Renew ``table`` every ``interval_s`` until cancelled; ``also()`` (awaitable) after each round."""
     while True:
-        await table.renew_all()
-        if also is not None:
-            try:
+        try:  # a failed round is logged and the next one runs: leases lapse only by their own time
+            await table.renew_all()
+            if also is not None:
                 await also()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("cluster heartbeat step failed")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("cluster heartbeat round failed")
         await asyncio.sleep(interval_s)

@@ -30,7 +30,7 @@ from engine.runtime import AskTimeout
 
 from engine.cluster.codec import Codec
 from engine.cluster.errors import NodeUnreachable
-from engine.cluster.lease import LeaseTable, heartbeat
+from engine.cluster.lease import LeaseTable, heartbeat, nats_errors
 from engine.cluster.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ class ClusterNode:
             task.add_done_callback(self._tasks.discard)
 
         self._subs.append(await self.nc.subscribe(self.subjects.rpc(self.node_id), cb=on_msg))
+        await self.nc.flush()
 
     async def _answer(self, handler: Callable[[Any, float], Awaitable[Any]], msg: Any) -> None:
         self.calls_in += 1
@@ -213,8 +214,9 @@ class ClusterNode:
 
         self.calls_out += 1
         try:
-            reply = await self.nc.request(self.subjects.rpc(node_id), self.codec.call(msg, timeout_s),
-                                          timeout=timeout_s + 0.5)
+            async with nats_errors(f"call {node_id}", timeouts=False):
+                reply = await self.nc.request(self.subjects.rpc(node_id), self.codec.call(msg, timeout_s),
+                                              timeout=timeout_s + 0.5)
         except NoRespondersError:
             self.call_failures += 1
             raise NodeUnreachable(f"node {node_id} does not answer") from None
@@ -230,6 +232,7 @@ class ClusterNode:
     async def subscribe(self, subject: str, cb: Callable[[Any], Awaitable[None]]) -> Any:
         sub = await self.nc.subscribe(subject, cb=cb)
         self._subs.append(sub)
+        await self.nc.flush()  # the server has it when this returns: nothing published after is missed
         return sub
 
     def live_nodes(self) -> list[str]:

@@ -162,3 +162,13 @@ async def test_a_swing_runs_where_its_account_is_owned_and_moves_with_it(two):
     stopped = await owner.delete(f"/swing/{swing_ids[0]}", headers=headers)  # asked where it no longer runs
     assert stopped.status == 200, await stopped.text()
     assert (await stopped.json())["swing"]["status"] == "stopped"
+
+
+async def test_without_nats_a_request_for_an_account_it_does_not_own_is_503(two):
+    a, b = two
+    _, headers = await user(a, "nat@example.com")
+    await register(a, headers, PAPER)
+    await b.app[CLUSTER].node.nc.close()  # b loses NATS (and owns nothing)
+    resp = await b.post("/stocks/order", json=LIMIT_BUY, headers={**headers, "Idempotency-Key": "n1"})
+    assert resp.status == 503, await resp.text()
+    assert (await resp.json())["error"]["code"] == "cluster_unavailable"
