@@ -1,8 +1,13 @@
-"""Three real server processes on loopback ports, one MariaDB, the real NATS server: a user
-logs in on node A, orders through node B, reads through node C; node A is SIGKILLed in the
-middle of the order (after the paper broker filled it, before the journal heard of the fill).
-Within 10 s another node owns the account, reconciles the journal from the broker as after a
-restart, and the order is there once, filled, with the balance equal to its fill."""
+"""Three real server processes on loopback ports, one MariaDB, the real NATS server.
+
+- A user logs in on node A, orders through node B, reads through node C; node A is SIGKILLed
+  in the middle of the order (after the paper broker filled it, before the journal heard of
+  the fill). Within 10 s another node owns the account, reconciles the journal from the broker
+  as after a restart, and the order is there once, filled, with the balance equal to its fill;
+  a client on C keeps its code (reconnecting, then live) whose upstream A held.
+- The owner of a swing's account is SIGKILLed in the middle of the swing's transition: the
+  swing continues on another node, its order sent once.
+- A rolling restart of all three loses nothing and asks nobody to log in again."""
 
 from __future__ import annotations
 
@@ -146,5 +151,100 @@ async def test_a_rolling_restart_loses_nothing_and_nobody_logs_in_again(tmp_path
             assert sum(s["quantity"] for s in balance["stock_balance"]) == 3  # equal to the fills
     finally:
         for proc in nodes.values():
+            await proc.terminate()
+        await drop_buckets(prefix)
+
+
+async def _seed_account(settings, email: str) -> int:
+    from storage import AccountRepo, Crypto, PasswordHasher, UserRepo, create_engine, create_session_factory
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            user = await UserRepo(session).create(email, await PasswordHasher(4).hash("s3cret-pass"))
+            account = await AccountRepo(session, Crypto.from_settings(settings)).create(
+                user.id, broker="paper", account_number="50123456-03", app_key="k-3", app_secret="s-3",
+                paper_initial_cash=100_000_000)
+            return account.id
+    finally:
+        await engine.dispose()
+
+
+async def _seed_swing_mid_transition(settings, account_id: int) -> int:
+    """A swing whose first-stage buy was decided (intent written), as a SIGKILL leaves it."""
+    from sqlalchemy import text
+
+    from storage import SwingRepo, create_engine, create_session_factory
+    from tests.integration.test_sigkill_swing import PARAMS
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            repo = SwingRepo(session)
+            user_id = (await session.execute(text("SELECT user_id FROM accounts WHERE id = :a"),
+                                             {"a": account_id})).scalar()
+            swing = await repo.create(user_id=user_id, account_id=account_id, stock_code="005930",
+                                      params={**PARAMS, "account_id": account_id}, status="active")
+            await repo.save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent_decision={
+                "status": "active", "action": "buy", "quantity_rule": "unit_amount", "quantity": 7,
+                "price": 100_000, "signal_before": 0, "signal_after": 1, "trigger": "first_stage_buy",
+                "reason": "seeded", "bar_start_ms": 0, "indicators": {}})
+            return swing.id
+    finally:
+        await engine.dispose()
+
+
+async def test_sigkill_the_owner_mid_swing_the_swing_continues_elsewhere(tmp_path, mariadb_url, prefix):
+    from sqlalchemy import func, select
+
+    from engine.cluster.node import rendezvous
+    from engine.settings import Settings
+    from storage import create_engine, create_session_factory
+    from storage.models import PaperOrderRow
+
+    settings = Settings(data_dir=str(tmp_path / "seed"), database_url=mariadb_url, jwt_secret="k" * 40,
+                        data_keys=TEST_DATA_KEY, hash_key="cluster-hash")
+    email = "swing-fail@example.com"
+    account_id = await _seed_account(settings, email)
+    key = f"account.{account_id}"
+    doomed = next(n for n in (f"a{i}" for i in range(100)) if rendezvous(key, [n, "b", "c"]) == n)
+
+    def env(node: str, **extra: str) -> dict[str, str]:
+        return server_env(tmp_path / node, database_url=mariadb_url, ignore_market_hours="true",
+                          sim_quotes_per_s="20", jwt_secret="k" * 40, data_keys=TEST_DATA_KEY,
+                          hash_key="cluster-hash", cluster_nats_url=NATS_URL, node_id=node, cluster_prefix=prefix,
+                          cluster_lease_ttl_s="3", **extra)
+
+    b = await start_server(env("b"))
+    c = await start_server(env("c"))
+    a = await start_server(env(doomed, fault_kill_at="fill"))
+    try:
+        watch = asyncio.ensure_future(taken_over(prefix, key, dead=doomed))
+        swing_id = await _seed_swing_mid_transition(settings, account_id)  # the sweep gives it to `doomed`
+        assert await asyncio.wait_for(a.proc.wait(), 30) == -9  # killed after the broker filled the swing's order
+        killed = time.monotonic()
+        new_owner, at = await asyncio.wait_for(watch, 15)
+        assert new_owner in ("b", "c") and at - killed < 10
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            login = await http.post(f"{c.url}/users/login", json={"email": email, "password": "s3cret-pass"})
+            auth = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+            for _ in range(2000):  # each round trip awaits the server's answer
+                view = await (await http.get(f"{c.url}/swing/{swing_id}", headers=auth)).json()
+                if view["pending_order"] is None:
+                    break
+            assert view["pending_order"] is None
+            assert view["signal_state"] == 1 and view["shares"] == 7  # the fill the dead node got, once
+            orders = (await (await http.get(f"{b.url}/stocks/orders", headers=auth)).json())["orders"]
+        assert [o["client_order_id"] for o in orders] == [f"swing-{swing_id}-1"]  # journalled once
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                at_broker = await session.scalar(select(func.count()).select_from(PaperOrderRow)
+                                                 .where(PaperOrderRow.account_id == account_id))
+        finally:
+            await engine.dispose()
+        assert at_broker == 1  # sent once, by the node that died
+    finally:
+        for proc in (b, c, a):
             await proc.terminate()
         await drop_buckets(prefix)
