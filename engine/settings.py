@@ -177,7 +177,16 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
 
 
 def check_cluster(settings: Settings) -> None:
-    """Cluster mode needs one database every node reaches: SQLite is refused, clearly."""
+    """Cluster mode needs one database every node reaches: SQLite is refused, clearly. Node ids and
+    the prefix become NATS subject tokens: letters, digits, ``-`` and ``_`` only."""
+    import re
+
+    for field in ("node_id", "cluster_prefix"):
+        value = getattr(settings, field)
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise SettingsError(f"{env_name(field)}={value!r}: 1 to 64 letters, digits, '-' or '_'")
+    if settings.cluster_lease_ttl_s < 1.0:
+        raise SettingsError(f"AUTOTRADER_CLUSTER_LEASE_TTL_S={settings.cluster_lease_ttl_s!r}: at least 1 second")
     if settings.cluster_nats_url and settings.effective_database_url.startswith("sqlite"):
         raise SettingsError(
             "AUTOTRADER_CLUSTER_NATS_URL is set but the database is SQLite: every node of a cluster "

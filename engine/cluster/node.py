@@ -31,7 +31,7 @@ from engine.runtime import AskTimeout
 from engine.cluster.codec import Codec
 from engine.cluster.errors import NodeUnreachable
 from engine.cluster.lease import LeaseTable, heartbeat, nats_errors
-from engine.cluster.subjects import Subjects
+from engine.cluster.subjects import Subjects, token
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ _info = msgspec.json.Decoder(NodeInfo)
 
 
 def default_node_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """``<host>-<pid>``, made a valid subject token (a dotted host name keeps its first label)."""
+    host = token(socket.gethostname().split(".", 1)[0])[:48]
+    return f"{host}-{os.getpid()}"
 
 
 def rendezvous(key: str, nodes: list[str]) -> str | None:

@@ -59,3 +59,19 @@ def test_create_app_refuses_it_too(tmp_path):
 
     with pytest.raises(SettingsError, match="SQLite"):
         create_app(Settings(data_dir=str(tmp_path), cluster_nats_url="nats://127.0.0.1:4222"))
+
+
+@pytest.mark.parametrize("name, value", [("AUTOTRADER_NODE_ID", "node.1"), ("AUTOTRADER_CLUSTER_PREFIX", "a b"),
+                                         ("AUTOTRADER_CLUSTER_LEASE_TTL_S", "0.5")])
+def test_bad_cluster_settings_are_named(name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"AUTOTRADER_CLUSTER_NATS_URL": "nats://127.0.0.1:4222",
+                       "AUTOTRADER_DATABASE_URL": "mysql+aiomysql://root@127.0.0.1:3306/x", name: value})
+
+
+def test_the_default_node_id_is_a_subject_token():
+    import re
+
+    from engine.cluster.node import default_node_id
+
+    assert re.fullmatch(r"[A-Za-z0-9_-]+-\d+", default_node_id())
