@@ -94,6 +94,7 @@ class AccountOwnership:
         self.forwarded = 0
         self.events_in = 0
         self.events_out = 0
+        self.handlers: dict[type, Callable[[Any, float], Awaitable[Any]]] = {}  # other calls this node answers
         node.leases.on_lost = self._lost
 
     # -- the Fence the journal checks --------------------------------------------------------
@@ -255,6 +256,9 @@ class AccountOwnership:
 
     async def _handle(self, msg: Any, timeout: float) -> Any:
         """A call from another node."""
+        handler = self.handlers.get(type(msg))
+        if handler is not None:
+            return await handler(msg, timeout)
         match msg:
             case OwnAccount():
                 await self.node.leases.renew_all()  # a lease we still trust but lost is dropped first

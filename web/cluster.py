@@ -10,6 +10,7 @@ is never loaded, by a single-process server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,11 +36,12 @@ from web.auth import require_admin
 from web.bodies import respond
 from web.keys import CLUSTER, METRICS, SESSIONS, SETTINGS
 from web.openapi import route
+from web.realtime import StrategyDataInner, StrategyDataOf, strategy_snapshot
 
 log = logging.getLogger(__name__)
 
 WIRE_TYPES: list[type] = [PlaceOrder, GetBalance, Reconcile, OrderResult, BrokerBalance, BalanceUnavailable,
-                          OwnAccount, SwingsChanged, StopSwingAt]
+                          OwnAccount, SwingsChanged, StopSwingAt, StrategyDataOf, StrategyDataInner]
 WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable]
 
 
@@ -54,6 +56,18 @@ class Cluster:
         """The node's source wrapped into the cluster's one market-data plane."""
         self.market = ClusterMarketData(local, self.node)
         return self.market
+
+    async def everywhere(self, msg: Any, timeout: float) -> list[Any]:
+        """``msg`` asked of every other live node at once; the answers of those that gave one."""
+        others = [n for n in self.node.live_nodes() if n != self.node.node_id]
+        answers = await asyncio.gather(*(self.node.call(n, msg, timeout) for n in others), return_exceptions=True)
+        out = []
+        for node_id, answer in zip(others, answers):
+            if isinstance(answer, BaseException):
+                log.warning("node %s did not answer %s: %r", node_id, type(msg).__name__, answer)
+            else:
+                out.append(answer)
+        return out
 
     def account(self, account_id: int) -> _RoutedAccount:
         """What ``web.orders.account_actor`` returns in cluster mode: ``ask`` reaches the owner."""
@@ -95,6 +109,11 @@ async def context(app: web.Application) -> AsyncIterator[None]:
         return accounts | {s.account_id for s in await store.live()}
 
     accounts = AccountOwnership(node, claim=claim_fence, swings_of=swings_of, needed=needed)
+
+    async def strategy_part(msg: StrategyDataOf, timeout: float) -> StrategyDataInner:
+        return await strategy_snapshot(app, msg.user_id)
+
+    accounts.handlers[StrategyDataOf] = strategy_part
     cluster = app[CLUSTER] = Cluster(node, accounts)
     node.describe = lambda: _describe(cluster)
     try:

@@ -172,3 +172,18 @@ async def test_without_nats_a_request_for_an_account_it_does_not_own_is_503(two)
     resp = await b.post("/stocks/order", json=LIMIT_BUY, headers={**headers, "Idempotency-Key": "n1"})
     assert resp.status == 503, await resp.text()
     assert (await resp.json())["error"]["code"] == "cluster_unavailable"
+
+
+async def test_strategy_data_gathers_the_users_strategies_from_every_node(two):
+    a, b = two
+    _, headers = await user(a, "sam@example.com")
+    ws = await socket(a, headers)  # a realtime strategy lives with its socket, on node a
+    await ws.send_json({"tr_type": "1", "tr_id": "H0STCNT0", "st_code": "005930"})
+    async with asyncio.timeout(10):
+        while (await ws.receive_json())["type"] != "trade":
+            pass  # a trade reached the socket: the strategy's feed has it
+    body = await (await b.get("/realtime/strategy-data", headers=headers)).json()  # asked on node b
+    (strategy,) = body["data"]["active_strategies"]
+    assert strategy["strategy_type"] == "basic" and strategy["codes"] == ["005930"]
+    assert body["data"]["contract_data"]["005930"]["price"] > 0
+    await ws.close()
