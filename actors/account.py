@@ -1,25 +1,41 @@
 """AccountActor: one per broker account (``/accounts/<id>``), the only path to its broker.
 
-Protocol (tell through the hub ``/accounts``, which spawns the actor on demand;
-the web layer asks the actor itself, with a timeout, after ``AccountRef``):
+Protocol (:mod:`actors.account_messages`; tell through the hub ``/accounts``,
+which spawns the actor on demand; the web layer asks the actor itself, with a
+timeout, after ``AccountRef``):
 
-- :class:`PlaceOrder` → :class:`OrderResult`. The result is the return value
-  (for ``ask``) and is also told to ``reply_to`` when the order reaches a final
-  outcome: at once for refused, rejected, cancelled, unknown, conflicting and
-  filled orders; for an accepted limit order that rests, later, when it is
-  filled or cancelled. A swing tells ``PlaceOrder(..., reply_to=self)`` and
-  handles the ``OrderResult`` message.
+- :class:`PlaceOrder` → :class:`OrderTicket`: the answer now (refused, a
+  duplicate key's order, or ``pending`` once journalled) and the outcome to
+  come once the broker answered. ``reply_to`` is told the :class:`OrderResult`
+  when the order reaches a final outcome. A swing tells
+  ``PlaceOrder(..., reply_to=self)`` and handles the ``OrderResult`` message.
+  A ``PlaceOrder`` taken from the mailbox after its ``deadline`` is refused
+  unjournalled (``not_journaled``): whoever sent it has given up waiting.
+- :class:`CancelOrder` / :class:`ModifyOrder` → :class:`OrderResult` (the
+  order as it stands after the broker's answer); :class:`CancelOpen` → int.
 - :class:`GetBalance` → :class:`~engine.brokers.base.BrokerBalance` (cached
-  ``balance_cache_s``; every order or fill drops the cache).
+  ``balance_cache_s``; every order or fill drops the cache), its ``orderable``
+  less what this actor's orders in flight reserve.
 - :class:`Reconcile` → int (orders moved): open orders of the journal against
-  the broker's ``orders_today()``. Also run in ``on_start``, so a restarted
-  actor (or app) never resends: it looks the order up.
+  the broker, each on its own date. Also run in ``on_start`` (a restarted
+  actor never resends: it looks the order up) and, for brokers that push no
+  fills, on a timer (``reconcile_interval_s``).
 
-One message at a time: one order at a time per account. The order path::
+The broker call is asynchronous: the actor journals the order, starts a task
+that sends it (for a paper market order, also walks the book) and goes on
+with its mailbox; the task tells :class:`Sent` back and the actor journals
+the answer. State stays the actor's: the task touches only the broker. What
+an order in flight may spend is reserved in the actor (``_inflight``) until
+the broker has it, so the checks of the next order count it. The order path::
 
-    idempotency key lookup ─▶ checks (engine.risk) ─▶ journal pending ─▶ fault("journal")
-      ─▶ broker.place_order ─▶ journal accepted ─▶ fault("send") ─▶ event "accepted"
-      ─▶ (paper market order) fill ─▶ fault("fill") ─▶ journal the fill ─▶ event "filled"
+    key lookup ─▶ checks (engine.risk, open orders reserved) ─▶ journal pending ─▶ fault("journal")
+      ─▶ [task] broker.place_order (+ paper market walk) ─▶ Sent
+      ─▶ journal accepted ─▶ fault("send") ─▶ event "accepted" ─▶ fault("fill") ─▶ fills ─▶ events
+
+Cancel and modify are journalled on the order (``action``) before the broker
+hears of them, then applied (events ``cancelled`` / ``modified``). Day orders
+expire at the session close (``expired``): the paper broker's at once, a KIS
+order's when reconciliation finds it closed.
 
 ``fault(step)`` is a test-only hook (None in production) that crash tests use
 to stop at a named step. Order events go to the owner's /kis_socket sessions
@@ -37,18 +53,19 @@ import msgspec
 
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
-    AccountMsg, BalanceUnavailable, FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+    AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
+    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
 from actors.session_hub import ToUser
 from actors.ws_session import OrderEvent
 from engine.brokers.base import (
-    Broker, BrokerBalance, BrokerFill, BrokerUnavailable, OrderAck, OrderRejected, OrderRequest,
-        OutcomeUnknown,
+    Broker, BrokerBalance, BrokerError, BrokerFill, BrokerUnavailable, CancelRequest, ModifyRequest, OrderAck,
+        OrderRejected, OrderRequest, OutcomeUnknown,
 )
-from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill
+from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
 from engine.journal import Fill, NewOrder, Order, fingerprint
-from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar
+from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
@@ -59,9 +76,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DAY_MS = 86_400_000
+
 
 class AccountActor(Actor):
-    mailbox = MailboxSpec(limit=256)  # a full mailbox refuses new orders (503), never drops one
+    mailbox = MailboxSpec(limit=256)  # a full mailbox refuses new orders (429 account_busy), never drops one
 
     def __init__(self, account_id: int, deps: AccountDeps) -> None:
         self.account_id = account_id
@@ -73,6 +92,10 @@ class AccountActor(Actor):
         self.avg_cost: dict[str, int] = {}  # code -> average price, from the last balance
         self._balance: tuple[float, BrokerBalance] | None = None
         self._watched: set[str] = set()
+        self._inflight: dict[int, Order] = {}  # journalled, the broker call running
+        self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
+        self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
+        self._timers: list[Any] = []
         self.orders_placed = 0
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
@@ -92,17 +115,26 @@ class AccountActor(Actor):
         else:
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
-            self.broker = deps.kis_broker(self.info.credentials)
-            subscribe = getattr(self.broker, "subscribe_fills", None)
-            if subscribe is not None:
-                await subscribe(lambda fill: self._tell_self(FillArrived(self.account_id, fill)))
+            kis = self.broker = deps.kis_broker(self.info.credentials)
+            live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
+            if not live and deps.settings.reconcile_interval_s > 0:
+                self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
+        self._schedule_close()
         log.info("account %s started (%s)", me.path, self.info.broker)
         try:
             await self._reconcile()
         except (BrokerUnavailable, OutcomeUnknown) as exc:
             log.warning("account %d: reconciliation postponed, broker unavailable: %s", self.account_id, exc)
+        self._open = {o.id: o for o in await deps.journal.open_orders(self.account_id)}
 
     async def on_stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for order_id, future in self._outcomes.items():
+            order = self._inflight.get(order_id)
+            if not future.done() and order is not None:  # journalled: still pending, reconciliation tells
+                future.set_result(self._result(order))
         for code in self._watched:
             self.deps.board.unwatch(code)
         self._watched.clear()
@@ -115,18 +147,47 @@ class AccountActor(Actor):
             log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
                         "catches up", self.account_id, type(msg).__name__)
 
+    def _every(self, interval_s: float, msg: Any) -> None:
+        self._timers.append(self.ctx.tell_every(interval_s, msg))
+
+    def _schedule_close(self) -> None:
+        """A timer for the end of today's (or the next) session: day orders expire then."""
+        if self.deps.settings.market_hours_ignored:
+            return
+        now = self.ctx.clock.now_ms()
+        day = kst_date(now)
+        for _ in range(10):
+            bounds = session_bounds(day)
+            if bounds is not None and bounds[1] > now:
+                delay = (bounds[1] - now) / 1000
+                self._timers.append(self.ctx.tell_later(delay, SessionClosed(self.account_id)))
+                return
+            day = kst_date(kst_midnight_ms(day) + DAY_MS + 3_600_000)
+
     # -- messages ----------------------------------------------------------------------
 
     async def receive(self, msg: AccountMsg) -> Any:
         match msg:
             case PlaceOrder():
-                result = await self._place(msg)
-                self.orders_by_status[result.status] = self.orders_by_status.get(result.status, 0) + 1
-                self._answer(msg.reply_to, result)
-                return result
+                ticket = await self._place(msg)
+                if ticket.outcome is None:
+                    self._count(ticket.result)
+                    self._answer(msg.reply_to, ticket.result)
+                elif msg.reply_to is not None and ticket.result.order_id is not None:
+                    self.waiting[ticket.result.order_id] = msg.reply_to
+                return ticket
+            case CancelOrder():
+                return await self._cancel(msg)
+            case ModifyOrder():
+                return await self._modify(msg)
+            case CancelOpen():
+                return await self._cancel_open(msg)
+            case Sent():
+                await self._on_sent(msg)
             case GetBalance():
                 try:
-                    return await self._balance_now()
+                    balance = await self._balance_now()
+                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance))
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     return BalanceUnavailable(str(exc))
             case Reconcile():
@@ -139,9 +200,15 @@ class AccountActor(Actor):
                 await self._on_notice(msg.fill)
             case QuotesCrossed():
                 await self._on_crossed()
+            case SessionClosed():
+                await self._on_close()
+                self._schedule_close()
             case _:
                 assert_never(msg)
         return None
+
+    def _count(self, result: OrderResult) -> None:
+        self.orders_by_status[result.status] = self.orders_by_status.get(result.status, 0) + 1
 
     def _answer(self, reply_to: ActorRef | None, result: OrderResult) -> None:
         if reply_to is None:
@@ -155,7 +222,7 @@ class AccountActor(Actor):
 
     # -- placing -----------------------------------------------------------------------
 
-    async def _place(self, msg: PlaceOrder) -> OrderResult:
+    async def _place(self, msg: PlaceOrder) -> OrderTicket:
         deps, clock = self.deps, self.ctx.clock
         key = msg.client_order_id or uuid.uuid4().hex
         fp = fingerprint(msg.code, msg.side, msg.quantity, msg.price)
@@ -164,67 +231,119 @@ class AccountActor(Actor):
         existing = await deps.journal.find(self.account_id, key)
         if existing is not None:
             if existing.fingerprint != fp:
-                return msgspec.structs.replace(
+                return OrderTicket(msgspec.structs.replace(
                     base, status="conflict", order_id=existing.id, reason_code="idempotency_conflict",
-                    reason=f"idempotency key {key!r} was used for another order ({existing.id})")
-            return self._result(existing, key)  # the first order, never a second one
+                    reason=f"idempotency key {key!r} was used for another order ({existing.id})"))
+            outcome = self._outcomes.get(existing.id)
+            return OrderTicket(self._result(existing), outcome)  # the first order, never a second one
+        if msg.deadline is not None and asyncio.get_running_loop().time() > msg.deadline:
+            return OrderTicket(msgspec.structs.replace(
+                base, status="unavailable", reason_code="not_journaled",
+                reason="not journaled, not sent: the account was too busy to take the order in time"))
         try:
             check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
             facts = await self._facts(msg)
             check_order(facts, await self._limits(), deps.fees)
         except OrderRefused as exc:
-            return msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message)
+            return OrderTicket(msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message))
+        except (BrokerUnavailable, OutcomeUnknown) as exc:
+            return OrderTicket(msgspec.structs.replace(
+                base, status="unavailable", reason_code="broker_unavailable",
+                reason=f"not journaled, not sent: the broker did not give the balance ({exc})"))
         except TimeoutError:
-            return msgspec.structs.replace(base, status="unavailable", reason_code="no_quote",
-                                           reason=f"no quote for {msg.code} to value the order")
+            return OrderTicket(msgspec.structs.replace(
+                base, status="unavailable", reason_code="no_quote",
+                reason=f"not journaled, not sent: no quote for {msg.code} to value the order"))
         order = await deps.journal.create(NewOrder(
             account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source, code=msg.code,
             side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
         self.orders_placed += 1
         self._fault("journal")
         self._balance = None
+        self._inflight[order.id] = order
+        self._open[order.id] = order
+        outcome = self._outcomes[order.id] = asyncio.get_running_loop().create_future()
         req = OrderRequest(client_order_id=key, code=msg.code, side=msg.side, quantity=msg.quantity,
                            price=msg.price)
-        try:
-            ack = await self._send(req)
-        except OrderRejected as exc:
-            return await self._close(order, "rejected", exc.code or "broker_rejected", exc.message)
-        except BrokerUnavailable as exc:
-            order = await self._update(order, "rejected", f"not sent, broker unavailable: {exc}")
-            return msgspec.structs.replace(self._result(order, key), reason_code="broker_unavailable")
-        except OutcomeUnknown as exc:
-            order = await self._update(order, "unknown", f"sent, answer lost: {exc}")
-            return msgspec.structs.replace(self._result(order, key), reason_code="outcome_unknown")
+        order_id = order.id
+        self.ctx.pipe_to_self(self._send(order_id, req), lambda sent: sent,
+                              lambda exc: Sent(account_id=self.account_id, order_id=order_id,
+                                               error=OutcomeUnknown(f"the broker call failed: {exc!r}")))
+        return OrderTicket(self._result(order), outcome)
+
+    async def _send(self, order_id: int, req: OrderRequest) -> Sent:
+        """The broker call, piped off the actor's mailbox: send once (resend only after EGW00201),
+        then for a paper market order walk the book; the answer comes back as :class:`Sent`."""
+        assert self.broker is not None
+        settings, delay = self.deps.settings, self.deps.settings.order_retry_backoff_s
+        ack: OrderAck | None = None
+        error: BrokerError | None = None
+        fills: PaperFills | None = None
+        for attempt in range(settings.order_retry_max + 1):
+            try:
+                ack = await self.broker.place_order(req)
+                break
+            except BrokerUnavailable as exc:
+                if exc.code != "EGW00201" or attempt == settings.order_retry_max:
+                    error = exc
+                    break
+                log.warning("account %d: rate limited (EGW00201), resending in %.1fs", self.account_id, delay)
+                await self.ctx.clock.sleep(delay)
+                delay *= 2
+            except BrokerError as exc:
+                error = exc
+                break
+        if ack is not None and isinstance(self.broker, PaperBroker) and req.price is None:
+            try:
+                fills = await self.broker.await_fills(ack.broker_order_no)
+            except NoQuote as exc:
+                fills = PaperFills(fills=[], cancelled=f"no_quote: {exc}")
+            except PaperCancelled as exc:
+                fills = PaperFills(fills=[], cancelled=str(exc))
+        return Sent(account_id=self.account_id, order_id=order_id, ack=ack, error=error, fills=fills)
+
+    async def _on_sent(self, msg: Sent) -> None:
+        order = self._inflight.pop(msg.order_id, None)
+        if order is None:
+            return
+        self._balance = None
+        result: OrderResult
+        if isinstance(msg.error, OrderRejected):
+            result = await self._close(order, "rejected", msg.error.code or "broker_rejected", msg.error.message)
+        elif isinstance(msg.error, BrokerUnavailable):
+            order = await self._update(order, "rejected", f"not sent, broker unavailable: {msg.error}")
+            result = msgspec.structs.replace(self._result(order), reason_code="broker_unavailable")
+        elif msg.error is not None:
+            order = await self._update(order, "unknown", f"sent, answer lost: {msg.error}")
+            result = msgspec.structs.replace(self._result(order), reason_code="outcome_unknown")
+        else:
+            result = await self._on_ack(order, msg.ack, msg.fills)
+        self._count(result)
+        outcome = self._outcomes.pop(msg.order_id, None)
+        if outcome is not None and not outcome.done():
+            outcome.set_result(result)
+        if result.final and msg.order_id in self.waiting:
+            self._answer(self.waiting.pop(msg.order_id), result)
+
+    async def _on_ack(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> OrderResult:
+        deps, clock = self.deps, self.ctx.clock
         order = await deps.journal.update(order.id, status="accepted", now_ms=clock.now_ms(),
                                           broker_order_no=ack.broker_order_no)
+        self._track(order)
         self._fault("send")
         self._emit("accepted", order)
         for fill in self.early_fills.pop(ack.broker_order_no, []):
             order = await self._record(order, fill)
-        if isinstance(self.broker, PaperBroker) and msg.price is None:
-            try:
-                for fill in await self.broker.await_fills(ack.broker_order_no):
-                    order = await self._record(order, fill)
-            except NoQuote as exc:
-                return await self._close(order, "cancelled", "no_quote", str(exc))
-            except PaperCancelled as exc:
-                return await self._close(order, "cancelled", "paper_cancelled", str(exc))
-        return self._result(order, key)
-
-    async def _send(self, req: OrderRequest) -> OrderAck:
-        """Send once; resend only after EGW00201 (rate limited: KIS did not take it)."""
-        assert self.broker is not None
-        settings, delay = self.deps.settings, self.deps.settings.order_retry_backoff_s
-        for attempt in range(settings.order_retry_max + 1):
-            try:
-                return await self.broker.place_order(req)
-            except BrokerUnavailable as exc:
-                if exc.code != "EGW00201" or attempt == settings.order_retry_max:
-                    raise
-                log.warning("account %d: rate limited (EGW00201), resending in %.1fs", self.account_id, delay)
-                await self.ctx.clock.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        if walk is not None:
+            for fill in walk.fills:
+                order = await self._record(order, fill)
+            if walk.cancelled and not order.final:
+                code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
+                return await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
+        elif isinstance(self.broker, PaperBroker) and self.broker.crossed(ack.broker_order_no):
+            await self._on_crossed()  # a marketable limit: filled against the book as it stands
+            order = await deps.journal.get(self.account_id, order.id) or order
+        return self._result(order)
 
     async def _facts(self, msg: PlaceOrder) -> OrderFacts:
         deps, now = self.deps, self.ctx.clock.now_ms()
@@ -233,7 +352,6 @@ class AccountActor(Actor):
             deps.board.watch(msg.code)
         balance = await self._balance_now()
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
-        held = holding.quantity if holding is not None else 0
         quote = deps.board.latest(msg.code)
         if quote is None and msg.price is None:
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
@@ -241,17 +359,44 @@ class AccountActor(Actor):
         reference = levels[0] if levels else 0
         known = holding.current_price if holding is not None else 0
         unit = known or msg.price or reference
+        base_price = deps.board.base_price(msg.code)
         if deps.settings.market_hours_ignored:
             market_open = True
         else:
             await asyncio.get_running_loop().run_in_executor(None, load_calendar)
             market_open = is_open(now)
+        open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,
-            base_price=deps.board.base_price(msg.code), cash=balance.cash, held=held, held_value=held * unit,
+            reserve_price=(msg.price if msg.price is not None
+                           else price_limits(base_price)[1] if base_price > 0 else reference),
+            base_price=base_price, cash=self._buying_power(balance),
+            held=self._sellable(balance, msg.code),
+            held_value=(holding.quantity if holding is not None else 0) * unit,
+            open_buy_value=sum(o.open_quantity * (o.price or unit) for o in open_buys),
             realized_today=await deps.journal.realized_since(self.account_id, kst_midnight_ms(kst_date(now))),
             market_open=market_open,
         )
+
+    def _buying_power(self, balance: BrokerBalance) -> int:
+        """The broker's orderable cash less what the orders it has not heard of yet reserve."""
+        reserved = sum(self.deps.fees.buy_cost(o.quantity * self._reserve_unit(o))
+                       for o in self._inflight.values() if o.side == "buy")
+        return balance.buying_power - reserved
+
+    def _sellable(self, balance: BrokerBalance, code: str) -> int:
+        holding = next((h for h in balance.holdings if h.code == code), None)
+        sellable = holding.sellable if holding is not None else 0
+        return sellable - sum(o.quantity for o in self._inflight.values() if o.side == "sell" and o.code == code)
+
+    def _reserve_unit(self, order: Order) -> int:
+        if order.price is not None:
+            return order.price
+        base = self.deps.board.base_price(order.code)
+        if base > 0:
+            return price_limits(base)[1]
+        quote = self.deps.board.latest(order.code)
+        return quote.asks[0] if quote is not None and quote.asks else 0
 
     async def _limits(self) -> Limits:
         s, o = self.deps.settings, await self.deps.journal.risk(self.account_id)
@@ -261,6 +406,154 @@ class AccountActor(Actor):
             daily_loss_limit=s.daily_loss_limit if o.daily_loss_limit is None else o.daily_loss_limit,
             halted=o.halted, halted_reason=o.halted_reason,
         )
+
+    # -- cancel and modify ---------------------------------------------------------------
+
+    async def _amendable(self, order_id: int, what: str, verb: str) -> Order | OrderResult:
+        order = await self.deps.journal.get(self.account_id, order_id)
+        if order is None:
+            return OrderResult(account_id=self.account_id, client_order_id="", status="not_found",
+                               order_id=order_id, reason_code="not_found", reason="no such order")
+        code = f"not_{what}"
+        if order.final:
+            return msgspec.structs.replace(self._result(order), reason_code=code,
+                                           reason=f"order {order.id} is {order.status}: nothing left to {verb}")
+        if order.status in ("pending", "unknown") or order.broker_order_no is None:
+            return msgspec.structs.replace(
+                self._result(order), reason_code=code,
+                reason=f"order {order.id} is {order.status}: the broker has not confirmed it yet, try again")
+        return order
+
+    async def _cancel(self, msg: CancelOrder) -> OrderResult:
+        found = await self._amendable(msg.order_id, "cancellable", "cancel")
+        if isinstance(found, OrderResult):
+            return found
+        order = found
+        if order.action == "cancel":
+            return msgspec.structs.replace(self._result(order), reason_code="cancel_pending",
+                                           reason="the cancel was sent; its answer is awaited")
+        clock = self.ctx.clock
+        order = await self.deps.journal.set_action(order.id, "cancel", clock.now_ms())
+        self._fault("cancel")
+        assert self.broker is not None and order.broker_order_no is not None
+        try:
+            ack = await self.broker.cancel_order(CancelRequest(
+                broker_order_no=order.broker_order_no, code=order.code, side=order.side,
+                quantity=order.quantity - order.filled_quantity, price=order.price))
+        except OrderRejected as exc:
+            order = await self.deps.journal.set_action(order.id, "", clock.now_ms())
+            await self._reconcile()
+            order = await self.deps.journal.get(self.account_id, order.id) or order
+            return msgspec.structs.replace(self._result(order), reason_code="not_cancellable",
+                                           reason=f"the broker refused the cancel: {exc.message}")
+        except BrokerUnavailable as exc:
+            order = await self.deps.journal.set_action(order.id, "", clock.now_ms())
+            return msgspec.structs.replace(self._result(order), status="unavailable",
+                                           reason_code="broker_unavailable",
+                                           reason=f"the cancel was not sent, broker unavailable: {exc}")
+        except OutcomeUnknown as exc:
+            return msgspec.structs.replace(self._result(order), reason_code="cancel_pending",
+                                           reason=f"the cancel was sent, its answer lost ({exc}); reconciling")
+        log.info("account %d: order %d cancelled (%d shares)", self.account_id, order.id, ack.quantity)
+        return await self._cancelled(order, msg.reason)
+
+    async def _cancelled(self, order: Order, reason: str, status: str = "cancelled") -> OrderResult:
+        now = self.ctx.clock.now_ms()
+        await self.deps.journal.set_action(order.id, "", now)
+        order = await self._update(order, status, reason)
+        self._balance = None
+        return self._result(order)
+
+    async def _modify(self, msg: ModifyOrder) -> OrderResult:
+        found = await self._amendable(msg.order_id, "modifiable", "modify")
+        if isinstance(found, OrderResult):
+            return found
+        order = found
+        price = msg.price if msg.price is not None else order.price
+        quantity = msg.quantity if msg.quantity is not None else order.quantity
+        refuse = msgspec.structs.replace(self._result(order), status="refused")
+        if order.price is None and msg.price is not None:
+            return msgspec.structs.replace(refuse, reason_code="not_modifiable",
+                                           reason="a market order has no price to modify")
+        if order.action:
+            return msgspec.structs.replace(refuse, reason_code="not_modifiable",
+                                           reason=f"a {order.action} of order {order.id} is awaiting its answer")
+        if price == order.price and quantity == order.quantity:
+            return msgspec.structs.replace(refuse, reason_code="nothing_to_modify",
+                                           reason="the price and quantity are the order's already")
+        if quantity > order.quantity:
+            return msgspec.structs.replace(refuse, reason_code="invalid_quantity",
+                                           reason=f"a quantity can only go down (from {order.quantity}); "
+                                                  "place a new order for more")
+        if quantity <= order.filled_quantity:
+            return msgspec.structs.replace(refuse, reason_code="invalid_quantity",
+                                           reason=f"{order.filled_quantity} shares are filled: the quantity must "
+                                                  "stay above that (cancel the order to keep only those)")
+        try:
+            check_shape(quantity, price, self.deps.board.base_price(order.code))
+            if order.side == "buy" and price is not None and order.price is not None and price > order.price:
+                more = self.deps.fees.buy_cost((quantity - order.filled_quantity) * price) - self.deps.fees.buy_cost(
+                    (order.quantity - order.filled_quantity) * order.price)
+                power = self._buying_power(await self._balance_now())
+                if more > power:
+                    raise OrderRefused("insufficient_cash",
+                                       f"the higher price needs {more} KRW more; buying power is {power} KRW")
+        except OrderRefused as exc:
+            return msgspec.structs.replace(refuse, reason_code=exc.code, reason=exc.message)
+        clock = self.ctx.clock
+        order = await self.deps.journal.set_action(order.id, "modify", clock.now_ms(), price=price,
+                                                   quantity=quantity)
+        self._fault("modify")
+        assert self.broker is not None and order.broker_order_no is not None and price is not None
+        try:
+            ack = await self.broker.modify_order(ModifyRequest(
+                broker_order_no=order.broker_order_no, code=order.code, side=order.side,
+                remaining=order.quantity - order.filled_quantity, quantity=quantity - order.filled_quantity,
+                old_price=order.price or 0, price=price))
+        except OrderRejected as exc:
+            order = await self.deps.journal.set_action(order.id, "", clock.now_ms())
+            return msgspec.structs.replace(self._result(order), status="refused", reason_code="not_modifiable",
+                                           reason=f"the broker refused the modify: {exc.message}")
+        except BrokerUnavailable as exc:
+            order = await self.deps.journal.set_action(order.id, "", clock.now_ms())
+            return msgspec.structs.replace(self._result(order), status="unavailable",
+                                           reason_code="broker_unavailable",
+                                           reason=f"the modify was not sent, broker unavailable: {exc}")
+        except OutcomeUnknown as exc:
+            return msgspec.structs.replace(self._result(order), reason_code="modify_pending",
+                                           reason=f"the modify was sent, its answer lost ({exc}); reconciling")
+        order = await self.deps.journal.amend(order.id, price=price, quantity=quantity,
+                                              broker_order_no=ack.broker_order_no, now_ms=clock.now_ms())
+        self._track(order)
+        self._balance = None
+        self._emit("modified", order)
+        if isinstance(self.broker, PaperBroker) and self.broker.crossed(ack.broker_order_no):
+            await self._on_crossed()
+            order = await self.deps.journal.get(self.account_id, order.id) or order
+        return self._result(order)
+
+    async def _cancel_open(self, msg: CancelOpen) -> int:
+        cancelled = 0
+        for order in list(self._open.values()):
+            if order.source != msg.source:
+                continue
+            result = await self._cancel(CancelOrder(account_id=self.account_id, order_id=order.id,
+                                                    reason=msg.reason))
+            cancelled += result.status == "cancelled"
+        return cancelled
+
+    async def _on_close(self) -> None:
+        """The session closed: open day orders expire (paper at once; KIS by reconciliation)."""
+        if isinstance(self.broker, PaperBroker):
+            expired = set(await self.broker.expire_open("the session closed (day order)"))
+            for order in list(self._open.values()):
+                if order.broker_order_no in expired:
+                    await self._cancelled(order, "the session closed with this remainder (day order)", "expired")
+        else:
+            try:
+                await self._reconcile()
+            except (BrokerUnavailable, OutcomeUnknown) as exc:
+                log.warning("account %d: close-of-day reconciliation postponed: %s", self.account_id, exc)
 
     # -- fills, events, results ------------------------------------------------------------
 
@@ -279,6 +572,7 @@ class AccountActor(Actor):
             quantity=fill.quantity, price=fill.price, commission=commission, tax=tax, realized_pnl=realized,
             ts_ms=fill.ts_ms), self.ctx.clock.now_ms())
         self._balance = None
+        self._track(order)
         self._emit(order.status, order)
         self._settled(order)
         return order
@@ -308,24 +602,31 @@ class AccountActor(Actor):
     async def _update(self, order: Order, status: Any, reason: str) -> Order:
         order = await self.deps.journal.update(order.id, status=status, now_ms=self.ctx.clock.now_ms(),
                                                reason=reason)
-        if status in ("rejected", "cancelled"):
+        self._track(order)
+        if status in ("rejected", "cancelled", "expired"):
             self._emit(status, order)
         self._settled(order)
         return order
 
     async def _close(self, order: Order, status: str, reason_code: str, reason: str) -> OrderResult:
         order = await self._update(order, status, reason)
-        return msgspec.structs.replace(self._result(order, order.client_order_id), reason_code=reason_code)
+        return msgspec.structs.replace(self._result(order), reason_code=reason_code)
+
+    def _track(self, order: Order) -> None:
+        if order.final:
+            self._open.pop(order.id, None)
+        elif order.id not in self._inflight:
+            self._open[order.id] = order
 
     def _settled(self, order: Order) -> None:
-        if order.final and order.id in self.waiting:
-            self._answer(self.waiting.pop(order.id), self._result(order, order.client_order_id))
+        if order.final and order.id in self.waiting and order.id not in self._inflight:
+            self._answer(self.waiting.pop(order.id), self._result(order))
 
-    def _result(self, order: Order, key: str) -> OrderResult:
-        return OrderResult(account_id=self.account_id, client_order_id=key, status=order.status,
-                           order_id=order.id, code=order.code, side=order.side, quantity=order.quantity,
-                           filled_quantity=order.filled_quantity, average_price=order.average_price,
-                           reason=order.reason)
+    def _result(self, order: Order) -> OrderResult:
+        return OrderResult(account_id=self.account_id, client_order_id=order.client_order_id,
+                           status=order.status, order_id=order.id, code=order.code, side=order.side,
+                           quantity=order.quantity, filled_quantity=order.filled_quantity,
+                           average_price=order.average_price, reason=order.reason)
 
     def _emit(self, event: str, order: Order) -> None:
         hub = self.deps.sessions_hub()
@@ -354,8 +655,10 @@ class AccountActor(Actor):
     async def _reconcile(self) -> int:
         assert self.broker is not None
         moved = await reconcile(self.account_id, self.deps.journal, self.broker, self.deps.fees,
-                                self.ctx.clock.now_ms(), self._emit)
+                                self.ctx.clock.now_ms(), self._emit, skip=set(self._inflight),
+                                expire_days=not self.deps.settings.market_hours_ignored)
         for order in moved:
+            self._track(order)
             self._settled(order)
         if moved:
             self._balance = None
@@ -363,4 +666,5 @@ class AccountActor(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {"broker": self.info.broker if self.info else "-", "orders_placed": self.orders_placed,
-                "awaiting_result": len(self.waiting), "orders_by_status": dict(self.orders_by_status)}
+                "awaiting_result": len(self.waiting), "in_flight": len(self._inflight),
+                "open_orders": len(self._open), "orders_by_status": dict(self.orders_by_status)}

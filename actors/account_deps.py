@@ -8,7 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from actors.quote_board import QuoteBoard
-from engine.brokers.base import Broker
+from engine.brokers.base import NotifyingBroker
 from engine.brokers.paper import PaperLedger
 from engine.journal import Journal, Order
 from engine.risk import Fees
@@ -30,7 +30,7 @@ class AccountDeps:
 
     def __init__(self, *, settings: Settings, journal: Journal, ledger: PaperLedger, board: QuoteBoard,
                  load_account: Callable[[int], Awaitable[AccountInfo]],
-                 kis_broker: Callable[[Any], Broker] | None, sessions_hub: Callable[[], ActorRef | None],
+                 kis_broker: Callable[[Any], NotifyingBroker] | None, sessions_hub: Callable[[], ActorRef | None],
                  fault: Fault | None = None, market_now: Callable[[], int | None] | None = None) -> None:
         self.settings = settings
         self.market_now = market_now

@@ -20,7 +20,8 @@ from actors import paths
 from actors.account import AccountActor
 from actors.account_deps import AccountDeps
 from actors.account_messages import (
-    FillArrived, GetBalance, OrderResult, PlaceOrder, QuotesCrossed, Reconcile,
+    CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult, PlaceOrder, QuotesCrossed,
+    Reconcile,
 )
 from actors.quote_board import TAP, QuoteTap
 from engine.runtime import ActorRef, ChildSpec, ChildTerminated, MailboxSpec, Supervisor
@@ -34,7 +35,8 @@ class AccountRef(msgspec.Struct, frozen=True):
     account_id: int
 
 
-Forwarded = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
+Forwarded = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
+             | QuotesCrossed)
 
 
 AccountHubMsg = AccountRef | Forwarded | ChildTerminated
@@ -56,7 +58,8 @@ class AccountHub(Supervisor):
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
-            case PlaceOrder() | GetBalance() | Reconcile() | FillArrived() | QuotesCrossed():
+            case (PlaceOrder() | CancelOrder() | ModifyOrder() | CancelOpen() | GetBalance() | Reconcile()
+                  | FillArrived() | QuotesCrossed()):
                 self._forward(msg)
             case _:
                 await super().receive(msg)

@@ -7,7 +7,8 @@ See :mod:`actors.account` for what each one does. Commands are imperative
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Any, Literal
 
 import msgspec
 
@@ -24,6 +25,33 @@ class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None = None  # the idempotency key; one is made when None
     source: str = "rest"  # "rest", "swing:17"
     reply_to: ActorRef | None = None
+    # Loop time (``loop.time()``) after which the order is refused unjournalled (the asker gave up).
+    deadline: float | None = None
+
+
+class CancelOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """Cancel the unfilled remainder of the account's order ``order_id`` → :class:`OrderResult`."""
+
+    account_id: int
+    order_id: int
+    reason: str = "cancelled by the owner"
+
+
+class ModifyOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """New limit ``price`` and/or total ``quantity`` (down to what is filled, exclusive) → OrderResult."""
+
+    account_id: int
+    order_id: int
+    price: int | None = None
+    quantity: int | None = None
+
+
+class CancelOpen(msgspec.Struct, frozen=True, kw_only=True):
+    """Cancel every open order of ``source`` (a swing that stops) → the number cancelled."""
+
+    account_id: int
+    source: str
+    reason: str
 
 
 class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,4 +103,42 @@ class QuotesCrossed(msgspec.Struct, frozen=True):
     account_id: int
 
 
-AccountMsg = PlaceOrder | GetBalance | Reconcile | FillArrived | QuotesCrossed
+class Sent(msgspec.Struct, frozen=True, kw_only=True):
+    """Private: the broker call of order ``order_id`` ended (told by the actor's own send task)."""
+
+    account_id: int
+    order_id: int
+    ack: Any = None  # OrderAck
+    error: Any = None  # BrokerError
+    fills: Any = None  # PaperFills of a paper market order's walk
+
+
+class SessionClosed(msgspec.Struct, frozen=True):
+    """Private: the KRX session closed; open day orders expire."""
+
+    account_id: int
+
+
+class OrderTicket:
+    """What asking :class:`PlaceOrder` returns: ``result`` now (refused, the first order of a known key, or ``pending``
+    once journalled) and ``outcome``, a future with the :class:`OrderResult` once the broker
+    answered and the journal has it. Not a message: it never enters a mailbox."""
+
+    __slots__ = ("outcome", "result")
+
+    def __init__(self, result: OrderResult, outcome: asyncio.Future[OrderResult] | None = None) -> None:
+        self.result = result
+        self.outcome = outcome
+
+    async def wait(self, timeout: float) -> OrderResult:
+        """The outcome within ``timeout`` s, else the result as it stands (``pending``)."""
+        if self.outcome is None:
+            return self.result
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.outcome), timeout)
+        except (TimeoutError, Exception):  # no outcome in time, or the actor stopped: still pending
+            return self.result
+
+
+AccountMsg = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
+              | QuotesCrossed | Sent | SessionClosed)

@@ -1,6 +1,6 @@
 """BarWriter (``/bars``): persists closed bars in batches.
 
-Feeds tell it lists of closed bars; it writes them every ``interval_s`` or
+Feeds tell it :class:`ClosedBars`; it writes them every ``interval_s`` or
 when ``batch`` bars are waiting, with an idempotent upsert. If the database is
 down the bars stay buffered (up to ``max_buffer``; beyond that the oldest are
 dropped and counted) and the next flush tries again.
@@ -23,8 +23,17 @@ log = logging.getLogger(__name__)
 BarSaver = Callable[[list[Bar]], Awaitable[int]]
 
 
+class ClosedBars(msgspec.Struct, frozen=True):
+    """Bars a feed closed, to persist."""
+
+    bars: list[Bar]
+
+
 class FlushNow(msgspec.Struct, frozen=True):
     pass
+
+
+BarWriterMsg = ClosedBars | FlushNow
 
 
 class BarWriter(Actor):
@@ -48,10 +57,10 @@ class BarWriter(Actor):
     async def on_stop(self) -> None:
         await self._flush()  # graceful stop persists what is buffered
 
-    async def receive(self, msg: list[Bar] | FlushNow) -> int:
+    async def receive(self, msg: BarWriterMsg) -> int:
         match msg:
-            case list():
-                self.buffer.extend(msg)
+            case ClosedBars():
+                self.buffer.extend(msg.bars)
                 overflow = len(self.buffer) - self.max_buffer
                 for _ in range(max(0, overflow)):
                     self.buffer.popleft()

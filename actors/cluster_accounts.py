@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 
 from actors import paths
-from actors.account import PlaceOrder
+from actors.account_messages import OrderResult, OrderTicket, PlaceOrder
 from actors.account_hub import AccountRef
 from actors.session_hub import ToUser
 from actors.swing import StopSwing
@@ -58,6 +58,14 @@ class StopSwingAt(msgspec.Struct, frozen=True):
     account_id: int
     swing_id: int
     liquidate: bool = False
+
+
+class PlaceRemote(msgspec.Struct, frozen=True):
+    """A PlaceOrder for another node: its deadline as seconds left (loop times do not cross machines).
+    The owner answers with the :class:`OrderResult` its ticket holds by then, as ``ticket.wait`` does here."""
+
+    order: PlaceOrder  # reply_to and deadline None
+    wait_s: float
 
 
 class OwnAccount(msgspec.Struct, frozen=True):
@@ -202,8 +210,9 @@ class AccountOwnership:
         return rendezvous(Subjects.account_key(account_id), self.node.live_nodes()) or self.node_id
 
     # -- requests -----------------------------------------------------------------------------
-    async def ask(self, account_id: int, msg: Any, timeout: float) -> Any:
-        """``msg`` answered by the account's actor wherever it runs, within ``timeout``."""
+    async def ask(self, account_id: int, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
+        """``msg`` answered by the account's actor wherever it runs, within ``timeout`` (a PlaceOrder: an
+        :class:`OrderTicket`, here or from the owner's answer)."""
         if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
             msg = msgspec.structs.replace(msg, reply_to=None)  # a ref never crosses the wire
         deadline = time.monotonic() + timeout
@@ -212,7 +221,7 @@ class AccountOwnership:
             if left <= 0:
                 break
             if self.token(account_id) is not None:
-                return await self._local(account_id, msg, left)
+                return await self._local(account_id, msg, left, wait_for_room)
             holder = await self.node.leases.holder(Subjects.account_key(account_id))
             if holder is None:
                 target = self.place(account_id)
@@ -229,7 +238,13 @@ class AccountOwnership:
                 continue
             try:
                 self.forwarded += 1
-                return await self.node.call(holder.node, msg, left)
+                if isinstance(msg, PlaceOrder):
+                    loop = asyncio.get_running_loop()
+                    wait_s = left if msg.deadline is None else max(0.0, msg.deadline - loop.time())
+                    remote = PlaceRemote(msgspec.structs.replace(msg, deadline=None), wait_s)
+                    result: OrderResult = await self.node.call(holder.node, remote, left, wait_for_room)
+                    return OrderTicket(result)  # its outcome already waited for, there
+                return await self.node.call(holder.node, msg, left, wait_for_room)
             except OwnerUnavailable:
                 continue  # it lost the account before our call arrived: nothing was done there
             except NodeUnreachable:
@@ -237,7 +252,7 @@ class AccountOwnership:
                                        f"its lease lapses within {self.node.ttl_s:g} s") from None
         raise TimeoutError(f"account {account_id}: no owner within {timeout:g} s")
 
-    async def _local(self, account_id: int, msg: Any, timeout: float) -> Any:
+    async def _local(self, account_id: int, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         assert self.system is not None
         if isinstance(msg, SwingsChanged):
             await self._start_swings(account_id)
@@ -252,9 +267,13 @@ class AccountOwnership:
                 return False
             return True
         ref = await self.system.ref(paths.ACCOUNTS).ask(AccountRef(account_id), timeout)
-        return await ref.ask(msg, timeout)
+        if isinstance(msg, PlaceRemote):  # from another node: answer the outcome within its wait
+            order = msgspec.structs.replace(msg.order, deadline=asyncio.get_running_loop().time() + msg.wait_s)
+            ticket: OrderTicket = await ref.ask(order, timeout, wait_for_room=wait_for_room)
+            return await ticket.wait(msg.wait_s)
+        return await ref.ask(msg, timeout, wait_for_room=wait_for_room)
 
-    async def _handle(self, msg: Any, timeout: float) -> Any:
+    async def _handle(self, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         """A call from another node."""
         handler = self.handlers.get(type(msg))
         if handler is not None:
@@ -265,10 +284,10 @@ class AccountOwnership:
                 await self.take(msg.account_id)
                 return self.node_id
             case _:
-                account_id = msg.account_id
+                account_id = msg.order.account_id if isinstance(msg, PlaceRemote) else msg.account_id
                 if self.token(account_id) is None:  # moved meanwhile: the caller asks again
                     raise OwnerUnavailable(f"account {account_id} is not owned by {self.node_id}")
-                return await self._local(account_id, msg, timeout)
+                return await self._local(account_id, msg, timeout, wait_for_room)
 
     async def swings_changed(self, account_id: int, timeout: float) -> None:
         """A swing of the account was registered: its owner (taken if need be) starts it."""

@@ -27,6 +27,7 @@ from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
 from engine.market.krx import BAR_MS, BAR_SIZES, CLOSE_PRINT_MS, parse_bar_size, session_of
 from engine.market.messages import Bar, Quote, Tick
+from actors.bar_writer import ClosedBars
 from actors.history import BarLoader
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from actors.wire import encode_quote, encode_trade
@@ -244,7 +245,7 @@ class MarketFeed(Actor):
     def _publish_bars(self, bars: list[Bar]) -> None:
         if not bars:
             return
-        if self.bar_writer is not None and not self.bar_writer.try_tell(bars):
+        if self.bar_writer is not None and not self.bar_writer.try_tell(ClosedBars(bars)):
             log.warning("feed %s: %d closed bars not persisted (bar writer full or stopped)", self.code, len(bars))
         for bar in bars:
             self._fan_out(self.subs[("bar", False)], bar)
@@ -295,8 +296,7 @@ class MarketFeed(Actor):
 
     def _market_now(self) -> int | None:
         """Market time: the clock for live sources, the file's time for replay."""
-        market_time = getattr(self.source, "market_time_ms", None)
-        return market_time() if market_time is not None else self.ctx.clock.now_ms()
+        return self.source.market_time_ms()
 
     def _schedule_flush(self) -> None:
         now = self.ctx.clock.now_ms()

@@ -18,12 +18,13 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe
+from actors.market_feed import UpstreamStatus
 from engine.market.messages import Quote, Tick
 from engine.runtime import Actor, ActorRef, Clock, MailboxSpec
 
@@ -49,7 +50,7 @@ class _Waiter:
 
 
 class QuoteBoard:
-    def __init__(self, clock: Clock, base_of: Callable[[str], int] | None = None) -> None:
+    def __init__(self, clock: Clock, base_of: Callable[[str], int | None] | None = None) -> None:
         self.clock = clock
         self.base_of = base_of  # a fallback for the previous close (the simulated market knows it)
         self.tap: ActorRef | None = None
@@ -84,7 +85,7 @@ class QuoteBoard:
         base = self._base.get(code)
         if base:
             return base
-        return self.base_of(code) if self.base_of is not None else 0
+        return (self.base_of(code) or 0) if self.base_of is not None else 0
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         future: asyncio.Future[Quote] = asyncio.get_running_loop().create_future()
@@ -154,6 +155,9 @@ class QuoteBoard:
             log.warning("quote tap did not take %r: its mailbox is full", msg)
 
 
+TapMsg = Quote | Tick | Watch | Unwatch | UpstreamStatus
+
+
 class QuoteTap(Actor):
     """Subscribes the board's codes on ``/feeds`` and publishes what arrives."""
 
@@ -176,7 +180,7 @@ class QuoteTap(Actor):
         for channel in ("quote", "trade"):
             self._feeds().tell(Subscribe(code, channel, self.ctx.self_ref))  # type: ignore[arg-type]
 
-    async def receive(self, msg: Any) -> None:
+    async def receive(self, msg: TapMsg) -> None:
         match msg:
             case Quote():
                 self.board.publish_quote(msg)
@@ -188,8 +192,10 @@ class QuoteTap(Actor):
                 for channel in ("quote", "trade"):
                     self._feeds().tell(Unsubscribe(msg.code, channel,
                         self.ctx.self_ref))  # type: ignore[arg-type]
+            case UpstreamStatus():
+                pass  # the board keeps the last quote; an order waits for a fresh one anyway
             case _:
-                pass  # bars, upstream status and subscription replies are not needed here
+                assert_never(msg)
 
     def state_view(self) -> dict[str, Any]:
         return {"codes": len(self.board.counts), "quotes_seen": self.board.quotes_seen,

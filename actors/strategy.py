@@ -22,7 +22,7 @@ import msgspec
 
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe, UnsubscribeAll
-from actors.market_feed import History
+from actors.market_feed import History, UpstreamStatus
 from engine.market.messages import Bar
 from engine.runtime import (
     Actor,
@@ -87,6 +87,9 @@ class StrategyData(msgspec.Struct, frozen=True):
     signals: list[Signal]
 
 
+StrategyMsg = SetSessions | Bar | History | UpstreamStatus | GetStrategyData
+
+
 class StrategyActor(Actor):
     mailbox = MailboxSpec(limit=8192)  # closed bars: never conflated
 
@@ -110,7 +113,7 @@ class StrategyActor(Actor):
         if not self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref)):
             log.warning("strategy %s: feeds hub gone at stop", self.ctx.path)
 
-    async def receive(self, msg: SetSessions | Bar | History | GetStrategyData) -> Any:
+    async def receive(self, msg: StrategyMsg) -> Any:
         match msg:
             case SetSessions():
                 self._set(msg)
@@ -119,6 +122,8 @@ class StrategyActor(Actor):
             case History():
                 for bar in msg.bars:  # warm-up: signals on old bars are not news
                     self.strategy.on_bar(bar)
+            case UpstreamStatus():
+                pass  # the feed tells every subscriber; the sessions hear it from their own feeds
             case GetStrategyData():
                 return StrategyData(self.name, self.params or {}, sorted(self.codes), list(self.signals))
             case _:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import msgspec
 
 from actors.feed_hub import Subscribe, UnsubscribeAll
 from actors.history import BarLoader
-from actors.market_feed import History
+from actors.account_messages import OrderResult
+from actors.market_feed import History, UpstreamStatus
 from engine.market.krx import bar_end
 from engine.market.messages import Bar
 from engine.runtime import Actor, ActorRef, MailboxSpec
@@ -90,8 +91,13 @@ class OrderPort(Protocol):
     def place(self, *, account_id: int, user_id: int, client_order_id: str, code: str, side: str,
               quantity: int, reply_to: ActorRef) -> None: ...
 
+    def cancel_open(self, *, account_id: int, swing_id: int) -> None:
+        """Cancel the swing's orders still open at its account (the swing stops)."""
 
-FINAL = frozenset({"filled", "rejected", "cancelled"})
+
+FINAL = frozenset({"filled", "rejected", "cancelled", "expired"})
+
+SwingMsg = Bar | HistoryLoaded | History | UpstreamStatus | CheckSignal | StopSwing | GetSwing | OrderResult
 
 
 class SwingActor(Actor):
@@ -157,7 +163,7 @@ class SwingActor(Actor):
                           side=decision.action, quantity=decision.quantity, reply_to=self.ctx.self_ref)
 
     # -- messages ----------------------------------------------------------
-    async def receive(self, msg: Any) -> Any:
+    async def receive(self, msg: SwingMsg) -> Any:
         match msg:
             case Bar():
                 if self.params is not None and msg.size == self.params.bar_size:
@@ -166,17 +172,20 @@ class SwingActor(Actor):
                 self._on_history(msg.bars)
             case History():
                 pass  # the feed's 1Min warm-up history is for realtime strategies
+            case UpstreamStatus():
+                pass  # the feed tells every subscriber; a swing decides on closed bars only
             case CheckSignal():
                 await self._check(msg.now_ms)
             case StopSwing():
                 return await self._stop(msg.liquidate)
             case GetSwing():
                 return self.view()
-            case _:
+            case OrderResult():
                 outcome = self.to_outcome(msg)
-                if outcome is None:
-                    raise TypeError(f"swing {self.swing_id}: unexpected {type(msg).__name__}")
-                await self._on_outcome(outcome)
+                if outcome is not None:
+                    await self._on_outcome(outcome)
+            case _:
+                assert_never(msg)
         return None
 
     # -- the check ---------------------------------------------------------
@@ -304,6 +313,8 @@ class SwingActor(Actor):
             return self.view()  # the actor stops once the sale's outcome is in
         await self._save(dict(kind="stopped", reason="stopped by the user", signal_before=self.state.signal,
                               signal_after=self.state.signal))
+        if self.row is not None:
+            self.orders.cancel_open(account_id=self.row.account_id, swing_id=self.swing_id)
         self.ctx.stop_self()
         return self.view()
 

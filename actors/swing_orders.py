@@ -3,7 +3,8 @@
 A swing tells the accounts hub :class:`~actors.account_messages.PlaceOrder` with its own
 client order id (``swing-<id>-<seq>``) and ``reply_to`` itself; the account's
 :class:`~actors.account_messages.OrderResult` becomes an :class:`~actors.swing.OrderOutcome`.
-Reconciling after a restart sends the very same order again: the account's
+A swing that stops tells :class:`~actors.account_messages.CancelOpen`: its open
+orders are cancelled. Reconciling after a restart sends the very same order again: the account's
 journal answers a known client order id with the first order
 and never places a second one, and an order that never reached the journal
 (the crash came between the intent and the send) is placed then, once.
@@ -15,7 +16,7 @@ import logging
 from typing import Any
 
 from actors import paths
-from actors.account_messages import OrderResult, PlaceOrder
+from actors.account_messages import CancelOpen, OrderResult, PlaceOrder
 from actors.swing import OrderOutcome
 from engine.runtime import ActorRef, ActorSystem
 
@@ -35,6 +36,11 @@ class AccountOrderPort:
         self.system.ref(paths.ACCOUNTS).tell(PlaceOrder(
             account_id=account_id, code=code, side=side, quantity=quantity,  # type: ignore[arg-type]
             client_order_id=client_order_id, source=f"swing:{swing_id}", reply_to=reply_to))
+
+    def cancel_open(self, *, account_id: int, swing_id: int) -> None:
+        """The swing stopped: its account cancels the swing's open orders (journalled, then sent)."""
+        self.system.ref(paths.ACCOUNTS).tell(CancelOpen(account_id=account_id, source=f"swing:{swing_id}",
+                                                        reason=f"swing {swing_id} stopped"))
 
 
 

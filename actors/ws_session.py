@@ -161,7 +161,7 @@ class WsSession(Actor):
             req = _request.decode(text)
         except msgspec.ValidationError as exc:
             return await self._error("invalid", str(exc))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested ~1,000 deep
             return await self._error("bad_json", "malformed JSON")
         if req.tr_id not in TR_CHANNELS:
             return await self._error("unknown_tr_id", f"unknown tr_id {req.tr_id!r}; expected H0STCNT0 or H0STASP0")

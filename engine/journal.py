@@ -7,9 +7,15 @@ on by the broker's answers and fills. ``storage`` implements :class:`Journal`
 Statuses::
 
     pending ──▶ accepted ──▶ partially_filled ──▶ filled
-       │  │         └──────────────┴──────────────▶ cancelled
+       │  │         └──────────────┴──────────────▶ cancelled (by the user, a swing's stop, the broker)
+       │  │         └──────────────┴──────────────▶ expired (a day order's remainder at the close)
        │  └──▶ unknown (sent, answer lost) ──▶ any of the above after reconciliation
        └──▶ rejected (the broker said no, or the order never left)
+
+A cancel or a modify of an open order is journalled on the order first
+(``action`` = ``cancel`` / ``modify`` with the new price and quantity), then
+sent; the broker's answer applies it and clears ``action``. An order whose
+``action`` is set after a crash is settled by reconciliation.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from typing import Literal, Protocol
 import msgspec
 
 Side = Literal["buy", "sell"]
-OrderStatus = Literal["pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown"]
+OrderStatus = Literal["pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown",
+                      "expired"]
 STATUSES: tuple[OrderStatus, ...] = (
-    "pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown",
+    "pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown", "expired",
 )
-FINAL: frozenset[str] = frozenset({"filled", "rejected", "cancelled"})
+FINAL: frozenset[str] = frozenset({"filled", "rejected", "cancelled", "expired"})
+Action = Literal["", "cancel", "modify"]
 OPEN: tuple[OrderStatus, ...] = ("pending", "unknown", "accepted", "partially_filled")
 
 
@@ -55,6 +63,14 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     created_ms: int
     updated_ms: int
     fills: list[Fill] = []
+    action: Action = ""  # a cancel or modify sent (or about to be) and not confirmed yet
+    action_price: int | None = None
+    action_quantity: int | None = None
+
+    @property
+    def open_quantity(self) -> int:
+        """Shares still to fill while the order is open (0 once final)."""
+        return 0 if self.final else self.quantity - self.filled_quantity
 
     @property
     def average_price(self) -> int:
@@ -102,8 +118,20 @@ class Journal(Protocol):
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order: ...
 
+    async def get(self, account_id: int, order_id: int) -> Order | None:
+        """The account's order ``order_id`` with its fills, or None."""
+
+    async def set_action(self, order_id: int, action: Action, now_ms: int, *, price: int | None = None,
+                         quantity: int | None = None) -> Order:
+        """Journal (or clear, with ``""``) the cancel / modify about to be sent."""
+
+    async def amend(self, order_id: int, *, price: int | None, quantity: int, broker_order_no: str | None,
+                    now_ms: int) -> Order:
+        """A modify the broker confirmed: the new price and total quantity; clears ``action``."""
+
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
-        """Record ``fill`` and move the status to partially_filled or filled."""
+        """Record ``fill`` and move the status to partially_filled or filled (a cancelled or expired
+        order keeps its status unless the fill completes it: a fill the broker made before the cancel)."""
 
     async def open_orders(self, account_id: int) -> list[Order]:
         """Orders not final yet (pending, unknown, accepted, partially_filled), oldest first."""

@@ -13,7 +13,12 @@ value − commission − tax.
 
 A market order is valued at the price it would most likely pay: the best ask
 for a buy, the best bid for a sell (the ``reference`` the caller passes); a
-limit order at its limit.
+limit order at its limit. What a buy needs in cash is what it reserves while
+open (``reserve_price``: its limit, or for a market buy the day's upper limit,
+as KIS prices a market buy against 주문가능금액) plus commission, against the
+buying power (cash less what open orders reserve). ``max_position_value``
+counts the code's open buys (``open_buy_value``) with the holding; a sell
+needs shares that open sells have not reserved (``held``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Literal
 
 import msgspec
 
+from engine.errors import DomainError
 from engine.market.krx import is_on_tick, price_limits, tick_size
 from engine.market.tax import transaction_tax
 
@@ -29,7 +35,7 @@ Side = Literal["buy", "sell"]
 PCT_SCALE = 10_000  # pct is kept to 1/10,000 of a percent
 
 
-class OrderRefused(Exception):
+class OrderRefused(DomainError):
     """The order breaks a rule; nothing was sent."""
 
     def __init__(self, code: str, message: str, field: str = "") -> None:
@@ -87,9 +93,11 @@ class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
     price: int | None  # None: market
     reference: int  # the price a market order is valued at (best ask to buy, best bid to sell); 0 unknown
     base_price: int  # previous close, for the daily limits; 0 unknown (then not checked)
-    cash: int
-    held: int  # shares of this code held now
-    held_value: int  # their value at the reference price
+    cash: int  # buying power: orderable cash (open orders' reservations already taken off)
+    held: int  # shares of this code held and not reserved by open sells
+    held_value: int  # the holding's value at the reference price
+    reserve_price: int = 0  # what a buy reserves per share (limit, or the upper limit); 0: the unit price
+    open_buy_value: int = 0  # the open buys of this code, at their limits
     realized_today: int  # realised P&L of today (KST), negative = loss
     market_open: bool
 
@@ -139,17 +147,19 @@ def check_order(facts: OrderFacts, limits: Limits, fees: Fees) -> None:
                 f"today's realised loss {-facts.realized_today} KRW reached the daily limit of "
                 f"{limits.daily_loss_limit} KRW: no new buys today",
             )
-        after = facts.held_value + value
+        after = facts.held_value + facts.open_buy_value + value
         if limits.max_position_value and after > limits.max_position_value:
             raise OrderRefused(
                 "max_position_value",
-                f"position value after this buy ({after} KRW) exceeds the limit of "
-                f"{limits.max_position_value} KRW per code",
+                f"position value after this buy ({after} KRW, open buys of the code included) exceeds "
+                f"the limit of {limits.max_position_value} KRW per code",
             )
-        cost = fees.buy_cost(value)
+        cost = fees.buy_cost((facts.reserve_price or unit) * facts.quantity)
         if cost > facts.cash:
+            what = "value plus fees" if facts.price is not None else "quantity at the day's upper limit plus fees"
             raise OrderRefused("insufficient_cash",
-                               f"buying power {facts.cash} KRW is less than {cost} KRW (value plus fees)")
+                               f"buying power {facts.cash} KRW is less than {cost} KRW ({what})")
     elif facts.quantity > facts.held:
         raise OrderRefused("insufficient_holdings",
-                           f"selling {facts.quantity} shares but {facts.held} are held", "quantity")
+                           f"selling {facts.quantity} shares but {facts.held} are held and not reserved by "
+                           "open sells", "quantity")

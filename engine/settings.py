@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_speed: float = 60.0  # market seconds per wall second
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
+    # -- dashboard --------------------------------------------------------
+    backtest_data_dir: str = ""  # CSVs the dashboard's backtest offers; default ../shared/data beside the repo
     # -- KIS --------------------------------------------------------------
     kis_rest_url: str = "https://openapi.koreainvestment.com:9443"
     kis_ws_url: str = "ws://ops.koreainvestment.com:21000"
@@ -78,6 +80,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_delay_s: float = 30.0  # longest wait between tries on a slowed email from a new address
     register_max_per_address: int = 10  # registrations per address per lock-out window
     bcrypt_queue: int = 32  # password checks waiting for a bcrypt slot; past it 429
+    lease_ttl_s: float = 30.0  # a server's database lease expires this long after its last heartbeat
+    header_timeout_s: float = 10.0  # a request head must arrive this soon, else the connection closes
+    body_timeout_s: float = 30.0  # a request body must arrive this soon, else 408
+    keepalive_timeout_s: float = 15.0  # an idle kept-alive connection closes after this
+    lease_wait: bool = False  # at start-up, wait for another server's lease instead of refusing (serve --wait)
     ws_auth_timeout_s: float = 10.0
     ws_max_subscriptions: int = 40
     ws_high_water: int = 256  # per-client queue depth above which trades/quotes conflate
@@ -98,6 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_timeout_s: float = 30.0  # how long POST /stocks/order waits for the account's answer
     order_retry_max: int = 3  # resends after KIS EGW00201 (rate limited: the order was not taken)
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
+    reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0
@@ -172,8 +180,77 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         except msgspec.ValidationError as exc:
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
     settings = msgspec.convert(raw, Settings, strict=False)
+    check(settings)
     check_cluster(settings)
     return settings
+
+
+# -- range and meaning: (field, lowest, highest); None = unbounded ------------------------
+_RANGES: tuple[tuple[str, float | None, float | None], ...] = (
+    ("port", 0, 65535), ("db_pool_recycle_s", 1, None), ("sim_trades_per_s", 0, None),
+    ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000), ("replay_speed", 0.001, None),
+    ("feed_grace_s", 0, None), ("feed_history_bars", 1, 1_000_000), ("kis_max_subscriptions", 1, None),
+    ("kis_reconnect_base_s", 0.001, None), ("kis_reconnect_max_s", 0.001, None),
+    ("kis_pingpong_timeout_s", 0.001, None), ("kis_rest_rate_per_s", 0, None), ("kis_timeout_s", 0.001, None),
+    ("jwt_lifetime_s", 60, 366 * 86400), ("paper_initial_cash", 0, None), ("bcrypt_cost", 4, 31),
+    ("bcrypt_concurrency", 1, 1024), ("bcrypt_queue", 0, None), ("login_max_failures", 1, None),
+    ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),
+    ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None),
+    ("header_timeout_s", 0.01, None), ("body_timeout_s", 0.01, None), ("keepalive_timeout_s", 0.01, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
+    ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
+    ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
+    ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
+    ("paper_quote_timeout_s", 0.001, None), ("max_order_value", 0, None), ("max_position_value", 0, None),
+    ("daily_loss_limit", 0, None), ("balance_cache_s", 0, None), ("order_timeout_s", 0.001, None),
+    ("order_retry_max", 0, 100), ("order_retry_backoff_s", 0, None), ("mailbox_size", 1, None),
+    ("restart_max", 0, None), ("restart_window_s", 0.001, None), ("restart_backoff_base_s", 0, None),
+    ("restart_backoff_max_s", 0, None), ("shutdown_deadline_s", 0, None), ("ask_timeout_s", 0.001, None),
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check(settings: Settings) -> None:
+    """Raise :class:`SettingsError` naming the first variable out of range or meaningless."""
+    for field, lo, hi in _RANGES:
+        if field not in Settings.__struct_fields__:
+            continue
+        value = getattr(settings, field)
+        if value is None:  # "the default rule" (e.g. sell_tax_pct: the KRX schedule)
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"at least {lo:g}" if hi is None else f"from {lo:g} to {hi:g}"
+            raise SettingsError(f"{env_name(field)}={_show(field, value)}: must be {bounds}")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError(f"AUTOTRADER_LOG_LEVEL={settings.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
+    if settings.market_data == "replay":
+        if not settings.replay_csv:
+            raise SettingsError("AUTOTRADER_REPLAY_CSV is required with AUTOTRADER_MARKET_DATA=replay: "
+                                "the CSV of bars to replay")
+        if not Path(settings.replay_csv).is_file():
+            raise SettingsError(f"AUTOTRADER_REPLAY_CSV={settings.replay_csv!r}: no such file")
+    if settings.ws_high_water > settings.ws_max_queue:
+        raise SettingsError(f"AUTOTRADER_WS_HIGH_WATER={settings.ws_high_water}: must not exceed "
+                            f"AUTOTRADER_WS_MAX_QUEUE={settings.ws_max_queue}")
+
+
+# names read from the environment that are not settings fields
+OTHER_NAMES = frozenset({"AUTOTRADER_CONFIG", "AUTOTRADER_TEST_MARIADB_URL", "AUTOTRADER_FUZZ_EXAMPLES",
+                         "AUTOTRADER_TEST_NATS_URL"})
+
+
+def unknown_names(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``AUTOTRADER_*`` variable that nothing reads, naming the closest known one."""
+    import difflib
+
+    env = os.environ if environ is None else environ
+    known = sorted({env_name(field) for field in Settings.__struct_fields__} | OTHER_NAMES)
+    out = []
+    for name in sorted(env):
+        if name.startswith("AUTOTRADER_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            out.append(f"{name} is not a setting and is ignored{hint}")
+    return out
 
 
 def check_cluster(settings: Settings) -> None:

@@ -44,6 +44,7 @@ from storage.errors import (
     WeakPassword,
 )
 from storage.keys import ensure_keys, stored_data_keys, write_data_keys
+from storage.leases import PROCESS, LeaseHeld, LeaseKeeper
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
 from storage.passwords import HasherBusy, PasswordHasher, check_password, password_problem
@@ -65,8 +66,11 @@ __all__ = [
     "EmailTaken",
     "HasherBusy",
     "KeyConfigError",
+    "LeaseHeld",
+    "LeaseKeeper",
     "NotFound",
     "OrderRepo",
+    "PROCESS",
     "PasswordHasher",
     "Role",
     "RowKeys",

@@ -143,6 +143,8 @@ class AccountRepo:
 
     async def get_for_user(self, user_id: int, account_id: int) -> Account | None:
         """The account if it exists and belongs to ``user_id``, else ``None``."""
+        if not 0 < account_id < 2**63:  # no such row, and SQLite cannot even bind it
+            return None
         row = await self.session.scalar(
             select(AccountRow).where(AccountRow.id == account_id, AccountRow.user_id == user_id)
         )

@@ -6,7 +6,7 @@ with credentials.
 
 ::
 
-    StorageError
+    StorageError                    (a DomainError: see engine/errors.py)
      ├── DatabaseUnavailable        the database did not answer (→ 503)
      ├── NotFound                   no such row for this caller (→ 404)
      ├── Conflict                   a uniqueness rule (→ 409)
@@ -20,8 +20,10 @@ with credentials.
 
 from __future__ import annotations
 
+from engine.errors import DomainError
 
-class StorageError(Exception):
+
+class StorageError(DomainError):
     """Base of every error raised by :mod:`storage`."""
 
 

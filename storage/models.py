@@ -119,6 +119,7 @@ class Lease(Base):
     owner: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ttl_ms: Mapped[int] = mapped_column(BigInteger)  # the holder's TTL: free this long after heartbeat_at
 
 
 class Account(Base):
@@ -171,7 +172,7 @@ class OrderRow(Base):
         CheckConstraint("side IN ('buy', 'sell')", name="side"),
         CheckConstraint(
             "status IN ('pending', 'accepted', 'partially_filled', 'filled', 'rejected', 'cancelled', "
-            "'unknown')",
+            "'unknown', 'expired')",
             name="status",
         ),
         Index("ix_orders_account_id_status", "account_id", "status"),
@@ -193,6 +194,11 @@ class OrderRow(Base):
     reason: Mapped[str] = mapped_column(String(255), default="")
     created_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms (engine clock)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+    # A change asked of the broker, journalled before it is sent ("" none, "cancel", "modify").
+    action: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    action_price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_quantity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    action_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class FillRow(Base):
@@ -216,7 +222,7 @@ class PaperOrderRow(Base):
 
     __tablename__ = "paper_orders"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'filled', 'cancelled')", name="status"),
+        CheckConstraint("status IN ('open', 'filled', 'cancelled', 'expired')", name="status"),
         Index("ix_paper_orders_account_id_status", "account_id", "status"),
     )
 

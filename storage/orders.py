@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.cluster.fencing import Fence
-from engine.journal import OPEN, Fill, NewOrder, Order, OrderStatus, RiskOverrides
+from engine.journal import OPEN, Action, Fill, NewOrder, Order, OrderStatus, RiskOverrides
 from storage.fences import check as check_fence
 from storage.db import retry_transaction
 from storage.errors import NotFound
@@ -67,7 +67,36 @@ class OrderRepo:
         ))
         row.filled_quantity += fill.quantity
         row.filled_value += fill.quantity * fill.price
-        row.status = "filled" if row.filled_quantity >= row.quantity else "partially_filled"
+        if row.filled_quantity >= row.quantity:
+            row.status = "filled"
+        elif row.status not in ("cancelled", "expired"):
+            row.status = "partially_filled"
+        row.updated_ms = now_ms
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def get(self, account_id: int, order_id: int) -> Order | None:
+        row = await self.session.get(OrderRow, order_id)
+        return None if row is None or row.account_id != account_id else await self._with_fills(row)
+
+    async def set_action(self, order_id: int, action: Action, now_ms: int, *, price: int | None = None,
+                         quantity: int | None = None) -> Order:
+        row = await self._row(order_id)
+        row.action, row.action_price, row.action_quantity = action, price, quantity
+        row.action_ms = now_ms if action else None
+        row.updated_ms = now_ms
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def amend(self, order_id: int, *, price: int | None, quantity: int, broker_order_no: str | None,
+                    now_ms: int) -> Order:
+        row = await self._row(order_id)
+        row.price, row.quantity = price, quantity
+        if broker_order_no is not None:
+            row.broker_order_no = broker_order_no
+        row.action, row.action_price, row.action_quantity, row.action_ms = "", None, None, None
+        if row.filled_quantity >= row.quantity:
+            row.status = "filled"
         row.updated_ms = now_ms
         await self.session.flush()
         return await self._with_fills(row)
@@ -207,6 +236,23 @@ class SqlJournal:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
+    async def get(self, account_id: int, order_id: int) -> Order | None:
+        async with self.sessions() as session:
+            return await OrderRepo(session).get(account_id, order_id)
+
+    @retry_transaction
+    async def set_action(self, order_id: int, action: Action, now_ms: int, *, price: int | None = None,
+                         quantity: int | None = None) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).set_action(order_id, action, now_ms, price=price, quantity=quantity)
+
+    @retry_transaction
+    async def amend(self, order_id: int, *, price: int | None, quantity: int, broker_order_no: str | None,
+                    now_ms: int) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).amend(order_id, price=price, quantity=quantity,
+                                                  broker_order_no=broker_order_no, now_ms=now_ms)
+
     async def open_orders(self, account_id: int) -> list[Order]:
         async with self.sessions() as session:
             return await OrderRepo(session).open_orders(account_id)
@@ -242,4 +288,6 @@ def _order(row: OrderRow, fills: list[Fill]) -> Order:
         broker_order_no=row.broker_order_no, filled_quantity=row.filled_quantity,
             filled_value=row.filled_value,
         reason=row.reason, created_ms=row.created_ms, updated_ms=row.updated_ms, fills=fills,
+        action=row.action or "", action_price=row.action_price,  # type: ignore[arg-type]  # written by us
+        action_quantity=row.action_quantity,
     )

@@ -12,6 +12,8 @@ new qty)`` (fees excluded); a sell leaves it. Realised P&L of a sell is
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,10 +39,12 @@ class SqlPaperLedger:
             await session.flush()
             return _order(row)
 
-    async def orders(self, account_id: int, *, since_ms: int = 0,
-        open_only: bool = False) -> list[PaperOrder]:
+    async def orders(self, account_id: int, *, since_ms: int = 0, until_ms: int | None = None,
+                     open_only: bool = False) -> list[PaperOrder]:
         query = select(PaperOrderRow).where(PaperOrderRow.account_id == account_id,
                                             PaperOrderRow.accepted_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(PaperOrderRow.accepted_ms < until_ms)
         if open_only:
             query = query.where(PaperOrderRow.status == "open")
         async with self.sessions() as session:
@@ -86,12 +90,24 @@ class SqlPaperLedger:
             return realized
 
     @retry_transaction
-    async def cancel(self, account_id: int, order_no: str, reason: str) -> None:
+    async def cancel(self, account_id: int, order_no: str, reason: str,
+                     status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
         async with self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)
             if order.status == "open":
-                order.status = "cancelled"
+                order.status = status
                 order.reason = reason[:255]
+            return _order(order)
+
+    @retry_transaction
+    async def modify(self, account_id: int, order_no: str, *, price: int, quantity: int) -> PaperOrder:
+        async with self.sessions.begin() as session:
+            order = await _order_row(session, account_id, order_no)
+            if order.status != "open" or quantity <= order.filled_quantity:
+                raise LedgerRefused(f"paper order {order_no} is {order.status} with {order.filled_quantity} "
+                                    f"filled: cannot become {quantity} shares")
+            order.price, order.quantity = price, quantity
+            return _order(order)
 
     async def cash_and_positions(self, account_id: int) -> tuple[int, list[Position]]:
         async with self.sessions() as session:
@@ -122,4 +138,4 @@ def _order(row: PaperOrderRow) -> PaperOrder:
     return PaperOrder(order_no=str(row.id), code=row.code, side=row.side,  # type: ignore[arg-type]
                       quantity=row.quantity, price=row.price, filled_quantity=row.filled_quantity,
                       filled_value=row.filled_value, status=row.status,  # type: ignore[arg-type]
-                      accepted_ms=row.accepted_ms)
+                      accepted_ms=row.accepted_ms, reason=row.reason)

@@ -19,7 +19,7 @@ from web.keys import CRYPTO, SESSIONS, SETTINGS
 from web.openapi import route
 from web.schemas import AccountCreated, AccountList, AccountRegistration, AccountView
 
-ACCOUNT_NUMBER = re.compile(r"^\d{8}-?\d{2}$")
+ACCOUNT_NUMBER = re.compile(r"^[0-9]{8}-?[0-9]{2}$")  # ASCII: \d takes ٠ and ５ too
 HTS_ID = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 MAX_KEY_CHARS = 512
 

@@ -35,6 +35,7 @@ from storage import (
     SqlSwingStore,
     create_engine,
     create_session_factory,
+    LeaseKeeper,
     describe,
     ensure_keys,
     require_keys_open_rows,
@@ -43,14 +44,17 @@ from storage import (
 from web import (
     accounts,
     admin,
+    backtests,
     cluster,
     balance,
+    dashboard,
     health,
     loop_lag,
     metrics,
     openapi,
     orders,
     realtime,
+    price_limits,
     risk,
     swings,
     trading,
@@ -65,14 +69,17 @@ from web.keys import (
     CRYPTO,
     DB_ENGINE,
     HASHER,
+    LEASE,
     LOGIN_THROTTLE,
     REGISTER_LIMIT,
     ROUTER,
     SESSIONS,
     SETTINGS,
+    SHUTDOWN,
     SOURCE,
     SYSTEM,
 )
+from web.csp import content_security_policy
 from web.middlewares import errors, request_context
 from web.throttle import AddressLimit, LoginThrottle
 
@@ -99,7 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
     check_cluster(settings)
     app = web.Application(
-        middlewares=[request_context, errors, check_tokens],
+        middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -124,6 +131,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     risk.add_routes(app)
     realtime.add_routes(app)
     swings.add_routes(app)
+    backtests.add_routes(app)
+    price_limits.add_routes(app)
+    dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
     cluster.setup(app)
@@ -141,15 +151,25 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
+    lease = LeaseKeeper(app[SESSIONS], cluster.process_lease_name(settings), ttl_s=settings.lease_ttl_s,
+                        on_lost=lambda: _stop(app))
     try:
         await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
+        await lease.acquire(wait=settings.lease_wait)  # one server per database
     except BaseException:
         await engine.dispose()
         raise
+    app[LEASE] = lease
     try:
         yield
     finally:
+        await lease.release()
         await engine.dispose()
+
+
+def _stop(app: web.Application) -> None:
+    if SHUTDOWN in app:
+        app[SHUTDOWN].set()
 
 
 async def _actors(app: web.Application) -> AsyncIterator[None]:
@@ -191,7 +211,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
-    await source.start(app[ROUTER])  # type: ignore[attr-defined]
+    await source.start(app[ROUTER])
     if CLUSTER not in app:  # in a cluster each account reconciles where it is taken (cluster.attach)
         await trading.reconcile_open_orders(app, system)  # before the server listens: nothing is resent
     await _swings(app, system, feeds, spec, history)
@@ -201,7 +221,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         cluster.stop_taking(app)
-        await source.stop()  # type: ignore[attr-defined]
+        await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 

@@ -1,7 +1,10 @@
 """``GET /accounts/balance``: cash and holdings of one of the caller's accounts (default: the first).
 
 Asked of the account's actor (the only path to its broker; cached for
-``balance_cache_s``). ``evaluation`` = quantity × current price,
+``balance_cache_s``). ``cash_balance`` is 예수금, ``orderable_cash`` 주문가능금액 (less what
+open orders reserve: a buy its value plus commission, a market buy at the day's upper limit),
+``settlement_d1`` / ``settlement_d2`` the cash after the next settlements (a paper account
+settles at once, so both equal its cash). ``evaluation`` = quantity × current price,
 ``profit_loss`` = evaluation − quantity × average price (fees excluded),
 ``total_evaluation`` = cash + every evaluation.
 """
@@ -23,7 +26,8 @@ from web.orders import account_actor, account_for, query_account_id
 
 def body_of(account_id: int, balance: BrokerBalance) -> BalanceBody:
     stocks = [
-        StockBalance(stock_code=h.code, quantity=h.quantity, current_price=h.current_price,
+        StockBalance(stock_code=h.code, quantity=h.quantity, orderable_quantity=h.sellable,
+                     current_price=h.current_price,
                      average_price=h.average_price, evaluation=h.quantity * h.current_price,
                      profit_loss=h.quantity * (h.current_price - h.average_price))
         for h in balance.holdings if h.quantity > 0
@@ -32,6 +36,9 @@ def body_of(account_id: int, balance: BrokerBalance) -> BalanceBody:
         account_id=account_id, cash_balance=balance.cash, stock_balance=stocks,
         total_evaluation=balance.cash + sum(s.evaluation for s in stocks),
         total_profit_loss=sum(s.profit_loss for s in stocks),
+        orderable_cash=balance.buying_power,
+        settlement_d1=balance.cash if balance.d1 is None else balance.d1,
+        settlement_d2=balance.cash if balance.d2 is None else balance.d2,
     )
 
 

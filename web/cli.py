@@ -25,6 +25,10 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 def _settings(**overrides: object) -> Settings:
+    from engine.settings import unknown_names
+
+    for warning in unknown_names():
+        print(f"autotrader: warning: {warning}", file=sys.stderr)
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
@@ -36,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from web import logs
     from web.server import serve
 
-    settings = _settings(host=args.host, port=args.port)
+    settings = _settings(host=args.host, port=args.port, lease_wait=True if args.wait else None)
     logs.configure(settings.log_level, settings.log_json)
     try:
         import uvloop
@@ -212,6 +216,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (0 = a free port; default 8080 or AUTOTRADER_PORT)")
     serve.add_argument("--certfile", default=None, help="PEM certificate (chain): serve HTTPS and WSS")
     serve.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
+    serve.add_argument("--wait", action="store_true",
+                       help="if another server holds this database's lease, wait for it instead of refusing")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance")

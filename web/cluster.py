@@ -21,14 +21,16 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from actors.account import BalanceUnavailable, GetBalance, OrderResult, PlaceOrder, Reconcile
-from actors.cluster_accounts import AccountOwnership, OwnAccount, StopSwingAt, SwingsChanged
+from actors.account_messages import (
+    BalanceUnavailable, CancelOrder, GetBalance, ModifyOrder, OrderResult, PlaceOrder, Reconcile,
+)
+from actors.cluster_accounts import AccountOwnership, OwnAccount, PlaceRemote, StopSwingAt, SwingsChanged
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
 from engine.cluster.errors import ClusterUnavailable, FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, default_node_id
-from engine.runtime import ActorSystem
+from engine.runtime import ActorStopped, ActorSystem, MailboxFull
 from engine.settings import check_cluster
 from storage import OrderRepo, SqlSwingStore
 from storage.fences import claim
@@ -40,9 +42,11 @@ from web.realtime import StrategyDataInner, StrategyDataOf, strategy_snapshot
 
 log = logging.getLogger(__name__)
 
-WIRE_TYPES: list[type] = [PlaceOrder, GetBalance, Reconcile, OrderResult, BrokerBalance, BalanceUnavailable,
-                          OwnAccount, SwingsChanged, StopSwingAt, StrategyDataOf, StrategyDataInner]
-WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable]
+WIRE_TYPES: list[type] = [PlaceRemote, PlaceOrder, CancelOrder, ModifyOrder, GetBalance, Reconcile, OrderResult,
+                          BrokerBalance, BalanceUnavailable, OwnAccount, SwingsChanged, StopSwingAt, StrategyDataOf,
+                          StrategyDataInner]
+WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable,
+                                          MailboxFull, ActorStopped]
 
 
 class Cluster:
@@ -79,8 +83,18 @@ class _RoutedAccount:
         self.accounts = accounts
         self.account_id = account_id
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
-        return await self.accounts.ask(self.account_id, msg, timeout)
+    async def ask(self, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
+        return await self.accounts.ask(self.account_id, msg, timeout, wait_for_room=wait_for_room)
+
+
+def process_lease_name(settings: Any) -> str:
+    """The database lease this process holds: one server per database (``process``), or in a
+    cluster one per node id (``node:<id>``): many nodes share the database, never one id twice."""
+    from storage.leases import PROCESS
+
+    if not settings.cluster_nats_url:
+        return PROCESS
+    return f"node:{settings.node_id or default_node_id()}"[:64]
 
 
 async def context(app: web.Application) -> AsyncIterator[None]:

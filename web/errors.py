@@ -8,6 +8,7 @@ engine's and storage's errors) into HTTP statuses and JSON bodies.
      ├── Forbidden        403  authenticated, not allowed
      ├── NotFoundError    404  unknown or not the caller's
      ├── ConflictError    409  taken email, duplicate account, idempotency clash
+     ├── RequestTimeout   408  the body did not arrive in time
      ├── TooManyRequests  429  throttled (login failures, rate limits)
      └── Unavailable      503  a dependency is down (database, broker, an actor)
 """
@@ -55,6 +56,11 @@ class NotFoundError(ApiError):
 class ConflictError(ApiError):
     status = 409
     code = "conflict"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    code = "request_timeout"
 
 
 class TooManyRequests(ApiError):

@@ -75,10 +75,10 @@ class _EngineCollector(Collector):
         if LOOP_LAG in app:
             lag = app[LOOP_LAG]
             yield _lag_family(lag)
-        streams = getattr(app[SOURCE], "streams", None) or []
+        upstream = app[SOURCE].counters()
         errors = CounterMetricFamily("autotrader_broker_errors", "upstream broker errors", labels=["kind"])
         for kind in ("reconnects", "bad_frames", "missed_pingpongs"):
-            errors.add_metric([kind], sum(getattr(s, kind, 0) for s in streams))
+            errors.add_metric([kind], getattr(upstream, kind))  # a Struct field by name, not a probe
         yield errors
         orders = GaugeMetricFamily("autotrader_orders", "orders seen by account actors, by status",
                                    labels=["status"])

@@ -1,8 +1,11 @@
 """The one place errors become HTTP responses, and where requests get their id.
 
 Body: ``{"error": {"code", "message", "fields": {name: message}}}``. Web errors
-(web/errors.py) carry their status; storage and engine errors are mapped
-here; anything else is a 500 whose details go to the log, never the client.
+(web/errors.py) carry their status; the engine's and the domain's (the two
+roots drawn in engine/errors.py) are mapped by :data:`STATUSES`, first match
+wins; anything else is a 500 whose details go to the log, never the client.
+Handlers translate the domain errors that need their own words (an order
+refused by a rule, bad swing parameters) into ``ApiError`` themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +25,17 @@ from web.errors import ApiError, TooManyRequests
 from web.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
+
+# (error, status, code, logged as a warning): what escapes a handler, by kind.
+STATUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str, bool], ...] = (
+    (NotFound, 404, "not_found", False),
+    (Conflict, 409, "conflict", False),
+    (DatabaseUnavailable, 503, "database_unavailable", True),
+    ((sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError), 503, "database_unavailable", True),
+    ((MailboxFull, ActorStopped, AskTimeout), 503, "engine_busy", True),
+    (ClusterError, 503, "cluster_unavailable", True),  # the owner is moving or unreachable: try again shortly
+)
+SAFE_MESSAGE = {sa_exc.SQLAlchemyError: "the database is unavailable; try again"}  # never echo the driver's text
 
 
 def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,
@@ -59,22 +73,19 @@ async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
             raise
         reason = exc.reason or "error"
         return error_response(exc.status, reason.lower().replace(" ", "_"), reason)
-    except NotFound as exc:
-        return error_response(404, "not_found", str(exc))
-    except Conflict as exc:
-        return error_response(409, "conflict", str(exc))
-    except DatabaseUnavailable as exc:
-        log.warning("database unavailable: %s", exc)
-        return error_response(503, "database_unavailable", str(exc))
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
-        log.warning("database error on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(503, "database_unavailable", "the database is unavailable; try again")
-    except (MailboxFull, ActorStopped, AskTimeout) as exc:
-        log.warning("engine busy: %s", exc)
-        return error_response(503, "engine_busy", str(exc))
-    except ClusterError as exc:  # the owner is moving or unreachable: try again shortly
-        log.warning("cluster: %s", exc)
-        return error_response(503, "cluster_unavailable", str(exc))
-    except Exception:
+    except Exception as exc:
+        for kind, status, code, warn in STATUSES:
+            if isinstance(exc, kind):
+                message = _safe_message(exc)
+                if warn:
+                    log.warning("%s on %s %s: %s", code, request.method, request.path, message)
+                return error_response(status, code, message)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error")
+
+
+def _safe_message(exc: BaseException) -> str:
+    for kind, message in SAFE_MESSAGE.items():
+        if isinstance(exc, kind):
+            return message
+    return str(exc)

@@ -3,7 +3,7 @@
 Resource modules register their handlers through :func:`route`, naming the
 request body Struct, the query parameters and the response Structs per
 status; ``GET /openapi.json`` serves the document built from them (JSON
-Schema by ``msgspec.json.schema_components``), and ``GET /docs`` a page that
+Schema by ``msgspec.json.schema_components``), and ``GET /docs`` (web/dashboard.py)
 renders it. Nothing is written by hand, so the document cannot drift from the
 code.
 """
@@ -131,31 +131,6 @@ def _param(p: Param) -> dict[str, Any]:
     return out
 
 
-DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Auto-Trader API</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:0 .2rem}section{border-top:1px solid #ddd;padding:.5rem 0}
-.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
-<body><h1>Auto-Trader API</h1><p>The machine-readable document is <a href="/openapi.json">/openapi.json</a>.</p>
-<div id="ops">loading…</div>
-<script>
-fetch('/openapi.json').then(r => r.json()).then(doc => {
-  const root = document.getElementById('ops'); root.textContent = '';
-  for (const [path, item] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(item)) {
-    const s = document.createElement('section');
-    const h = document.createElement('div');
-    h.innerHTML = '<span class="m"></span> <code></code> ';
-    h.querySelector('.m').textContent = method.toUpperCase();
-    h.querySelector('code').textContent = path;
-    h.append(op.summary + (op.security ? ' (Bearer token)' : ''));
-    const codes = document.createElement('div');
-    codes.textContent = 'responses: ' + Object.keys(op.responses).join(', ');
-    s.append(h, codes); root.append(s);
-  }
-});
-</script></body></html>"""
-
-
 def setup(app: web.Application, title: str, version: str) -> None:
     cache: dict[str, bytes] = {}
 
@@ -164,8 +139,4 @@ def setup(app: web.Application, title: str, version: str) -> None:
             cache["doc"] = msgspec.json.encode(document(request.app, title, version))
         return web.Response(body=cache["doc"], content_type="application/json")
 
-    async def docs(request: web.Request) -> web.Response:
-        return web.Response(text=DOCS_PAGE, content_type="text/html")
-
     app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs)

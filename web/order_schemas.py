@@ -21,6 +21,19 @@ class OrderPlaced(msgspec.Struct, frozen=True):
     order_id: str
 
 
+class OrderPending(msgspec.Struct, frozen=True):
+    """202: journalled, the broker's answer still coming."""
+
+    message: str
+    order_id: str
+    status: Literal["pending"]
+
+
+class ModifyBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    price: int | None = None  # the new limit (on the tick grid, inside the day's limits)
+    quantity: int | None = None  # the new total quantity: lower, and above what is filled
+
+
 class FillView(msgspec.Struct, frozen=True):
     quantity: int
     price: int
@@ -47,6 +60,7 @@ class OrderView(msgspec.Struct, frozen=True):
     created_at: str  # ISO-8601 KST
     updated_at: str
     fills: list[FillView]
+    pending_action: str | None = None  # "cancel" / "modify" sent and not confirmed yet
 
 
 class OrderList(msgspec.Struct, frozen=True):
@@ -56,6 +70,7 @@ class OrderList(msgspec.Struct, frozen=True):
 class StockBalance(msgspec.Struct, frozen=True):
     stock_code: str
     quantity: int
+    orderable_quantity: int  # shares open sells have not reserved
     current_price: int
     average_price: int
     evaluation: int  # quantity x current price
@@ -64,10 +79,13 @@ class StockBalance(msgspec.Struct, frozen=True):
 
 class BalanceBody(msgspec.Struct, frozen=True):
     account_id: int
-    cash_balance: int
+    cash_balance: int  # 예수금 (KIS dnca_tot_amt: settled cash; same-day trades settle at D+2)
     stock_balance: list[StockBalance]
     total_evaluation: int  # cash + every evaluation
     total_profit_loss: int
+    orderable_cash: int = 0  # 주문가능금액: cash less what open buys reserve (KIS ord_psbl_cash)
+    settlement_d1: int = 0  # cash after tomorrow's settlements (nxdy_excc_amt)
+    settlement_d2: int = 0  # cash after D+2's settlements (prvs_rcdl_excc_amt)
 
 
 class HaltBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

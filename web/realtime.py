@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
@@ -23,7 +23,8 @@ from web.auth import require_user
 from web.bodies import respond
 from web.errors import Invalid
 from web.keys import CLUSTER, SESSIONS, SETTINGS, SYSTEM
-from web.openapi import Param, route
+from web.openapi import route
+from web.queries import query, query_params
 
 MAX_BARS = 2000
 
@@ -72,6 +73,11 @@ def _kst(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, KST).isoformat()
 
 
+class OhlcQuery(msgspec.Struct, frozen=True):
+    bar_size: Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(BAR_SIZES)})] = "1Min"  # any case
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_BARS)] = 200
+
+
 async def feed_for(request: web.Request, code: str) -> ActorRef | None:
     """The running feed of ``code``, asked of the feeds hub (the web never reads its tables)."""
     return await _feed(request.app, code)
@@ -89,15 +95,15 @@ async def ohlc(request: web.Request) -> web.Response:
     if not is_valid_code(code):
         fields["stock_code"] = "expected a 6-character KRX code such as 005930"
     try:
-        size = parse_bar_size(request.query.get("bar_size", "1Min"))
-    except ValueError as exc:
-        fields["bar_size"] = str(exc)
-    try:
-        limit = int(request.query.get("limit", "200"))
-        if not 1 <= limit <= MAX_BARS:
-            raise ValueError
-    except ValueError:
-        fields["limit"] = f"an integer from 1 to {MAX_BARS}"
+        asked = query(request, OhlcQuery)
+    except Invalid as exc:
+        fields.update(exc.fields)
+    else:
+        limit = asked.limit
+        try:
+            size = parse_bar_size(asked.bar_size)
+        except ValueError as exc:
+            fields["bar_size"] = str(exc)
     if fields:
         raise Invalid("invalid OHLC request", fields=fields)
     timeout = request.app[SETTINGS].ask_timeout_s
@@ -176,8 +182,7 @@ async def strategy_data(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     route(app, "GET", "/realtime/ohlc/{stock_code}", ohlc, summary="OHLC bars of a code (KST times)",
           tag="market", responses={200: OhlcBody}, errors=(422, 503), params=(
-              Param("bar_size", schema={"type": "string", "enum": list(BAR_SIZES)}),
-              Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_BARS}),
+              *query_params(OhlcQuery),
           ))
     route(app, "GET", "/realtime/strategy-data", strategy_data,
           summary="latest trades on your watched codes and your strategies' signals", tag="market",

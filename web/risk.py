@@ -14,11 +14,12 @@ from aiohttp import web
 from engine.journal import RiskOverrides
 from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
-from web.bodies import read, respond
+from web.bodies import read, read_raw, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import SESSIONS, SETTINGS
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
+from web.params import parse_id
 
 MAX_LIMIT = 10**15
 
@@ -26,10 +27,9 @@ MAX_LIMIT = 10**15
 async def _authorized(request: web.Request) -> int:
     """The account id in the path, if the caller owns it or is an admin (else 404)."""
     user_id = require_user(request)
-    raw = request.match_info["account_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    account_id = parse_id(request.match_info["account_id"])
+    if account_id is None:
         raise NotFoundError("no such account")
-    account_id = int(raw)
     async with request.app[SESSIONS]() as session:
         owner = await account_owner(session, account_id)
         if owner is None:
@@ -63,7 +63,7 @@ async def _change(request: web.Request, account_id: int, **changes: object) -> w
 
 async def halt(request: web.Request) -> web.Response:
     account_id = await _authorized(request)
-    body = await read(request, HaltBody) if (await request.read()).strip() else HaltBody()
+    body = await read(request, HaltBody) if (await read_raw(request)).strip() else HaltBody()
     if len(body.reason) > 255:
         raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
     return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")

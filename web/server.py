@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -12,13 +13,15 @@ import sys
 from aiohttp import web
 
 from engine.settings import Settings
-from storage import KeyConfigError
+from storage import KeyConfigError, LeaseHeld
+from web.keys import SHUTDOWN
+from web.slow_clients import GuardedRunner
 from web.app import create_app
 from web.keys import CLUSTER
 
 log = logging.getLogger(__name__)
 
-StartupRefused = (KeyConfigError,)  # a start that must not go on: one line naming the problem, exit 2
+StartupRefused = (KeyConfigError, LeaseHeld)  # a start that must not go on: one line naming the problem, exit 2
 
 
 def _tune_gc() -> None:
@@ -30,9 +33,20 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 50)
 
 
+def _report_fatal_signals() -> None:
+    """SIGBUS/SIGSEGV/SIGFPE/SIGABRT kill the process before any Python handler could log: have
+    faulthandler write the fatal error and every thread's stack to stderr (the log) first. SQLite
+    maps its -shm file; a filesystem fault there (the file truncated, the disk gone) is a SIGBUS."""
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
 async def serve(settings: Settings, certfile: str | None = None, keyfile: str | None = None) -> int:
+    _report_fatal_signals()
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s)
+    stop = app[SHUTDOWN] = asyncio.Event()  # SIGTERM/SIGINT, or a lost database lease
+    runner = GuardedRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_deadline_s,
+                           header_timeout_s=settings.header_timeout_s, keepalive_timeout=settings.keepalive_timeout_s)
     try:
         await runner.setup()
     except StartupRefused as exc:
@@ -53,7 +67,6 @@ async def serve(settings: Settings, certfile: str | None = None, keyfile: str | 
         cluster.node.address = f"{host}:{port}"  # type: ignore[attr-defined]  # shown in /admin/cluster
     print(f"listening on {scheme}://{host}:{port}", flush=True)
     _tune_gc()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -10,7 +10,7 @@ them. Everything is scoped to the caller: another user's swing is 404.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
@@ -28,6 +28,8 @@ from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
 from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
+from web.params import parse_id
+from web.queries import query, query_params
 from web.realtime import feed_for
 
 MAX_EVENTS = 200
@@ -112,10 +114,9 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
-    try:
-        swing_id = int(request.match_info["swing_id"])
-    except ValueError:
-        raise NotFoundError("no such swing") from None
+    swing_id = parse_id(request.match_info["swing_id"])
+    if swing_id is None:
+        raise NotFoundError("no such swing")
     async with request.app[SESSIONS]() as session:
         swing = await SwingRepo(session).get_for_user(user_id, swing_id)
     if swing is None:
@@ -169,24 +170,16 @@ async def one(request: web.Request) -> web.Response:
     return respond(await _view(request, await _own(request, user_id)))
 
 
+class EventsQuery(msgspec.Struct, frozen=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_EVENTS)] = 50
+    before: Annotated[int, msgspec.Meta(ge=1, description="an event id: the page before it")] | None = None
+
+
 async def events(request: web.Request) -> web.Response:
     user_id = require_user(request)
     swing = await _own(request, user_id)
-    fields: dict[str, str] = {}
-    try:
-        limit = int(request.query.get("limit", "50"))
-        if not 1 <= limit <= MAX_EVENTS:
-            raise ValueError
-    except ValueError:
-        fields["limit"] = f"an integer from 1 to {MAX_EVENTS}"
-    before = None
-    if "before" in request.query:
-        try:
-            before = int(request.query["before"])
-        except ValueError:
-            fields["before"] = "an event id"
-    if fields:
-        raise Invalid("invalid paging", fields=fields)
+    paging = query(request, EventsQuery)
+    limit, before = paging.limit, paging.before
     async with request.app[SESSIONS]() as session:
         rows = await SwingRepo(session).events(swing.id, before_id=before, limit=limit)
     page = [SwingEventView(e.id, _kst(e.at), e.kind, _kst_ms(e.bar_start_ms), e.action, e.signal_before,
@@ -232,8 +225,7 @@ def add_routes(app: web.Application) -> None:
           responses={200: SwingView}, errors=(404,))
     route(app, "GET", "/swing/{swing_id}/events", events, summary="a swing's checks and orders, newest first",
           tag="swing", responses={200: SwingEvents}, errors=(404, 422), params=(
-              Param("before", schema={"type": "integer"}),
-              Param("limit", schema={"type": "integer", "minimum": 1, "maximum": MAX_EVENTS}),
+              *query_params(EventsQuery),
           ))
     route(app, "DELETE", "/swing/{swing_id}", stop, summary="stop a swing (?liquidate=true also sells)",
           tag="swing", responses={200: SwingStopped}, errors=(404,), params=(

@@ -8,7 +8,7 @@ broker instead of sending anything again.
 
 Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
 ``fault(step)`` with step ``journal``, ``send`` or ``fill``) and
-``app[KIS_BROKERS]`` (``credentials -> Broker`` for kis accounts; default
+``app[KIS_BROKERS]`` (``credentials -> NotifyingBroker`` for kis accounts; default
 :class:`engine.brokers.kis.KisBroker`).
 """
 
@@ -27,7 +27,7 @@ from actors.account_deps import AccountDeps, AccountInfo
 from actors.account_messages import Reconcile
 from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
-from engine.brokers.base import Broker
+from engine.brokers.base import NotifyingBroker
 from engine.runtime import ActorSystem, ChildSpec
 from engine.settings import Settings
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
@@ -37,10 +37,10 @@ log = logging.getLogger(__name__)
 
 QUOTE_BOARD = web.AppKey("quote_board", QuoteBoard)
 ORDER_FAULT: web.AppKey[Callable[[str], None]] = web.AppKey("order_fault")
-KIS_BROKERS: web.AppKey[Callable[[Any], Broker]] = web.AppKey("kis_brokers")
+KIS_BROKERS: web.AppKey[Callable[[Any], NotifyingBroker]] = web.AppKey("kis_brokers")
 
 
-def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
+def _kis_factory(app: web.Application) -> Callable[[Any], NotifyingBroker]:
     if KIS_BROKERS in app:
         return app[KIS_BROKERS]
     from engine.brokers.http import client_session
@@ -51,7 +51,7 @@ def _kis_factory(app: web.Application) -> Callable[[Any], Broker]:
     shared: dict[tuple[str, bool], KisRest] = {}  # one token and one throttle per app key
     sessions: list[Any] = []
 
-    def make(credentials: Any) -> Broker:
+    def make(credentials: Any) -> NotifyingBroker:
         paper = bool(credentials.paper_trading)
         if not sessions:
             sessions.append(client_session(settings.ca_file))
@@ -92,10 +92,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
     """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
     settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
     source = app[SOURCE]
-    base_of = getattr(source, "base_price_of", None)
-    if base_of is None and getattr(source, "name", "") == "sim":
-        from engine.brokers.sim import base_price as base_of
-    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], base_of)
+    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], source.previous_close)
 
     async def load_account(account_id: int) -> AccountInfo:
         async with sessions() as session:
@@ -113,7 +110,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
         settings=settings, journal=SqlJournal(sessions, fence), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
         sessions_hub=sessions_hub, fault=app.get(ORDER_FAULT) or kill_at(settings),
-        market_now=getattr(app[SOURCE], "market_time_ms", None),
+        market_now=source.market_time_ms,
     )
     return lambda: AccountHub(deps, spec)
 

@@ -125,7 +125,7 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tupl
     except msgspec.ValidationError as exc:
         await _refuse(ws, "auth_required", f"bad auth message: {exc}")
         return None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested ~1,000 deep
         await _refuse(ws, "bad_json", "malformed JSON")
         return None
     try:

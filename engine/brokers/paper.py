@@ -4,60 +4,82 @@ It fills against the live market the app already streams (sim, replay or KIS
 market data), through a :class:`QuoteSource` that watches codes on the feeds.
 Its book and ledger (orders it accepted, cash, holdings, average prices) live
 in the database behind :class:`PaperLedger` (``storage.SqlPaperLedger``).
+Matching against one book is :mod:`engine.brokers.paper_matching`.
 
 - **Market orders** are accepted at once (``place_order`` returns the ack) and
-  filled by :meth:`PaperBroker.await_fills` against the first quote the feed
-  publishes *after* the acceptance: a buy takes the best ask, a sell the best
-  bid, for the whole quantity. No such quote within ``quote_timeout_s`` (of
-  the clock) → the order is cancelled and :class:`NoQuote` raised.
+  filled by :meth:`PaperBroker.await_fills` against the book *as it stands at
+  acceptance* (the latest quote is the market's state; only a code with no
+  quote yet waits for its first one, up to ``quote_timeout_s`` of the clock,
+  else the order is cancelled and :class:`NoQuote` raised). The order walks
+  the book's levels (partial fills at each price, never more than shown, never
+  outside the day's limits); what the visible book cannot fill is cancelled
+  with a reason (:attr:`PaperFills.cancelled`).
 - **Limit orders** rest. When a quote crosses one (best ask ≤ limit for a buy,
   best bid ≥ limit for a sell) the broker calls ``on_cross()``; its owner then
-  calls :meth:`fill_resting`, which fills every crossed order at the quote's
-  price (never worse than the limit).
+  calls :meth:`fill_resting`, which fills each crossed order at the crossing
+  levels' prices for no more than the quantity they show (one book's shares
+  are given once: two orders of the account share them); the rest rests.
+- **Cancel / modify** (:meth:`cancel_order`, :meth:`modify_order`): the
+  remainder leaves the book at once; a modify changes the limit and/or lowers
+  the quantity (and may cross at once).
+- **Reservations** (as KIS computes 주문가능금액): an open buy reserves its
+  remainder's value plus commission — a market buy at the day's upper limit
+  price — and an open sell its shares. :meth:`balance` gives ``orderable`` =
+  cash − reserved and per holding the shares not reserved.
+- **Day orders** end with the session: :meth:`expire_open` moves every open
+  remainder to ``expired`` (the owner calls it at the close).
 - Every fill is one ledger transaction: the order's filled quantity, the cash
   (value ± commission, − tax on sells), the position and its average price
   (fees excluded, rounded down). A fill the cash cannot pay for cancels the
   order instead (:class:`PaperCancelled`).
-- ``orders_today`` reads the ledger's book: reconciliation needs nothing else.
+- ``orders_today`` / ``orders_on`` read the ledger's book: reconciliation needs nothing else.
 - After a restart :meth:`start` cancels market orders left unfilled (their
   moment has passed) and resumes watching resting limit orders.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Literal, Protocol
 
 import msgspec
 
+from engine.brokers import paper_matching as matching
 from engine.brokers.base import (
+    AmendAck,
     BrokerBalance,
     BrokerFill,
     BrokerOrderStatus,
+    CancelRequest,
     Holding,
+    ModifyRequest,
     OrderAck,
+    OrderRejected,
     OrderRequest,
 )
-from engine.market.krx import kst_date, kst_midnight_ms
+from engine.errors import DomainError
+from engine.market.krx import kst_date, kst_midnight_ms, price_limits
 from engine.market.messages import Quote
 from engine.risk import Fees
 from engine.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
-PaperStatus = Literal["open", "filled", "cancelled"]
+PaperStatus = Literal["open", "filled", "cancelled", "expired"]
+DAY_MS = 86_400_000
 
 
-class NoQuote(Exception):
+class NoQuote(DomainError):
     """No quote arrived in time: the paper market order was cancelled."""
 
 
-class PaperCancelled(Exception):
+class PaperCancelled(DomainError):
     """The paper broker cancelled the order (e.g. the fill would overdraw the cash)."""
 
 
-class LedgerRefused(Exception):
+class LedgerRefused(DomainError):
     """The ledger cannot apply a fill (cash or shares short); nothing changed."""
 
 
@@ -71,6 +93,11 @@ class PaperOrder(msgspec.Struct, frozen=True, kw_only=True):
     filled_value: int
     status: PaperStatus
     accepted_ms: int
+    reason: str = ""
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_quantity if self.status == "open" else 0
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,17 +114,29 @@ class PaperFill(BrokerFill, frozen=True, kw_only=True):
     realized_pnl: int
 
 
+class PaperFills(msgspec.Struct, frozen=True, kw_only=True):
+    """What a market order's walk did: its fills, and the reason its remainder was cancelled ("" none)."""
+
+    fills: list[PaperFill]
+    cancelled: str = ""
+
+
 class PaperLedger(Protocol):
     async def open_order(self, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder: ...
 
-    async def orders(self, account_id: int, *, since_ms: int = 0,
-        open_only: bool = False) -> list[PaperOrder]: ...
+    async def orders(self, account_id: int, *, since_ms: int = 0, until_ms: int | None = None,
+                     open_only: bool = False) -> list[PaperOrder]: ...
 
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
         """Apply one fill atomically; returns its realised P&L. :class:`LedgerRefused` if short."""
 
-    async def cancel(self, account_id: int, order_no: str, reason: str) -> None: ...
+    async def cancel(self, account_id: int, order_no: str, reason: str,
+                     status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
+        """Close the open remainder (no-op on a closed order); returns the order as it is now."""
+
+    async def modify(self, account_id: int, order_no: str, *, price: int, quantity: int) -> PaperOrder:
+        """An open order's new limit and total quantity (> filled); LedgerRefused if not open."""
 
     async def cash_and_positions(self, account_id: int) -> tuple[int, list[Position]]: ...
 
@@ -109,6 +148,9 @@ class QuoteSource(Protocol):
     def unwatch(self, code: str) -> None: ...
 
     def latest(self, code: str) -> Quote | None: ...
+
+    def base_price(self, code: str) -> int:
+        """The previous close of ``code`` (the day's limits), 0 when unknown."""
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         """The first quote of ``code`` arriving from now on with ``ts_ms >= after_ms``; TimeoutError."""
@@ -129,10 +171,11 @@ class PaperBroker:
         self.fees = fees
         self.quote_timeout_s = quote_timeout_s
         self.on_cross = on_cross
-        self._resting: dict[str, PaperOrder] = {}
-        self._market: dict[str, PaperOrder] = {}
+        self._open: dict[str, PaperOrder] = {}  # every open order (market ones until their walk)
+        self._market: set[str] = set()  # market orders accepted, walk not done
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
+        self._used: matching.Used = {}  # shares of the latest books already given to this account
 
     def _watch(self, code: str) -> None:
         self.quotes.watch(code)
@@ -146,7 +189,7 @@ class PaperBroker:
                 log.warning("paper account %d: market order %s cancelled after a restart",
                             self.account_id, order.order_no)
             else:
-                self._resting[order.order_no] = order
+                self._open[order.order_no] = order
                 self._watch(order.code)
         _, positions = await self.ledger.cash_and_positions(self.account_id)
         for pos in positions:
@@ -162,7 +205,7 @@ class PaperBroker:
         self._watched.clear()
 
     def _now(self) -> int:
-        """Acceptance time on the quotes' time line, so "a quote after acceptance" holds on replays too."""
+        """Acceptance time on the quotes' time line (a replay's file time, else the clock)."""
         now = self.market_now() if self.market_now is not None else None
         return now if now is not None else self.clock.now_ms()
 
@@ -172,102 +215,200 @@ class PaperBroker:
         if req.code not in self._watched:
             self._watch(req.code)
         order = await self.ledger.open_order(self.account_id, req, self._now())
+        self._open[order.order_no] = order
         if order.price is None:
-            self._market[order.order_no] = order
-        else:
-            self._resting[order.order_no] = order
+            self._market.add(order.order_no)
         return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
 
+    async def cancel_order(self, req: CancelRequest) -> AmendAck:
+        order = self._open.pop(req.broker_order_no, None)
+        self._market.discard(req.broker_order_no)
+        closed = await self.ledger.cancel(self.account_id, req.broker_order_no, "cancelled by the owner")
+        if order is None and closed.status != "cancelled":
+            raise OrderRejected(f"paper order {req.broker_order_no} is {closed.status}: nothing to cancel",
+                                "not_cancellable")
+        left = (order.remaining if order is not None else closed.quantity - closed.filled_quantity)
+        return AmendAck(broker_order_no=req.broker_order_no, quantity=left)
+
+    async def modify_order(self, req: ModifyRequest) -> AmendAck:
+        order = self._open.get(req.broker_order_no)
+        if order is None or order.price is None:
+            raise OrderRejected(f"paper order {req.broker_order_no} is not an open limit order",
+                                "not_modifiable")
+        try:
+            changed = await self.ledger.modify(self.account_id, req.broker_order_no, price=req.price,
+                                               quantity=order.filled_quantity + req.quantity)
+        except LedgerRefused as exc:
+            raise OrderRejected(str(exc), "not_modifiable") from None
+        self._open[req.broker_order_no] = changed
+        if self.on_cross is not None and self._crossed(changed):
+            self.on_cross()
+        return AmendAck(broker_order_no=req.broker_order_no, quantity=req.quantity)
+
+    async def expire_open(self, reason: str) -> list[str]:
+        """Expire every open remainder (the session closed); returns their order numbers."""
+        expired = []
+        for order_no in list(self._open):
+            self._open.pop(order_no)
+            self._market.discard(order_no)
+            await self.ledger.cancel(self.account_id, order_no, reason, status="expired")
+            expired.append(order_no)
+        return expired
+
     async def orders_today(self) -> list[BrokerOrderStatus]:
-        since = kst_midnight_ms(kst_date(self.clock.now_ms()))
+        return await self.orders_on(kst_date(self.clock.now_ms()).strftime("%Y%m%d"))
+
+    async def orders_on(self, day: str) -> list[BrokerOrderStatus]:
+        since = kst_midnight_ms(dt.date(int(day[:4]), int(day[4:6]), int(day[6:])))
         return [
             BrokerOrderStatus(
                 broker_order_no=o.order_no, code=o.code, side=o.side, quantity=o.quantity,
                 filled_quantity=o.filled_quantity,
                 average_price=o.filled_value // o.filled_quantity if o.filled_quantity else 0,
-                cancelled=o.status == "cancelled", ordered_ms=o.accepted_ms,
+                cancelled=o.status == "cancelled", expired=o.status == "expired", ordered_ms=o.accepted_ms,
+                price=o.price or 0,
             )
-            for o in await self.ledger.orders(self.account_id, since_ms=since)
+            for o in await self.ledger.orders(self.account_id, since_ms=since, until_ms=since + DAY_MS)
         ]
 
     async def balance(self) -> BrokerBalance:
         cash, positions = await self.ledger.cash_and_positions(self.account_id)
+        reserved_cash, reserved_shares = self.reserved()
         holdings = []
         for pos in positions:
             quote = self.quotes.latest(pos.code)
             bid = quote.bids[0] if quote is not None and quote.bids else 0
             price = bid if bid > 0 else pos.average_price
             holdings.append(Holding(code=pos.code, quantity=pos.quantity, average_price=pos.average_price,
-                                    current_price=price))
-        return BrokerBalance(cash=cash, holdings=holdings)
+                                    current_price=price,
+                                    orderable=max(0, pos.quantity - reserved_shares.get(pos.code, 0))))
+        return BrokerBalance(cash=cash, holdings=holdings, orderable=max(0, cash - reserved_cash), d2=cash)
+
+    def reserved(self) -> tuple[int, dict[str, int]]:
+        """Cash the open buys reserve (value + commission; a market buy at the upper limit) and the
+        shares the open sells reserve, by code."""
+        cash, shares = 0, {}
+        for order in self._open.values():
+            left = order.remaining
+            if order.side == "buy":
+                cash += self.fees.buy_cost(left * self.reserve_price(order.code, order.price))
+            else:
+                shares[order.code] = shares.get(order.code, 0) + left
+        return cash, shares
+
+    def reserve_price(self, code: str, price: int | None) -> int:
+        """What a buy reserves per share: its limit, or for a market buy the day's upper limit
+        (the best ask when the previous close is unknown)."""
+        if price is not None:
+            return price
+        base = self.quotes.base_price(code)
+        if base > 0:
+            return price_limits(base)[1]
+        quote = self.quotes.latest(code)
+        lv = matching.levels(quote, "buy") if quote is not None else []
+        return lv[-1][0] if lv else 0
 
     # -- fills -------------------------------------------------------------------------
 
-    async def await_fills(self, order_no: str) -> list[PaperFill]:
-        """Fill a market order against the first quote after its acceptance (see module doc)."""
-        order = self._market.pop(order_no, None)
-        if order is None:
-            return []  # a limit order: it rests
-        try:
-            quote = await self.quotes.quote_after(order.code, order.accepted_ms, self.quote_timeout_s)
-        except TimeoutError:
-            reason = f"no quote for {order.code} within {self.quote_timeout_s:g} s"
-            await self.ledger.cancel(self.account_id, order_no, reason)
-            raise NoQuote(reason) from None
-        price = _best(quote, order.side)
-        if price <= 0:
-            reason = f"no {'ask' if order.side == 'buy' else 'bid'} on the book of {order.code}"
-            await self.ledger.cancel(self.account_id, order_no, reason)
+    async def await_fills(self, order_no: str) -> PaperFills:
+        """Fill a market order against the book as it stands (see module doc)."""
+        if order_no not in self._market:
+            return PaperFills(fills=[])  # a limit order: it rests
+        self._market.discard(order_no)
+        order = self._open[order_no]
+        quote = self.quotes.latest(order.code)
+        if quote is None:
+            try:
+                quote = await self.quotes.quote_after(order.code, 0, self.quote_timeout_s)
+            except TimeoutError:
+                reason = f"no quote for {order.code} within {self.quote_timeout_s:g} s"
+                await self._close(order_no, reason)
+                raise NoQuote(reason) from None
+        base = self.quotes.base_price(order.code)
+        steps = matching.walk(quote, order.side, order.remaining,
+                              matching.market_levels(quote, order.side, base), self._used)
+        if not steps:
+            reason = (f"no {'ask' if order.side == 'buy' else 'bid'} on the book of {order.code} "
+                      "inside the day's limits")
+            await self._close(order_no, reason)
             raise PaperCancelled(reason)
-        return [await self._fill(order, price, quote.ts_ms)]
+        fills = []
+        try:
+            for qty, price in steps:
+                fills.append(await self._fill(order_no, qty, price, quote.ts_ms))
+        except PaperCancelled as exc:
+            return PaperFills(fills=fills, cancelled=str(exc))
+        order = self._open.get(order_no)
+        if order is None or order.remaining == 0:
+            return PaperFills(fills=fills)
+        reason = (f"the visible book of {order.code} showed {sum(q for q, _ in steps)} of "
+                  f"{sum(q for q, _ in steps) + order.remaining} shares: the remaining {order.remaining} "
+                  "were cancelled")
+        await self._close(order_no, reason)
+        return PaperFills(fills=fills, cancelled=reason)
 
     async def fill_resting(self) -> tuple[list[PaperFill], dict[str, str]]:
-        """Fill every resting limit order the latest quote of its code crosses.
+        """Fill every resting limit order the latest book of its code crosses, up to what it shows.
 
         Returns the fills and the orders cancelled instead (order number → reason)."""
         fills: list[PaperFill] = []
         cancelled: dict[str, str] = {}
-        for order_no, order in list(self._resting.items()):
-            quote = self.quotes.latest(order.code)
-            if quote is None or quote.ts_ms < order.accepted_ms or not _crosses(order, quote):
+        for order_no, order in list(self._open.items()):
+            if order.price is None or order_no in self._market:
                 continue
-            del self._resting[order_no]
+            quote = self.quotes.latest(order.code)
+            if quote is None or not matching.crosses(quote, order.side, order.price):
+                continue
+            usable = matching.limit_levels(quote, order.side, order.price, self.quotes.base_price(order.code))
             try:
-                fills.append(await self._fill(order, _best(quote, order.side), quote.ts_ms))
+                for qty, price in matching.walk(quote, order.side, order.remaining, usable, self._used):
+                    fills.append(await self._fill(order_no, qty, price, quote.ts_ms))
             except PaperCancelled as exc:
                 log.warning("paper account %d: resting order %s cancelled: %s", self.account_id, order_no,
                     exc)
                 cancelled[order_no] = str(exc)
         return fills, cancelled
 
-    async def _fill(self, order: PaperOrder, price: int, ts_ms: int) -> PaperFill:
-        qty = order.quantity - order.filled_quantity
+    async def _fill(self, order_no: str, qty: int, price: int, ts_ms: int) -> PaperFill:
+        order = self._open[order_no]
         value = qty * price
         commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
         try:
-            realized = await self.ledger.fill(self.account_id, order.order_no, qty, price, commission, tax)
+            realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
         except LedgerRefused as exc:
-            await self.ledger.cancel(self.account_id, order.order_no, str(exc))
+            await self._close(order_no, str(exc))
             raise PaperCancelled(str(exc)) from None
-        return PaperFill(broker_order_no=order.order_no, code=order.code, side=order.side, quantity=qty,
+        order = msgspec.structs.replace(order, filled_quantity=order.filled_quantity + qty,
+                                        filled_value=order.filled_value + value)
+        if order.filled_quantity >= order.quantity:
+            self._open.pop(order_no, None)
+        else:
+            self._open[order_no] = order
+        return PaperFill(broker_order_no=order_no, code=order.code, side=order.side, quantity=qty,
                          price=price, ts_ms=ts_ms, commission=commission, tax=tax, realized_pnl=realized)
 
+    async def _close(self, order_no: str, reason: str) -> None:
+        self._open.pop(order_no, None)
+        self._market.discard(order_no)
+        await self.ledger.cancel(self.account_id, order_no, reason)
+
+    def crossed(self, order_no: str) -> bool:
+        """Whether the latest book crosses the open limit order ``order_no`` (a marketable limit)."""
+        order = self._open.get(order_no)
+        return order is not None and self._crossed(order)
+
+    def _crossed(self, order: PaperOrder) -> bool:
+        quote = self.quotes.latest(order.code)
+        return quote is not None and order.price is not None and matching.crosses(quote, order.side,
+                                                                                  order.price)
+
     def _on_quote(self, quote: Quote) -> None:
+        if self._used and next(iter(self._used))[1] < quote.ts_ms - 60_000:
+            self._used = {k: v for k, v in self._used.items() if k[1] >= quote.ts_ms - 60_000}
         if self.on_cross is None:
             return
-        for order in self._resting.values():
-            if order.code == quote.code and quote.ts_ms >= order.accepted_ms and _crosses(order, quote):
+        for order in self._open.values():
+            if (order.code == quote.code and order.price is not None
+                    and matching.crosses(quote, order.side, order.price)):
                 self.on_cross()
                 return
-
-
-def _best(quote: Quote, side: str) -> int:
-    levels = quote.asks if side == "buy" else quote.bids
-    return levels[0] if levels else 0
-
-
-def _crosses(order: PaperOrder, quote: Quote) -> bool:
-    best = _best(quote, order.side)
-    if best <= 0 or order.price is None:
-        return False
-    return best <= order.price if order.side == "buy" else best >= order.price

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import msgspec
 
-from engine.brokers.base import Channel, MarketDataSink
+from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
 from engine.market.bars import merge_bars
 from engine.market.krx import (
     BAR_MS, DAY_MS, KST_OFFSET_MS, is_on_tick, is_valid_code, parse_bar_size,
@@ -192,6 +192,12 @@ class ReplayMarket:
             return last
         since = (self._clock.monotonic() - self._due(self._pos - 1)) * self.speed * 1000
         return min(tape.ticks[self._pos].ts_ms - 1, last + max(0, round(since)))
+
+    def previous_close(self, code: str) -> None:
+        return None  # learnt from the first replayed trade (price - change)
+
+    def counters(self) -> UpstreamCounters:
+        return UpstreamCounters()
 
     async def start(self, sink: MarketDataSink) -> None:
         await self._load()

@@ -35,7 +35,7 @@ import time
 import zlib
 from collections.abc import Callable
 
-from engine.brokers.base import Channel, MarketDataSink
+from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
 from engine.market.krx import (
     BAR_MS, DAY_MS, KST_OFFSET_MS, bar_start, is_valid_code, parse_bar_size,
     price_limits, round_to_tick, tick_size,
@@ -201,6 +201,12 @@ class SimulatedMarket:
     def market_time_ms(self) -> int:
         """The simulated market runs on the clock."""
         return self._clock.now_ms()
+
+    def previous_close(self, code: str) -> int:
+        return base_price(code)
+
+    def counters(self) -> UpstreamCounters:
+        return UpstreamCounters()
 
     @property
     def subscribed(self) -> dict[str, tuple[bool, bool]]:

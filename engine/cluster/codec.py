@@ -20,6 +20,7 @@ class Call(msgspec.Struct, frozen=True, array_like=True):
     kind: str
     body: bytes
     timeout_s: float  # the caller's ask timeout: the handler answers within it
+    wait_for_room: bool = True  # False: a full mailbox refuses at once (MailboxFull), as in-process
 
 
 class Answer(msgspec.Struct, frozen=True, array_like=True):
@@ -58,12 +59,14 @@ class Codec:
         self._answer = msgspec.msgpack.Decoder(Answer)
 
     # -- requests --------------------------------------------------------------------------
-    def call(self, msg: Any, timeout_s: float) -> bytes:
-        return self._enc.encode(Call(type(msg).__name__, self._enc.encode(msg), timeout_s))
+    def call(self, msg: Any, timeout_s: float, wait_for_room: bool = True) -> bytes:
+        return self._enc.encode(Call(type(msg).__name__, self._enc.encode(msg), timeout_s, wait_for_room))
 
-    def open_call(self, data: bytes) -> tuple[Any, float]:
-        call = self._call.decode(data)
-        return self._body(call.kind, call.body), call.timeout_s
+    def open_call(self, data: bytes) -> Call:
+        return self._call.decode(data)
+
+    def body(self, call: Call) -> Any:
+        return self._body(call.kind, call.body)
 
     # -- answers -------------------------------------------------------------------------------
     def answer(self, result: Any) -> bytes:
@@ -85,7 +88,11 @@ class Codec:
                 raise RemoteTimeout(answer.error)
             known = self.errors.get(answer.error_kind)
             if known is not None:
-                raise known(answer.error)
+                exc = known.__new__(known)  # whatever its __init__ takes: the remote message, a remote path
+                Exception.__init__(exc, answer.error)
+                exc.path = "remote"  # type: ignore[attr-defined]  # engine errors name an actor path
+                exc.limit = 0  # type: ignore[attr-defined]  # MailboxFull's
+                raise exc
             raise RemoteError(answer.error_kind, answer.error)
         return None if not answer.type else self._body(answer.type, answer.body)
 

@@ -198,8 +198,13 @@ class ClusterNode:
     async def _answer(self, handler: Callable[[Any, float], Awaitable[Any]], msg: Any) -> None:
         self.calls_in += 1
         try:
-            request, timeout_s = self.codec.open_call(msg.data)
-            data = self.codec.answer(await handler(request, timeout_s))
+            call = self.codec.open_call(msg.data)
+            request = self.codec.body(call)
+            if call.wait_for_room:
+                result = await handler(request, call.timeout_s)
+            else:
+                result = await handler(request, call.timeout_s, wait_for_room=False)
+            data = self.codec.answer(result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the caller re-raises it, as an in-process ask does
@@ -209,7 +214,7 @@ class ClusterNode:
         except Exception as exc:  # the caller gave up (timeout) or the connection dropped
             log.warning("answer not sent: %r", exc)
 
-    async def call(self, node_id: str, msg: Any, timeout_s: float) -> Any:
+    async def call(self, node_id: str, msg: Any, timeout_s: float, wait_for_room: bool = True) -> Any:
         """Ask ``node_id`` ``msg``; its result, its error re-raised, TimeoutError, or NodeUnreachable."""
         from nats.errors import NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
@@ -217,7 +222,7 @@ class ClusterNode:
         self.calls_out += 1
         try:
             async with nats_errors(f"call {node_id}", timeouts=False):
-                reply = await self.nc.request(self.subjects.rpc(node_id), self.codec.call(msg, timeout_s),
+                reply = await self.nc.request(self.subjects.rpc(node_id), self.codec.call(msg, timeout_s, wait_for_room),
                                               timeout=timeout_s + 0.5)
         except NoRespondersError:
             self.call_failures += 1

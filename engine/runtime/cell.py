@@ -146,9 +146,11 @@ class ActorCell:
             raise ActorStopped(self.path)
         await self.mailbox.put_wait(msg)
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
+    async def ask(self, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         if not self.accepting:
             raise ActorStopped(self.path)
+        if not wait_for_room and len(self.mailbox) >= self.mailbox.limit:
+            raise MailboxFull(self.path, self.mailbox.limit)
         future = asyncio.get_running_loop().create_future()
         ask = _Ask(msg, future)
         try:

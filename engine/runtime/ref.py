@@ -33,9 +33,10 @@ class ActorRef:
         """Enqueue ``msg``, waiting for room in the mailbox."""
         await self._cell.send(msg)
 
-    async def ask(self, msg: Any, timeout: float) -> Any:
-        """The value ``receive(msg)`` returned; its exception re-raised; AskTimeout after ``timeout``."""
-        return await self._cell.ask(msg, timeout)
+    async def ask(self, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
+        """The value ``receive(msg)`` returned; its exception re-raised; AskTimeout after ``timeout``.
+        ``wait_for_room=False``: MailboxFull at once when the mailbox is full (refuse, don't queue)."""
+        return await self._cell.ask(msg, timeout, wait_for_room)
 
     def stop(self) -> None:
         """Stop once what is queued now is handled (stop is a message)."""

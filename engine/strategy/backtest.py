@@ -102,8 +102,12 @@ def _fee(value: int, pct: float) -> int:
 
 def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
              commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float | None = DEFAULT_TAX_PCT,
-             market: str = "KOSPI") -> BacktestResult:
-    """Run the swing rules over `df` (csv_bars shape) and account for every fill."""
+             market: str = "KOSPI", progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Run the swing rules over `df` (csv_bars shape) and account for every fill.
+
+    ``progress(done, total)``, if given, is called every 1 % of the bars (from
+    the thread the backtest runs on).
+    """
     params.validate()
     fees = Fees(commission_pct, tax_pct)
     if cash <= 0:
@@ -123,7 +127,10 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     equity: list[EquityPoint] = []
     decisions: list[Decision] = []
     rejected = held_bars = 0
+    total, every = len(starts), max(1, len(starts) // 100)
     for i, snap in enumerate(snapshots):
+        if progress is not None and i % every == 0:
+            progress(i, total)
         if pending is not None:
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":

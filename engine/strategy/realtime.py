@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from engine.errors import DomainError
 from engine.market.indicators import EmaState, RsiState
 from engine.market.messages import Bar
 
@@ -35,7 +36,7 @@ BAR_SIZE = "1Min"
 _BAR_MS = 60_000
 
 
-class StrategyParamsError(ValueError):
+class StrategyParamsError(DomainError, ValueError):
     """Bad strategy parameters; ``fields`` maps each bad field to its message."""
 
     def __init__(self, fields: dict[str, str]) -> None:

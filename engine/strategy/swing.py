@@ -44,6 +44,7 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
+from engine.errors import DomainError
 from engine.market import indicators as ind
 from engine.market.messages import Bar
 
@@ -62,7 +63,7 @@ QuantityRule = Literal["none", "unit_amount", "stage2_shares", "all"]
 Status = Literal["warming_up", "active", "completed"]
 
 
-class SwingParamsError(ValueError):
+class SwingParamsError(DomainError, ValueError):
     """Bad swing parameters; ``fields`` maps each bad field to its message."""
 
     def __init__(self, fields: dict[str, str]) -> None:
@@ -90,7 +91,7 @@ class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     def validate(self) -> SwingParams:
         e: dict[str, str] = {}
-        if not re.fullmatch(r"\d{6}", self.stock_code):
+        if not re.fullmatch(r"[0-9]{6}", self.stock_code):
             e["stock_code"] = "must be 6 digits"
         if self.unit_amount <= 0:
             e["unit_amount"] = "must be a positive amount of KRW"

@@ -8,8 +8,9 @@ import msgspec
 import pytest
 
 from actors.feed_hub import FeedHub, FeedRouter, Subscribe, Unsubscribe
+from actors.quote_board import QuoteBoard, QuoteTap
 from actors.session_hub import CountSessions, Register, SessionHub, ToUser
-from actors.strategy import Attach, Detach, StrategyHub
+from actors.strategy import Attach, Detach, StrategyHub, Watch
 from actors.swing import CheckSignal
 from actors.swing_hub import SwingHub
 from engine.brokers.sim import SimulatedMarket
@@ -170,3 +171,23 @@ async def test_an_unknown_message_to_a_hub_is_logged_and_dropped(world, path, ca
     assert (info["state"], info["restarts"], info["failed"]) == ("running", 0, 0)
     assert info["details"]["unknown_dropped"] == 1
     assert f"{path}: unknown message Stranger dropped" in caplog.text
+
+
+async def test_an_upstream_status_reaches_every_subscriber_kind_without_a_crash(world, clock):
+    """The feed tells UpstreamStatus to all its subscribers: a strategy and the quote tap take it too."""
+    system = world.system
+    hub = system.spawn("/strategies", lambda: StrategyHub(world.feeds, ChildSpec()), HUB)
+    session = system.spawn("/s1", Recorder)
+    hub.tell(Attach(1, "basic", None, session))
+    board = QuoteBoard(clock)
+    system.spawn("/tap", lambda: QuoteTap(board))
+    await system.idle()
+    hub.tell(Watch(1, "basic", "005930", session))
+    board.watch("005930")
+    await clock.advance(1)
+    world.router.on_status("reconnecting", "upstream dropped")
+    await clock.advance(1)
+    await system.idle()
+    for path in ("/strategies/1/basic", "/tap"):
+        info = system.cell_info(path)
+        assert (info["restarts"], info["failed"]) == (0, 0), path

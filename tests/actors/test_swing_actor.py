@@ -9,7 +9,10 @@ from typing import Any
 
 import msgspec
 
-from actors.swing import CheckSignal, GetSwing, OrderOutcome, SwingActor
+from actors.account_messages import OrderResult
+from actors.market_feed import UpstreamStatus
+from actors.swing import CheckSignal, GetSwing, SwingActor
+from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
 from storage.swings import Swing
@@ -36,9 +39,13 @@ class LosingPort:
 
     def __init__(self) -> None:
         self.placed: list[dict[str, Any]] = []
+        self.cancelled: list[dict[str, Any]] = []
 
     def place(self, **order: Any) -> None:
         self.placed.append(order)
+
+    def cancel_open(self, **which: Any) -> None:
+        self.cancelled.append(which)
 
 
 class FeedsSink(Supervisor):
@@ -73,7 +80,7 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
 
     system.spawn("/swings", Supervisor)
     ref = system.spawn("/swings/7", lambda: SwingActor(
-        7, store, port, feeds, no_history, lambda m: m if isinstance(m, OrderOutcome) else None))
+        7, store, port, feeds, no_history, outcome_of))
     view = await ref.ask(GetSwing(), 1)
     assert view["pending_order"] == "swing-7-1" and len(port.placed) == 1  # reconciled on start
     now = clock.now_ms()
@@ -82,8 +89,11 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     await ref.ask(GetSwing(), 1)
     assert [p["client_order_id"] for p in port.placed] == ["swing-7-1", "swing-7-1"]  # the same order, asked again
     assert store.row.signal_state == 0  # nothing moves without a fill
-    ref.tell(OrderOutcome(client_order_id="swing-7-1", status="filled", filled_quantity=10, average_price=100_000))
+    ref.tell(UpstreamStatus("reconnecting", "upstream dropped"))  # every feed subscriber hears it: not a crash
+    ref.tell(OrderResult(account_id=1, client_order_id="swing-7-1", status="filled", filled_quantity=10,
+                         average_price=100_000))
     view = await ref.ask(GetSwing(), 1)
+    assert system.cell_info("/swings/7")["restarts"] == 0
     assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 10
     assert store.row.intent_order_id is None and store.row.signal_state == 1
     await system.shutdown(1)

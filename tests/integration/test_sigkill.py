@@ -16,7 +16,7 @@ BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
 
 @pytest.mark.parametrize("step, status, held", [
     ("journal", "rejected", 0),  # journalled, never sent: reconciled as not sent
-    ("send", "cancelled", 0),  # the paper broker took it, its fill moment died with the process
+    ("send", "filled", 10),  # the paper broker took it and filled it against the book at acceptance
     ("fill", "filled", 10),  # filled in the ledger: the journal learns the fill at start-up
 ])
 async def test_sigkill_mid_order_then_restart(tmp_path, empty_db_url, step, status, held):

@@ -60,7 +60,7 @@ async def seed(settings: Settings, email: str) -> int:
 
 @pytest.mark.parametrize("step, signal, shares, at_broker", [
     ("journal", 0, 0, 0),  # journalled, never sent: the broker never saw it
-    ("send", 0, 0, 1),  # the broker took it once; reconciled as cancelled
+    ("send", 1, 7, 1),  # the broker took it once and filled it at acceptance: reconciled as filled
     ("fill", 1, 7, 1),  # filled once
 ])
 async def test_sigkill_mid_swing_transition_then_restart(tmp_path, empty_db_url, step, signal, shares, at_broker):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from engine.settings import Settings
 from web.app import create_app
+
+T = TypeVar("T")
 
 
 class LiveServer:
@@ -20,6 +24,7 @@ class LiveServer:
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="live-server", daemon=True)
+        self.app: web.Application | None = None
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
@@ -34,6 +39,11 @@ class LiveServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
 
+    def call(self, fn: Callable[[web.Application], Awaitable[T]], timeout: float = 30) -> T:
+        """Run ``fn(app)`` on the server's loop (to reach its database or actors) and return its result."""
+        assert self.app is not None
+        return asyncio.run_coroutine_threadsafe(fn(self.app), self._loop).result(timeout)
+
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
@@ -43,7 +53,8 @@ class LiveServer:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        runner = web.AppRunner(create_app(self.settings))
+        self.app = create_app(self.settings)
+        runner = web.AppRunner(self.app)
         try:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -18,10 +18,41 @@ async def test_health_answers_with_the_version(client):
 async def test_ready_when_database_and_actors_answer(client):
     resp = await client.get("/ready")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "actors": "ok"}}
+    assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "database_write": "ok",
+                                                               "lease": "ok", "actors": "ok"}}
 
 
-async def test_ready_is_503_naming_the_database_when_it_goes_away_then_recovers(aiohttp_client, app_settings):
+async def test_ready_is_503_while_the_database_takes_no_write(client, engine):
+    """Another connection holds the write lock (SQLite) / the lease row (MariaDB): reads answer, writes
+    wait; /ready must not say ready."""
+    async with engine.connect() as other:
+        if engine.dialect.name == "sqlite":
+            await other.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            await other.exec_driver_sql("BEGIN")
+            await other.exec_driver_sql("SELECT * FROM leases FOR UPDATE")
+        resp = await client.get("/ready")
+        await other.rollback()
+    assert resp.status == 503
+    fields = (await resp.json())["error"]["fields"]
+    assert list(fields) == ["database_write"] and "write" in fields["database_write"]
+    assert (await client.get("/ready")).status == 200
+
+
+async def test_ready_is_503_when_another_process_took_the_lease(client, engine):
+    await client.get("/ready")
+    async with engine.begin() as conn:
+        mine = (await conn.exec_driver_sql("SELECT owner FROM leases")).scalar_one()
+        await conn.exec_driver_sql("UPDATE leases SET owner = 'elsewhere:1:x'")
+    resp = await client.get("/ready")
+    assert resp.status == 503
+    assert list((await resp.json())["error"]["fields"]) == ["lease"]
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(f"UPDATE leases SET owner = '{mine}'")
+
+
+async def test_ready_is_503_naming_the_database_when_it_goes_away_then_recovers(aiohttp_client, app_settings,
+                                                                                engine):
     """MariaDB behind a loopback proxy the test cuts: /ready names the database, then recovers."""
     if not app_settings.database_url.startswith("mysql"):
         pytest.skip("SQLite is a file: it cannot be cut off over the network (the MariaDB leg covers this)")

@@ -79,7 +79,7 @@ async def test_no_secret_in_logs_responses_or_rows(aiohttp_client, app_settings,
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-    assert len(handler.lines) > 50  # the flow did log
+    assert len(handler.lines) > 20  # the flow did log (how much depends on timing: quotes, retries)
     assert leaks("\n".join(handler.lines)) == []
     assert leaks("\n".join(responses)) == []
     dump = []

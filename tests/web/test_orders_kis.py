@@ -38,6 +38,7 @@ class FakeKis:
         self.answers: list[Exception | None] = []
         self.sent: list = []
         self.statuses: list[BrokerOrderStatus] = []
+        self.days: list[str] = []
         self.listener = None
         self.called = asyncio.Event()
         self.clock = None
@@ -51,6 +52,10 @@ class FakeKis:
         return OrderAck(broker_order_no=f"K{len(self.sent)}", accepted_ms=0)
 
     async def orders_today(self):
+        return self.statuses
+
+    async def orders_on(self, day):
+        self.days.append(day)
         return self.statuses
 
     async def balance(self):
@@ -103,8 +108,10 @@ async def test_a_lost_answer_is_reconciled_never_resent(kis):
     client, headers, account, fake = kis
     fake.answers = [OutcomeUnknown("read timeout")]
     resp = await client.post("/stocks/order", json=LIMIT, headers=headers)
-    assert resp.status == 503 and (await resp.json())["error"]["code"] == "outcome_unknown"
-    assert (await _order(client, headers, account))["status"] == "unknown"
+    pending = await resp.json()  # journalled and maybe executed: the client learns its id, never a 503
+    assert resp.status == 202 and pending["status"] == "pending"
+    order = await _order(client, headers, account)
+    assert order["status"] == "unknown" and order["order_id"] == pending["order_id"]
     fake.statuses = [BrokerOrderStatus(broker_order_no="0000117", code="005930", side="buy", quantity=4,
                                        filled_quantity=4, average_price=PRICE, ordered_ms=10**13)]
     moved = await (await _actor(client, account)).ask(Reconcile(account), 5)

@@ -9,6 +9,7 @@ import msgspec
 from actors import paths
 from actors.account_messages import GetBalance
 from actors.account_hub import AccountRef
+from engine.brokers.base import UpstreamCounters
 from engine.brokers.sim import base_price
 from tests.web.orders_env import drive, order, register
 from tests.web.helpers import connect, until
@@ -27,21 +28,19 @@ BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 3}
 BASE = base_price("005930")
 
 
-async def test_market_fill_uses_a_quote_published_after_acceptance(client, clock, make_user):
+async def test_market_fill_uses_the_book_as_it_stands_at_acceptance(client, clock, make_user):
     _, headers = await make_user()
     await register(client, headers)
     board = client.app[QUOTE_BOARD]
     board.watch("005930")
-    await drive(client, clock, board.quote_after("005930", 0, 5.0))  # a quote exists before the order
-    before = board.latest("005930")
-    status, placed = await order(client, clock, headers, BUY)
-    assert status == 201
+    await drive(client, clock, board.quote_after("005930", 0, 5.0))  # a book exists before the order
+    book = board.latest("005930")
+    resp = await client.post("/stocks/order", json=BUY, headers=headers)  # no clock moved: no wait
+    assert resp.status == 201
+    placed = await resp.json()
     got = await (await client.get(f"/stocks/orders/{placed['order_id']}", headers=headers)).json()
-    (fill,) = got["fills"]
-    accepted_ms = round(dt.datetime.fromisoformat(got["created_at"]).timestamp() * 1000)
-    assert got["created_at"].endswith("+09:00")
-    assert fill["ts_ms"] > accepted_ms >= before.ts_ms  # not the quote that was there before the order
-    assert fill["price"] == board.latest("005930").asks[0] or fill["ts_ms"] < board.latest("005930").ts_ms
+    assert got["created_at"].endswith("+09:00") and got["status"] == "filled"
+    assert [(f["quantity"], f["price"], f["ts_ms"]) for f in got["fills"]] == [(3, book.asks[0], book.ts_ms)]
 
 
 async def test_a_limit_order_rests_then_fills_when_crossed(client, clock, make_user):
@@ -69,6 +68,9 @@ async def test_no_quote_in_time_is_503_naming_it(aiohttp_client, app_settings, e
         async def subscribe(self, channel, code): ...
         async def unsubscribe(self, channel, code): ...
         async def backfill(self, code, bar_size, n): return []
+        def market_time_ms(self): return clock.now_ms()
+        def previous_close(self, code): return None
+        def counters(self): return UpstreamCounters()
 
     settings = msgspec.structs.replace(app_settings, paper_quote_timeout_s=2.0)
     client = await aiohttp_client(create_app(settings, clock=clock, source=Silent()))

@@ -38,10 +38,14 @@ import logging
 from typing import Protocol
 
 import aiohttp
+import msgspec
 
 from engine.brokers.base import (
+    AmendAck,
     BrokerBalance,
     BrokerOrderStatus,
+    CancelRequest,
+    ModifyRequest,
     BrokerUnavailable,
     OrderAck,
     OrderRejected,
@@ -59,6 +63,7 @@ from engine.brokers.kis.inquiries import (
     balance_params,
     ccld_params,
     kst_ms,
+    number,
     statuses_from,
 )
 from engine.brokers.kis.notice_stream import FillFeed, FillListener, StatusListener
@@ -71,8 +76,12 @@ from engine.settings import Settings
 log = logging.getLogger(__name__)
 
 ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
-TR_BUY, TR_SELL = "TTTC0012U", "TTTC0011U"
+RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
+PSBL_RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl"
+PSBL_ORDER_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-order"
+TR_BUY, TR_SELL, TR_RVSECNCL = "TTTC0012U", "TTTC0011U", "TTTC0013U"
 TR_BALANCE, TR_CCLD = "TTTC8434R", "TTTC0081R"
+TR_PSBL_RVSECNCL, TR_PSBL_ORDER = "TTTC0084R", "TTTC8908R"
 MAX_PAGES = 200
 # Gateway codes that refuse a call before it reaches the order system (KIS_PROTOCOL.md §5).
 REFUSED_BEFORE_FORWARDING = frozenset(
@@ -130,6 +139,7 @@ class KisBroker:
         self._owns_http = http is None
         self._rest = rest if rest is not None and rest.auth.app_key == credentials.app_key else None
         self.fill_feed: FillFeed | None = None  # the notice connection, once subscribe_fills was called
+        self._orgno: dict[str, str] = {}  # ODNO -> KRX_FWDG_ORD_ORGNO of the orders this process placed
 
     def __repr__(self) -> str:
         return f"KisBroker(account=******{self._creds.account_number[-4:]}, paper={self.paper})"
@@ -172,13 +182,24 @@ class KisBroker:
             "CNDT_PRIC": "",
         }
         tr_id = mode_tr_id(TR_BUY if req.side == "buy" else TR_SELL, self.paper)
+        output = await self._order_call(ORDER_PATH, tr_id, body)
+        odno = str(output.get("ODNO", "")).strip()
+        tmd = str(output.get("ORD_TMD", ""))
+        self._orgno[odno] = str(output.get("KRX_FWDG_ORD_ORGNO", "")).strip()
+        log.info(
+            "KIS order %s: %s %s x%d -> ODNO %s", req.client_order_id, req.side, req.code, req.quantity, odno
+        )
+        return OrderAck(broker_order_no=odno, accepted_ms=kst_ms(self._clock.now_ms(), "", tmd))
+
+    async def _order_call(self, path: str, tr_id: str, body: dict[str, str]) -> dict:
+        """POST an order-system call once and classify the answer (module doc); its ``output``."""
         rest = self._client()
         try:
             await rest.auth.access_token()  # a token problem is found before anything is sent
         except KisError as exc:
             raise BrokerUnavailable(f"no KIS access token: {exc}", getattr(exc, "code", "")) from exc
         try:
-            resp = await rest.post(ORDER_PATH, tr_id, body)
+            resp = await rest.post(path, tr_id, body)
         except KisRateLimited as exc:
             raise BrokerUnavailable(exc.message, exc.code) from exc
         except KisTokenError as exc:
@@ -196,33 +217,104 @@ class KisBroker:
                 raise BrokerUnavailable(str(exc)) from exc
             raise OutcomeUnknown(str(exc)) from exc
         output = resp.body.get("output")
-        odno = str(output.get("ODNO", "")).strip() if isinstance(output, dict) else ""
-        if not odno:
+        if not isinstance(output, dict) or not str(output.get("ODNO", output.get("odno", ""))).strip():
             raise OutcomeUnknown(
                 f"success answer without ODNO: {resp.body.get('msg1', '')}", str(resp.body.get("msg_cd", ""))
             )
-        tmd = str(output.get("ORD_TMD", "")) if isinstance(output, dict) else ""
-        log.info(
-            "KIS order %s: %s %s x%d -> ODNO %s", req.client_order_id, req.side, req.code, req.quantity, odno
-        )
-        return OrderAck(broker_order_no=odno, accepted_ms=kst_ms(self._clock.now_ms(), "", tmd))
+        return {k.upper(): v for k, v in output.items()}
+
+    # -- cancel and modify (order-rvsecncl) ---------------------------------------------
+
+    async def cancel_order(self, req: CancelRequest) -> AmendAck:
+        """RVSE_CNCL_DVSN_CD 02 for the whole remainder (QTY_ALL_ORD_YN Y)."""
+        output = await self._rvsecncl(req.broker_order_no, "02", req.quantity, req.price or 0, all_qty=True,
+                                      market=req.price is None)
+        return AmendAck(broker_order_no=str(output["ODNO"]).strip(), quantity=req.quantity)
+
+    async def modify_order(self, req: ModifyRequest) -> AmendAck:
+        """A lower quantity is a partial cancel (02, QTY_ALL_ORD_YN N, the shares dropped); a new price
+        a modify of the whole remainder (01, QTY_ALL_ORD_YN Y), which KIS answers with a new ODNO."""
+        odno = req.broker_order_no
+        if req.quantity < req.remaining:
+            out = await self._rvsecncl(odno, "02", req.remaining - req.quantity, req.old_price, all_qty=False)
+            if req.price == req.old_price:
+                return AmendAck(broker_order_no=odno, quantity=req.quantity)
+        out = await self._rvsecncl(odno, "01", req.quantity, req.price, all_qty=True)
+        return AmendAck(broker_order_no=str(out["ODNO"]).strip(), quantity=req.quantity)
+
+    async def _rvsecncl(self, odno: str, kind: str, qty: int, price: int, *, all_qty: bool,
+                        market: bool = False) -> dict:
+        orgno = self._orgno.get(odno) or await self._order_branch(odno)
+        body = {
+            "CANO": self._cano,
+            "ACNT_PRDT_CD": self._product,
+            "KRX_FWDG_ORD_ORGNO": orgno,
+            "ORGN_ODNO": odno,
+            "ORD_DVSN": "01" if market else "00",
+            "RVSE_CNCL_DVSN_CD": kind,
+            "ORD_QTY": "0" if all_qty and kind == "02" else str(qty),
+            "ORD_UNPR": "0" if market else str(price),
+            "QTY_ALL_ORD_YN": "Y" if all_qty else "N",
+            "EXCG_ID_DVSN_CD": "KRX",
+            "CNDT_PRIC": "",
+        }
+        output = await self._order_call(RVSECNCL_PATH, mode_tr_id(TR_RVSECNCL, self.paper), body)
+        new = str(output["ODNO"]).strip()
+        self._orgno[new] = str(output.get("KRX_FWDG_ORD_ORGNO", orgno)).strip() or orgno
+        log.info("KIS %s of ODNO %s: %d shares -> ODNO %s", "cancel" if kind == "02" else "modify", odno, qty, new)
+        return output
+
+    async def _order_branch(self, odno: str) -> str:
+        """The order's KRX_FWDG_ORD_ORGNO when this process did not place it: inquire-psbl-rvsecncl on a
+        real account (TTTC0084R, which 모의투자 lacks), inquire-daily-ccld on a paper one."""
+        if not self.paper:
+            params = {"CANO": self._cano, "ACNT_PRDT_CD": self._product, "CTX_AREA_FK100": "",
+                      "CTX_AREA_NK100": "", "INQR_DVSN_1": "0", "INQR_DVSN_2": "0"}
+            pages = await self._pages(PSBL_RVSECNCL_PATH, TR_PSBL_RVSECNCL, params)
+            key = "output"
+        else:
+            params = {**ccld_params(self._cano, self._product, self._clock.now_ms()), "ODNO": odno}
+            pages = await self._pages(CCLD_PATH, mode_tr_id(TR_CCLD, self.paper), params)
+            key = "output1"
+        for body in pages:
+            rows = body.get(key)
+            for row in rows if isinstance(rows, list) else []:
+                if isinstance(row, dict) and str(row.get("odno", "")).strip() == odno:
+                    return str(row.get("ord_gno_brno", "")).strip()
+        raise OrderRejected(f"order {odno} is not open for a cancel or modify at KIS", "not_cancellable")
 
     # -- inquiries -----------------------------------------------------------------------
 
     async def orders_today(self) -> list[BrokerOrderStatus]:
         """Today's (KST) orders via inquire-daily-ccld, every page."""
-        params = ccld_params(self._cano, self._product, self._clock.now_ms())
+        return await self.orders_on("")
+
+    async def orders_on(self, day: str) -> list[BrokerOrderStatus]:
+        """The orders of KST ``day`` (YYYYMMDD; "" today) via inquire-daily-ccld, every page."""
+        params = ccld_params(self._cano, self._product, self._clock.now_ms(), day or None)
         pages = await self._pages(CCLD_PATH, mode_tr_id(TR_CCLD, self.paper), params)
         return statuses_from(pages, self._clock.now_ms())
 
     async def balance(self) -> BrokerBalance:
-        """Cash (dnca_tot_amt) and holdings with hldg_qty > 0 via inquire-balance, every page."""
+        """Cash (dnca_tot_amt, D+1, D+2) and holdings with hldg_qty > 0 via inquire-balance, every page;
+        buying power (ord_psbl_cash) via inquire-psbl-order."""
         params = balance_params(self._cano, self._product)
         pages = await self._pages(BALANCE_PATH, mode_tr_id(TR_BALANCE, self.paper), params)
         try:
-            return balance_from(pages)
+            balance = balance_from(pages)
         except ValueError as exc:
             raise BrokerUnavailable(f"unreadable balance: {exc}") from exc
+        psbl = {"CANO": self._cano, "ACNT_PRDT_CD": self._product, "PDNO": "", "ORD_UNPR": "",
+                "ORD_DVSN": "01", "CMA_EVLU_AMT_ICLD_YN": "N", "OVRS_ICLD_YN": "N"}
+        body = (await self._pages(PSBL_ORDER_PATH, mode_tr_id(TR_PSBL_ORDER, self.paper), psbl))[0]
+        output = body.get("output")
+        try:
+            orderable = number(output.get("ord_psbl_cash")) if isinstance(output, dict) else None
+        except ValueError as exc:
+            raise BrokerUnavailable(f"unreadable inquire-psbl-order: {exc}") from exc
+        if orderable is None:
+            raise BrokerUnavailable("inquire-psbl-order answer without output.ord_psbl_cash")
+        return msgspec.structs.replace(balance, orderable=orderable)
 
     async def _pages(self, path: str, tr_id: str, params: dict[str, str]) -> list[dict]:
         rest = self._client()

@@ -17,8 +17,10 @@ Secrets (app secret, tokens, approval keys) never appear in any message.
 
 from __future__ import annotations
 
+from engine.errors import DomainError
 
-class KisError(Exception):
+
+class KisError(DomainError):
     """Base of every KIS adapter error."""
 
 

@@ -52,8 +52,8 @@ def kst_ms(now_ms: int, yyyymmdd: str, hhmmss: str) -> int:
     return int(datetime.combine(day, t, KST).timestamp() * 1000)
 
 
-def ccld_params(cano: str, product: str, now_ms: int) -> dict[str, str]:
-    today = kst_day(now_ms)
+def ccld_params(cano: str, product: str, now_ms: int, day: str | None = None) -> dict[str, str]:
+    today = day or kst_day(now_ms)
     return {
         "CANO": cano,
         "ACNT_PRDT_CD": product,
@@ -118,8 +118,13 @@ def statuses_from(bodies: list[dict[str, Any]], now_ms: int) -> list[BrokerOrder
                 quantity=number(row.get("ord_qty")),
                 filled_quantity=filled,
                 average_price=number(row.get("avg_prvs")) if filled else 0,
-                cancelled=str(row.get("cncl_yn", "")).upper() == "Y",
+                # a cancel order's own row says Y; the order it cancelled shows 취소확인수량 and no remainder
+                cancelled=str(row.get("cncl_yn", "")).upper() == "Y" or (
+                    number(row.get("cnc_cfrm_qty")) > 0 and number(row.get("rmn_qty")) == 0
+                    and filled < number(row.get("ord_qty"))),
                 ordered_ms=kst_ms(now_ms, str(row.get("ord_dt", "")), str(row.get("ord_tmd", ""))),
+                price=number(row.get("ord_unpr")),
+                original_no=str(row.get("orgn_odno", "") or "").strip() if number(row.get("orgn_odno")) else "",
             )
         except ValueError as exc:
             log.warning("daily-ccld row %s skipped: %s", odno, exc)
@@ -149,7 +154,10 @@ def balance_from(bodies: list[dict[str, Any]]) -> BrokerBalance:
                 quantity=qty,
                 average_price=number(row.get("pchs_avg_pric")),
                 current_price=number(row.get("prpr")),
+                orderable=number(row["ord_psbl_qty"]) if "ord_psbl_qty" in row else None,
             )
         except ValueError as exc:
             log.warning("balance row %s skipped: %s", code, exc)
-    return BrokerBalance(cash=number(account["dnca_tot_amt"]), holdings=list(holdings.values()))
+    return BrokerBalance(cash=number(account["dnca_tot_amt"]), holdings=list(holdings.values()),
+                         d1=number(account.get("nxdy_excc_amt", account["dnca_tot_amt"])),
+                         d2=number(account.get("prvs_rcdl_excc_amt", account["dnca_tot_amt"])))

@@ -11,7 +11,15 @@ One :class:`SimOrders` per simulator (``sim.orders``). An account is CANO (8 dig
 - Limit orders on the tick grid and inside the daily limits; a marketable one fills
   at once at the current price, the rest rest until the walk crosses them (a
   walker task steps the code's walk while orders rest) and fill at their limit.
-- Cash and holdings move on each fill (no commission or tax in the simulator).
+- Cash and holdings move on each fill (no commission or tax in the simulator). Cash
+  settles at D+2 as on KRX: ``dnca_tot_amt`` (예수금) moves only when a trade settles
+  two business days later, ``nxdy_excc_amt`` / ``prvs_rcdl_excc_amt`` are the cash after
+  D+1's and D+2's settlements, and ``ord_psbl_cash`` (주문가능금액) is the D+2 cash less
+  what open buys reserve (their value; a market buy's at the day's upper limit).
+- ``order-rvsecncl``: cancel (02) the remainder or part of it (QTY_ALL_ORD_YN), or modify
+  (01) its price: each answer has a new ODNO whose row in inquire-daily-ccld names the
+  original (``orgn_odno``); the original keeps its fills and shows the moved or cancelled
+  shares in ``cnc_cfrm_qty`` with no remainder.
 - Each order gets an acceptance notice (CNTG_YN 1) and each fill a fill notice
   (CNTG_YN 2) on H0STCNI0 (H0STCNI9 when ``paper``), AES-encrypted with the key/iv of
   the subscription's acknowledgement, to the app key's session subscribed with the
@@ -67,15 +75,30 @@ class Fault:
 
 
 class SimAccount:
-    __slots__ = ("cano", "product", "app_key", "hts_id", "cash", "holdings")
+    __slots__ = ("cano", "product", "app_key", "hts_id", "cash", "holdings", "unsettled")
 
     def __init__(self, cano: str, product: str, cash: int, app_key: str | None, hts_id: str | None) -> None:
         self.cano = cano
         self.product = product
         self.app_key = app_key
         self.hts_id = hts_id
-        self.cash = cash
+        self.cash = cash  # after every settlement (D+2)
         self.holdings: dict[str, list[int]] = {}  # code -> [quantity, total cost]; kept at 0 once sold
+        self.unsettled: list[tuple[str, int]] = []  # (settlement day YYYYMMDD, cash delta) of trades
+
+    def cash_on(self, day: str) -> int:
+        """The cash once every settlement due by ``day`` is made."""
+        return self.cash - sum(delta for settles, delta in self.unsettled if settles > day)
+
+
+def business_days_after(day: str, n: int) -> str:
+    """``day`` + ``n`` weekdays (KRX holidays ignored in the simulator)."""
+    d = datetime.strptime(day, "%Y%m%d")
+    while n > 0:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            n -= 1
+    return d.strftime("%Y%m%d")
 
 
 class SimOrder:
@@ -92,6 +115,9 @@ class SimOrder:
         "amount",
         "day",
         "tmd",
+        "orgn",
+        "cancelled",
+        "is_cancel",
     )
 
     def __init__(
@@ -119,10 +145,17 @@ class SimOrder:
         self.amount = 0  # sum of fill quantity x price
         self.day = day  # YYYYMMDD KST
         self.tmd = tmd  # HHMMSS KST
+        self.orgn = ""  # a cancel or modify order: the ODNO it changed
+        self.cancelled = 0  # shares cancelled, or moved to a modify order
+        self.is_cancel = False  # a cancel order (its own row: cncl_yn Y)
 
     @property
     def open(self) -> bool:
-        return self.filled < self.qty
+        return not self.is_cancel and self.filled + self.cancelled < self.qty
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.is_cancel else self.qty - self.filled - self.cancelled
 
 
 class SimOrders:
@@ -239,7 +272,7 @@ class SimOrders:
         assert price is not None
         if side == "buy":
             needed = qty * (price or upper)
-            if needed > acct.cash - self._reserved_cash(acct):
+            if needed > self.orderable_cash(acct):
                 raise OrderError("APBK0952", "주문가능금액을 초과 했습니다")
         else:
             held = acct.holdings.get(code, [0, 0])[0]
@@ -268,24 +301,71 @@ class SimOrders:
             self._ensure_walker()
         return order
 
+    def orderable_cash(self, acct: SimAccount) -> int:
+        """ord_psbl_cash: the D+2 cash less what open buys reserve."""
+        return acct.cash - self._reserved_cash(acct)
+
     def _reserved_cash(self, acct: SimAccount) -> int:
-        return sum(
-            (o.qty - o.filled) * o.price
-            for o in self.orders
-            if o.account is acct and o.side == "buy" and o.open
-        )
+        total = 0
+        for o in self.orders:
+            if o.account is acct and o.side == "buy" and o.open:
+                unit = o.price or price_limits(self.sim.market.state(o.code).prev_close)[1]
+                total += o.remaining * unit
+        return total
 
     def _reserved_qty(self, acct: SimAccount, code: str) -> int:
         return sum(
-            o.qty - o.filled
+            o.remaining
             for o in self.orders
             if o.account is acct and o.side == "sell" and o.code == code and o.open
         )
+
+    def amend(self, acct: SimAccount, app_key: str, body: dict[str, str]) -> SimOrder:
+        """order-rvsecncl: cancel (02) or modify (01) an open order; returns the new order."""
+        orgn = body.get("ORGN_ODNO", "").strip()
+        original = next((o for o in self.orders if o.odno == orgn and o.account is acct), None)
+        kind = body.get("RVSE_CNCL_DVSN_CD", "")
+        if original is None:
+            raise OrderError("APBK0404", "원주문번호가 존재하지 않습니다.")  # (inferred)
+        if body.get("KRX_FWDG_ORD_ORGNO", "").strip() != BRANCH:
+            raise OrderError("APBK0411", "주문조직번호를 확인하여 주십시오.")  # (inferred)
+        if kind not in ("01", "02"):
+            raise OrderError("APBK0919", "정정취소구분코드를 확인하여 주십시오.")  # (inferred)
+        if not original.open:
+            raise OrderError("APBK0344", "정정/취소할 수량이 없습니다.")  # (inferred)
+        all_qty = body.get("QTY_ALL_ORD_YN", "") == "Y"
+        qty = original.remaining if all_qty else (_int(body.get("ORD_QTY", "")) or 0)
+        if qty <= 0 or qty > original.remaining:
+            raise OrderError("APBK0400", "주문수량을 확인하여 주십시오.")  # (inferred)
+        price = original.price
+        if kind == "01":
+            price = _int(body.get("ORD_UNPR", "")) or 0
+            lower, upper = price_limits(self.sim.market.state(original.code).prev_close)
+            if original.kind != "00" or price <= 0 or not is_on_tick(price) or not lower <= price <= upper:
+                raise OrderError("APBK0506", "주문단가를 호가단위에 맞게 입력하여 주십시오.")  # (inferred)
+            if original.side == "buy" and qty * (price - original.price) > self.orderable_cash(acct):
+                raise OrderError("APBK0952", "주문가능금액을 초과 했습니다")
+        now = self.now()
+        self._seq += 1
+        order = SimOrder(f"{self._seq:010d}", acct, app_key, original.code, original.side, original.kind, qty,
+                         price, now.strftime("%Y%m%d"), now.strftime("%H%M%S"))
+        order.orgn = original.odno
+        order.is_cancel = kind == "02"
+        original.cancelled += qty
+        self.orders.append(order)
+        self._notice(order, "1")
+        if kind == "01":
+            self._match(order.code)
+            if order.open:
+                self._ensure_walker()
+        return order
 
     def _fill(self, order: SimOrder, qty: int, price: int) -> None:
         order.filled += qty
         order.amount += qty * price
         holding = order.account.holdings.setdefault(order.code, [0, 0])
+        delta = -qty * price if order.side == "buy" else qty * price
+        order.account.unsettled.append((business_days_after(order.day, 2), delta))
         if order.side == "buy":
             order.account.cash -= qty * price
             holding[0] += qty
@@ -304,7 +384,7 @@ class SimOrders:
             if (order.side == "buy" and current <= order.price) or (
                 order.side == "sell" and current >= order.price
             ):
-                self._fill(order, order.qty - order.filled, order.price)
+                self._fill(order, order.remaining, order.price)
 
     def _ensure_walker(self) -> None:
         if self._walker is None or self._walker.done():

@@ -7,6 +7,13 @@
 - ``inquire-balance`` (``TTTC8434R``): ``output1`` holdings, ``output2`` [account].
 - ``inquire-daily-ccld`` (``TTTC0081R``): today's orders with filled quantity and
   average price, ``output2`` totals.
+- ``order-rvsecncl`` (``TTTC0013U``): cancel (RVSE_CNCL_DVSN_CD 02) or modify (01) an open
+  order, the whole remainder (QTY_ALL_ORD_YN Y) or ORD_QTY shares; the answer is like
+  order-cash's with the new ODNO.
+- ``inquire-psbl-rvsecncl`` (``TTTC0084R``, real only: 모의투자 lacks it): open orders with
+  ``psbl_qty`` (what can still be cancelled or modified) and ``ord_gno_brno``.
+- ``inquire-psbl-order`` (``TTTC8908R``): ``ord_psbl_cash`` (D+2 cash less open buys'
+  reservations), ``max_buy_qty`` / ``nrcvb_buy_qty`` at ``ORD_UNPR`` (or the upper limit).
 Both inquiries page: 50 / 100 rows a page real, 20 / 15 paper (the daily-ccld sizes
 are inferred). The response header ``tr_cont`` is ``F`` (first page, more follow),
 ``M`` (more follow), ``D`` (only page) or ``E`` (last page); a next page is asked with
@@ -21,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from engine.brokers.kis.sim_orders import BRANCH, OrderError, SimOrder
+from engine.brokers.kis.sim_orders import BRANCH, OrderError, SimOrder, _int, business_days_after
+from engine.market.krx import price_limits
 
 if TYPE_CHECKING:
     from engine.brokers.kis.simulator import KisSimulator
@@ -169,9 +177,10 @@ async def inquire_balance(sim: KisSimulator, request: web.Request, tr_id: str) -
         return _error(exc)
     stocks = sum(int(r["evlu_amt"]) for r in rows)
     cost = sum(int(r["pchs_amt"]) for r in rows)
+    today = sim.orders.now().strftime("%Y%m%d")
     account = {
-        "dnca_tot_amt": str(acct.cash),
-        "nxdy_excc_amt": str(acct.cash),
+        "dnca_tot_amt": str(acct.cash_on(today)),
+        "nxdy_excc_amt": str(acct.cash_on(business_days_after(today, 1))),
         "prvs_rcdl_excc_amt": str(acct.cash),
         "scts_evlu_amt": str(stocks),
         "tot_evlu_amt": str(acct.cash + stocks),
@@ -204,7 +213,7 @@ def _ccld_row(o: SimOrder) -> dict[str, str]:
         "ord_dt": o.day,
         "ord_gno_brno": BRANCH,
         "odno": o.odno,
-        "orgn_odno": "",
+        "orgn_odno": o.orgn,
         "ord_dvsn_cd": o.kind,
         "ord_dvsn_name": "지정가" if o.kind == "00" else "시장가",
         "sll_buy_dvsn_cd": "02" if o.side == "buy" else "01",
@@ -216,11 +225,11 @@ def _ccld_row(o: SimOrder) -> dict[str, str]:
         "ord_tmd": o.tmd,
         "tot_ccld_qty": str(o.filled),
         "avg_prvs": f"{avg:.0f}" if avg == int(avg) else f"{avg:.4f}",
-        "cncl_yn": "N",
+        "cncl_yn": "Y" if o.is_cancel else "N",
         "tot_ccld_amt": str(o.amount),
-        "rmn_qty": str(o.qty - o.filled),
+        "rmn_qty": str(o.remaining),
         "rjct_qty": "0",
-        "cnc_cfrm_qty": "0",
+        "cnc_cfrm_qty": str(o.qty if o.is_cancel else o.cancelled),
         "excg_id_dvsn_cd": "KRX",
     }
 
@@ -274,8 +283,82 @@ async def inquire_daily_ccld(sim: KisSimulator, request: web.Request, tr_id: str
     )
 
 
+RVSECNCL_FIELDS = ("CANO", "ACNT_PRDT_CD", "KRX_FWDG_ORD_ORGNO", "ORGN_ODNO", "ORD_DVSN", "RVSE_CNCL_DVSN_CD",
+                   "ORD_QTY", "ORD_UNPR", "QTY_ALL_ORD_YN")
+
+
+async def order_rvsecncl(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    orders = sim.orders
+    orders.order_calls += 1
+    fault = orders.take_fault()
+    if fault is not None and fault.kind == "fail" and not fault.place:
+        return _fault_response(fault.status, fault.body)
+    try:
+        body = await request.json()
+    except ValueError:
+        return _json(400, {"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "JSON 형식이 아닙니다."})
+    try:
+        if not isinstance(body, dict):
+            raise OrderError("OPSQ2000", "ERROR : INPUT_FIELD_NAME CANO")
+        _missing(RVSECNCL_FIELDS, body)
+        acct = orders.account(body["CANO"], body["ACNT_PRDT_CD"], request.headers.get("appkey", ""))
+        order = orders.amend(acct, request.headers.get("appkey", ""), body)
+    except OrderError as exc:
+        return _error(exc)
+    if fault is not None and fault.kind == "fail":
+        return _fault_response(fault.status, fault.body)
+    if fault is not None and fault.kind == "stall":
+        await orders.withheld()
+    done = "취소" if order.is_cancel else "정정"
+    return _json(200, {"rt_cd": "0", "msg_cd": "APBK0013", "msg1": f"주문 {done} 완료 되었습니다.",
+                       "output": {"KRX_FWDG_ORD_ORGNO": BRANCH, "ODNO": order.odno, "ORD_TMD": order.tmd}})
+
+
+async def inquire_psbl_rvsecncl(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    q = request.query
+    if sim.config.paper:
+        return _json(200, {"rt_cd": "1", "msg_cd": "EGW00213", "msg1": "모의투자 TR 이 아닙니다."})
+    try:
+        _missing(("CANO", "ACNT_PRDT_CD", "INQR_DVSN_1", "INQR_DVSN_2"), q)
+        acct = sim.orders.account(q["CANO"], q["ACNT_PRDT_CD"], request.headers.get("appkey", ""))
+        rows = [{
+            "ord_gno_brno": BRANCH, "odno": o.odno, "orgn_odno": o.orgn, "pdno": o.code,
+            "prdt_name": f"SIM{o.code}", "ord_dvsn_cd": o.kind, "ord_dvsn_name": "지정가" if o.kind == "00" else "시장가",
+            "sll_buy_dvsn_cd": "02" if o.side == "buy" else "01", "ord_qty": str(o.qty), "ord_unpr": str(o.price),
+            "ord_tmd": o.tmd, "tot_ccld_qty": str(o.filled), "tot_ccld_amt": str(o.amount),
+            "psbl_qty": str(o.remaining), "excg_id_dvsn_cd": "KRX",
+        } for o in sim.orders.orders if o.account is acct and o.open]
+        chunk, tr_cont, ctx = _page(request, rows, 50, f"R{acct.cano}")
+    except OrderError as exc:
+        return _error(exc)
+    return _json(200, {"rt_cd": "0", "msg_cd": "KIOK0510", "msg1": "조회가 완료되었습니다", **ctx,
+                       "output": chunk}, tr_cont)
+
+
+async def inquire_psbl_order(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    q = request.query
+    try:
+        _missing(("CANO", "ACNT_PRDT_CD", "PDNO", "ORD_UNPR", "ORD_DVSN"), q)
+        acct = sim.orders.account(q["CANO"], q["ACNT_PRDT_CD"], request.headers.get("appkey", ""))
+    except OrderError as exc:
+        return _error(exc)
+    cash = sim.orders.orderable_cash(acct)
+    unit = _int(q["ORD_UNPR"]) or 0
+    if not unit and q["PDNO"]:
+        unit = price_limits(sim.market.state(q["PDNO"]).prev_close)[1]
+    qty = cash // unit if unit > 0 else 0
+    output = {"ord_psbl_cash": str(cash), "ord_psbl_sbst": "0", "ruse_psbl_amt": "0", "fund_rpch_chgs": "0",
+              "psbl_qty_calc_unpr": str(unit), "nrcvb_buy_amt": str(cash), "nrcvb_buy_qty": str(qty),
+              "max_buy_amt": str(cash), "max_buy_qty": str(qty), "cma_evlu_amt": "0",
+              "ovrs_re_use_amt_wcrc": "0", "ord_psbl_frcr_amt_wcrc": "0"}
+    return _json(200, {"rt_cd": "0", "msg_cd": "KIOK0510", "msg1": "조회가 완료되었습니다", "output": output})
+
+
 TRADING_ROUTES = {
     ("POST", f"{PATH}/order-cash"): (BUY_TRS | SELL_TRS, order_cash),
+    ("POST", f"{PATH}/order-rvsecncl"): (frozenset({"TTTC0013U", "TTTC0803U"}), order_rvsecncl),
+    ("GET", f"{PATH}/inquire-psbl-rvsecncl"): (frozenset({"TTTC0084R"}), inquire_psbl_rvsecncl),
+    ("GET", f"{PATH}/inquire-psbl-order"): (frozenset({"TTTC8908R"}), inquire_psbl_order),
     ("GET", f"{PATH}/inquire-balance"): (frozenset({"TTTC8434R"}), inquire_balance),
     ("GET", f"{PATH}/inquire-daily-ccld"): (frozenset({"TTTC0081R"}), inquire_daily_ccld),
 }

@@ -16,7 +16,7 @@ import logging
 
 import aiohttp
 
-from engine.brokers.base import Channel, MarketDataSink
+from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
 from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.charts import fetch_bars
@@ -75,6 +75,18 @@ class KisMarketData:
 
     def __repr__(self) -> str:
         return f"KisMarketData(connections={len(self._creds)}, rest={self._rest_url})"
+
+    def market_time_ms(self) -> int:
+        return self._clock.now_ms()  # live: the market's time is the clock's
+
+    def previous_close(self, code: str) -> None:
+        return None  # learnt from the first trade (price - change)
+
+    def counters(self) -> UpstreamCounters:
+        streams = self.streams
+        return UpstreamCounters(reconnects=sum(s.reconnects for s in streams),
+                                bad_frames=sum(s.bad_frames for s in streams),
+                                missed_pingpongs=sum(s.missed_pingpongs for s in streams))
 
     @property
     def capacity(self) -> int:

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(200), nullable=False),
         sa.Column("acquired_at", UTC_DATETIME, nullable=False),
         sa.Column("heartbeat_at", UTC_DATETIME, nullable=False),
+        sa.Column("ttl_ms", sa.BigInteger(), nullable=False),  # the holder's: free this long after heartbeat_at
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
         **TABLE_OPTIONS,
     )

@@ -1,7 +1,7 @@
 """Cluster mode: per-account fencing tokens (issue 16).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0005"  # "0004" as issued; chained after main's 0005 at the merge
+down_revision: str | Sequence[str] | None = "0007"  # "0004" as issued; chained after main's head (0007) at the merge
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,7 +14,7 @@ async def test_real_balance_pages_by_50():
         s.sim.orders.open_account(ACCOUNT, cash=1_234_567, app_key=APP_KEY, holdings=_holdings(120))
         before = s.sim.rest_calls[APP_KEY]
         bal = await broker.balance()
-        assert s.sim.rest_calls[APP_KEY] - before == 3  # 50 + 50 + 20
+        assert s.sim.rest_calls[APP_KEY] - before == 4  # 50 + 50 + 20, then inquire-psbl-order
         assert bal.cash == 1_234_567
         assert {h.code: (h.quantity, h.average_price) for h in bal.holdings} == _holdings(120)
         h = bal.holdings[0]
@@ -26,7 +26,7 @@ async def test_paper_balance_pages_by_20():
         s.sim.orders.open_account(ACCOUNT, app_key=APP_KEY, holdings=_holdings(45))
         before = s.sim.rest_calls[APP_KEY]
         bal = await broker.balance()
-        assert s.sim.rest_calls[APP_KEY] - before == 3  # 20 + 20 + 5
+        assert s.sim.rest_calls[APP_KEY] - before == 4  # 20 + 20 + 5, then inquire-psbl-order
         assert len(bal.holdings) == 45 and len({h.code for h in bal.holdings}) == 45
 
 
@@ -35,7 +35,7 @@ async def test_exactly_one_page_is_one_call():
         s.sim.orders.open_account(ACCOUNT, app_key=APP_KEY, holdings=_holdings(50))
         before = s.sim.rest_calls[APP_KEY]
         assert len((await broker.balance()).holdings) == 50
-        assert s.sim.rest_calls[APP_KEY] - before == 1
+        assert s.sim.rest_calls[APP_KEY] - before == 2  # one page, then inquire-psbl-order
 
 
 async def test_sold_out_holding_is_left_out():

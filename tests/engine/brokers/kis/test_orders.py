@@ -18,8 +18,9 @@ async def test_market_buy_fills_at_the_current_price():
         [status] = await broker.orders_today()
         assert (status.broker_order_no, status.side, status.quantity) == (ack.broker_order_no, "buy", 10)
         assert (status.filled_quantity, status.average_price) == (10, price)
-        bal = await broker.balance()
-        assert bal.cash == 100_000_000 - 10 * price
+        bal = await broker.balance()  # 예수금 settles at D+2; buying power and the D+2 cash drop now
+        assert bal.cash == 100_000_000 and bal.d1 == 100_000_000
+        assert bal.d2 == bal.orderable == bal.buying_power == 100_000_000 - 10 * price
         [h] = bal.holdings
         assert (h.code, h.quantity, h.average_price) == ("005930", 10, price)
 
@@ -30,7 +31,7 @@ async def test_market_sell_of_a_holding_adds_cash():
         price = s.sim.market.state("000660").price
         await broker.place_order(order("000660", "sell", 5))
         bal = await broker.balance()
-        assert bal.cash == 5 * price
+        assert bal.cash == 0 and bal.d2 == bal.orderable == 5 * price  # the proceeds arrive at D+2
         assert [(h.code, h.quantity, h.average_price) for h in bal.holdings] == [("000660", 2, 150_000)]
         [status] = await broker.orders_today()
         assert (status.side, status.filled_quantity) == ("sell", 5)
