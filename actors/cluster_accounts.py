@@ -15,8 +15,9 @@ over NATS request/reply with the same timeout; an account nobody owns is taken
 by the node the rendezvous hash of its id names among the live nodes.
 
 On every heartbeat each node sweeps the accounts that must run (live swings
-or open orders) and takes those nobody holds that hash to it: that is
-failover, within the lease TTL plus one heartbeat of a node's death.
+or open orders) and takes those nobody held at its last two sweeps that hash
+to it: that is failover, within the lease TTL plus two heartbeats (a third of
+the TTL each) of a node's death.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class AccountOwnership:
         self.system: ActorSystem | None = None
         self.swings: dict[int, set[int]] = {}  # owned account -> swing ids it runs here
         self._taking: dict[int, asyncio.Future[bool]] = {}
+        self._orphans: set[int] = set()  # unowned accounts seen by the last sweep
         self.taken = 0
         self.given_up = 0
         self.forwarded = 0
@@ -200,10 +202,13 @@ class AccountOwnership:
         if self.node_id not in live:
             return
         held = {h.key for h in await self.node.leases.holders(ACCOUNT_PREFIX)}
-        for account_id in sorted(await self.needed()):
-            key = Subjects.account_key(account_id)
-            if key not in held and rendezvous(key, live) == self.node_id:
+        orphans = {a for a in await self.needed() if Subjects.account_key(a) not in held}
+        # an orphan is taken on its second sighting: by then every node's view of the live nodes
+        # is one heartbeat fresher, so they agree on where it hashes (a new node is counted)
+        for account_id in sorted(orphans & self._orphans):
+            if rendezvous(Subjects.account_key(account_id), live) == self.node_id:
                 await self.take(account_id)
+        self._orphans = orphans
 
     def place(self, account_id: int) -> str:
         """The node an unowned account goes to: the rendezvous hash of its id over the live nodes."""

@@ -118,7 +118,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str = ""  # this node's id in the cluster; default <host>-<pid>
     cluster_nats_creds: str = ""  # path of a NATS .creds file (JWT + nkey) when the server wants one
     cluster_prefix: str = "autotrader"  # subjects and buckets of one cluster start with it
-    cluster_lease_ttl_s: float = 6.0  # an account's or a code's lease lapses this long after its holder died
+    cluster_lease_ttl_s: float = 5.0  # an account's or a code's lease lapses this long after its holder died
     # -- tests only -------------------------------------------------------
     fault_kill_at: str = ""  # SIGKILL this process at a named step: journal, send, fill, swing_intent
 
