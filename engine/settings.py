@@ -124,6 +124,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_backoff_max_s: float = 10.0
     shutdown_deadline_s: float = 10.0
     ask_timeout_s: float = 5.0
+    # -- cluster (issue 16) -----------------------------------------------
+    cluster_nats_url: str = ""  # nats://127.0.0.1:4222 joins a cluster; empty: one process, no NATS
+    node_id: str = ""  # this node's id in the cluster; default <host>-<pid>
+    cluster_nats_creds: str = ""  # path of a NATS .creds file (JWT + nkey) when the server wants one
+    cluster_prefix: str = "autotrader"  # subjects and buckets of one cluster start with it
+    cluster_lease_ttl_s: float = 5.0  # an account's or a code's lease lapses this long after its holder died
 
     def __repr__(self) -> str:
         return f"Settings({self.public()!r})"
@@ -198,6 +204,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
     settings = msgspec.convert(raw, Settings, strict=False)
     check(settings)
+    check_cluster(settings)
     return settings
 
 
@@ -259,7 +266,8 @@ def check(settings: Settings) -> None:
 
 
 # names read from the environment that are not settings fields
-OTHER_NAMES = frozenset({"AUTOTRADER_CONFIG", "AUTOTRADER_TEST_MARIADB_URL", "AUTOTRADER_FUZZ_EXAMPLES"})
+OTHER_NAMES = frozenset({"AUTOTRADER_CONFIG", "AUTOTRADER_TEST_MARIADB_URL", "AUTOTRADER_FUZZ_EXAMPLES",
+                         "AUTOTRADER_TEST_NATS_URL"})
 
 
 def unknown_names(environ: dict[str, str] | None = None) -> list[str]:
@@ -275,6 +283,24 @@ def unknown_names(environ: dict[str, str] | None = None) -> list[str]:
             hint = f"; did you mean {close[0]}?" if close else ""
             out.append(f"{name} is not a setting and is ignored{hint}")
     return out
+
+
+def check_cluster(settings: Settings) -> None:
+    """Cluster mode needs one database every node reaches: SQLite is refused, clearly. Node ids and
+    the prefix become NATS subject tokens: letters, digits, ``-`` and ``_`` only."""
+    import re
+
+    for field in ("node_id", "cluster_prefix"):
+        value = getattr(settings, field)
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise SettingsError(f"{env_name(field)}={value!r}: 1 to 64 letters, digits, '-' or '_'")
+    if settings.cluster_lease_ttl_s < 1.0:
+        raise SettingsError(f"AUTOTRADER_CLUSTER_LEASE_TTL_S={settings.cluster_lease_ttl_s!r}: at least 1 second")
+    if settings.cluster_nats_url and settings.effective_database_url.startswith("sqlite"):
+        raise SettingsError(
+            "AUTOTRADER_CLUSTER_NATS_URL is set but the database is SQLite: every node of a cluster "
+            "must use the same MySQL/MariaDB database (AUTOTRADER_DATABASE_URL=mysql+aiomysql://...); "
+            "unset AUTOTRADER_CLUSTER_NATS_URL to run one process on SQLite")
 
 
 def _from_env(field: str, value: str) -> Any:

@@ -31,7 +31,7 @@ from engine.market.krx import load_calendar
 from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
-from engine.settings import Settings
+from engine.settings import Settings, check_cluster
 from storage import (
     BarRepo,
     Crypto,
@@ -49,6 +49,7 @@ from web import (
     accounts,
     admin,
     backtests,
+    cluster,
     balance,
     dashboard,
     health,
@@ -69,6 +70,7 @@ from web.health import VERSION
 from web.auth import check_tokens
 from web.keys import (
     CLOCK,
+    CLUSTER,
     CRYPTO,
     DB_ENGINE,
     HASHER,
@@ -115,6 +117,7 @@ def _clock_for(settings: Settings) -> Clock:
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
+    check_cluster(settings)
     app = web.Application(
         middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
@@ -131,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(cluster.context)  # joins the cluster in cluster mode only
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
@@ -147,6 +151,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
+    cluster.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
     return app
 
@@ -161,7 +166,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
-    lease = LeaseKeeper(app[SESSIONS], ttl_s=settings.lease_ttl_s, on_lost=lambda: _stop(app))
+    lease = LeaseKeeper(app[SESSIONS], cluster.process_lease_name(settings), ttl_s=settings.lease_ttl_s,
+                        on_lost=lambda: _stop(app))
     try:
         await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
         await lease.acquire(wait=settings.lease_wait)  # one server per database
@@ -195,6 +201,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
+        market = app[CLUSTER].market if CLUSTER in app else None  # type: ignore[attr-defined]
+        if market is not None:  # one writer per code in the cluster: the node holding its upstream
+            bars = market.own_bars(bars)
+            if not bars:
+                return 0
         async with sessions.begin() as session:
             return await BarRepo(session).upsert_many(bars)
 
@@ -202,6 +213,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         async with sessions() as session:
             return await BarRepo(session).recent(code, size, n)
 
+    if CLUSTER in app:  # one market-data plane: each code's upstream on one node of the cluster
+        app[SOURCE] = app[CLUSTER].market_data(app[SOURCE])  # type: ignore[attr-defined]
     source = app[SOURCE]
     history = bar_history(source, load_bars)
     # on a replay's market time a second passes in microseconds: write bars in batches of hours
@@ -218,9 +231,12 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
     await source.start(app[ROUTER])
     # reconciled before any order of theirs is placed (each account's actor reconciles in on_start);
-    # in the background, so a broker that cannot answer yet never stops the server from listening
-    reconciliation = await trading.reconcile_open_orders(app, system)
+    # in the background, so a broker that cannot answer yet never stops the server from listening;
+    # in a cluster each account reconciles where it is taken (cluster.attach)
+    reconciliation = None if CLUSTER in app else await trading.reconcile_open_orders(app, system)
     await _swings(app, system, feeds, spec, history)
+    if CLUSTER in app:
+        await cluster.attach(app, system)
     clock = app[CLOCK]
     if isinstance(clock, ReplayClock):
         clock.quiet = _quiet(system, app[trading.QUOTE_BOARD])
@@ -228,9 +244,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        cluster.stop_taking(app)
         if isinstance(clock, ReplayClock):
             await clock.stop()
-        await reconciliation.stop()
+        if reconciliation is not None:
+            await reconciliation.stop()
         await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
@@ -265,7 +283,12 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
                           sessions=not settings.market_hours_ignored)
 
     replay = isinstance(app[CLOCK], ReplayClock)
-    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored,
+
+    async def none() -> list:
+        return []  # in a cluster an account's swings start where the account is taken
+
+    live = none if CLUSTER in app else store.live
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, live, spec, settings.market_hours_ignored,
                                                       self_timed=replay),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens

@@ -17,6 +17,7 @@ import uuid
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from engine.cluster.errors import ClusterError
 from engine.runtime import ActorStopped, AskTimeout, MailboxFull
 from storage import Conflict, DatabaseUnavailable, NotFound
 from web import logs
@@ -33,6 +34,7 @@ STATUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int
     (DatabaseUnavailable, 503, "database_unavailable", True),
     ((sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError), 503, "database_unavailable", True),
     ((MailboxFull, ActorStopped, AskTimeout), 503, "engine_busy", True),
+    (ClusterError, 503, "cluster_unavailable", True),  # the owner is moving or unreachable: try again shortly
 )
 SAFE_MESSAGE = {sa_exc.SQLAlchemyError: "the database is unavailable; try again"}  # never echo the driver's text
 

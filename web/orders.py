@@ -40,7 +40,7 @@ from storage import AccountRepo, OrderRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, NotFoundError, TooManyRequests, Unavailable
-from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.order_schemas import FillView, ModifyBody, OrderBody, OrderList, OrderPending, OrderPlaced, OrderView
 from web.params import parse_id
@@ -96,6 +96,9 @@ async def account_for(request: web.Request, user_id: int, account_id: int | None
 
 
 async def account_actor(request: web.Request, account_id: int) -> ActorRef:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the account's owner, wherever it runs: ask has the same semantics
+        return cluster.account(account_id)  # type: ignore[attr-defined,no-any-return]
     hub = request.app[SYSTEM].ref(paths.ACCOUNTS)
     return await hub.ask(AccountRef(account_id), request.app[SETTINGS].ask_timeout_s)
 

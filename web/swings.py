@@ -26,7 +26,7 @@ from storage import AccountRepo, Swing, SwingRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
-from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.params import MAX_ID, parse_id
 from web.queries import query, query_params
@@ -172,7 +172,11 @@ async def register(request: web.Request) -> web.Response:
         stored = msgspec.to_builtins(msgspec.structs.replace(params, account_id=account_id))
         swing = await SwingRepo(session).create(user_id=user_id, account_id=account_id,
                                                 stock_code=params.stock_code, params=stored)
-    request.app[SYSTEM].ref(paths.SWINGS).tell(StartSwing(swing.id, params.bar_size))
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the swing runs where its account is owned
+        await cluster.accounts.swings_changed(account_id, request.app[SETTINGS].ask_timeout_s)  # type: ignore[attr-defined]
+    else:
+        request.app[SYSTEM].ref(paths.SWINGS).tell(StartSwing(swing.id, params.bar_size))
     return respond(SwingCreated("오토 스윙 등록 성공", swing.id), status=201)
 
 
@@ -216,7 +220,13 @@ async def stop(request: web.Request) -> web.Response:
     liquidate = request.query.get("liquidate", "false").lower() in ("1", "true", "yes")
     ref = request.app[SYSTEM].lookup(paths.swing(swing.id))
     stopped = False
-    if ref is not None:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the swing runs where its account is owned
+        from actors.cluster_accounts import StopSwingAt
+
+        stopped = await cluster.accounts.ask(  # type: ignore[attr-defined]
+            swing.account_id, StopSwingAt(swing.account_id, swing.id, liquidate), request.app[SETTINGS].ask_timeout_s)
+    elif ref is not None:
         try:
             await ref.ask(StopSwing(liquidate), request.app[SETTINGS].ask_timeout_s)
             stopped = True

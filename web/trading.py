@@ -38,7 +38,7 @@ from actors.quote_board import QuoteBoard
 from engine.brokers.base import NotifyingBroker
 from engine.runtime import ActorStopped, ActorSystem, AskTimeout, ChildSpec, MailboxFull
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
-from web.keys import CLOCK, CRYPTO, SESSIONS, SETTINGS, SOURCE
+from web.keys import CLOCK, CLUSTER, CRYPTO, SESSIONS, SETTINGS, SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,16 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
         return AccountInfo(account_id=account_id, user_id=creds.user_id, broker=creds.broker,
                            credentials=creds if creds.broker == "kis" else None)
 
+    sessions_hub: Callable[[], Any] = lambda: system.lookup(paths.SESSIONS)
+    fence = None
+    cluster = app.get(CLUSTER)
+    if cluster is not None:  # every journal write fenced by the lease; order events to every node
+        fence = cluster.accounts
+        sessions_hub = cluster.accounts.sessions_hub(sessions_hub)
     deps = AccountDeps(
-        settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
+        settings=settings, journal=SqlJournal(sessions, fence), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
-        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT),
+        sessions_hub=sessions_hub, fault=app.get(ORDER_FAULT),
         market_now=source.market_time_ms,
     )
     return lambda: AccountHub(deps, spec)
