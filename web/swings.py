@@ -168,7 +168,7 @@ async def one(request: web.Request) -> web.Response:
 
 class EventsQuery(msgspec.Struct, frozen=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_EVENTS)] = 50
-    before: Annotated[int, msgspec.Meta(ge=1, description="an event id: the page before it")] | None = None
+    before: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1, description="an event id: the page before it")] | None = None
 
 
 async def events(request: web.Request) -> web.Response:
