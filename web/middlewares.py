@@ -17,11 +17,12 @@ import uuid
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from engine.cluster.errors import ClusterError
 from engine.runtime import ActorStopped, AskTimeout, MailboxFull
 from storage import Conflict, DatabaseUnavailable, NotFound
 from web import logs
 from web.bodies import respond
-from web.errors import ApiError, TooManyRequests
+from web.errors import ApiError, TooManyRequests, Unavailable
 from web.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ STATUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int
     (DatabaseUnavailable, 503, "database_unavailable", True),
     ((sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError), 503, "database_unavailable", True),
     ((MailboxFull, ActorStopped, AskTimeout), 503, "engine_busy", True),
+    (ClusterError, 503, "cluster_unavailable", True),  # the owner is moving or unreachable: try again shortly
 )
 SAFE_MESSAGE = {sa_exc.SQLAlchemyError: "the database is unavailable; try again"}  # never echo the driver's text
 
@@ -89,6 +91,9 @@ async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
     except TooManyRequests as exc:
         return error_response(exc.status, exc.code, exc.message, exc.fields,
                               headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
+    except Unavailable as exc:
+        retry = {"Retry-After": str(max(1, round(exc.retry_after_s)))} if exc.retry_after_s else None
+        return error_response(exc.status, exc.code, exc.message, exc.fields, headers=retry)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.fields)
     except web.HTTPException as exc:

@@ -13,12 +13,14 @@ import logging
 
 from aiohttp import web
 
+from actors import paths
+from actors.account_messages import RiskChanged
 from engine.journal import RiskOverrides
 from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
 from web.bodies import read, read_raw, respond
 from web.errors import Forbidden, Invalid, NotFoundError
-from web.keys import SESSIONS, SETTINGS
+from web.keys import SESSIONS, SETTINGS, SYSTEM
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
 from web.params import parse_id
@@ -80,6 +82,9 @@ async def _change(request: web.Request, account_id: int, **changes: object) -> w
         current = await repo.risk(account_id)
         updated = await repo.set_risk(account_id, RiskOverrides(**{
             **{f: getattr(current, f) for f in RiskOverrides.__struct_fields__}, **changes}))
+    actor = request.app[SYSTEM].lookup(paths.account(account_id))
+    if actor is not None:  # its copy is replaced before we answer: the next order sees the change
+        await actor.ask(RiskChanged(account_id, updated), request.app[SETTINGS].ask_timeout_s)
     return respond(_view(request, account_id, updated))
 
 

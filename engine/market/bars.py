@@ -118,6 +118,13 @@ class BarAggregator:
 
     # -- queries ---------------------------------------------------------------------
 
+    def next_end(self) -> int | None:
+        """When the earliest forming bar of any size ends (a flush then closes it), or None."""
+        ends = [p[1] for p in self._upper if p is not None]
+        if self._s != _NONE:
+            ends.append(self._e)
+        return min(ends) if ends else None
+
     def current(self, size: str) -> Bar | None:
         """The forming (not yet closed) bar of ``size``, or None."""
         i = self._index(size)

@@ -11,7 +11,7 @@ import msgspec
 
 from actors.account_messages import OrderResult
 from actors.market_feed import UpstreamStatus
-from actors.swing import CheckSignal, GetSwing, SwingActor
+from actors.swing import CheckSignal, GetSwing, OrderOutcome, SwingActor
 from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 AUTOTRADER = [sys.executable, "-m", "web.cli"]
