@@ -209,7 +209,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
 
 
 # -- range and meaning: (field, lowest, highest); None = unbounded ------------------------
-_RANGES: tuple[tuple[str, float | None, float | None], ...] = (
+RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("port", 0, 65535), ("db_pool_recycle_s", 1, None), ("sim_trades_per_s", 0, None),
     ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000),
     ("feed_grace_s", 0, None), ("feed_history_bars", 1, 1_000_000), ("kis_max_subscriptions", 1, None),
@@ -234,7 +234,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def check(settings: Settings) -> None:
     """Raise :class:`SettingsError` naming the first variable out of range or meaningless."""
-    for field, lo, hi in _RANGES:
+    for field, lo, hi in RANGES:
         value = getattr(settings, field)
         if value is None:  # "the default rule" (e.g. sell_tax_pct: the KRX schedule)
             continue

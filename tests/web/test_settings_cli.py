@@ -32,9 +32,9 @@ def test_a_bad_value_stops_serve_with_one_line_naming_it(monkeypatch, capsys, tm
 
 
 def test_every_checked_range_names_a_setting():
-    from engine.settings import _RANGES, Settings
+    from engine.settings import RANGES, Settings
 
-    assert {field for field, _, _ in _RANGES} <= set(Settings.__struct_fields__)
+    assert {field for field, _, _ in RANGES} <= set(Settings.__struct_fields__)
 
 
 def test_a_port_out_of_range_names_the_variable():
