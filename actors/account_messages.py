@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from engine.brokers.base import BrokerFill
+from engine.journal import RiskOverrides
 from engine.runtime import ActorRef
 
 
@@ -88,6 +89,11 @@ class BalanceUnavailable(msgspec.Struct, frozen=True):
 
 class Reconcile(msgspec.Struct, frozen=True):
     account_id: int
+    strict: bool = False  # answer ReconcilePostponed instead of 0 when the broker cannot answer
+
+
+class ReconcilePostponed(msgspec.Struct, frozen=True):
+    reason: str
 
 
 class FillArrived(msgspec.Struct, frozen=True):
@@ -101,6 +107,14 @@ class QuotesCrossed(msgspec.Struct, frozen=True):
     """The paper broker saw a quote cross a resting limit order."""
 
     account_id: int
+
+
+class RiskChanged(msgspec.Struct, frozen=True):
+    """The account's risk row changed (web/risk.py, after its commit): the actor's copy is replaced
+    before the change is answered, so the next order sees it → None."""
+
+    account_id: int
+    overrides: RiskOverrides
 
 
 class Sent(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,4 +155,4 @@ class OrderTicket:
 
 
 AccountMsg = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
-              | QuotesCrossed | Sent | SessionClosed)
+              | QuotesCrossed | RiskChanged | Sent | SessionClosed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 

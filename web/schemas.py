@@ -29,6 +29,7 @@ class Health(msgspec.Struct, frozen=True):
 class Ready(msgspec.Struct, frozen=True):
     status: str
     checks: dict[str, str]
+    waiting_accounts: list[int] = []  # accounts whose start-up reconciliation waits for their broker
 
 
 class ActorRow(msgspec.Struct, frozen=True, omit_defaults=True):
