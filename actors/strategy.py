@@ -32,7 +32,7 @@ from engine.runtime import (
     MailboxSpec,
     Supervisor,
 )
-from engine.strategy.realtime import Signal, make_strategy
+from engine.strategy.realtime import Signal, StrategyParams, make_strategy
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ KEEP_SIGNALS = 100
 class Attach(msgspec.Struct, frozen=True):
     user_id: int
     name: str
-    params: dict[str, Any] | None
+    params: StrategyParams  # parsed at the edge (the WebSocket's auth message)
     session: ActorRef
 
 
@@ -82,7 +82,7 @@ class GetStrategyData(msgspec.Struct, frozen=True):
 
 class StrategyData(msgspec.Struct, frozen=True):
     name: str
-    params: dict[str, Any]
+    params: StrategyParams  # the effective parameters, defaults filled in
     codes: list[str]
     signals: list[Signal]
 
@@ -93,7 +93,7 @@ StrategyMsg = SetSessions | Bar | History | UpstreamStatus | GetStrategyData
 class StrategyActor(Actor):
     mailbox = MailboxSpec(limit=8192)  # closed bars: never conflated
 
-    def __init__(self, user_id: int, name: str, params: dict[str, Any] | None, hub: ActorRef,
+    def __init__(self, user_id: int, name: str, params: StrategyParams, hub: ActorRef,
                  feeds: ActorRef) -> None:
         self.user_id = user_id
         self.name = name
@@ -125,7 +125,7 @@ class StrategyActor(Actor):
             case UpstreamStatus():
                 pass  # the feed tells every subscriber; the sessions hear it from their own feeds
             case GetStrategyData():
-                return StrategyData(self.name, self.params or {}, sorted(self.codes), list(self.signals))
+                return StrategyData(self.name, self.params, sorted(self.codes), list(self.signals))
             case _:
                 assert_never(msg)
         return None
@@ -164,7 +164,7 @@ class StrategyTable:
     def __init__(self) -> None:
         # (user, name) -> session -> codes
         self.registry: dict[tuple[int, str], dict[ActorRef, set[str]]] = defaultdict(dict)
-        self.params: dict[tuple[int, str], dict[str, Any] | None] = {}
+        self.params: dict[tuple[int, str], StrategyParams] = {}
 
 
 class StrategyHub(Supervisor):

@@ -147,7 +147,7 @@ async def strategy_snapshot(app: web.Application, user_id: int) -> StrategyDataI
             executed.extend(trades)
     executed.sort(key=lambda t: (t.ts_ms, t.seen_ns))
     strategies = [
-        StrategyView(d.name, d.params, d.codes,
+        StrategyView(d.name, msgspec.to_builtins(d.params), d.codes,
                      [SignalView(s.code, s.side, s.price, s.indicators, _kst(s.ts_ms)) for s in d.signals[-20:]])
         for d in datas
     ]

@@ -25,7 +25,7 @@ from actors.session_hub import CountSessions
 from actors.ws_session import ClientText, Refused, WsSession, mailbox_for
 from actors.wire import AckOut, ErrorOut, encode
 from engine.runtime import ActorStopped, ChildSpec, Clock
-from engine.strategy.realtime import StrategyParamsError, make_strategy
+from engine.strategy.realtime import StrategyParams, StrategyParamsError, parse_params
 from web import logs
 from web.auth import verify_live_token
 from web.errors import Unauthorized
@@ -111,7 +111,8 @@ async def _first_message(ws: web.WebSocketResponse, clock: Clock, timeout: float
     return None
 
 
-async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tuple[int, AuthMessage] | None:
+async def _authenticate(request: web.Request,
+                        ws: web.WebSocketResponse) -> tuple[int, AuthMessage, StrategyParams] | None:
     settings = request.app[SETTINGS]
     msg = await _first_message(ws, request.app[CLOCK], settings.ws_auth_timeout_s)
     if msg is None:
@@ -141,14 +142,14 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tupl
                                              "(AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first")
         return None
     try:
-        make_strategy(auth.strategy_type, auth.params)  # validates name and params
+        params = parse_params(auth.strategy_type, auth.params)  # the name and every rule checked here
     except StrategyParamsError as exc:
         await _refuse(ws, "bad_strategy", "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
         return None
     except ValueError as exc:
         await _refuse(ws, "bad_strategy", str(exc))
         return None
-    return user_id, auth
+    return user_id, auth, params
 
 
 async def kis_socket(request: web.Request) -> web.WebSocketResponse:
@@ -161,7 +162,7 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
         auth = await _authenticate(request, ws)
         if auth is None:
             return ws
-        user_id, hello = auth
+        user_id, hello, params = auth
         logs.user_id.set(str(user_id))
         system = request.app[SYSTEM]
         feeds, strategy_hub = system.ref(paths.FEEDS), system.ref(paths.STRATEGIES)
@@ -174,7 +175,7 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
             ChildSpec(restart="temporary"),
             mailbox=mailbox_for(settings.ws_high_water, settings.ws_max_queue),
         )
-        strategy_hub.tell(strategies.Attach(user_id, hello.strategy_type, hello.params, session))
+        strategy_hub.tell(strategies.Attach(user_id, hello.strategy_type, params, session))
         limit = RateLimit(request.app[CLOCK], settings.ws_rate_per_s, settings.ws_rate_burst)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

@@ -175,12 +175,16 @@ STRATEGY_NAMES = tuple(_STRATEGIES)
 _PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)`")
 
 
-def make_strategy(name: str, params: dict[str, Any] | None = None) -> RealtimeStrategy:
-    """A fresh strategy by name; ValueError (StrategyParamsError for params) names what is wrong."""
+StrategyParams = BasicParams | RsiParams
+
+
+def parse_params(name: str, params: dict[str, Any] | None = None) -> StrategyParams:
+    """The typed, validated parameters of strategy ``name`` (defaults filled in); StrategyParamsError
+    names the bad field or the unknown strategy."""
     if name not in _STRATEGIES:
         raise StrategyParamsError({"strategy_type": f"unknown strategy {name!r}; expected one of "
                                                     f"{', '.join(STRATEGY_NAMES)}"})
-    cls, params_type = _STRATEGIES[name]
+    _, params_type = _STRATEGIES[name]
     try:
         parsed = msgspec.convert(params or {}, params_type)
     except msgspec.ValidationError as exc:
@@ -192,4 +196,15 @@ def make_strategy(name: str, params: dict[str, Any] | None = None) -> RealtimeSt
         else:
             field = m.group(1)
         raise StrategyParamsError({field: message}) from None
-    return cls(parsed)
+    parsed.validate()
+    return parsed
+
+
+def make_strategy(name: str, params: StrategyParams | dict[str, Any] | None = None) -> RealtimeStrategy:
+    """A fresh strategy by name, from parsed parameters or a raw object (then parsed first)."""
+    if params is None or isinstance(params, dict):
+        params = parse_params(name, params)
+    cls, params_type = _STRATEGIES[name]
+    if type(params) is not params_type:
+        raise StrategyParamsError({"params": f"{type(params).__name__} is not the parameters of {name!r}"})
+    return cls(params)

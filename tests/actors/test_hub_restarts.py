@@ -16,6 +16,7 @@ from actors.swing_hub import SwingHub
 from engine.brokers.sim import SimulatedMarket
 from engine.market.messages import Tick
 from engine.runtime import Actor, ActorSystem, ChildSpec, ManualClock
+from engine.strategy.realtime import BasicParams
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -113,7 +114,7 @@ async def test_a_restarted_strategy_hub_never_retires_a_strategy_still_in_use(wo
     hub = system.spawn("/strategies", lambda: StrategyHub(world.feeds, ChildSpec()), HUB)
     s1, s2 = system.spawn("/s1", Recorder), system.spawn("/s2", Recorder)
     for session in (s1, s2):
-        hub.tell(Attach(1, "basic", None, session))
+        hub.tell(Attach(1, "basic", BasicParams(), session))
     await clock.advance(1)
     await crash(system, "/strategies")
     hub.tell(Detach(1, "basic", s1))
@@ -178,7 +179,7 @@ async def test_an_upstream_status_reaches_every_subscriber_kind_without_a_crash(
     system = world.system
     hub = system.spawn("/strategies", lambda: StrategyHub(world.feeds, ChildSpec()), HUB)
     session = system.spawn("/s1", Recorder)
-    hub.tell(Attach(1, "basic", None, session))
+    hub.tell(Attach(1, "basic", BasicParams(), session))
     board = QuoteBoard(clock)
     system.spawn("/tap", lambda: QuoteTap(board))
     await system.idle()

@@ -175,7 +175,7 @@ async def _seed_swing_mid_transition(settings, account_id: int) -> int:
     from sqlalchemy import text
 
     from storage import SwingRepo, create_engine, create_session_factory
-    from tests.integration.test_sigkill_swing import PARAMS
+    from tests.integration.helpers import SWING_PARAMS as PARAMS
 
     engine = create_engine(settings)
     try:

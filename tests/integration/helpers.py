@@ -80,3 +80,9 @@ async def start_server(env: dict[str, str], kill_at: str | None = None) -> Proc:
     command = AUTOTRADER if kill_at is None else [sys.executable, "-m", "tests.integration.fault_server", kill_at]
     return await start(["serve", "--host", "127.0.0.1", "--port", "0"], env, r"listening on (http://\S+)",
                        command=command)
+
+
+# the swing both SIGKILL tests register (1-minute bars, quick to decide)
+SWING_PARAMS = {"stock_code": "005930", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
+          "medium_term": 3, "long_term": 5, "rsi_threshold": 1.0, "adx_threshold": 0.0, "obv_threshold": 0.0,
+          "repeat": False, "stop_loss_pct": None}

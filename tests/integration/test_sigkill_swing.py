@@ -24,13 +24,11 @@ from storage import (
     upgrade,
 )
 from storage.models import PaperOrderRow
-from tests.integration.helpers import server_env, start_server
+from tests.integration.helpers import SWING_PARAMS, server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
 
-PARAMS = {"stock_code": "005930", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
-          "medium_term": 3, "long_term": 5, "rsi_threshold": 1.0, "adx_threshold": 0.0, "obv_threshold": 0.0,
-          "repeat": False, "stop_loss_pct": None}
+
 
 
 async def seed(settings: Settings, email: str) -> int:
@@ -46,7 +44,7 @@ async def seed(settings: Settings, email: str) -> int:
                 paper_initial_cash=100_000_000)
             swing = await SwingRepo(session).create(
                 user_id=user.id, account_id=account.id, stock_code="005930",
-                params={**PARAMS, "account_id": account.id}, status="active")
+                params={**SWING_PARAMS, "account_id": account.id}, status="active")
             await SwingRepo(session).save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1",
                                           intent_decision={
                                               "status": "active", "action": "buy", "quantity_rule": "unit_amount",

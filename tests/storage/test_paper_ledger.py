@@ -13,47 +13,7 @@ from engine.market.messages import Quote
 from engine.risk import Fees
 from engine.runtime import ManualClock
 from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
-
-
-class Board:
-    """A QuoteSource fed by hand."""
-
-    def __init__(self, clock):
-        self.clock, self.latest_q, self.waiters, self.listeners = clock, {}, [], []
-
-    def watch(self, code): ...
-    def unwatch(self, code): ...
-
-    def latest(self, code):
-        return self.latest_q.get(code)
-
-    async def quote_after(self, code, after_ms, timeout_s):
-        future = asyncio.get_running_loop().create_future()
-        self.waiters.append((after_ms, future))
-        timer = self.clock.call_later(timeout_s,
-            lambda: future.done() or future.set_exception(TimeoutError()))
-        try:
-            return await future
-        finally:
-            timer.cancel()
-
-    def listen(self, fn):
-        self.listeners.append(fn)
-        return lambda: None
-
-    def base_price(self, code):
-        return 50_000
-
-    def publish(self, asks, bids, ask_qty=None, bid_qty=None):
-        ask_qty = ask_qty or (1_000,) * len(asks)
-        bid_qty = bid_qty or (1_000,) * len(bids)
-        q = Quote("005930", self.clock.now_ms(), asks, bids, ask_qty, bid_qty, sum(ask_qty), sum(bid_qty))
-        self.latest_q[q.code] = q
-        for after, fut in self.waiters:
-            if q.ts_ms >= after and not fut.done():
-                fut.set_result(q)
-        for fn in self.listeners:
-            fn(q)
+from tests.storage.helpers import Board
 
 
 @pytest.fixture

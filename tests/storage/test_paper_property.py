@@ -22,7 +22,7 @@ from engine.risk import Fees
 from engine.runtime import ManualClock
 from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
 from storage.db import create_engine, create_session_factory
-from tests.storage.test_paper_ledger import Board
+from tests.storage.helpers import Board
 
 settings.register_profile("paper_property", max_examples=15, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

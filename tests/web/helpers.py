@@ -11,6 +11,7 @@ from actors.swing import GetSwing
 from engine.brokers.sim import base_price
 from engine.market.krx import price_limits, round_to_tick
 from engine.strategy.schedule import CHECK_DELAY_MS
+from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
 from web.keys import SYSTEM
 from web.trading import QUOTE_BOARD
 
@@ -126,3 +127,8 @@ def common_price(sim) -> tuple[str, int]:
         if price <= min(high, their_high):
             return code, price
     raise AssertionError("no code whose limits overlap")
+
+
+# a KIS account as registered against the KIS simulator
+KIS = {"account_number": "50123456-01", "api_key": APP_KEY, "secret_key": APP_SECRET, "broker": "kis",
+       "hts_id": HTS_ID}

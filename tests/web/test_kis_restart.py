@@ -20,7 +20,7 @@ from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET
 from tests.engine.brokers.kis.conftest import running_simulator
 from tests.web.orders_env import register
 from tests.web.helpers import common_price as _common_price
-from tests.web.test_orders_kis_sim import KIS
+from tests.web.helpers import KIS
 from web.app import create_app
 from web.keys import SOURCE
 from web.trading import RECONCILE, keyring

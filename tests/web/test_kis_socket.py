@@ -170,6 +170,7 @@ async def test_strategy_data_shows_watched_trades_and_strategies(client, clock, 
     assert 1 <= len(data["executed_data"]) <= 100
     (strategy,) = data["active_strategies"]
     assert strategy["strategy_type"] == "rsi" and strategy["codes"] == ["005930"]
+    assert strategy["params"] == {"period": 14, "oversold": 30.0, "overbought": 70.0}  # effective: defaults filled
     _, other = await make_user("other@example.com")
     empty = await (await client.get("/realtime/strategy-data", headers=other)).json()
     assert empty["data"] == {"contract_data": {}, "executed_data": [], "active_strategies": []}

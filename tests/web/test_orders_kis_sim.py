@@ -6,14 +6,12 @@ import msgspec
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime import WallClock
-from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
 from tests.engine.brokers.kis.conftest import running_simulator
-from tests.web.helpers import common_price
+from tests.web.helpers import KIS, common_price
 from tests.web.orders_env import register
 from web.app import create_app
 
-KIS = {"account_number": "50123456-01", "api_key": APP_KEY, "secret_key": APP_SECRET, "broker": "kis",
-       "hts_id": HTS_ID}
+
 
 
 async def test_a_kis_order_reaches_the_simulator_once(aiohttp_client, app_settings, engine, make_user):

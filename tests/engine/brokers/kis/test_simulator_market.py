@@ -13,7 +13,8 @@ from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits
 from engine.runtime.clock import ManualClock
 from tests.engine.brokers.kis.conftest import running_simulator
-from tests.engine.brokers.kis.test_simulator_ws import _approval, _msg
+from tests.engine.brokers.kis.helpers import approval_key as _approval
+from tests.engine.brokers.kis.helpers import subscribe_message as _msg
 
 pytestmark = pytest.mark.timeout(60)
 TEN_KST_20250613 = 1_749_776_400_000

@@ -8,18 +8,8 @@ import pytest
 
 from engine.brokers.kis.frames import split_frame
 from engine.brokers.kis.simulator import SimulatorConfig
-
-
-async def _approval(http, url, key="app1", secret="sec1"):
-    async with http.post(f"{url}/oauth2/Approval", json={"grant_type": "client_credentials", "appkey": key, "secretkey": secret}) as r:
-        return (await r.json())["approval_key"]
-
-
-def _msg(approval, tr_type, tr_id, code):
-    return json.dumps({
-        "header": {"approval_key": approval, "custtype": "P", "tr_type": tr_type, "content-type": "utf-8"},
-        "body": {"input": {"tr_id": tr_id, "tr_key": code}},
-    })
+from tests.engine.brokers.kis.helpers import approval_key as _approval
+from tests.engine.brokers.kis.helpers import subscribe_message as _msg
 
 
 async def _control(ws):
