@@ -55,7 +55,7 @@ from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
-    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, RiskChanged, Sent, SessionClosed,
+    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
 from actors.session_hub import ToUser
@@ -66,13 +66,16 @@ from engine.brokers.base import (
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
 from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, fingerprint
-from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds
+from engine.market.krx import (
+    accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
+)
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
 __all__ = [
     "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
-    "GetBalance", "OrderResult", "PlaceOrder", "QuotesCrossed", "Reconcile", "order_payload",
+    "GetBalance", "OrderResult", "PlaceOrder", "QuotesCrossed", "Reconcile",
+    "ReconcilePostponed", "order_payload",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,7 +116,8 @@ class AccountActor(Actor):
             broker = PaperBroker(self.account_id, deps.ledger, deps.board, self.ctx.clock, deps.fees,
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
                                  on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
-                                 market_now=deps.market_now)
+                                 market_now=deps.market_now,
+                                 next_print=deps.settings.market_data == "replay")
             await broker.start()
             self.broker = broker
         else:
@@ -156,11 +160,8 @@ class AccountActor(Actor):
         from actors.account_hub import Owned  # the hub imports this module
 
         hub = self.ctx.system.lookup(paths.ACCOUNTS)
-        if hub is not None:
-            try:
-                hub.tell(Owned(info.account_id, info.user_id))
-            except (MailboxFull, ActorStopped) as exc:
-                log.warning("account %d: owner not told to the hub: %s", self.account_id, exc)
+        if hub is not None and not hub.try_tell(Owned(info.account_id, info.user_id)):
+            log.warning("account %d: owner not told to the hub (full or stopped)", self.account_id)
 
     def _every(self, interval_s: float, msg: Any) -> None:
         self._timers.append(self.ctx.tell_every(interval_s, msg))
@@ -210,7 +211,7 @@ class AccountActor(Actor):
                     return await self._reconcile()
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     log.warning("account %d: reconciliation postponed: %s", self.account_id, exc)
-                    return 0
+                    return ReconcilePostponed(str(exc)) if msg.strict else 0
             case FillArrived():
                 await self._on_notice(msg.fill)
             case QuotesCrossed():
@@ -425,10 +426,10 @@ class AccountActor(Actor):
         balance = await self._balance_now()
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
         quote = deps.board.latest(msg.code)
-        if quote is None and msg.price is None:
+        if quote is None and msg.price is None and auction_at(now) is None:  # the pre-open has no book yet
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
-        reference = levels[0] if levels else 0
+        reference = levels[0] if levels else (deps.board.base_price(msg.code) if msg.price is None else 0)
         known = holding.current_price if holding is not None else 0
         unit = known or msg.price or reference
         base_price = deps.board.base_price(msg.code)
@@ -436,7 +437,7 @@ class AccountActor(Actor):
             market_open = True
         else:
             await asyncio.get_running_loop().run_in_executor(None, load_calendar)
-            market_open = is_open(now)
+            market_open = accepts_orders(now)  # from 08:30 (the opening call auction) to the close
         open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,
@@ -699,6 +700,9 @@ class AccountActor(Actor):
                            average_price=order.average_price, reason=order.reason)
 
     def _emit(self, event: str, order: Order) -> None:
+        log.info("account %d: order %d %s: %s %s %d @ %s, filled %d for %d KRW%s", self.account_id, order.id,
+                 event, order.side, order.code, order.quantity, order.price or "market", order.filled_quantity,
+                 order.filled_value, f" ({order.reason})" if order.reason else "")  # the audit line; no secrets
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return

@@ -89,6 +89,11 @@ class BalanceUnavailable(msgspec.Struct, frozen=True):
 
 class Reconcile(msgspec.Struct, frozen=True):
     account_id: int
+    strict: bool = False  # answer ReconcilePostponed instead of 0 when the broker cannot answer
+
+
+class ReconcilePostponed(msgspec.Struct, frozen=True):
+    reason: str
 
 
 class FillArrived(msgspec.Struct, frozen=True):

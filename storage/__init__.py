@@ -44,6 +44,7 @@ from storage.errors import (
     WeakPassword,
 )
 from storage.keys import ensure_keys, stored_data_keys, write_data_keys
+from storage.kis_tokens import SqlTokenStore
 from storage.leases import PROCESS, LeaseHeld, LeaseKeeper
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
@@ -78,6 +79,7 @@ __all__ = [
     "SqlPaperLedger",
     "StorageError",
     "SqlSwingStore",
+    "SqlTokenStore",
     "Swing",
     "SwingEvent",
     "SwingRepo",

@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.cluster.fencing import Fence
 from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
 from storage.db import is_unique_violation, retry_transaction
+from storage.fences import check as check_fence
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
 from storage.models import Account as AccountRow
@@ -216,8 +218,18 @@ class OrderRepo:
 class SqlJournal:
     """:class:`engine.journal.Journal` on a session factory: one committed transaction per call."""
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, fence: Fence | None = None) -> None:
         self.sessions = sessions
+        self.fence = fence  # cluster mode: every write checks the account's lease token (storage.fences)
+
+    async def _fenced(self, session: AsyncSession, account_id: int | None = None, order_id: int | None = None) -> None:
+        if self.fence is None:
+            return
+        if account_id is None:
+            account_id = await session.scalar(select(OrderRow.account_id).where(OrderRow.id == order_id))
+            if account_id is None:
+                raise NotFound("no such order")
+        await check_fence(session, self.fence, account_id)
 
     async def find(self, account_id: int, client_order_id: str) -> Order | None:
         async with self.sessions() as session:
@@ -227,6 +239,7 @@ class SqlJournal:
     async def create(self, new: NewOrder) -> Order:
         try:
             async with self.sessions.begin() as session:
+                await self._fenced(session, account_id=new.account_id)
                 return await OrderRepo(session).create(new)
         except IntegrityError as error:
             if is_unique_violation(error):
@@ -237,12 +250,14 @@ class SqlJournal:
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order:
         async with self.sessions.begin() as session:
+            await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
                                                    broker_order_no=broker_order_no, reason=reason)
 
     @retry_transaction
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
         async with self.sessions.begin() as session:
+            await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
     @retry_transaction

@@ -73,5 +73,11 @@ class TooManyRequests(ApiError):
 
 
 class Unavailable(ApiError):
+    """503; with ``retry_after_s`` the response carries ``Retry-After``."""
+
     status = 503
     code = "unavailable"
+
+    def __init__(self, message: str, retry_after_s: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s

@@ -13,6 +13,7 @@ from web.bodies import respond
 from web.keys import DB_ENGINE, LEASE, SYSTEM
 from web.middlewares import error_response
 from web.openapi import route
+from web.trading import RECONCILE
 from web.schemas import Health, Ready
 
 READY_DB_TIMEOUT_S = 2.0
@@ -42,10 +43,18 @@ async def ready(request: web.Request) -> web.Response:
         checks["actors"] = "ok"
     else:
         failing["actors"] = "the actor system is shutting down"
+    reconciliation = request.app.get(RECONCILE)
+    if reconciliation is not None and reconciliation.waiting:  # serving; these accounts' orders wait (503)
+        checks["accounts"] = "waiting for their broker: " + "; ".join(
+            f"{account_id} ({reason})" for account_id, reason in sorted(reconciliation.waiting.items()))
+        waiting = sorted(reconciliation.waiting)
+    else:
+        checks["accounts"] = "ok"
+        waiting = []
     if failing:
         names = ", ".join(sorted(failing))
         return error_response(503, "not_ready", f"not ready: {names}", failing)
-    return respond(Ready(status="ready", checks=checks))
+    return respond(Ready(status="ready", checks=checks, waiting_accounts=waiting))
 
 
 async def _check_write(app: web.Application, checks: dict[str, str], failing: dict[str, str]) -> None:

@@ -40,10 +40,11 @@ from storage import AccountRepo, OrderRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, NotFoundError, TooManyRequests, Unavailable
-from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.order_schemas import FillView, ModifyBody, OrderBody, OrderList, OrderPending, OrderPlaced, OrderView
 from web.params import parse_id
+from web.trading import RECONCILE
 
 MAX_KEY = 64
 MAX_QUANTITY = 1_000_000_000
@@ -95,6 +96,9 @@ async def account_for(request: web.Request, user_id: int, account_id: int | None
 
 
 async def account_actor(request: web.Request, account_id: int) -> ActorRef:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the account's owner, wherever it runs: ask has the same semantics
+        return cluster.account(account_id)  # type: ignore[attr-defined,no-any-return]
     hub = request.app[SYSTEM].ref(paths.ACCOUNTS)
     return await hub.ask(AccountRef(account_id), request.app[SETTINGS].ask_timeout_s)
 
@@ -136,7 +140,7 @@ def _validate(body: OrderBody) -> None:
             code="invalid_quantity" if "quantity" in fields else None)
 
 
-def _answer(result: OrderResult) -> web.Response:
+def _answer(result: OrderResult, retry_after_s: float = 0.0) -> web.Response:
     if result.status in ("accepted", "partially_filled", "filled"):
         return respond(OrderPlaced(message="주문 성공", order_id=str(result.order_id)), status=201)
     if result.status in PENDING and result.order_id is not None:
@@ -154,7 +158,8 @@ def _answer(result: OrderResult) -> web.Response:
             detail += " (journaled, not sent: it will not execute)"
         elif not detail.startswith("not journaled"):
             detail = f"not journaled, not sent: {detail}"
-        raise Unavailable(detail, code=result.reason_code or "unavailable")
+        retry = retry_after_s if result.reason_code == "broker_unavailable" else None
+        raise Unavailable(detail, code=result.reason_code or "unavailable", retry_after_s=retry)
     field = {"invalid_quantity": "quantity", "insufficient_holdings": "quantity", "off_tick": "price",
              "outside_price_limits": "price", "invalid_price": "price"}.get(result.reason_code)
     raise Invalid(detail, fields={field: result.reason} if field else {},
@@ -167,6 +172,11 @@ async def place(request: web.Request) -> web.Response:
     _validate(body)
     key = _key(request, body) or f"auto-{uuid.uuid4().hex}"
     account_id = await account_for(request, user_id, body.account_id)
+    retry_s = request.app[SETTINGS].reconcile_retry_s
+    reconciliation = request.app.get(RECONCILE)
+    if reconciliation is not None and account_id in reconciliation.waiting:  # its open orders come first
+        raise Unavailable(f"account {account_id} waits for its broker to reconcile open orders: "
+                          f"{reconciliation.waiting[account_id]}", code="broker_unavailable", retry_after_s=retry_s)
     actor = await account_actor(request, account_id)
     settings = request.app[SETTINGS]
     loop = asyncio.get_running_loop()
@@ -182,7 +192,7 @@ async def place(request: web.Request) -> web.Response:
     except AskTimeout:
         return await _lost_answer(request, account_id, key)
     result = await ticket.wait(max(0.0, deadline - loop.time()))
-    return _answer(result)
+    return _answer(result, retry_s)
 
 
 async def _lost_answer(request: web.Request, account_id: int, key: str) -> web.Response:

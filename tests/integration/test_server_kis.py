@@ -63,3 +63,45 @@ async def test_live_stream_through_the_kis_adapter_and_a_graceful_sigterm(kis_si
                 assert code == 0
     finally:
         await server.terminate()
+
+
+async def test_a_restart_within_the_minute_with_an_open_kis_order_listens(kis_sim, tmp_path, db_url):
+    """Issue 12's first-day crash: KIS issues one token a minute, and a quick restart with an open order
+    used to wait for a token longer than start-up allowed (exit 1, never listening)."""
+    sim_url = kis_sim.url
+    env = server_env(tmp_path, database_url=db_url, market_data="kis", kis_rest_url=sim_url,
+                     kis_ws_url=sim_url.replace("http://", "ws://"), kis_app_key="sim-app-key",
+                     kis_app_secret="sim-app-secret", ignore_market_hours="true", jwt_secret="r" * 40)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim_url}/oauth2/tokenP", json={  # our own look at the market, another key
+                "grant_type": "client_credentials", "appkey": "probe-key", "appsecret": "probe-secret"}) as resp:
+            probe = (await resp.json())["access_token"]
+        headers = {"authorization": f"Bearer {probe}", "appkey": "probe-key", "appsecret": "probe-secret",
+                   "tr_id": "FHKST01010100", "custtype": "P"}
+        async with http.get(f"{sim_url}/uapi/domestic-stock/v1/quotations/inquire-price", headers=headers,
+                            params={"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"}) as resp:
+            lowest = int((await resp.json())["output"]["stck_llam"])  # a buy there rests
+        first = await start_server(env)
+        try:
+            token = await user_token(http, first.url)
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.post(f"{first.url}/accounts/register", headers=auth, json={
+                    "account_number": "50123456-01", "api_key": "sim-app-key", "secret_key": "sim-app-secret",
+                    "broker": "kis"}) as resp:
+                assert resp.status == 201, await resp.text()
+            order = {"stock_code": "005930", "order_type": "buy", "quantity": 1, "price": lowest}
+            async with http.post(f"{first.url}/stocks/order", headers=auth, json=order) as resp:
+                assert resp.status == 201, await resp.text()
+        finally:
+            assert await first.terminate() == 0
+        second = await start_server(env)  # within the minute: the stored token serves
+        try:
+            async with http.get(f"{second.url}/ready") as resp:
+                body = await resp.json()
+                assert resp.status == 200 and body["waiting_accounts"] == [], body
+            async with http.post(f"{second.url}/stocks/order", headers=auth, json=order) as resp:
+                assert resp.status == 201, await resp.text()
+            async with http.get(f"{second.url}/stocks/orders", headers=auth) as resp:
+                assert [o["status"] for o in (await resp.json())["orders"]] == ["accepted", "accepted"]
+        finally:
+            await second.terminate()

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from engine.brokers.base import CancelRequest, ModifyRequest, OrderRejected, OrderRequest
-from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled
+from engine.brokers.paper import NoQuote, PaperBroker
 from engine.market.messages import Quote
 from engine.risk import Fees
 from engine.runtime import ManualClock

@@ -1,3 +1,4 @@
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -91,7 +92,19 @@ async def test_missing_fields_are_named(client, make_user):
     assert fields == {"api_key": "required", "secret_key": "required"}
 
 
-async def test_kis_account_with_hts_id(client, make_user):
+async def test_kis_account_with_hts_id(aiohttp_client, app_settings, engine, make_user):
+    from engine.brokers.kis.simulator import SimulatorConfig
+    from tests.engine.brokers.kis.conftest import running_simulator
+    from web.app import create_app
+
+    async with running_simulator(SimulatorConfig(paper=True)) as sim:  # registration asks KIS (모의투자)
+        settings = msgspec.structs.replace(app_settings, kis_paper_rest_url=sim.url, kis_timeout_s=2.0)
+        client = await aiohttp_client(create_app(settings))
+        await _kis_account_with_hts_id(client, make_user)
+        await client.close()
+
+
+async def _kis_account_with_hts_id(client, make_user):
     _, headers = await make_user()
     body = {**ACCOUNT, "broker": "kis", "paper_trading": True, "hts_id": "kimhts"}
     assert (await client.post("/accounts/register", json=body, headers=headers)).status == 201

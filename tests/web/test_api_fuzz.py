@@ -31,7 +31,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def live(db_url, tmp_path_factory):
     data = tmp_path_factory.mktemp("fuzz")
     app_settings = Settings(database_url=db_url, data_dir=str(data), bcrypt_cost=4, login_max_failures=1000,
-                            jwt_secret="fuzz-" + "x" * 40, hash_key="fuzz-hash", data_keys=TEST_DATA_KEY)
+                            jwt_secret="fuzz-" + "x" * 40, hash_key="fuzz-hash", data_keys=TEST_DATA_KEY,
+                            kis_rest_url="http://127.0.0.1:9", kis_paper_rest_url="http://127.0.0.1:9")  # no KIS
     with LiveServer(app_settings) as server:
         body = {"email": "fuzz@example.com", "password": "s3cret-pass"}
         requests.post(f"{server.url}/users/register", json=body, timeout=10)

@@ -19,7 +19,8 @@ async def test_ready_when_database_and_actors_answer(client):
     resp = await client.get("/ready")
     assert resp.status == 200
     assert await resp.json() == {"status": "ready", "checks": {"database": "ok", "database_write": "ok",
-                                                               "lease": "ok", "actors": "ok"}}
+                                                               "lease": "ok", "actors": "ok", "accounts": "ok"},
+                                 "waiting_accounts": []}
 
 
 async def test_ready_is_503_while_the_database_takes_no_write(client, engine):

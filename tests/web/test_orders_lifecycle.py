@@ -18,7 +18,7 @@ from actors.account import AccountActor
 from engine.brokers.sim import base_price
 from engine.runtime import MailboxSpec, ManualClock
 from storage.models import OrderRow
-from tests.web.orders_env import order, register
+from tests.web.orders_env import as_admin, order, register
 from tests.web.helpers import connect, until
 from web.app import create_app
 from web.keys import SYSTEM as SYSTEM_KEY
@@ -33,7 +33,7 @@ def limit(qty, price=REST, side="buy"):
 
 async def no_limits(client, headers, account_id, **overrides):
     body = {"max_order_value": 0, "max_position_value": 0, **overrides}
-    resp = await client.put(f"/accounts/{account_id}/risk", json=body, headers=headers)
+    resp = await client.put(f"/accounts/{account_id}/risk", json=body, headers=await as_admin(client, headers))
     assert resp.status == 200, await resp.text()
 
 

@@ -55,7 +55,7 @@ from engine.brokers.base import (
 from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.errors import KisApiError, KisError, KisRateLimited, KisTokenError, KisTransportError
-from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER
+from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER, VENUES
 from engine.brokers.kis.inquiries import (
     BALANCE_PATH,
     CCLD_PATH,
@@ -126,12 +126,14 @@ class KisBroker:
         self._rate = settings.kis_rest_rate_per_s or default_rate(self.paper)
         self._timeout_s = settings.kis_timeout_s
         self._ca_file = settings.ca_file
+        self._exchange = VENUES[settings.kis_venue][2]  # EXCG_ID_DVSN_CD (AUTOTRADER_KIS_VENUE)
         self._options = StreamOptions(
             max_subscriptions=settings.kis_max_subscriptions,
             pingpong_timeout_s=settings.kis_pingpong_timeout_s,
             reconnect_base_s=settings.kis_reconnect_base_s,
             reconnect_max_s=settings.kis_reconnect_max_s,
             timeout_s=settings.kis_timeout_s,
+            resubscribe_per_s=settings.kis_resubscribe_per_s,
         )
         market_keys = {k.strip() for k in settings.kis_app_key.split(",") if k.strip()}
         self._key_shared = settings.market_data == "kis" and credentials.app_key in market_keys
@@ -177,7 +179,7 @@ class KisBroker:
             "ORD_DVSN": "01" if req.price is None else "00",
             "ORD_QTY": str(req.quantity),
             "ORD_UNPR": "0" if req.price is None else str(req.price),
-            "EXCG_ID_DVSN_CD": "KRX",
+            "EXCG_ID_DVSN_CD": self._exchange,
             "SLL_TYPE": "01" if req.side == "sell" else "",
             "CNDT_PRIC": "",
         }

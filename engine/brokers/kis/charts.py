@@ -28,8 +28,8 @@ MAX_PAGES = 60
 Row = tuple[int, int, int, int, int, int]  # start ms, open, high, low, close, volume
 
 
-async def fetch_bars(rest: KisRest, clock: Clock, code: str, bar_size: str, n: int) -> list[Bar]:
-    """Up to ``n`` most recent closed bars of ``bar_size``, oldest first."""
+async def fetch_bars(rest: KisRest, clock: Clock, code: str, bar_size: str, n: int, market: str = "J") -> list[Bar]:
+    """Up to ``n`` most recent closed bars of ``bar_size``, oldest first (``market``: J KRX, NX NXT, UN 통합)."""
     try:
         size = parse_bar_size(bar_size)
     except ValueError as exc:
@@ -38,9 +38,10 @@ async def fetch_bars(rest: KisRest, clock: Clock, code: str, bar_size: str, n: i
         return []
     try:
         if size == "1D":
-            rows = await _daily_rows(rest, clock, code, n)
+            rows = await _daily_rows(rest, clock, code, n, market)
         else:
-            rows = await _minute_rows(rest, clock, code, n * (BAR_MS[size] // 60_000) + BAR_MS[size] // 60_000)
+            rows = await _minute_rows(rest, clock, code, n * (BAR_MS[size] // 60_000) + BAR_MS[size] // 60_000,
+                                      market)
     except KisError as exc:
         raise BackfillError(f"backfill {code} {size}: {exc}") from exc
     bars = _aggregate(code, size, rows, clock.now_ms())
@@ -66,7 +67,7 @@ def _rows_of(body: dict, code: str) -> list[dict]:
     return [r for r in rows if isinstance(r, dict) and r.get("stck_bsop_date")]
 
 
-async def _minute_rows(rest: KisRest, clock: Clock, code: str, minutes: int) -> list[Row]:
+async def _minute_rows(rest: KisRest, clock: Clock, code: str, minutes: int, market: str) -> list[Row]:
     now = datetime.fromtimestamp(clock.now_ms() / 1000, KST)
     cursor = now.strftime("%H%M%S")
     found: dict[int, Row] = {}
@@ -76,7 +77,7 @@ async def _minute_rows(rest: KisRest, clock: Clock, code: str, minutes: int) -> 
             "FHKST03010200",
             {
                 "FID_ETC_CLS_CODE": "",
-                "FID_COND_MRKT_DIV_CODE": "J",
+                "FID_COND_MRKT_DIV_CODE": market,
                 "FID_INPUT_ISCD": code,
                 "FID_INPUT_HOUR_1": cursor,
                 "FID_PW_DATA_INCU_YN": "N",
@@ -103,7 +104,7 @@ async def _minute_rows(rest: KisRest, clock: Clock, code: str, minutes: int) -> 
     return sorted(found.values())
 
 
-async def _daily_rows(rest: KisRest, clock: Clock, code: str, days: int) -> list[Row]:
+async def _daily_rows(rest: KisRest, clock: Clock, code: str, days: int, market: str) -> list[Row]:
     end = datetime.fromtimestamp(clock.now_ms() / 1000, KST).date()
     found: dict[int, Row] = {}
     for _ in range(MAX_PAGES):
@@ -112,7 +113,7 @@ async def _daily_rows(rest: KisRest, clock: Clock, code: str, days: int) -> list
             f"{PATH}/inquire-daily-itemchartprice",
             "FHKST03010100",
             {
-                "FID_COND_MRKT_DIV_CODE": "J",
+                "FID_COND_MRKT_DIV_CODE": market,
                 "FID_INPUT_ISCD": code,
                 "FID_INPUT_DATE_1": start.strftime("%Y%m%d"),
                 "FID_INPUT_DATE_2": end.strftime("%Y%m%d"),

@@ -35,6 +35,12 @@ TR_NOTICE_PAPER = "H0STCNI9"
 TRADE_TRS = frozenset({TR_TRADE, "H0UNCNT0", "H0NXCNT0"})  # same 46-field layout
 QUOTE_TRS = frozenset({TR_QUOTE, "H0UNASP0", "H0NXASP0"})  # same first 59 fields
 NOTICE_TRS = frozenset({TR_NOTICE, TR_NOTICE_PAPER})
+# AUTOTRADER_KIS_VENUE -> (trade tr_id, quote tr_id, orders' EXCG_ID_DVSN_CD, REST FID_COND_MRKT_DIV_CODE)
+VENUES: dict[str, tuple[str, str, str, str]] = {
+    "KRX": (TR_TRADE, TR_QUOTE, "KRX", "J"),
+    "NXT": ("H0NXCNT0", "H0NXASP0", "NXT", "NX"),
+    "UN": ("H0UNCNT0", "H0UNASP0", "SOR", "UN"),  # 통합: KRX+NXT prints; orders routed by SOR
+}
 
 TRADE_WIDTH = 46
 QUOTE_WIDTH = 59

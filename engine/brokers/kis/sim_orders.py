@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -161,6 +161,7 @@ class SimOrder:
 class SimOrders:
     def __init__(self, sim: KisSimulator) -> None:
         self.sim = sim
+        self.exchanges: Counter[str] = Counter()  # orders by EXCG_ID_DVSN_CD
         self.accounts: dict[tuple[str, str], SimAccount] = {}
         self.orders: list[SimOrder] = []
         self.auto_open = True
@@ -202,7 +203,7 @@ class SimOrders:
 
     def set_price(self, code: str, price: int) -> None:
         """Move the code's walk to ``price`` and fill the resting orders it crosses."""
-        self.sim.market.state(code).price = price
+        self.sim.market.set_price(code, price, self.now())
         self._match(code)
 
     def stall_next(self) -> None:
@@ -251,6 +252,10 @@ class SimOrders:
     def place(self, acct: SimAccount, app_key: str, side: str, body: dict[str, str]) -> SimOrder:
         code = body.get("PDNO", "")
         kind = body.get("ORD_DVSN", "")
+        exchange = body.get("EXCG_ID_DVSN_CD", "") or "KRX"  # absent in old clients: KRX
+        if exchange not in ("KRX", "NXT", "SOR"):
+            raise OrderError("APBK1747", "거래소ID구분코드를 확인하여 주십시오.")  # (inferred)
+        self.exchanges[exchange] += 1
         codes = self.sim.config.codes
         if len(code) != 6 or not code.isalnum() or (codes and code not in codes):
             raise OrderError("APBK0656", "해당종목정보가 없습니다.")  # (inferred)

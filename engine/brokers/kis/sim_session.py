@@ -15,12 +15,14 @@ import json
 import logging
 import secrets
 import string
+import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from engine.brokers.kis.frames import NOTICE_TRS, TR_QUOTE, TR_TRADE
+from engine.brokers.kis.auth import key_fingerprint
+from engine.brokers.kis.frames import NOTICE_TRS, QUOTE_TRS, TRADE_TRS
 
 if TYPE_CHECKING:
     from engine.brokers.kis.simulator import KisSimulator
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KST = timezone(timedelta(hours=9))
-MARKET_TRS = frozenset({TR_TRADE, TR_QUOTE})
+MARKET_TRS = TRADE_TRS | QUOTE_TRS  # KRX, NXT and 통합 (UN) feeds
+FOREIGN_NOTICE_TRS = frozenset({"H0GSCNI0", "H0GSCNI9"})  # overseas fill notices: accepted, never sent here
 _ALNUM = string.ascii_lowercase
 
 
@@ -44,6 +47,8 @@ class SimSession:
         self.subs: dict[tuple[str, str], tuple[str, str]] = {}  # (tr_id, tr_key) -> (key, iv)
         self._ping_sent_at: float | None = None
         self.frames_sent = 0
+        self.pong_frames = 0
+        self.subscribe_times: list[float] = []  # time.monotonic() of each tr_type "1" message (pacing tests)
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._ping_loop())]
@@ -51,6 +56,11 @@ class SimSession:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_text(msg.data)
+                elif msg.type == WSMsgType.PING:
+                    await self.ws.pong(msg.data)
+                elif msg.type == WSMsgType.PONG:  # the official samples answer PINGPONG with ws.pong(raw)
+                    self._ping_sent_at = None
+                    self.pong_frames += 1
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
@@ -60,7 +70,7 @@ class SimSession:
             self.sim.end_session(self)
 
     async def close(self, reason: str) -> None:
-        log.info("kis-sim: closing session of app key ...%s: %s", (self.app_key or "")[-4:], reason)
+        log.info("kis-sim: closing session of %s: %s", key_fingerprint(self.app_key or ""), reason)
         await self.ws.close(message=reason.encode())
 
     async def send_text(self, text: str) -> None:
@@ -100,7 +110,7 @@ class SimSession:
         if not header.get("custtype"):
             await self._reply(tr_id, tr_key, "1", "OPSP9997", "custtype not found")
             return
-        if tr_id not in MARKET_TRS and tr_id not in NOTICE_TRS:
+        if tr_id not in MARKET_TRS and tr_id not in NOTICE_TRS and tr_id not in FOREIGN_NOTICE_TRS:
             await self._reply(tr_id, tr_key, "1", "OPSP8991", "invalid tr_id")
             return
         if not self._valid_key(tr_id, tr_key):
@@ -108,6 +118,7 @@ class SimSession:
             return
         tr_type = str(header.get("tr_type", ""))
         if tr_type == "1":
+            self.subscribe_times.append(time.monotonic())
             await self._subscribe(tr_id, tr_key)
         elif tr_type == "2":
             await self._unsubscribe(tr_id, tr_key)
@@ -115,7 +126,7 @@ class SimSession:
             await self._reply(tr_id, tr_key, "1", "OPSP8993", "invalid tr_type")
 
     def _valid_key(self, tr_id: str, tr_key: str) -> bool:
-        if tr_id in NOTICE_TRS:
+        if tr_id in NOTICE_TRS or tr_id in FOREIGN_NOTICE_TRS:
             return bool(tr_key)
         codes = self.sim.config.codes
         return len(tr_key) == 6 and tr_key.isalnum() and (not codes or tr_key in codes)
@@ -173,7 +184,7 @@ class SimSession:
                 if tr_id not in MARKET_TRS:
                     continue  # fill notices are pushed by the order endpoints
                 count = rng.randint(2, 4) if rng.random() < cfg.batch_prob else 1
-                if tr_id == TR_TRADE:
+                if tr_id in TRADE_TRS:
                     records = [market.trade_record(code, now, cfg.trade_fields) for _ in range(count)]
                 else:
                     records = [market.quote_record(code, now, cfg.quote_fields) for _ in range(count)]

@@ -231,6 +231,11 @@ def _ccld_row(o: SimOrder) -> dict[str, str]:
         "rjct_qty": "0",
         "cnc_cfrm_qty": str(o.qty if o.is_cancel else o.cancelled),
         "excg_id_dvsn_cd": "KRX",
+        # the rest of KIS's output1 columns (python-kis reads them)
+        "loan_dt": "", "ordr_empno": "", "ccld_cndt_name": "없음", "inqr_ip_addr": "", "infm_tmd": "",
+        "cpbc_ordp_ord_rcit_dvsn_cd": "", "cpbc_ordp_infm_mthd_dvsn_cd": "", "ctac_tlno": "",
+        "prdt_type_cd": "300", "excg_dvsn_cd": "02", "cpbc_ordp_mtrl_dvsn_cd": "", "ord_orgno": BRANCH,
+        "rsvn_ord_end_dt": "", "stpm_cndt_pric": "0", "stpm_efct_occr_dtmd": "",
     }
 
 
@@ -357,8 +362,10 @@ async def inquire_psbl_order(sim: KisSimulator, request: web.Request, tr_id: str
 TRADING_ROUTES = {
     ("POST", f"{PATH}/order-cash"): (BUY_TRS | SELL_TRS, order_cash),
     ("POST", f"{PATH}/order-rvsecncl"): (frozenset({"TTTC0013U", "TTTC0803U"}), order_rvsecncl),
-    ("GET", f"{PATH}/inquire-psbl-rvsecncl"): (frozenset({"TTTC0084R"}), inquire_psbl_rvsecncl),
+    ("GET", f"{PATH}/inquire-psbl-rvsecncl"): (frozenset({"TTTC0084R", "TTTC8036R"}), inquire_psbl_rvsecncl),  # old id too
     ("GET", f"{PATH}/inquire-psbl-order"): (frozenset({"TTTC8908R"}), inquire_psbl_order),
     ("GET", f"{PATH}/inquire-balance"): (frozenset({"TTTC8434R"}), inquire_balance),
-    ("GET", f"{PATH}/inquire-daily-ccld"): (frozenset({"TTTC0081R"}), inquire_daily_ccld),
+    # new ids and the old ones clients still send (TTTC8001R = TTTC0081R, CTSC9115R = CTSC9215R: older days)
+    ("GET", f"{PATH}/inquire-daily-ccld"): (frozenset({"TTTC0081R", "TTTC8001R", "CTSC9215R", "CTSC9115R"}),
+                                            inquire_daily_ccld),
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -50,8 +51,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 7
     rate: float = 5.0  # frames per second per subscription
     batch_prob: float = 0.2  # share of frames carrying 2-4 records
-    trade_fields: int = 47  # H0STCNT0 record width (46 documented)
-    quote_fields: int = 62  # H0STASP0 record width (59 documented)
+    trade_fields: int = 46  # H0STCNT0 record width as documented (47 has been seen live)
+    quote_fields: int = 59  # H0STASP0 record width as documented (62 has been seen live)
     max_subscriptions: int = 41
     pingpong_interval_s: float = 10.0
     pingpong_timeout_s: float = 100.0
@@ -59,6 +60,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     token_interval_s: float = 60.0  # one token issuance per app key per interval
     rest_rate_per_s: int = 20  # REST calls per app key per second (paper KIS: 2)
     paper: bool = False  # accept V-prefixed trading tr_ids instead of T/J/C ones
+    state_file: str = ""  # the walk is saved here on shutdown and continued from it on start
+    apps: tuple[tuple[str, str], ...] = ()  # known (app key, app secret); empty: any key, secret bound on first use
 
 
 class Rejection(Exception):
@@ -83,9 +86,9 @@ class KisSimulator:
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or WallClock()
-        self.market = SimMarket(config.seed)
+        self.market = SimMarket(config.seed, lambda: datetime.fromtimestamp(self.clock.now_ms() / 1000, KST))
         self.rng = random.Random(config.seed)
-        self.secrets: dict[str, str] = {}  # app key -> app secret (bound on first use)
+        self.secrets: dict[str, str] = dict(config.apps)  # app key -> app secret (else bound on first use)
         self.tokens: dict[str, tuple[str, int]] = {}  # token -> (app key, expiry ms)
         self.approvals: dict[str, str] = {}  # approval key -> app key
         self.sessions: dict[str, SimSession] = {}  # app key -> its one live session
@@ -93,6 +96,7 @@ class KisSimulator:
         self.token_issuances: Counter[str] = Counter()
         self.rest_calls: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
+        self.quote_markets: Counter[str] = Counter()  # quotation calls by FID_COND_MRKT_DIV_CODE (J, NX, UN)
         self.stalled = False
         self._last_token: dict[str, float] = {}
         self._windows: dict[str, deque[float]] = {}
@@ -142,7 +146,7 @@ class KisSimulator:
     # -- authentication ------------------------------------------------------------------
 
     def check_app(self, app_key: str, app_secret: str) -> None:
-        if not app_key:
+        if not app_key or (self.config.apps and app_key not in self.secrets):
             raise Rejection(403, _token_error("EGW00103", "유효하지 않은 AppKey입니다."))
         bound = self.secrets.setdefault(app_key, app_secret)
         if not app_secret or bound != app_secret:
@@ -216,28 +220,57 @@ class KisSimulator:
         self.approvals[key] = str(body["appkey"])
         return {"approval_key": key}
 
+    def revoke(self, body: dict[str, Any]) -> dict[str, str]:
+        """``/oauth2/revokeP``: the token stops working (KIS answers code 200 and a message)."""
+        self.check_app(str(body.get("appkey", "")), str(body.get("appsecret", "")))
+        entry = self.tokens.get(str(body.get("token", "")))
+        if entry is None or entry[0] != body.get("appkey"):
+            raise Rejection(403, _token_error("EGW00121", "유효하지 않은 token 입니다."))
+        del self.tokens[str(body["token"])]
+        return {"code": "200", "message": "접근토큰 폐기에 성공하였습니다"}
+
+    def hashkey(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """``/uapi/hashkey``: a digest of an order body (optional for orders; KIS still serves it)."""
+        h = request.headers
+        app_key = h.get("appkey", "")
+        if not app_key or app_key not in self.secrets or self.secrets[app_key] != h.get("appsecret", ""):
+            raise api_error(500, "EGW00103", "유효하지 않은 AppKey입니다.")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return {"BODY": body, "HASH": digest}
+
     # -- HTTP entry point -------------------------------------------------------------------
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request)
+        path = "/" + request.path.lstrip("/")  # clients that join "base/" and "/uapi/..." send //uapi/...
+        if request.query and any(k != k.upper() for k in request.query):  # KIS reads query names case-blind
+            upper = {k.upper(): v for k, v in request.query.items()}
+            request = request.clone(rel_url=request.rel_url.with_query(upper))
         try:
-            if request.method == "POST" and request.path == "/oauth2/tokenP":
+            if request.method == "POST" and path == "/oauth2/tokenP":
                 body = await _json_body(request)
                 return _json(200, self.issue_token(str(body.get("appkey", "")), str(body.get("appsecret", ""))))
-            if request.method == "POST" and request.path == "/oauth2/Approval":
+            if request.method == "POST" and path == "/oauth2/Approval":
                 return _json(200, self.issue_approval(await _json_body(request)))
-            route = self.routes.get((request.method, request.path))
+            if request.method == "POST" and path == "/oauth2/revokeP":
+                return _json(200, self.revoke(await _json_body(request)))
+            if request.method == "POST" and path == "/uapi/hashkey":
+                return _json(200, self.hashkey(request, await _json_body(request)))
+            route = self.routes.get((request.method, path))
             if route is None:
                 raise api_error(404, "SIM00404", f"no such endpoint: {request.method} {request.path}")
             tr_ids, handler = route
             tr_id = self.authorize(request, tr_ids)
-            return await handler(self, request, tr_id)
+            response = await handler(self, request, tr_id)
+            if "tr_cont" not in response.headers:  # KIS's gateway sends it on every answer (clients read it)
+                response.headers["tr_cont"] = "D"
+            return response
         except Rejection as rej:
             return _json(rej.status, rej.body)
 
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)  # the session sees pong frames (PINGPONG answers)
         await ws.prepare(request)
         session = SimSession(self, ws)
         self.all_sessions.add(session)
@@ -277,7 +310,18 @@ def create_simulator_app(config: SimulatorConfig | None = None, clock: Clock | N
     async def close_sessions(_: web.Application) -> None:
         await sim.orders.close()
         await sim.drop_all()
+        if sim.config.state_file:
+            sim.market.save(sim.config.state_file)
 
+    async def load_calendar(_: web.Application) -> None:  # the KRX calendar takes a second or more to build
+        from engine.brokers.kis.sim_market import warm_up
+
+        await asyncio.get_running_loop().run_in_executor(None, warm_up, sim.clock.now_ms())
+        if sim.config.state_file:
+            continued = sim.market.load(sim.config.state_file)
+            log.info("kis-sim: %d codes continue their walk from %s", continued, sim.config.state_file)
+
+    app.on_startup.append(load_calendar)
     app.on_shutdown.append(close_sessions)
     app.router.add_route("*", "/{tail:.*}", sim.dispatch)
     return app
@@ -293,10 +337,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codes", nargs="*", default=[], help="accepted codes (default: any)")
     parser.add_argument("--rate", type=float, default=5.0, help="frames per second per subscription")
     parser.add_argument("--max-subscriptions", type=int, default=41, help="per WebSocket session")
-    parser.add_argument("--rest-rate", type=int, default=20, help="REST calls per second per app key")
+    parser.add_argument("--rest-rate", type=int, default=None,
+                        help="REST calls per second per app key (default 20; 2 with --paper, as KIS's 모의투자)")
     parser.add_argument("--pingpong-interval", type=float, default=10.0, help="seconds")
     parser.add_argument("--paper", action="store_true", help="behave as the paper-trading (모의투자) server")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--trade-fields", type=int, default=46, help="H0STCNT0 record width (47: as seen live)")
+    parser.add_argument("--quote-fields", type=int, default=59, help="H0STASP0 record width (62: as seen live)")
+    parser.add_argument("--state", default="", metavar="FILE",
+                        help="save the walk here on shutdown and continue it from here on start")
+    parser.add_argument("--app", action="append", default=[], metavar="KEY:SECRET",
+                        help="a known app key and secret (repeatable); default: any key, its secret bound on first use")
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -305,9 +356,13 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         seed=args.seed,
         rate=args.rate,
         max_subscriptions=args.max_subscriptions,
-        rest_rate_per_s=args.rest_rate,
+        rest_rate_per_s=args.rest_rate if args.rest_rate is not None else (2 if args.paper else 20),
         pingpong_interval_s=args.pingpong_interval,
         paper=args.paper,
+        trade_fields=args.trade_fields,
+        state_file=args.state,
+        quote_fields=args.quote_fields,
+        apps=tuple(tuple(a.split(":", 1)) for a in args.app if ":" in a),  # type: ignore[misc]
     )
 
 

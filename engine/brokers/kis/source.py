@@ -7,6 +7,10 @@ least loaded connection, and beyond the total capacity ``subscribe`` raises
 :class:`KisSubscriptionError`. The sink hears ``reconnecting`` when a live
 connection drops and ``live`` once every connection is up and re-subscribed.
 ``backfill`` uses the first app key's REST access (token cached, calls throttled).
+
+Tokens and throttles come from a :class:`~engine.brokers.kis.keyring.KisKeyring`:
+the app passes its one keyring, so an account using a market-data key shares
+its token and throttle; alone, the source makes (and closes) its own.
 """
 
 from __future__ import annotations
@@ -17,21 +21,19 @@ import logging
 import aiohttp
 
 from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
-from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.charts import fetch_bars
 from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
-from engine.brokers.kis.frames import TR_QUOTE, TR_TRADE
+from engine.brokers.kis.frames import VENUES
+from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.stream import KisStream, StreamOptions
-from engine.brokers.kis.throttle import Throttle, default_rate
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
 from engine.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-_TR_BY_CHANNEL = {"trade": TR_TRADE, "quote": TR_QUOTE}
 
 
 def app_credentials(settings: Settings) -> list[tuple[str, str]]:
@@ -50,21 +52,23 @@ def app_credentials(settings: Settings) -> list[tuple[str, str]]:
 class KisMarketData:
     name = "kis"
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, keyring: KisKeyring | None = None) -> None:
         self._creds = app_credentials(settings)
-        paper = settings.kis_paper
+        self._paper = paper = settings.kis_paper
         self._rest_url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
         self._ws_url = settings.kis_paper_ws_url if paper else settings.kis_ws_url
-        self._rate = settings.kis_rest_rate_per_s or default_rate(paper)
-        self._timeout_s = settings.kis_timeout_s
-        self._ca_file = settings.ca_file
+        self._keyring = keyring or KisKeyring(settings, clock)
+        self._owns_keyring = keyring is None
         self._clock = clock
+        trade_tr, quote_tr, _, self.market_code = VENUES[settings.kis_venue]
+        self._tr_by_channel = {"trade": trade_tr, "quote": quote_tr}  # AUTOTRADER_KIS_VENUE
         self._options = StreamOptions(
             max_subscriptions=settings.kis_max_subscriptions,
             pingpong_timeout_s=settings.kis_pingpong_timeout_s,
             reconnect_base_s=settings.kis_reconnect_base_s,
             reconnect_max_s=settings.kis_reconnect_max_s,
             timeout_s=settings.kis_timeout_s,
+            resubscribe_per_s=settings.kis_resubscribe_per_s,
         )
         self._http: aiohttp.ClientSession | None = None
         self._auths: list[KisAuth] = []
@@ -94,13 +98,10 @@ class KisMarketData:
 
     def _ensure_http(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = client_session(self._ca_file)
-            self._auths = [
-                KisAuth(self._http, self._rest_url, key, secret, self._clock, timeout_s=self._timeout_s)
-                for key, secret in self._creds
-            ]
-            throttle = Throttle(self._rate, self._clock)
-            self._rest = KisRest(self._http, self._rest_url, self._auths[0], throttle, timeout_s=self._timeout_s)
+            self._http = self._keyring.http
+            rests = [self._keyring.rest(key, secret, self._paper) for key, secret in self._creds]
+            self._auths = [rest.auth for rest in rests]
+            self._rest = rests[0]
         return self._http
 
     @property
@@ -126,9 +127,9 @@ class KisMarketData:
     async def stop(self) -> None:
         streams, self.streams = self.streams, []
         await asyncio.gather(*(s.stop() for s in streams), return_exceptions=True)
-        http, self._http = self._http, None
-        if http is not None:
-            await http.close()
+        self._http = None
+        if self._owns_keyring:
+            await self._keyring.close()
 
     def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
         index = self.streams.index(stream) if stream in self.streams else -1
@@ -143,7 +144,7 @@ class KisMarketData:
             self._sink.on_status("reconnecting", f"{stream.name}: {detail}")
 
     async def subscribe(self, channel: Channel, code: str) -> None:
-        tr_id = _TR_BY_CHANNEL[channel]
+        tr_id = self._tr_by_channel[channel]
         if not self.streams:
             raise KisSubscriptionError(tr_id, code, "the KIS source is not started")
         for stream in self.streams:
@@ -161,7 +162,7 @@ class KisMarketData:
         await min(free, key=lambda s: s.load).subscribe(tr_id, code)
 
     async def unsubscribe(self, channel: Channel, code: str) -> None:
-        tr_id = _TR_BY_CHANNEL[channel]
+        tr_id = self._tr_by_channel[channel]
         for stream in self.streams:
             if (tr_id, code) in stream.wanted:
                 await stream.unsubscribe(tr_id, code)
@@ -170,4 +171,4 @@ class KisMarketData:
         """Closed bars from KIS chart endpoints; raises :class:`BackfillError`."""
         if self._http is None:
             raise BackfillError("the KIS source is not started")
-        return await fetch_bars(self.rest, self._clock, code, bar_size, n)
+        return await fetch_bars(self.rest, self._clock, code, bar_size, n, market=self.market_code)

@@ -4,8 +4,11 @@ The stream owns the connection's whole life: approval key, connect, (re)subscrib
 everything it is asked to carry, parse data frames into the sink, echo PINGPONG
 as a text frame, and treat ``pingpong_timeout_s`` without a PINGPONG as a dead
 connection. When the connection ends it reconnects after an exponential back-off
-with jitter, fetching a new approval key when KIS no longer accepts the old one,
-and re-subscribes. Acks carry the AES key/iv per tr_id (new ones per connection).
+with jitter, fetching a new approval key for every reconnect (and when the key is
+a day old), and re-subscribes at ``resubscribe_per_s`` messages a second (KIS warns
+that connect/subscribe storms get an app key or address blocked; subscriptions
+asked for meanwhile join the paced queue). Acks carry the AES key/iv per tr_id
+(new ones per connection).
 
 A malformed frame is counted and logged, never fatal; ``ALREADY IN SUBSCRIBE`` is
 a success; ``MAX SUBSCRIBE OVER`` and invalid tr_id/code refuse that subscription.
@@ -51,7 +54,8 @@ class SessionRejected(KisError):
 
 
 class StreamOptions:
-    __slots__ = ("max_subscriptions", "pingpong_timeout_s", "reconnect_base_s", "reconnect_max_s", "timeout_s")
+    __slots__ = ("max_subscriptions", "pingpong_timeout_s", "reconnect_base_s", "reconnect_max_s", "timeout_s",
+                 "resubscribe_per_s")
 
     def __init__(
         self,
@@ -61,7 +65,9 @@ class StreamOptions:
         reconnect_base_s: float = 1.0,
         reconnect_max_s: float = 60.0,
         timeout_s: float = 10.0,
+        resubscribe_per_s: float = 3.0,
     ) -> None:
+        self.resubscribe_per_s = resubscribe_per_s
         self.max_subscriptions = max_subscriptions
         self.pingpong_timeout_s = pingpong_timeout_s
         self.reconnect_base_s = reconnect_base_s
@@ -101,6 +107,7 @@ class KisStream:
         self._rng = random.Random()
         self.frames = self.records = self.bad_frames = self.reconnects = self.pingpongs = 0
         self.missed_pingpongs = 0
+        self.resubscriptions = 0  # subscription messages sent by (re)connects
 
     def __repr__(self) -> str:
         return f"KisStream({self.name}, live={self.live}, subscriptions={len(self.wanted)})"
@@ -192,6 +199,7 @@ class KisStream:
             delay *= 0.5 + self._rng.random() / 2
             attempt = min(attempt + 1, 30)
             log.warning("%s: connection lost (%s); reconnecting in %.2f s", self.name, detail, delay)
+            self.auth.invalidate_approval()  # a new session gets a new approval key
             await self._clock.sleep(delay)
 
     async def _session(self) -> str:
@@ -232,9 +240,23 @@ class KisStream:
                     log.info("%s: close did not complete: %s", self.name, exc)
 
     async def _resubscribe(self) -> None:
-        keys = list(self.wanted)
-        results = await asyncio.gather(*(self._request("1", k) for k in keys), return_exceptions=True)
-        for key, result in zip(keys, results, strict=True):
+        """Send every wanted subscription, paced; those asked for meanwhile are sent too."""
+        rate = self.opts.resubscribe_per_s
+        interval = 1.0 / rate if rate > 0 else 0.0
+        sent: dict[Key, asyncio.Future[None]] = {}
+        try:
+            while todo := [k for k in self.wanted if k not in sent]:
+                if sent and interval:
+                    await self._clock.sleep(interval)
+                sent[todo[0]] = asyncio.ensure_future(self._request("1", todo[0]))
+                self.resubscriptions += 1
+            results = await asyncio.gather(*sent.values(), return_exceptions=True)
+        except BaseException:
+            for future in sent.values():
+                future.cancel()
+            await asyncio.gather(*sent.values(), return_exceptions=True)
+            raise
+        for key, result in zip(sent, results, strict=True):
             if isinstance(result, KisSubscriptionError):
                 self.wanted.pop(key, None)
                 log.error("%s: re-subscribe %s/%s refused: %s", self.name, key[0], key[1], result.reason)

@@ -56,3 +56,46 @@ async def test_approval_key_is_cached_until_invalidated(start_simulator):
         auth.invalidate_approval()
         assert await auth.approval_key() != key
         assert "sec1" not in repr(auth)
+
+
+async def test_approval_key_is_renewed_after_a_day(start_simulator):
+    clock = ManualClock()
+    async with start_simulator(SimulatorConfig(), clock) as s, aiohttp.ClientSession() as http:
+        auth = KisAuth(http, s.url, "app1", "sec1", clock)
+        first = await auth.approval_key()
+        await clock.advance(86_400 - 1)
+        assert await auth.approval_key() == first and auth.approvals == 1
+        await clock.advance(1)  # a day old: fetched again
+        assert await auth.approval_key() != first and auth.approvals == 2
+
+
+async def test_a_stored_token_is_reused_and_egw00133_marks_the_minute(start_simulator):
+    from engine.brokers.kis.auth import StoredToken
+
+    class Store:
+        def __init__(self) -> None:
+            self.saved: dict = {}
+
+        async def load(self, scope, app_key):
+            return self.saved.get((scope, app_key))
+
+        async def save(self, scope, app_key, token):
+            self.saved[(scope, app_key)] = token
+
+    clock = ManualClock()
+    async with start_simulator(SimulatorConfig(), clock) as s, aiohttp.ClientSession() as http:
+        store = Store()
+        first = KisAuth(http, s.url, "app1", "sec1", clock, store=store)
+        token = await first.access_token()
+        again = KisAuth(http, s.url, "app1", "sec1", clock, store=store, max_wait_s=1.0)  # "a restart"
+        assert await again.access_token() == token and s.sim.token_issuances["app1"] == 1
+        (saved,) = store.saved.values()
+        assert isinstance(saved, StoredToken) and saved.token == token
+        other = KisAuth(http, s.url, "app2", "sec2", clock, max_wait_s=1.0)
+        s.sim.issue_token("app2", "sec2")  # someone else used app2's minute
+        with pytest.raises(KisTokenError) as first_refusal:
+            await other.access_token()
+        assert first_refusal.value.code == "EGW00133"
+        with pytest.raises(KisTokenError, match="the next in"):  # no second try inside the minute
+            await other.access_token()
+        assert s.sim.token_issuances["app2"] == 1

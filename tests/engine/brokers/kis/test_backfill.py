@@ -61,7 +61,7 @@ async def test_five_minute_bars_aggregate_minutes(kis):
     assert [(b.start_ms - midnight) // 60_000 for b in bars] == [690, 695, 700, 705, 710, 715]
     for bar in bars:
         first = (bar.start_ms - midnight) // 60_000
-        minutes = day[first : first + 5]
+        minutes = [day[m] for m in range(first, first + 5)]
         assert bar.open == minutes[0][0] and bar.close == minutes[-1][3]
         assert bar.high == max(m[1] for m in minutes) and bar.low == min(m[2] for m in minutes)
         assert bar.volume == sum(m[4] for m in minutes)

@@ -94,3 +94,10 @@ async def test_real_tr_id_on_the_paper_server_is_rejected_and_nothing_is_placed(
         else:
             raise AssertionError("expected OrderRejected")
         assert s.sim.orders.orders == []
+
+
+async def test_the_venue_picks_the_orders_exchange():
+    for venue, exchange in (("KRX", "KRX"), ("NXT", "NXT"), ("UN", "SOR")):
+        async with broker_env(FAST, kis_venue=venue) as (s, broker):
+            await broker.place_order(order(quantity=1))
+            assert dict(s.sim.orders.exchanges) == {exchange: 1}

@@ -15,6 +15,12 @@ def test_flags_become_the_config():
     args = parser.parse_args(["--port", "0", "--codes", "005930", "000660", "--rate", "20", "--max-subscriptions", "5"])
     config = config_from_args(args)
     assert (config.codes, config.rate, config.max_subscriptions) == (("005930", "000660"), 20.0, 5)
+    assert (config.trade_fields, config.quote_fields, config.rest_rate_per_s) == (46, 59, 20)  # as documented
+    seen_live = config_from_args(parser.parse_args(["--trade-fields", "47", "--quote-fields", "62", "--paper",
+                                                    "--app", "key1:secret1", "--state", "walk.json"]))
+    assert (seen_live.trade_fields, seen_live.quote_fields) == (47, 62)
+    assert seen_live.paper and seen_live.rest_rate_per_s == 2  # 모의투자: 2 REST calls a second
+    assert seen_live.apps == (("key1", "secret1"),) and seen_live.state_file == "walk.json"
 
 
 def test_printed_settings_load():

@@ -104,3 +104,29 @@ async def test_unknown_path_is_404(start_simulator):
     async with start_simulator(SimulatorConfig()) as s, aiohttp.ClientSession() as http:
         async with http.get(f"{s.url}/nope") as r:
             assert r.status == 404 and (await r.json())["rt_cd"] == "1"
+
+
+async def test_search_info_hashkey_revoke_and_lenient_requests(start_simulator):
+    async with start_simulator(SimulatorConfig()) as s, aiohttp.ClientSession() as http:
+        _, issued = await _token(http, s.url)
+        token = issued["access_token"]
+        url = f"{s.url}//uapi/domestic-stock/v1/quotations/search-info"  # a doubled slash is tolerated
+        async with http.get(url, headers=_headers(token, "CTPF1604R"),
+                            params={"pdno": "005930", "prdt_type_cd": "300"}) as resp:  # lower-case names
+            body = await resp.json()
+        assert body["rt_cd"] == "0" and body["output"]["shtn_pdno"] == "005930"
+        market = body["output"]["mket_id_cd"]
+        assert market in ("STK", "KSQ") and market == ("KSQ" if s.sim.market.is_kosdaq("005930") else "STK")
+        order = {"CANO": "50123456", "ACNT_PRDT_CD": "01", "PDNO": "005930"}
+        async with http.post(f"{s.url}/uapi/hashkey", json=order,
+                             headers={"appkey": "app1", "appsecret": "sec1"}) as resp:
+            first = (await resp.json())["HASH"]
+        async with http.post(f"{s.url}/uapi/hashkey", json=order,
+                             headers={"appkey": "app1", "appsecret": "sec1"}) as resp:
+            assert (await resp.json())["HASH"] == first and len(first) == 64
+        async with http.post(f"{s.url}/oauth2/revokeP",
+                             json={"appkey": "app1", "appsecret": "sec1", "token": token}) as resp:
+            assert resp.status == 200 and (await resp.json())["code"] == "200"
+        async with http.get(f"{s.url}/uapi/domestic-stock/v1/quotations/inquire-price", headers=_headers(token),
+                            params={"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"}) as resp:
+            assert (await resp.json())["msg_cd"] == "EGW00121"  # the revoked token no longer works

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 
 from engine.brokers.kis.frames import split_frame
 from engine.brokers.kis.simulator import SimulatorConfig
@@ -72,8 +73,12 @@ async def test_second_session_of_an_app_key_is_refused(start_simulator):
                 assert (await ws2.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
-async def test_frames_are_batched_and_wide(start_simulator):
-    config = SimulatorConfig(rate=200.0, batch_prob=0.5)
+@pytest.mark.parametrize("widths_asked, expected", [
+    ({}, {("H0STCNT0", 46), ("H0STASP0", 59)}),  # as KIS documents them
+    ({"trade_fields": 47, "quote_fields": 62}, {("H0STCNT0", 47), ("H0STASP0", 62)}),  # as seen live
+])
+async def test_frames_are_batched_and_wide(start_simulator, widths_asked, expected):
+    config = SimulatorConfig(rate=200.0, batch_prob=0.5, **widths_asked)
     async with start_simulator(config) as s, aiohttp.ClientSession() as http:
         approval = await _approval(http, s.url)
         async with http.ws_connect(s.ws_url) as ws:
@@ -88,7 +93,7 @@ async def test_frames_are_batched_and_wide(start_simulator):
                     f = split_frame(msg.data)
                     counts.add(f.count)
                     widths.add((f.tr_id, len(f.data.split("^")) // f.count))
-            assert widths == {("H0STCNT0", 47), ("H0STASP0", 62)}
+            assert widths == expected
 
 
 async def test_pingpong_sent_and_silence_disconnects(start_simulator):
@@ -102,3 +107,30 @@ async def test_pingpong_sent_and_silence_disconnects(start_simulator):
             async with asyncio.timeout(5):  # not echoed: the server hangs up
                 msg = await ws.receive()
                 assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_a_pong_frame_answers_pingpong_like_the_text_echo(start_simulator):
+    config = SimulatorConfig(rate=1.0, pingpong_interval_s=0.02, pingpong_timeout_s=0.1)
+    async with start_simulator(config) as s, aiohttp.ClientSession() as http:
+        async with http.ws_connect(s.ws_url, autoping=False) as ws:
+            for _ in range(3):  # the official samples: await ws.pong(raw)
+                ping = await _control(ws)
+                assert ping["header"]["tr_id"] == "PINGPONG"
+                await ws.pong(json.dumps(ping).encode())
+            (session,) = s.sim.all_sessions
+            assert session.pong_frames >= 2 and not ws.closed
+
+
+@pytest.mark.parametrize("trade, quote", [("H0NXCNT0", "H0NXASP0"), ("H0UNCNT0", "H0UNASP0")])
+async def test_nxt_and_integrated_feeds_are_served(start_simulator, trade, quote):
+    async with start_simulator(SimulatorConfig(rate=100.0)) as s, aiohttp.ClientSession() as http:
+        approval = await _approval(http, s.url)
+        async with http.ws_connect(s.ws_url) as ws:
+            await ws.send_str(_msg(approval, "1", trade, "005930"))
+            await ws.send_str(_msg(approval, "1", quote, "005930"))
+            seen = set()
+            async with asyncio.timeout(10):
+                while seen != {trade, quote}:
+                    msg = await ws.receive()
+                    if msg.data[0] == "0":
+                        seen.add(split_frame(msg.data).tr_id)

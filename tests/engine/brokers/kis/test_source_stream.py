@@ -177,3 +177,46 @@ async def test_second_process_on_the_same_app_key_is_refused_then_retries(start_
         finally:
             await first.stop()
             await second.stop()
+
+
+async def test_reconnect_resubscribes_paced_with_a_fresh_approval_key(start_simulator, sink):
+    rate = 20.0
+    async with start_simulator(SimulatorConfig(rate=50.0)) as s:
+        source = KisMarketData(_settings(s, kis_resubscribe_per_s=rate), WallClock())
+        await source.start(sink)
+        try:
+            await sink.status("live")
+            codes = [f"00{n}930" for n in range(5, 9)]
+            for code in codes:
+                await source.subscribe("trade", code)
+                await source.subscribe("quote", code)
+            assert source.streams[0].auth.approvals == 1
+            await s.sim.drop_all()  # KIS restarts its processes; the old approval key still "works"
+            await sink.status("reconnecting")
+            await sink.status("live")
+            (session,) = [x for x in s.sim.all_sessions if not x.ws.closed]
+            assert len(session.subscribe_times) == 8 and len(s.sim.subscriptions("app1")) == 8
+            gaps = [b - a for a, b in zip(session.subscribe_times, session.subscribe_times[1:], strict=False)]
+            assert min(gaps) >= 0.9 / rate  # never a burst: one message per 1/rate s
+            assert source.streams[0].auth.approvals == 2  # a new approval key for the new session
+        finally:
+            await source.stop()
+
+
+@pytest.mark.parametrize("venue, trade, quote, market", [
+    ("KRX", "H0STCNT0", "H0STASP0", "J"), ("NXT", "H0NXCNT0", "H0NXASP0", "NX"), ("UN", "H0UNCNT0", "H0UNASP0", "UN")])
+async def test_the_venue_picks_the_realtime_trs(start_simulator, sink, venue, trade, quote, market):
+    async with start_simulator(SimulatorConfig(rate=100.0)) as s:
+        source = KisMarketData(_settings(s, kis_venue=venue), WallClock())
+        await source.start(sink)
+        try:
+            await sink.status("live")
+            await source.subscribe("trade", "005930")
+            await source.subscribe("quote", "005930")
+            assert s.sim.subscriptions("app1") == {(trade, "005930"), (quote, "005930")}
+            assert (await sink.tick_of("005930")).price > 0
+            assert (await sink.quotes.get()).code == "005930"
+            assert await source.backfill("005930", "1D", 3)  # the charts of the same market
+            assert set(s.sim.quote_markets) == {market}
+        finally:
+            await source.stop()
