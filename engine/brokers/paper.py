@@ -194,6 +194,7 @@ class PaperBroker:
         # The owner runs broker calls concurrently (one task per order): ledger writes of this
         # account go one at a time (SQLite's deferred transactions would race on a new position).
         self._writes = asyncio.Lock()
+        self._book: tuple[int, dict[str, Position]] | None = None  # cash and positions, as the ledger has them
 
     def _watch(self, code: str) -> None:
         self.quotes.watch(code)
@@ -300,7 +301,10 @@ class PaperBroker:
         ]
 
     async def balance(self) -> BrokerBalance:
-        cash, positions = await self.ledger.cash_and_positions(self.account_id)
+        if self._book is None:  # read once; then kept by this broker's own fills (the ledger's only writer)
+            cash, positions = await self.ledger.cash_and_positions(self.account_id)
+            self._book = (cash, {p.code: p for p in positions})
+        cash, positions = self._book[0], sorted(self._book[1].values(), key=lambda p: p.code)
         reserved_cash, reserved_shares = self.reserved()
         holdings = []
         for pos in positions:
@@ -438,6 +442,7 @@ class PaperBroker:
         except LedgerRefused as exc:
             await self._close(order_no, str(exc))
             raise PaperCancelled(str(exc)) from None
+        self._applied(order.code, order.side, qty, price, commission, tax)
         order = msgspec.structs.replace(order, filled_quantity=order.filled_quantity + qty,
                                         filled_value=order.filled_value + value)
         if order.filled_quantity >= order.quantity:
@@ -446,6 +451,27 @@ class PaperBroker:
             self._open[order_no] = order
         return PaperFill(broker_order_no=order_no, code=order.code, side=order.side, quantity=qty,
                          price=price, ts_ms=ts_ms, commission=commission, tax=tax, realized_pnl=realized)
+
+    def _applied(self, code: str, side: str, qty: int, price: int, commission: int, tax: int) -> None:
+        """The ledger's arithmetic (storage.paper_ledger) on the kept cash and positions."""
+        if self._book is None:
+            return
+        cash, positions = self._book
+        value = qty * price
+        pos = positions.get(code)
+        if side == "buy":
+            cash -= value + commission
+            held = pos.quantity if pos is not None else 0
+            avg = ((held * pos.average_price if pos is not None else 0) + value) // (held + qty)
+            positions[code] = Position(code=code, quantity=held + qty, average_price=avg)
+        else:
+            cash += value - commission - tax
+            assert pos is not None
+            if pos.quantity == qty:
+                del positions[code]
+            else:
+                positions[code] = Position(code=code, quantity=pos.quantity - qty, average_price=pos.average_price)
+        self._book = (cash, positions)
 
     async def _close(self, order_no: str, reason: str) -> None:
         self._open.pop(order_no, None)

@@ -110,7 +110,10 @@ async def _scenario(db_settings, steps) -> None:
             assert all(f.commission == FEES.commission(f.quantity * f.price) for f in fills)
             for o in await broker.ledger.orders(account.id):
                 assert 0 <= o.filled_quantity <= o.quantity
-            balance = await broker.balance()
+            balance = await broker.balance()  # the broker's kept book is the ledger's, figure for figure
+            assert balance.cash == cash
+            assert {h.code: (h.quantity, h.average_price) for h in balance.holdings} == {
+                p.code: (p.quantity, p.average_price) for p in positions}
             assert balance.orderable is not None and 0 <= balance.orderable <= balance.cash
         await broker.close()
     finally:
