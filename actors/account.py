@@ -51,10 +51,11 @@ from typing import Any, assert_never
 
 import msgspec
 
+from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
-    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, Sent, SessionClosed,
+    OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
 from actors.session_hub import ToUser
@@ -64,8 +65,10 @@ from engine.brokers.base import (
         OrderRejected, OrderRequest, OutcomeUnknown,
 )
 from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
-from engine.journal import Fill, NewOrder, Order, fingerprint
-from engine.market.krx import is_open, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds
+from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, fingerprint
+from engine.market.krx import (
+    accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
+)
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
@@ -97,6 +100,9 @@ class AccountActor(Actor):
         self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
         self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
         self._timers: list[Any] = []
+        self._realized: tuple[Any, int] | None = None  # (KST day, realised P&L of that day)
+        self._keys: dict[str, int] = {}  # idempotency keys journalled by this actor (the latest 10,000)
+        self._risk: RiskOverrides | None = None  # the journal's risk row, read once, replaced by RiskChanged
         self.orders_placed = 0
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
@@ -110,7 +116,8 @@ class AccountActor(Actor):
             broker = PaperBroker(self.account_id, deps.ledger, deps.board, self.ctx.clock, deps.fees,
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
                                  on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
-                                 market_now=deps.market_now)
+                                 market_now=deps.market_now,
+                                 next_print=deps.settings.market_data == "replay")
             await broker.start()
             self.broker = broker
         else:
@@ -121,6 +128,7 @@ class AccountActor(Actor):
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
         self._schedule_close()
+        self._tell_parent(self.info)
         log.info("account %s started (%s)", me.path, self.info.broker)
         try:
             await self._reconcile()
@@ -147,6 +155,13 @@ class AccountActor(Actor):
         if not self.ctx.self_ref.try_tell(msg):
             log.warning("account %d: %s not queued (mailbox full or stopped); the next reconciliation "
                         "catches up", self.account_id, type(msg).__name__)
+
+    def _tell_parent(self, info: AccountInfo) -> None:
+        from actors.account_hub import Owned  # the hub imports this module
+
+        hub = self.ctx.system.lookup(paths.ACCOUNTS)
+        if hub is not None and not hub.try_tell(Owned(info.account_id, info.user_id)):
+            log.warning("account %d: owner not told to the hub (full or stopped)", self.account_id)
 
     def _every(self, interval_s: float, msg: Any) -> None:
         self._timers.append(self.ctx.tell_every(interval_s, msg))
@@ -201,6 +216,8 @@ class AccountActor(Actor):
                 await self._on_notice(msg.fill)
             case QuotesCrossed():
                 await self._on_crossed()
+            case RiskChanged():
+                self._risk = msg.overrides
             case SessionClosed():
                 await self._on_close()
                 self._schedule_close()
@@ -229,35 +246,26 @@ class AccountActor(Actor):
         fp = fingerprint(msg.code, msg.side, msg.quantity, msg.price)
         base = OrderResult(account_id=self.account_id, client_order_id=key, status="refused", code=msg.code,
                            side=msg.side, quantity=msg.quantity)
-        existing = await deps.journal.find(self.account_id, key)
-        if existing is not None:
-            if existing.fingerprint != fp:
-                return OrderTicket(msgspec.structs.replace(
-                    base, status="conflict", order_id=existing.id, reason_code="idempotency_conflict",
-                    reason=f"idempotency key {key!r} was used for another order ({existing.id})"))
-            outcome = self._outcomes.get(existing.id)
-            return OrderTicket(self._result(existing), outcome)  # the first order, never a second one
-        if msg.deadline is not None and asyncio.get_running_loop().time() > msg.deadline:
-            return OrderTicket(msgspec.structs.replace(
-                base, status="unavailable", reason_code="not_journaled",
-                reason="not journaled, not sent: the account was too busy to take the order in time"))
-        try:
-            check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
-            facts = await self._facts(msg)
-            check_order(facts, await self._limits(), deps.fees)
-        except OrderRefused as exc:
-            return OrderTicket(msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message))
-        except (BrokerUnavailable, OutcomeUnknown) as exc:
-            return OrderTicket(msgspec.structs.replace(
-                base, status="unavailable", reason_code="broker_unavailable",
-                reason=f"not journaled, not sent: the broker did not give the balance ({exc})"))
-        except TimeoutError:
-            return OrderTicket(msgspec.structs.replace(
-                base, status="unavailable", reason_code="no_quote",
-                reason=f"not journaled, not sent: no quote for {msg.code} to value the order"))
-        order = await deps.journal.create(NewOrder(
-            account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source, code=msg.code,
-            side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
+        known = self._keys.get(key)
+        if known is not None:  # a key this actor journalled: the first order answers
+            existing = await deps.journal.get(self.account_id, known)
+            if existing is not None:
+                return self._duplicate(existing, base, fp)
+        refusal = await self._check(msg, base)
+        if refusal is not None:  # nothing journalled now; but a retry of an order that went answers that order
+            existing = await deps.journal.find(self.account_id, key)
+            return self._duplicate(existing, base, fp) if existing is not None else OrderTicket(refusal)
+        try:  # the unique key decides: no lookup before an insert that is almost always new
+            order = await deps.journal.create(NewOrder(
+                account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source,
+                code=msg.code, side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
+        except KeyTaken:
+            existing = await deps.journal.find(self.account_id, key)
+            assert existing is not None
+            return self._duplicate(existing, base, fp)
+        self._keys[key] = order.id
+        if len(self._keys) > 10_000:
+            del self._keys[next(iter(self._keys))]
         self.orders_placed += 1
         self._fault("journal")
         self._balance = None
@@ -271,6 +279,43 @@ class AccountActor(Actor):
                               lambda exc: Sent(account_id=self.account_id, order_id=order_id,
                                                error=OutcomeUnknown(f"the broker call failed: {exc!r}")))
         return OrderTicket(self._result(order), outcome)
+
+    async def _check(self, msg: PlaceOrder, base: OrderResult) -> OrderResult | None:
+        """Why the order is refused before anything is journalled, or None when it may go."""
+        deps = self.deps
+        if msg.deadline is not None and asyncio.get_running_loop().time() > msg.deadline:
+            return msgspec.structs.replace(
+                base, status="unavailable", reason_code="not_journaled",
+                reason="not journaled, not sent: the account was too busy to take the order in time")
+        if len(self._open) >= deps.settings.max_open_orders_per_account:
+            return msgspec.structs.replace(
+                base, reason_code="max_open_orders",
+                reason=f"{len(self._open)} orders are open on this account, the limit is "
+                       f"{deps.settings.max_open_orders_per_account}: cancel some first")
+        try:
+            check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
+            facts = await self._facts(msg)
+            check_order(facts, await self._limits(), deps.fees)
+        except OrderRefused as exc:
+            return msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message)
+        except (BrokerUnavailable, OutcomeUnknown) as exc:
+            return msgspec.structs.replace(
+                base, status="unavailable", reason_code="broker_unavailable",
+                reason=f"not journaled, not sent: the broker did not give the balance ({exc})")
+        except TimeoutError:
+            return msgspec.structs.replace(
+                base, status="unavailable", reason_code="no_quote",
+                reason=f"not journaled, not sent: no quote for {msg.code} to value the order")
+        return None
+
+    def _duplicate(self, existing: Order, base: OrderResult, fp: str) -> OrderTicket:
+        """The key's first order answers a repeat; another body under the key is a conflict."""
+        if existing.fingerprint != fp:
+            return OrderTicket(msgspec.structs.replace(
+                base, status="conflict", order_id=existing.id, reason_code="idempotency_conflict",
+                reason=f"idempotency key {base.client_order_id!r} was used for another order ({existing.id})"))
+        outcome = self._outcomes.get(existing.id)
+        return OrderTicket(self._result(existing), outcome)
 
     async def _send(self, order_id: int, req: OrderRequest) -> Sent:
         """The broker call, piped off the actor's mailbox: send once (resend only after EGW00201),
@@ -327,17 +372,22 @@ class AccountActor(Actor):
             self._answer(self.waiting.pop(msg.order_id), result)
 
     async def _on_ack(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> OrderResult:
+        """Journal the acceptance with the fills the broker made already (notices that beat the ack,
+        a paper market order's walk) in one transaction; then the events ``accepted`` and the last state."""
         deps, clock = self.deps, self.ctx.clock
-        order = await deps.journal.update(order.id, status="accepted", now_ms=clock.now_ms(),
-                                          broker_order_no=ack.broker_order_no)
-        self._track(order)
+        made = self.early_fills.pop(ack.broker_order_no, []) + (walk.fills if walk is not None else [])
+        if made:
+            self._fault("fill")
+        order = await deps.journal.accept(order.id, broker_order_no=ack.broker_order_no,
+                                          fills=[self._fill_of(f) for f in made], now_ms=clock.now_ms())
+        self._after_fills(order, made)
         self._fault("send")
-        self._emit("accepted", order)
-        for fill in self.early_fills.pop(ack.broker_order_no, []):
-            order = await self._record(order, fill)
+        self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
+                                                       filled_value=0, fills=[]))
+        if made:
+            self._emit(order.status, order)
+            self._settled(order)
         if walk is not None:
-            for fill in walk.fills:
-                order = await self._record(order, fill)
             if walk.cancelled and not order.final:
                 code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
                 return await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
@@ -345,6 +395,28 @@ class AccountActor(Actor):
             await self._on_crossed()  # a marketable limit: filled against the book as it stands
             order = await deps.journal.get(self.account_id, order.id) or order
         return self._result(order)
+
+    def _fill_of(self, fill: BrokerFill) -> Fill:
+        """A broker fill as the journal records it (its fees and realised P&L)."""
+        value = fill.quantity * fill.price
+        if isinstance(fill, PaperFill):
+            commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
+        else:
+            fees = self.deps.fees
+            commission, tax = fees.commission(value), fees.tax(fill.side, value)
+            avg = self.avg_cost.get(fill.code, 0)
+            realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
+        return Fill(quantity=fill.quantity, price=fill.price, commission=commission, tax=tax,
+                    realized_pnl=realized, ts_ms=fill.ts_ms)
+
+    def _after_fills(self, order: Order, made: list[BrokerFill]) -> None:
+        if made:
+            self._balance = None
+            if self._realized is not None:
+                day = self._realized[0]
+                gained = sum(self._fill_of(f).realized_pnl for f in made if kst_date(f.ts_ms) == day)
+                self._realized = (day, self._realized[1] + gained)
+        self._track(order)
 
     async def _facts(self, msg: PlaceOrder) -> OrderFacts:
         deps, now = self.deps, self.ctx.clock.now_ms()
@@ -354,10 +426,10 @@ class AccountActor(Actor):
         balance = await self._balance_now()
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
         quote = deps.board.latest(msg.code)
-        if quote is None and msg.price is None:
+        if quote is None and msg.price is None and auction_at(now) is None:  # the pre-open has no book yet
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
-        reference = levels[0] if levels else 0
+        reference = levels[0] if levels else (deps.board.base_price(msg.code) if msg.price is None else 0)
         known = holding.current_price if holding is not None else 0
         unit = known or msg.price or reference
         base_price = deps.board.base_price(msg.code)
@@ -365,7 +437,7 @@ class AccountActor(Actor):
             market_open = True
         else:
             await asyncio.get_running_loop().run_in_executor(None, load_calendar)
-            market_open = is_open(now)
+            market_open = accepts_orders(now)  # from 08:30 (the opening call auction) to the close
         open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,
@@ -375,9 +447,16 @@ class AccountActor(Actor):
             held=self._sellable(balance, msg.code),
             held_value=(holding.quantity if holding is not None else 0) * unit,
             open_buy_value=sum(o.open_quantity * (o.price or unit) for o in open_buys),
-            realized_today=await deps.journal.realized_since(self.account_id, kst_midnight_ms(kst_date(now))),
+            realized_today=await self._realized_today(now),
             market_open=market_open,
         )
+
+    async def _realized_today(self, now_ms: int) -> int:
+        """Realised P&L of the KST day: read once a day, then kept up to date by the fills journalled here."""
+        day = kst_date(now_ms)
+        if self._realized is None or self._realized[0] != day:
+            self._realized = (day, await self.deps.journal.realized_since(self.account_id, kst_midnight_ms(day)))
+        return self._realized[1]
 
     def _buying_power(self, balance: BrokerBalance) -> int:
         """The broker's orderable cash less what the orders it has not heard of yet reserve."""
@@ -400,7 +479,9 @@ class AccountActor(Actor):
         return quote.asks[0] if quote is not None and quote.asks else 0
 
     async def _limits(self) -> Limits:
-        s, o = self.deps.settings, await self.deps.journal.risk(self.account_id)
+        if self._risk is None:
+            self._risk = await self.deps.journal.risk(self.account_id)
+        s, o = self.deps.settings, self._risk
         return Limits(
             max_order_value=s.max_order_value if o.max_order_value is None else o.max_order_value,
             max_position_value=s.max_position_value if o.max_position_value is None else o.max_position_value,
@@ -561,19 +642,8 @@ class AccountActor(Actor):
     async def _record(self, order: Order, fill: BrokerFill) -> Order:
         """Journal one fill of ``order`` (the broker has it already)."""
         self._fault("fill")
-        value = fill.quantity * fill.price
-        if isinstance(fill, PaperFill):
-            commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
-        else:
-            fees = self.deps.fees
-            commission, tax = fees.commission(value), fees.tax(fill.side, value, fill.ts_ms)
-            avg = self.avg_cost.get(fill.code, 0)
-            realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
-        order = await self.deps.journal.add_fill(order.id, Fill(
-            quantity=fill.quantity, price=fill.price, commission=commission, tax=tax, realized_pnl=realized,
-            ts_ms=fill.ts_ms), self.ctx.clock.now_ms())
-        self._balance = None
-        self._track(order)
+        order = await self.deps.journal.add_fill(order.id, self._fill_of(fill), self.ctx.clock.now_ms())
+        self._after_fills(order, [fill])
         self._emit(order.status, order)
         self._settled(order)
         return order
@@ -630,6 +700,9 @@ class AccountActor(Actor):
                            average_price=order.average_price, reason=order.reason)
 
     def _emit(self, event: str, order: Order) -> None:
+        log.info("account %d: order %d %s: %s %s %d @ %s, filled %d for %d KRW%s", self.account_id, order.id,
+                 event, order.side, order.code, order.quantity, order.price or "market", order.filled_quantity,
+                 order.filled_value, f" ({order.reason})" if order.reason else "")  # the audit line; no secrets
         hub = self.deps.sessions_hub()
         if hub is None or self.info is None:
             return

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from actors.quote_board import QuoteBoard
+from actors.wire import OrderView
 from engine.brokers.base import NotifyingBroker
 from engine.brokers.paper import PaperLedger
 from engine.journal import Journal, Order
@@ -44,11 +45,9 @@ class AccountDeps:
         self.fees = Fees(settings.commission_pct, settings.sell_tax_pct)
 
 
-def order_payload(order: Order) -> dict[str, Any]:
+def order_payload(order: Order) -> OrderView:
     """An order as /kis_socket ``order`` messages show it."""
-    return {"order_id": str(order.id), "account_id": order.account_id,
-        "client_order_id": order.client_order_id,
-            "stock_code": order.code, "order_type": order.side, "quantity": order.quantity,
-                "price": order.price,
-            "status": order.status, "filled_quantity": order.filled_quantity,
-            "average_price": order.average_price, "reason": order.reason}
+    return OrderView(order_id=str(order.id), account_id=order.account_id, client_order_id=order.client_order_id,
+                     stock_code=order.code, order_type=order.side, quantity=order.quantity, price=order.price,
+                     status=order.status, filled_quantity=order.filled_quantity,
+                     average_price=order.average_price, reason=order.reason)

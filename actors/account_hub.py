@@ -35,11 +35,25 @@ class AccountRef(msgspec.Struct, frozen=True):
     account_id: int
 
 
+class OwnerOf(msgspec.Struct, frozen=True):
+    """Ask: the user id owning ``account_id`` if the hub knows it (its actor has started), else None.
+    An account never changes owner, so the web layer checks ownership here instead of the database."""
+
+    account_id: int
+
+
+class Owned(msgspec.Struct, frozen=True):
+    """Told by an AccountActor once started: who owns it."""
+
+    account_id: int
+    user_id: int
+
+
 Forwarded = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
              | QuotesCrossed)
 
 
-AccountHubMsg = AccountRef | Forwarded | ChildTerminated
+AccountHubMsg = AccountRef | OwnerOf | Owned | Forwarded | ChildTerminated
 
 
 class AccountHub(Supervisor):
@@ -49,6 +63,7 @@ class AccountHub(Supervisor):
         super().__init__()
         self.deps = deps
         self.spec = spec
+        self.owners: dict[int, int] = {}  # account id -> user id (immutable facts; survives child restarts)
 
     async def on_start(self) -> None:
         if self.ctx.system.lookup(f"{paths.ACCOUNTS}/{TAP}") is None:
@@ -58,6 +73,10 @@ class AccountHub(Supervisor):
         match msg:
             case AccountRef():
                 return self._child(msg.account_id)
+            case OwnerOf():
+                return self.owners.get(msg.account_id)
+            case Owned():
+                self.owners[msg.account_id] = msg.user_id
             case (PlaceOrder() | CancelOrder() | ModifyOrder() | CancelOpen() | GetBalance() | Reconcile()
                   | FillArrived() | QuotesCrossed()):
                 self._forward(msg)
@@ -90,4 +109,5 @@ class AccountHub(Supervisor):
         return self.ctx.spawn(str(account_id), lambda: AccountActor(account_id, deps), self.spec)
 
     def state_view(self) -> dict[str, Any]:
-        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, **super().state_view()}
+        return {"accounts": len(self.ctx.system.children(paths.ACCOUNTS)) - 1, "owners_known": len(self.owners),
+                **super().state_view()}

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from engine.brokers.base import BrokerFill
+from engine.journal import RiskOverrides
 from engine.runtime import ActorRef
 
 
@@ -108,6 +109,14 @@ class QuotesCrossed(msgspec.Struct, frozen=True):
     account_id: int
 
 
+class RiskChanged(msgspec.Struct, frozen=True):
+    """The account's risk row changed (web/risk.py, after its commit): the actor's copy is replaced
+    before the change is answered, so the next order sees it → None."""
+
+    account_id: int
+    overrides: RiskOverrides
+
+
 class Sent(msgspec.Struct, frozen=True, kw_only=True):
     """Private: the broker call of order ``order_id`` ended (told by the actor's own send task)."""
 
@@ -146,4 +155,4 @@ class OrderTicket:
 
 
 AccountMsg = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
-              | QuotesCrossed | Sent | SessionClosed)
+              | QuotesCrossed | RiskChanged | Sent | SessionClosed)

@@ -107,6 +107,15 @@ class FeedRouter:
             else:
                 self.unrouted += 1
 
+    def on_code_status(self, code: str, status: StreamStatus, detail: str) -> None:
+        """One code's upstream changed (cluster mode: the node holding it died, another took it)."""
+        ref = self.feeds.get(code)
+        if ref is None:
+            return
+        log.info("upstream of %s %s: %s", code, status, detail)
+        if not ref.try_tell(UpstreamStatus(status, detail)):
+            log.warning("status not delivered to %s (full or stopped)", ref.path)
+
     def on_status(self, status: StreamStatus, detail: str) -> None:
         self.status, self.status_detail = status, detail
         log.info("upstream %s: %s", status, detail)

@@ -25,7 +25,7 @@ import msgspec
 
 from engine.brokers.base import MarketDataSource, StreamStatus
 from engine.market.bars import BarAggregator
-from engine.market.krx import BAR_MS, BAR_SIZES, CLOSE_PRINT_MS, parse_bar_size, session_of
+from engine.market.krx import BAR_MS, BAR_SIZES, parse_bar_size
 from engine.market.messages import Bar, Quote, Tick
 from actors.bar_writer import ClosedBars
 from actors.history import BarLoader
@@ -165,6 +165,8 @@ class MarketFeed(Actor):
         self.quotes = 0
         self.delivery_drops = 0
         self._history: asyncio.Future[None] | None = None  # done once the history is in
+        self._flush_timer: Any = None  # sessions: armed for the earliest forming bar's end
+        self._flush_due: int | None = None
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
 
     async def on_start(self) -> None:
@@ -205,6 +207,7 @@ class MarketFeed(Actor):
                 self._schedule_flush()
             case Backfilled():
                 taken = self.bars.preload(msg.bars)
+                self.bars.resume_forming(msg.bars)  # a restart loses no part of today's 1D, this hour's 1H
                 self.history_loaded = True
                 if self._history is not None and not self._history.done():
                     self._history.set_result(None)
@@ -232,6 +235,8 @@ class MarketFeed(Actor):
             self._fan_out(subs[("trade", True)], Wire("trade", tick.code, encode_trade(tick)))
         if closed:
             self._publish_bars(closed)
+        if self.sessions and self.bars.next_end() != self._flush_due:
+            self._schedule_flush()
 
     def _on_quote(self, quote: Quote) -> None:
         self.quotes += 1
@@ -300,12 +305,19 @@ class MarketFeed(Actor):
 
     def _schedule_flush(self) -> None:
         now = self.ctx.clock.now_ms()
+        if self.sessions:  # only while a bar forms: just after the earliest forming one ends
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            self._flush_due = self.bars.next_end()
+            market = self._market_now()  # a legacy replay's file time runs apart from the clock
+            if market is not None:
+                now = market
+            if self._flush_due is not None:
+                self._flush_timer = self.ctx.tell_later(max(0, self._flush_due - now + 50) / 1000.0, FlushBars())
+            return
         step = BAR_MS["1Min"]
-        due = now - now % step + step  # the next minute boundary, or the session's last bar's end
-        session = session_of(now) if self.sessions else None
-        if session is not None and now < session[1] + CLOSE_PRINT_MS < due:
-            due = session[1] + CLOSE_PRINT_MS
-        delay_ms = due - now + 50  # just after it
+        delay_ms = step - now % step + 50  # just after the next minute boundary
         self.ctx.tell_later(delay_ms / 1000.0, FlushBars())  # full: a busy feed flushes on its next trade
 
     def _start_history(self) -> asyncio.Future[None]:

@@ -56,6 +56,7 @@ class QuoteBoard:
         self.tap: ActorRef | None = None
         self.counts: dict[str, int] = defaultdict(int)
         self._latest: dict[str, Quote] = {}
+        self._trades: dict[str, Tick] = {}
         self._base: dict[str, int] = {}
         self._waiters: dict[str, list[_Waiter]] = defaultdict(list)
         self._listeners: list[Callable[[Quote], None]] = []
@@ -133,7 +134,12 @@ class QuoteBoard:
             except Exception:  # one listener's bug must not starve the others; it is logged
                 log.exception("quote listener failed on %s", quote.code)
 
+    def last_trade(self, code: str) -> Tick | None:
+        """The latest trade print of ``code`` (an auction's one price, for the paper broker)."""
+        return self._trades.get(code)
+
     def publish_tick(self, tick: Tick) -> None:
+        self._trades[tick.code] = tick
         base = tick.price - tick.change
         if base > 0:
             self._base[tick.code] = base
@@ -146,7 +152,8 @@ class QuoteBoard:
 
     @property
     def waiting(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
+        """Waiters still waiting (a waiter whose quote came is done, even before it resumed)."""
+        return sum(1 for ws in self._waiters.values() for w in ws if not w.future.done())
 
     def _tell(self, msg: Watch | Unwatch) -> None:
         if self.tap is None:

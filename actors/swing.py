@@ -13,6 +13,16 @@ rejection leaves it and is recorded). After a restart an unfinished intent is
 reconciled by placing the very same order again: the account's journal
 answers a known client order id with the first order and never places a
 second one.
+
+Market time (unless market hours are ignored, the demo market): a decision taken
+while KRX takes orders is sent at once, as the backtest fills it at the next
+bar's open. A decision on the session's last bar (taken after the close) or any
+decision while the market is closed becomes a *scheduled* order: the same
+durable intent with ``send_at_ms``, the next session's 08:30 pre-open, when a
+clock timer sends it for the opening call auction (a market order then fills at
+the opening price, the backtest's next-bar open). It is shown in the swing's
+view and events, survives a restart (the timer is armed again; the client order
+id makes a second send a no-op), and stopping the swing cancels it.
 """
 
 from __future__ import annotations
@@ -27,10 +37,11 @@ from actors.feed_hub import Subscribe, UnsubscribeAll
 from actors.history import BarLoader
 from actors.account_messages import OrderResult
 from actors.market_feed import History, UpstreamStatus
-from engine.market.krx import bar_end
+from engine.market.krx import accepts_orders, bar_end, next_acceptance, to_kst
 from engine.market.messages import Bar
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
+    SEED_BARS,
     Decision,
     Fill,
     SwingIndicators,
@@ -62,6 +73,12 @@ class OrderOutcome(msgspec.Struct, frozen=True, kw_only=True):
     average_price: int = 0
     reason: str = ""
     order_id: str = ""
+
+
+class SendScheduled(msgspec.Struct, frozen=True):
+    """Timer: the scheduled order ``client_order_id`` is due."""
+
+    client_order_id: str
 
 
 class StopSwing(msgspec.Struct, frozen=True):
@@ -97,7 +114,8 @@ class OrderPort(Protocol):
 
 FINAL = frozenset({"filled", "rejected", "cancelled", "expired"})
 
-SwingMsg = Bar | HistoryLoaded | History | UpstreamStatus | CheckSignal | StopSwing | GetSwing | OrderResult
+SwingMsg = (Bar | HistoryLoaded | History | UpstreamStatus | CheckSignal | SendScheduled | StopSwing | GetSwing
+            | OrderResult)
 
 
 class SwingActor(Actor):
@@ -127,6 +145,7 @@ class SwingActor(Actor):
         self.intent_order_id: str | None = None
         self.checks = 0
         self.history_ready = False  # checks wait for the history (or its failure)
+        self._send_timer: Any = None
 
     # -- lifecycle ---------------------------------------------------------
     async def on_start(self) -> None:
@@ -141,10 +160,16 @@ class SwingActor(Actor):
         self.indicators = SwingIndicators(self.params)
         me = self.ctx.self_ref
         self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
-        n = self.params.warmup_bars + HISTORY_EXTRA
+        n = max(self.params.warmup_bars + HISTORY_EXTRA, SEED_BARS)  # as much as the backtest warms up on
         self.ctx.pipe_to_self(self.history(self.params.stock_code, self.params.bar_size, n),  # never raises
                               HistoryLoaded)
-        if self.intent_order_id is not None:  # a transition was in flight when we stopped
+        due = self._send_at()
+        if due is not None and due > self.ctx.clock.now_ms():  # a scheduled order, not sent yet
+            await self.store.event(self.swing_id, kind="resumed", order_id=self.intent_order_id, reason=(
+                f"restarted with order {self.intent_order_id} scheduled for {_kst(due)}: kept, not sent yet"),
+                signal_before=self.state.signal, signal_after=self.state.signal)
+            self._arm(due)
+        elif self.intent_order_id is not None:  # a transition was in flight when we stopped
             await self.store.event(self.swing_id, kind="resumed", reason=(
                 f"restarted with order {self.intent_order_id} in flight: reconciling, not resending"),
                 order_id=self.intent_order_id, signal_before=self.state.signal, signal_after=self.state.signal)
@@ -176,6 +201,12 @@ class SwingActor(Actor):
                 pass  # the feed tells every subscriber; a swing decides on closed bars only
             case CheckSignal():
                 await self._check(msg.now_ms)
+            case SendScheduled():
+                if msg.client_order_id == self.intent_order_id:
+                    await self.store.event(self.swing_id, kind="order", order_id=self.intent_order_id,
+                                           reason=f"scheduled order {self.intent_order_id} sent for the opening auction",
+                                           signal_before=self.state.signal, signal_after=self.state.signal)
+                    self._requery()
             case StopSwing():
                 return await self._stop(msg.liquidate)
             case GetSwing():
@@ -223,6 +254,12 @@ class SwingActor(Actor):
         if self.snapshot is None or self.snapshot.start_ms <= (self.row.last_bar_ms or -1):
             return  # no new closed bar since the last check
         self.checks += 1
+        due = self._send_at()
+        if due is not None and due > now_ms:
+            await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
+                                   reason=f"order {self.intent_order_id} scheduled for {_kst(due)}; no new decision",
+                                   signal_before=self.state.signal, signal_after=self.state.signal)
+            return
         if self.intent_order_id is not None:
             await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
                                    reason=f"order {self.intent_order_id} still in flight; no new decision",
@@ -233,6 +270,8 @@ class SwingActor(Actor):
             return
         decision = decide(self.params, self.state, self.snapshot)
         self.last_decision = decision.action
+        log.info("swing %d: %s %s (SIGNAL %d -> %d): %s", self.swing_id, self.params.stock_code, decision.action,
+                 decision.signal_before, decision.signal_after, decision.reason)  # one audit line per decision
         self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
         check = dict(kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
                      signal_before=decision.signal_before, signal_after=decision.signal_after,
@@ -244,19 +283,43 @@ class SwingActor(Actor):
             if self.status == "completed":
                 self.ctx.stop_self()
             return
-        await self._send(decision, check)
+        send_at = None if not self.sessions or accepts_orders(now_ms) else next_acceptance(now_ms)
+        await self._send(decision, check, send_at=send_at)
 
-    async def _send(self, decision: Decision, *events: dict[str, Any]) -> None:
+    def _send_at(self) -> int | None:
+        """When the pending intent is to be sent, if it is a scheduled order."""
+        if self.intent is None or self.intent_order_id is None:
+            return None
+        due = self.intent.get("send_at_ms")
+        return int(due) if due is not None else None
+
+    def _arm(self, due: int) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+        assert self.intent_order_id is not None
+        self._send_timer = self.ctx.tell_later(max(0.0, (due - self.ctx.clock.now_ms()) / 1000),
+                                               SendScheduled(self.intent_order_id))
+
+    async def _send(self, decision: Decision, *events: dict[str, Any], send_at: int | None = None) -> None:
         assert self.params is not None
         seq = self.row.order_seq + 1
         client_order_id = f"swing-{self.swing_id}-{seq}"
         self.row = msgspec.structs.replace(self.row, order_seq=seq)
         self.intent, self.intent_order_id = msgspec.to_builtins(decision), client_order_id
         self.status = "active"
+        what = f"{decision.action} {decision.quantity} at market ({decision.trigger})"
+        if send_at is not None:
+            self.intent["send_at_ms"] = send_at
+            order = dict(kind="scheduled", action=decision.action, signal_before=decision.signal_before,
+                         signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
+                         reason=f"{what} scheduled: KRX takes no orders now; sent at {_kst(send_at)} "
+                                f"for the opening auction", order_id=client_order_id)
+            await self._save(*events, order)  # durable before the timer exists
+            self._arm(send_at)
+            return
         order = dict(kind="order", action=decision.action, signal_before=decision.signal_before,
                      signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
-                     reason=f"{decision.action} {decision.quantity} at market ({decision.trigger})",
-                     order_id=client_order_id)
+                     reason=what, order_id=client_order_id)
         await self._save(*events, order)  # one transaction: the intent is durable before the order exists
         if self.fault is not None:
             self.fault("swing_intent")
@@ -300,6 +363,15 @@ class SwingActor(Actor):
 
     async def _stop(self, liquidate: bool) -> dict[str, Any]:
         self.status = "stopped"
+        due = self._send_at()
+        if due is not None and due > self.ctx.clock.now_ms():  # not sent yet: cancelled with the swing
+            if self._send_timer is not None:
+                self._send_timer.cancel()
+            cancelled = dict(kind="cancelled", order_id=self.intent_order_id, signal_before=self.state.signal,
+                             signal_after=self.state.signal,
+                             reason=f"scheduled order {self.intent_order_id} cancelled: the swing was stopped")
+            self.intent, self.intent_order_id = None, None
+            await self._save(cancelled)
         if liquidate and self.state.shares > 0 and self.intent_order_id is None and self.params is not None:
             close = self.snapshot.close if self.snapshot is not None else 0
             decision = Decision(status="active", action="sell", quantity_rule="all", quantity=self.state.shares,
@@ -307,7 +379,9 @@ class SwingActor(Actor):
                                 trigger="liquidate", reason="stopped by the user with liquidate=true",
                                 bar_start_ms=self.snapshot.start_ms if self.snapshot is not None else 0,
                                 indicators={})
-            await self._send(decision)
+            now = self.ctx.clock.now_ms()
+            await self._send(decision, send_at=None if not self.sessions or accepts_orders(now)
+                             else next_acceptance(now))
             self.status = "stopped"
             await self._save()
             return self.view()  # the actor stops once the sale's outcome is in
@@ -330,8 +404,13 @@ class SwingActor(Actor):
         return {"swing_id": self.swing_id, "status": self.status, "signal_state": self.state.signal,
                 "last_decision": self.last_decision, "shares": self.state.shares,
                 "average_price": round(self.state.avg_cost), "pending_order": self.intent_order_id,
+                "scheduled_for": _kst(due) if (due := self._send_at()) is not None else None,
                 "history_ready": self.history_ready}
 
     def state_view(self) -> dict[str, Any]:
         return {"status": self.status, "signal": self.state.signal, "bars": len(self.bars),
                 "checks": self.checks, "pending_order": self.intent_order_id}
+
+
+def _kst(ts_ms: int) -> str:
+    return to_kst(ts_ms).isoformat()

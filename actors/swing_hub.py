@@ -5,7 +5,9 @@ The hub ticks itself once a minute on the system clock (``MinuteTick`` at
 second 2 of each minute: the wall clock in production, the manual clock in
 tests); a swing is due when a close of its bar size fell in the minute since
 the previous tick (inside the KRX session, or at every boundary when market
-hours are ignored).
+hours are ignored). Self-timed (a replay on market time) it arms one clock
+timer for the next close of its swings' sizes instead, so closed hours and idle
+minutes cost nothing.
 
 Its routing (which swing has which bar size) is rebuilt from storage on every
 start: a restarted hub reads the live swings again and adopts the ones still
@@ -52,8 +54,11 @@ class SwingHub(Supervisor):
     mailbox = MailboxSpec(limit=16384)
 
     def __init__(self, make_swing: Callable[[int], SwingActor], live: Callable[[], Awaitable[list[Any]]],
-                 spec: ChildSpec, ignore_hours: bool) -> None:
+                 spec: ChildSpec, ignore_hours: bool, *, self_timed: bool = False) -> None:
         super().__init__()
+        self.self_timed = self_timed
+        self._timer: Any = None
+        self._timer_due: int | None = None
         self.make_swing = make_swing
         self.live = live
         self.spec = spec
@@ -68,10 +73,40 @@ class SwingHub(Supervisor):
         log.info("swings restored: %d", len(self.bar_sizes))
         self._arm()
 
+    async def on_stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
     def _arm(self) -> None:
         now = self.ctx.clock.now_ms()
+        if self.self_timed:
+            self._arm_next_close(now)
+            return
         due = next_tick_ms(now)
         self.ctx.tell_later((due - now) / 1000.0, MinuteTick(due))
+
+    def _arm_next_close(self, now: int) -> None:
+        """One timer, at the next close of any size in use (+ the check delay)."""
+        if not self.bar_sizes:
+            return
+        after = self.last_tick_ms if self.last_tick_ms is not None else now - CHECK_DELAY_MS
+        nxt = [c[0] for size in set(self.bar_sizes.values())
+               if (c := closes_between(size, after, after + 15 * 86_400_000, self.ignore_hours))]
+        if not nxt:
+            return
+        due = min(nxt) + CHECK_DELAY_MS
+        if due == self._timer_due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due
+        ref, clock = self.ctx.self_ref, self.ctx.clock
+
+        def fire() -> None:
+            if not ref.try_tell(MinuteTick(due)):
+                log.warning("swing check skipped at %d (hub mailbox full or stopped)", due)
+
+        self._timer = clock.call_later(max(0, due - now) / 1000, fire)
 
     async def receive(self, msg: SwingHubMsg) -> Any:
         match msg:
@@ -79,7 +114,11 @@ class SwingHub(Supervisor):
                 return len(self.bar_sizes)
             case StartSwing():
                 self._spawn(msg.swing_id, msg.bar_size)
+                if self.self_timed:
+                    self._arm()
             case MinuteTick():
+                if self.self_timed:
+                    self._timer_due = None
                 self._tick(msg.now_ms)
                 self._arm()
             case SwingEnded():

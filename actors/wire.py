@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -74,9 +74,25 @@ class SignalOut(msgspec.Struct, frozen=True, tag_field="type", tag="signal"):
     ts_ms: int
 
 
+class OrderView(msgspec.Struct, frozen=True, kw_only=True):
+    """An order as ``/kis_socket`` ``order`` messages show it (prices and quantities integers)."""
+
+    order_id: str
+    account_id: int
+    client_order_id: str
+    stock_code: str
+    order_type: str  # buy | sell
+    quantity: int
+    price: int | None  # None: a market order
+    status: str
+    filled_quantity: int
+    average_price: int
+    reason: str
+
+
 class OrderOut(msgspec.Struct, frozen=True, tag_field="type", tag="order"):
     event: str  # accepted | filled | partially_filled | rejected | cancelled
-    order: dict[str, Any]
+    order: OrderView
 
 
 @functools.lru_cache(maxsize=8)

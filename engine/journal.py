@@ -36,6 +36,10 @@ Action = Literal["", "cancel", "modify"]
 OPEN: tuple[OrderStatus, ...] = ("pending", "unknown", "accepted", "partially_filled")
 
 
+class KeyTaken(Exception):
+    """``create`` found the account's idempotency key already used (the unique constraint said so)."""
+
+
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int
     price: int
@@ -113,10 +117,13 @@ class Journal(Protocol):
     async def find(self, account_id: int, client_order_id: str) -> Order | None: ...
 
     async def create(self, new: NewOrder) -> Order:
-        """Insert ``pending``; the caller checked the key is free (one writer per account)."""
+        """Insert ``pending``; :class:`KeyTaken` when the account's key is used already."""
 
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order: ...
+
+    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+        """The broker took the order (its number) with the fills it already made: one transaction."""
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         """The account's order ``order_id`` with its fills, or None."""

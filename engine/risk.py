@@ -134,7 +134,7 @@ def check_order(facts: OrderFacts, limits: Limits, fees: Fees) -> None:
         why = f": {limits.halted_reason}" if limits.halted_reason else ""
         raise OrderRefused("account_halted", f"trading is halted on this account{why}")
     if not facts.market_open:
-        raise OrderRefused("market_closed", "the KRX regular session is closed")
+        raise OrderRefused("market_closed", "KRX takes no orders now (regular session orders: 08:30 to the close)")
     unit = facts.price if facts.price is not None else facts.reference
     value = unit * facts.quantity
     if limits.max_order_value and value > limits.max_order_value:

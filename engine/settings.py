@@ -12,6 +12,7 @@ never shown by ``repr``; :meth:`Settings.public` gives a loggable view.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -44,8 +45,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_quotes_per_s: float = 1.0  # per code
     sim_phases: int = 1  # spread each period's ticks over this many slots (1: one burst per period)
     replay_csv: str = ""
-    replay_code: str = "005930"
-    replay_speed: float = 60.0  # market seconds per wall second
+    replay_code: str = ""  # default: the file's (its code column or name), else 005930
+    replay_speed: str = "60"  # market seconds per wall second, or "max" (as fast as the engine keeps up)
+    replay_start: str = ""  # YYYY-MM-DD: first day played (earlier bars are the warm-up history)
+    replay_end: str = ""  # YYYY-MM-DD: last day played
+    replay_paused: bool = False  # start paused (register swings first; POST /admin/replay/resume)
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
     # -- dashboard --------------------------------------------------------
@@ -109,6 +113,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_backoff_s: float = 1.0  # first wait before such a resend, doubled each time
     reconcile_retry_s: float = 5.0  # start-up reconciliation a broker refused: retried after this, doubled
     reconcile_interval_s: float = 10.0  # KIS accounts without fill notices: open orders reconciled this often
+    max_accounts_per_user: int = 10  # broker accounts one user may register (422 max_accounts)
+    max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
+    max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
+    ws_max_connections_per_user: int = 20  # /kis_socket sessions one user may hold (error max_connections, 1008)
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0
@@ -116,8 +124,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     restart_backoff_max_s: float = 10.0
     shutdown_deadline_s: float = 10.0
     ask_timeout_s: float = 5.0
-    # -- tests only -------------------------------------------------------
-    fault_kill_at: str = ""  # SIGKILL this process at a named step: journal, send, fill, swing_intent
+    # -- cluster (issue 16) -----------------------------------------------
+    cluster_nats_url: str = ""  # nats://127.0.0.1:4222 joins a cluster; empty: one process, no NATS
+    node_id: str = ""  # this node's id in the cluster; default <host>-<pid>
+    cluster_nats_creds: str = ""  # path of a NATS .creds file (JWT + nkey) when the server wants one
+    cluster_prefix: str = "autotrader"  # subjects and buckets of one cluster start with it
+    cluster_lease_ttl_s: float = 5.0  # an account's or a code's lease lapses this long after its holder died
 
     def __repr__(self) -> str:
         return f"Settings({self.public()!r})"
@@ -141,6 +153,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_path / 'autotrader.db').resolve()}"
+
+    @property
+    def replay_speed_value(self) -> float | None:
+        """The replay speed as a number, None for ``max``."""
+        text = str(self.replay_speed).strip().lower()
+        if text == "max":
+            return None
+        try:
+            speed = float(text)
+        except ValueError:
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: expected a number or max") from None
+        if not speed > 0 or speed == float("inf"):
+            raise SettingsError(f"AUTOTRADER_REPLAY_SPEED={self.replay_speed!r}: must be positive")
+        return speed
 
     @property
     def market_hours_ignored(self) -> bool:
@@ -178,13 +204,14 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
             raise SettingsError(f"{env_name(field)}={_show(field, value)}: {exc}") from None
     settings = msgspec.convert(raw, Settings, strict=False)
     check(settings)
+    check_cluster(settings)
     return settings
 
 
 # -- range and meaning: (field, lowest, highest); None = unbounded ------------------------
 _RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("port", 0, 65535), ("db_pool_recycle_s", 1, None), ("sim_trades_per_s", 0, None),
-    ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000), ("replay_speed", 0.001, None),
+    ("sim_quotes_per_s", 0, None), ("sim_phases", 1, 10_000),
     ("feed_grace_s", 0, None), ("feed_history_bars", 1, 1_000_000), ("kis_max_subscriptions", 1, None),
     ("kis_reconnect_base_s", 0.001, None), ("kis_reconnect_max_s", 0.001, None),
     ("kis_pingpong_timeout_s", 0.001, None), ("kis_rest_rate_per_s", 0, None), ("kis_timeout_s", 0.001, None),
@@ -209,8 +236,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def check(settings: Settings) -> None:
     """Raise :class:`SettingsError` naming the first variable out of range or meaningless."""
     for field, lo, hi in _RANGES:
-        if field not in Settings.__struct_fields__:
-            continue
         value = getattr(settings, field)
         if value is None:  # "the default rule" (e.g. sell_tax_pct: the KRX schedule)
             continue
@@ -225,13 +250,25 @@ def check(settings: Settings) -> None:
                                 "the CSV of bars to replay")
         if not Path(settings.replay_csv).is_file():
             raise SettingsError(f"AUTOTRADER_REPLAY_CSV={settings.replay_csv!r}: no such file")
+    settings.replay_speed_value  # noqa: B018 (a number or max)
+    for field in ("replay_start", "replay_end"):
+        value = getattr(settings, field)
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise SettingsError(f"{env_name(field)}={value!r}: expected YYYY-MM-DD") from None
+    if settings.replay_start and settings.replay_end and settings.replay_end < settings.replay_start:
+        raise SettingsError(f"AUTOTRADER_REPLAY_END={settings.replay_end!r} is before "
+                            f"AUTOTRADER_REPLAY_START={settings.replay_start!r}: an empty date range")
     if settings.ws_high_water > settings.ws_max_queue:
         raise SettingsError(f"AUTOTRADER_WS_HIGH_WATER={settings.ws_high_water}: must not exceed "
                             f"AUTOTRADER_WS_MAX_QUEUE={settings.ws_max_queue}")
 
 
 # names read from the environment that are not settings fields
-OTHER_NAMES = frozenset({"AUTOTRADER_CONFIG", "AUTOTRADER_TEST_MARIADB_URL", "AUTOTRADER_FUZZ_EXAMPLES"})
+OTHER_NAMES = frozenset({"AUTOTRADER_CONFIG", "AUTOTRADER_TEST_MARIADB_URL", "AUTOTRADER_FUZZ_EXAMPLES",
+                         "AUTOTRADER_TEST_NATS_URL"})
 
 
 def unknown_names(environ: dict[str, str] | None = None) -> list[str]:
@@ -247,6 +284,24 @@ def unknown_names(environ: dict[str, str] | None = None) -> list[str]:
             hint = f"; did you mean {close[0]}?" if close else ""
             out.append(f"{name} is not a setting and is ignored{hint}")
     return out
+
+
+def check_cluster(settings: Settings) -> None:
+    """Cluster mode needs one database every node reaches: SQLite is refused, clearly. Node ids and
+    the prefix become NATS subject tokens: letters, digits, ``-`` and ``_`` only."""
+    import re
+
+    for field in ("node_id", "cluster_prefix"):
+        value = getattr(settings, field)
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise SettingsError(f"{env_name(field)}={value!r}: 1 to 64 letters, digits, '-' or '_'")
+    if settings.cluster_lease_ttl_s < 1.0:
+        raise SettingsError(f"AUTOTRADER_CLUSTER_LEASE_TTL_S={settings.cluster_lease_ttl_s!r}: at least 1 second")
+    if settings.cluster_nats_url and settings.effective_database_url.startswith("sqlite"):
+        raise SettingsError(
+            "AUTOTRADER_CLUSTER_NATS_URL is set but the database is SQLite: every node of a cluster "
+            "must use the same MySQL/MariaDB database (AUTOTRADER_DATABASE_URL=mysql+aiomysql://...); "
+            "unset AUTOTRADER_CLUSTER_NATS_URL to run one process on SQLite")
 
 
 def _from_env(field: str, value: str) -> Any:

@@ -263,3 +263,15 @@ class AccountRiskRow(Base):
     max_order_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_position_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     daily_loss_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AccountFenceRow(Base):
+    """Cluster mode: the fencing token of the account's current owner (see storage.fences)."""
+
+    __tablename__ = "account_fences"
+
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)  # the lease's acquisition revision; only grows
+    node_id: Mapped[str] = mapped_column(String(64))
+    claimed_ms: Mapped[int] = mapped_column(BigInteger)

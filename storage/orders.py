@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.journal import OPEN, Action, Fill, NewOrder, Order, OrderStatus, RiskOverrides
-from storage.db import retry_transaction
+from engine.cluster.fencing import Fence
+from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
+from storage.db import is_unique_violation, retry_transaction
+from storage.fences import check as check_fence
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
 from storage.models import Account as AccountRow
@@ -69,6 +72,24 @@ class OrderRepo:
             row.status = "filled"
         elif row.status not in ("cancelled", "expired"):
             row.status = "partially_filled"
+        row.updated_ms = now_ms
+        await self.session.flush()
+        return await self._with_fills(row)
+
+    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+        row = await self._row(order_id)
+        row.broker_order_no = broker_order_no
+        if row.status in ("pending", "unknown"):
+            row.status = "accepted"
+        for fill in fills:
+            self.session.add(FillRow(
+                order_id=row.id, account_id=row.account_id, quantity=fill.quantity, price=fill.price,
+                commission=fill.commission, tax=fill.tax, realized_pnl=fill.realized_pnl, ts_ms=fill.ts_ms,
+            ))
+            row.filled_quantity += fill.quantity
+            row.filled_value += fill.quantity * fill.price
+        if fills:
+            row.status = "filled" if row.filled_quantity >= row.quantity else "partially_filled"
         row.updated_ms = now_ms
         await self.session.flush()
         return await self._with_fills(row)
@@ -197,8 +218,18 @@ class OrderRepo:
 class SqlJournal:
     """:class:`engine.journal.Journal` on a session factory: one committed transaction per call."""
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, fence: Fence | None = None) -> None:
         self.sessions = sessions
+        self.fence = fence  # cluster mode: every write checks the account's lease token (storage.fences)
+
+    async def _fenced(self, session: AsyncSession, account_id: int | None = None, order_id: int | None = None) -> None:
+        if self.fence is None:
+            return
+        if account_id is None:
+            account_id = await session.scalar(select(OrderRow.account_id).where(OrderRow.id == order_id))
+            if account_id is None:
+                raise NotFound("no such order")
+        await check_fence(session, self.fence, account_id)
 
     async def find(self, account_id: int, client_order_id: str) -> Order | None:
         async with self.sessions() as session:
@@ -206,20 +237,34 @@ class SqlJournal:
 
     @retry_transaction
     async def create(self, new: NewOrder) -> Order:
-        async with self.sessions.begin() as session:
-            return await OrderRepo(session).create(new)
+        try:
+            async with self.sessions.begin() as session:
+                await self._fenced(session, account_id=new.account_id)
+                return await OrderRepo(session).create(new)
+        except IntegrityError as error:
+            if is_unique_violation(error):
+                raise KeyTaken(new.client_order_id) from None
+            raise
 
     @retry_transaction
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order:
         async with self.sessions.begin() as session:
+            await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
                                                    broker_order_no=broker_order_no, reason=reason)
 
     @retry_transaction
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
         async with self.sessions.begin() as session:
+            await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
+
+    @retry_transaction
+    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+        async with self.sessions.begin() as session:
+            return await OrderRepo(session).accept(order_id, broker_order_no=broker_order_no, fills=fills,
+                                                   now_ms=now_ms)
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         async with self.sessions() as session:

@@ -92,8 +92,12 @@ async def register(request: web.Request) -> web.Response:
     _validate(body)
     if body.broker == "kis":
         await _check_kis(request, body)
+    limit = request.app[SETTINGS].max_accounts_per_user
     try:
         async with request.app[SESSIONS].begin() as session:
+            if len(await AccountRepo(session, request.app[CRYPTO]).list_for_user(user_id)) >= limit:
+                raise Invalid(f"at most {limit} accounts per user (AUTOTRADER_MAX_ACCOUNTS_PER_USER)",
+                              code="max_accounts")
             account = await AccountRepo(session, request.app[CRYPTO]).create(
                 user_id,
                 broker=body.broker,

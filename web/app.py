@@ -9,8 +9,10 @@ like, each with its own database, clock and actor system.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,10 +26,12 @@ from actors.swing import SwingActor
 from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
+from engine.market import krx
 from engine.market.krx import load_calendar
+from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
-from engine.settings import Settings
+from engine.settings import Settings, check_cluster
 from storage import (
     BarRepo,
     Crypto,
@@ -45,6 +49,7 @@ from web import (
     accounts,
     admin,
     backtests,
+    cluster,
     balance,
     dashboard,
     health,
@@ -54,6 +59,7 @@ from web import (
     orders,
     realtime,
     price_limits,
+    replay,
     risk,
     swings,
     trading,
@@ -64,6 +70,7 @@ from web.health import VERSION
 from web.auth import check_tokens
 from web.keys import (
     CLOCK,
+    CLUSTER,
     CRYPTO,
     DB_ENGINE,
     HASHER,
@@ -78,7 +85,7 @@ from web.keys import (
     SYSTEM,
 )
 from web.csp import content_security_policy
-from web.middlewares import errors, request_context
+from web.middlewares import errors, request_context, security_headers
 from web.throttle import AddressLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -100,14 +107,24 @@ def make_source(settings: Settings, clock: Clock, app: web.Application | None = 
     return KisMarketData(settings, clock, trading.keyring(app) if app is not None else None)
 
 
+def _clock_for(settings: Settings) -> Clock:
+    """The wall clock; for a replay, the replayed market's time (:class:`ReplayClock`)."""
+    if settings.market_data != "replay":
+        return WallClock()
+    start = krx.kst_midnight_ms(dt.date.fromisoformat(settings.replay_start)) if settings.replay_start else 0
+    return ReplayClock(start, speed=settings.replay_speed_value, paused=settings.replay_paused)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None,
                source: MarketDataSource | None = None) -> web.Application:
+    check_cluster(settings)
     app = web.Application(
         middlewares=[request_context, content_security_policy, errors, check_tokens],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[CLOCK] = clock or WallClock()
+    app.on_response_prepare.append(security_headers)
+    app[CLOCK] = clock or _clock_for(settings)
     app[SOURCE] = source or make_source(settings, app[CLOCK], app)
     app[ROUTER] = FeedRouter()
     app[HASHER] = PasswordHasher(settings.bcrypt_cost, settings.bcrypt_concurrency, settings.bcrypt_queue)
@@ -117,9 +134,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(cluster.context)  # joins the cluster in cluster mode only
     app.cleanup_ctx.append(_actors)
     health.add_routes(app)
     admin.add_routes(app)
+    replay.add_routes(app)
     users.add_routes(app)
     accounts.add_routes(app)
     balance.add_routes(app)
@@ -132,6 +151,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     dashboard.add_routes(app)
     ws.setup(app)
     metrics.setup(app)
+    cluster.setup(app)
     openapi.setup(app, "Auto-Trader", VERSION)
     return app
 
@@ -146,7 +166,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     log.info("database ready at %s", describe(engine))
     app[DB_ENGINE] = engine
     app[SESSIONS] = create_session_factory(engine)
-    lease = LeaseKeeper(app[SESSIONS], ttl_s=settings.lease_ttl_s, on_lost=lambda: _stop(app))
+    lease = LeaseKeeper(app[SESSIONS], cluster.process_lease_name(settings), ttl_s=settings.lease_ttl_s,
+                        on_lost=lambda: _stop(app))
     try:
         await require_keys_open_rows(app[SESSIONS], settings.data_keys, settings.hash_key)  # fail closed
         await lease.acquire(wait=settings.lease_wait)  # one server per database
@@ -180,6 +201,11 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
     async def save_bars(bars: list[Bar]) -> int:
+        market = app[CLUSTER].market if CLUSTER in app else None  # type: ignore[attr-defined]
+        if market is not None:  # one writer per code in the cluster: the node holding its upstream
+            bars = market.own_bars(bars)
+            if not bars:
+                return 0
         async with sessions.begin() as session:
             return await BarRepo(session).upsert_many(bars)
 
@@ -187,9 +213,13 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         async with sessions() as session:
             return await BarRepo(session).recent(code, size, n)
 
+    if CLUSTER in app:  # one market-data plane: each code's upstream on one node of the cluster
+        app[SOURCE] = app[CLUSTER].market_data(app[SOURCE])  # type: ignore[attr-defined]
     source = app[SOURCE]
     history = bar_history(source, load_bars)
-    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars), ChildSpec(restart="permanent"))
+    # on a replay's market time a second passes in microseconds: write bars in batches of hours
+    interval = 6 * 3600.0 if isinstance(app[CLOCK], ReplayClock) else 1.0
+    writer = system.spawn(paths.BARS, lambda: BarWriter(save_bars, interval_s=interval), ChildSpec(restart="permanent"))
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
         feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
@@ -201,29 +231,65 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
     await source.start(app[ROUTER])
     # reconciled before any order of theirs is placed (each account's actor reconciles in on_start);
-    # in the background, so a broker that cannot answer yet never stops the server from listening
-    reconciliation = await trading.reconcile_open_orders(app, system)
+    # in the background, so a broker that cannot answer yet never stops the server from listening;
+    # in a cluster each account reconciles where it is taken (cluster.attach)
+    reconciliation = None if CLUSTER in app else await trading.reconcile_open_orders(app, system)
     await _swings(app, system, feeds, spec, history)
+    if CLUSTER in app:
+        await cluster.attach(app, system)
+    clock = app[CLOCK]
+    if isinstance(clock, ReplayClock):
+        clock.quiet = _quiet(system, app[trading.QUOTE_BOARD])
+        clock.start()
     try:
         yield
     finally:
-        await reconciliation.stop()
+        cluster.stop_taking(app)
+        if isinstance(clock, ReplayClock):
+            await clock.stop()
+        if reconciliation is not None:
+            await reconciliation.stop()
         await source.stop()
         await system.shutdown(settings.shutdown_deadline_s)
 
 
+def _quiet(system: ActorSystem, board: Any) -> Callable[[], Awaitable[None]]:
+    """For a replay at ``max`` speed: wait until the engine has done all it can at this market
+    instant — every mailbox empty and every actor idle, except accounts waiting for a quote that
+    only a later market time brings."""
+    async def quiet() -> None:
+        while True:
+            for _ in range(8):
+                await asyncio.sleep(0)
+            busy = system.busy()
+            if not busy:
+                return
+            if all(p.startswith(paths.ACCOUNTS + "/") for p in busy) and board.waiting >= len(busy):
+                return
+            await asyncio.sleep(0.0005)  # a database call in a thread: real time
+    return quiet
+
+
 async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, spec: ChildSpec,
                   history: BarLoader) -> None:
-    """The swings' hub: it restores every live swing, then ticks itself each minute to check them."""
+    """The swings' hub: it restores every live swing, then ticks itself to check them (each minute;
+    on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
     orders = AccountOrderPort(system)
 
     def make(swing_id: int) -> SwingActor:
-        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=trading.kill_at(settings),
+        return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),
                           sessions=not settings.market_hours_ignored)
 
-    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, store.live, spec, settings.market_hours_ignored),
+    replay = isinstance(app[CLOCK], ReplayClock)
+
+    async def none() -> list:
+        return []  # in a cluster an account's swings start where the account is taken
+
+    live = none if CLUSTER in app else store.live
+    hub = system.spawn(paths.SWINGS, lambda: SwingHub(make, live, spec, settings.market_hours_ignored,
+                                                      self_timed=replay),
                        ChildSpec(restart="permanent"))
     restored = await hub.ask(CountSwings(), max(settings.ask_timeout_s, 30.0))  # before the server listens
     log.info("%d live swings restored", restored)

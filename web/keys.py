@@ -34,3 +34,4 @@ SOURCE: web.AppKey[MarketDataSource] = web.AppKey("source")  # sim, replay or ki
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set it to stop the server (serve waits on it)
 LEASE = web.AppKey("lease", LeaseKeeper)
+CLUSTER = web.AppKey("cluster", object)  # web.cluster.Cluster, in cluster mode only

@@ -11,11 +11,13 @@ refused by a rule, bad swing parameters) into ``ApiError`` themselves.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from aiohttp import web
 from sqlalchemy import exc as sa_exc
 
+from engine.cluster.errors import ClusterError
 from engine.runtime import ActorStopped, AskTimeout, MailboxFull
 from storage import Conflict, DatabaseUnavailable, NotFound
 from web import logs
@@ -32,6 +34,7 @@ STATUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int
     (DatabaseUnavailable, 503, "database_unavailable", True),
     ((sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError), 503, "database_unavailable", True),
     ((MailboxFull, ActorStopped, AskTimeout), 503, "engine_busy", True),
+    (ClusterError, 503, "cluster_unavailable", True),  # the owner is moving or unreachable: try again shortly
 )
 SAFE_MESSAGE = {sa_exc.SQLAlchemyError: "the database is unavailable; try again"}  # never echo the driver's text
 
@@ -41,9 +44,35 @@ def error_response(status: int, code: str, message: str, fields: dict[str, str] 
     return respond(ErrorBody(ErrorDetail(code, message, fields or {})), status=status, headers=headers)
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's X-Request-Id when it is 1-64 safe characters (no spaces, quotes or newlines that
+    could forge log fields), else a fresh one."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response (``on_response_prepare``: errors, 404s and WebSocket upgrades too)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    # answers may carry tokens, balances, orders: never stored by a browser or a proxy
+    response.headers.setdefault("Cache-Control", "no-store")
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
 @web.middleware
 async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    rid = request_id_of(request)
     token = logs.request_id.set(rid)
     user_token = logs.user_id.set("-")
     try:

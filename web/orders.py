@@ -31,7 +31,7 @@ import uuid
 from aiohttp import web
 
 from actors import paths
-from actors.account_hub import AccountRef
+from actors.account_hub import AccountRef, OwnerOf
 from actors.account_messages import CancelOrder, ModifyOrder, OrderResult, OrderTicket, PlaceOrder
 from engine.journal import STATUSES, Order
 from engine.market.krx import KST, is_valid_code
@@ -40,7 +40,7 @@ from storage import AccountRepo, OrderRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, NotFoundError, TooManyRequests, Unavailable
-from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.order_schemas import FillView, ModifyBody, OrderBody, OrderList, OrderPending, OrderPlaced, OrderView
 from web.params import parse_id
@@ -71,7 +71,17 @@ def view(order: Order) -> OrderView:
 
 
 async def account_for(request: web.Request, user_id: int, account_id: int | None) -> int:
-    """The caller's account ``account_id`` (404 if not theirs), or their first one (422 if none)."""
+    """The caller's account ``account_id`` (404 if not theirs), or their first one (422 if none).
+
+    The account hub knows the owner of every account whose actor ran (owners never change),
+    so a known account costs no database query."""
+    if account_id is not None:
+        owner = await request.app[SYSTEM].ref(paths.ACCOUNTS).ask(OwnerOf(account_id),
+                                                                  request.app[SETTINGS].ask_timeout_s)
+        if owner is not None:
+            if owner != user_id:
+                raise NotFoundError("no such account")
+            return account_id
     async with request.app[SESSIONS]() as session:
         repo = AccountRepo(session, request.app[CRYPTO])
         if account_id is not None:
@@ -86,6 +96,9 @@ async def account_for(request: web.Request, user_id: int, account_id: int | None
 
 
 async def account_actor(request: web.Request, account_id: int) -> ActorRef:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the account's owner, wherever it runs: ask has the same semantics
+        return cluster.account(account_id)  # type: ignore[attr-defined,no-any-return]
     hub = request.app[SYSTEM].ref(paths.ACCOUNTS)
     return await hub.ask(AccountRef(account_id), request.app[SETTINGS].ask_timeout_s)
 

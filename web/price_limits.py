@@ -32,7 +32,24 @@ class PriceLimits(msgspec.Struct, frozen=True):
     tick_bands: list[TickBand]
 
 
-BANDS = [TickBand(upper, tick) for upper, tick in krx._TICK_BANDS] + [TickBand(None, krx._TOP_TICK)]
+def _bands(top: int = 100_000_000) -> list[TickBand]:
+    """The tick table read off :func:`krx.tick_size` itself (binary search for each change)."""
+    bands: list[TickBand] = []
+    price = 1
+    while True:
+        tick = krx.tick_size(price)
+        if krx.tick_size(top) == tick:
+            bands.append(TickBand(None, tick))
+            return bands
+        lo, hi = price, top  # tick_size(lo) == tick != tick_size(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if krx.tick_size(mid) == tick else (lo, mid)
+        bands.append(TickBand(hi, tick))
+        price = hi
+
+
+BANDS = _bands()
 
 
 async def price_limits(request: web.Request) -> web.Response:

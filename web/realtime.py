@@ -22,7 +22,7 @@ from storage import BarRepo
 from web.auth import require_user
 from web.bodies import respond
 from web.errors import Invalid
-from web.keys import SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import route
 from web.queries import query, query_params
 
@@ -80,7 +80,11 @@ class OhlcQuery(msgspec.Struct, frozen=True):
 
 async def feed_for(request: web.Request, code: str) -> ActorRef | None:
     """The running feed of ``code``, asked of the feeds hub (the web never reads its tables)."""
-    feed = await request.app[SYSTEM].ref(paths.FEEDS).ask(FeedFor(code), request.app[SETTINGS].ask_timeout_s)
+    return await _feed(request.app, code)
+
+
+async def _feed(app: web.Application, code: str) -> ActorRef | None:
+    feed = await app[SYSTEM].ref(paths.FEEDS).ask(FeedFor(code), app[SETTINGS].ask_timeout_s)
     return feed if feed is not None and feed.alive else None
 
 
@@ -119,15 +123,21 @@ async def ohlc(request: web.Request) -> web.Response:
     return respond(OhlcBody("success", rows))
 
 
-async def strategy_data(request: web.Request) -> web.Response:
-    user_id = require_user(request)
-    system = request.app[SYSTEM]
-    timeout = request.app[SETTINGS].ask_timeout_s
+class StrategyDataOf(msgspec.Struct, frozen=True):
+    """Cluster mode: ask another node for its part of a user's strategy data."""
+
+    user_id: int
+
+
+async def strategy_snapshot(app: web.Application, user_id: int) -> StrategyDataInner:
+    """This node's part: the user's strategies here and the recent trades of their codes."""
+    system = app[SYSTEM]
+    timeout = app[SETTINGS].ask_timeout_s
     refs = [system.lookup(path) for path in system.children(paths.user_strategies(user_id))]
     datas: list[StrategyData] = await asyncio.gather(
         *(ref.ask(GetStrategyData(), timeout) for ref in refs if ref is not None))
     codes = sorted({code for d in datas for code in d.codes})
-    feeds = await asyncio.gather(*(feed_for(request, code) for code in codes))
+    feeds = await asyncio.gather(*(_feed(app, code) for code in codes))
     trades_by_code = await asyncio.gather(*(feed.ask(GetTrades(100), timeout) for feed in feeds if feed is not None))
     latest: dict[str, TradeOut] = {}
     executed: list[Tick] = []
@@ -141,8 +151,32 @@ async def strategy_data(request: web.Request) -> web.Response:
                      [SignalView(s.code, s.side, s.price, s.indicators, _kst(s.ts_ms)) for s in d.signals[-20:]])
         for d in datas
     ]
-    return respond(StrategyDataBody("success", StrategyDataInner(
-        latest, [trade_out(t) for t in executed[-100:]], strategies)))
+    return StrategyDataInner(latest, [trade_out(t) for t in executed[-100:]], strategies)
+
+
+def merge_snapshots(parts: list[StrategyDataInner]) -> StrategyDataInner:
+    """Several nodes' parts as one answer (the newest trade per code, the latest 100 trades)."""
+    latest: dict[str, TradeOut] = {}
+    executed: list[TradeOut] = []
+    strategies: list[StrategyView] = []
+    for part in parts:
+        for code, trade in part.contract_data.items():
+            if code not in latest or (trade.ts_ms, trade.seen_ns) > (latest[code].ts_ms, latest[code].seen_ns):
+                latest[code] = trade
+        executed.extend(part.executed_data)
+        strategies.extend(part.active_strategies)
+    executed.sort(key=lambda t: (t.ts_ms, t.seen_ns))
+    return StrategyDataInner(latest, executed[-100:], strategies)
+
+
+async def strategy_data(request: web.Request) -> web.Response:
+    user_id = require_user(request)
+    inner = await strategy_snapshot(request.app, user_id)
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the user's strategies live with their sockets, on any node
+        others = await cluster.everywhere(StrategyDataOf(user_id), request.app[SETTINGS].ask_timeout_s)  # type: ignore[attr-defined]
+        inner = merge_snapshots([inner, *others])
+    return respond(StrategyDataBody("success", inner))
 
 
 def add_routes(app: web.Application) -> None:

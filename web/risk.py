@@ -9,17 +9,23 @@ overrides (null = the server's setting, 0 = no limit).
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
+from actors import paths
+from actors.account_messages import RiskChanged
 from engine.journal import RiskOverrides
 from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
 from web.bodies import read, read_raw, respond
-from web.errors import Invalid, NotFoundError
-from web.keys import SESSIONS, SETTINGS
+from web.errors import Forbidden, Invalid, NotFoundError
+from web.keys import SESSIONS, SETTINGS, SYSTEM
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
 from web.params import parse_id
+
+log = logging.getLogger(__name__)
 
 MAX_LIMIT = 10**15
 
@@ -41,6 +47,24 @@ async def _authorized(request: web.Request) -> int:
     return account_id
 
 
+def _looser(settings: object, body: RiskBody) -> dict[str, str]:
+    """The limits ``body`` sets looser than the server's settings (0 = no limit is the loosest)."""
+    out: dict[str, str] = {}
+    for name in RiskBody.__struct_fields__:
+        wanted, server = getattr(body, name), getattr(settings, name)
+        if wanted is None or server == 0:  # null: the setting itself; a setting of 0 has no limit to loosen
+            continue
+        if wanted == 0 or wanted > server:
+            out[name] = f"at most the server's {server} (a user may tighten, not loosen)"
+    return out
+
+
+async def _is_admin(request: web.Request) -> bool:
+    async with request.app[SESSIONS]() as session:
+        user = await UserRepo(session).get(require_user(request))
+    return user is not None and user.role == "admin"
+
+
 def _view(request: web.Request, account_id: int, o: RiskOverrides) -> RiskView:
     s = request.app[SETTINGS]
     return RiskView(
@@ -58,6 +82,9 @@ async def _change(request: web.Request, account_id: int, **changes: object) -> w
         current = await repo.risk(account_id)
         updated = await repo.set_risk(account_id, RiskOverrides(**{
             **{f: getattr(current, f) for f in RiskOverrides.__struct_fields__}, **changes}))
+    actor = request.app[SYSTEM].lookup(paths.account(account_id))
+    if actor is not None:  # its copy is replaced before we answer: the next order sees the change
+        await actor.ask(RiskChanged(account_id, updated), request.app[SETTINGS].ask_timeout_s)
     return respond(_view(request, account_id, updated))
 
 
@@ -66,11 +93,13 @@ async def halt(request: web.Request) -> web.Response:
     body = await read(request, HaltBody) if (await read_raw(request)).strip() else HaltBody()
     if len(body.reason) > 255:
         raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
+    log.info("account %d halted by user %d: %s", account_id, require_user(request), body.reason or "-")
     return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")
 
 
 async def resume(request: web.Request) -> web.Response:
     account_id = await _authorized(request)
+    log.info("account %d resumed by user %d", account_id, require_user(request))
     return await _change(request, account_id, halted=False, halted_reason="")
 
 
@@ -87,6 +116,10 @@ async def put_risk(request: web.Request) -> web.Response:
               if getattr(body, name) is not None and not 0 <= getattr(body, name) <= MAX_LIMIT}
     if fields:
         raise Invalid("invalid limits", fields=fields)
+    looser = _looser(request.app[SETTINGS], body)
+    if looser and not await _is_admin(request):
+        raise Forbidden("only an administrator may loosen a limit past the server's setting",
+                        code="loosen_admin_only", fields=looser)
     return await _change(request, account_id, max_order_value=body.max_order_value,
                          max_position_value=body.max_position_value, daily_loss_limit=body.daily_loss_limit)
 
@@ -99,4 +132,4 @@ def add_routes(app: web.Application) -> None:
     route(app, "GET", "/accounts/{account_id}/risk", get_risk, summary="the account's effective risk limits",
           tag="risk", responses={200: RiskView}, errors=(404,))
     route(app, "PUT", "/accounts/{account_id}/risk", put_risk, summary="set per-account risk limit overrides",
-          tag="risk", request=RiskBody, responses={200: RiskView}, errors=(404, 422))
+          tag="risk", request=RiskBody, responses={200: RiskView}, errors=(403, 404, 422))

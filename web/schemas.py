@@ -44,7 +44,7 @@ class ActorRow(msgspec.Struct, frozen=True, omit_defaults=True):
     rejected: int
     conflated: int
     restarts: int
-    dead_letters: int = 0  # messages to this actor that it did not take (full, or stopped)
+    dead_letters: int  # messages to this actor that it did not take (full, or stopped)
     last_error: str | None = None
     details: dict[str, Any] = {}
 

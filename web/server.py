@@ -17,6 +17,7 @@ from storage import KeyConfigError, LeaseHeld
 from web.keys import SHUTDOWN
 from web.slow_clients import GuardedRunner
 from web.app import create_app
+from web.keys import CLUSTER
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ async def serve(settings: Settings, certfile: str | None = None, keyfile: str | 
     await site.start()
     scheme = "https" if context else "http"
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    cluster = app.get(CLUSTER)
+    if cluster is not None:
+        cluster.node.address = f"{host}:{port}"  # type: ignore[attr-defined]  # shown in /admin/cluster
     print(f"listening on {scheme}://{host}:{port}", flush=True)
     _tune_gc()
     loop = asyncio.get_running_loop()

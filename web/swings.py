@@ -26,7 +26,7 @@ from storage import AccountRepo, Swing, SwingRepo
 from web.auth import require_user
 from web.bodies import read, respond
 from web.errors import Invalid, NotFoundError
-from web.keys import CRYPTO, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, CRYPTO, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import Param, route
 from web.params import MAX_ID, parse_id
 from web.queries import query, query_params
@@ -55,6 +55,19 @@ class SwingView(msgspec.Struct, frozen=True):
     params: dict[str, Any]
     created_at: str
     last_updated: str
+    scheduled_order: ScheduledOrder | None = None  # a decision waiting for the next session's opening
+
+
+class ScheduledOrder(msgspec.Struct, frozen=True):
+    """A decision the market could not take when it was made (after the close): sent at
+    ``send_at`` (08:30 KST, the opening call auction) as a market order."""
+
+    order_id: str
+    side: str
+    quantity: int
+    send_at: str  # ISO-8601 KST
+    decided_on_bar: str | None  # the bar whose close made the decision, KST
+    reason: str
 
 
 class SwingStatus(msgspec.Struct, frozen=True):
@@ -110,7 +123,16 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
     return SwingView(
         swing.id, swing.stock_code, swing.account_id, swing.status, swing.signal_state, swing.last_decision,
         swing.shares, swing.avg_cost, swing.realized_pnl, unrealized, swing.intent_order_id, swing.params,
-        _kst(swing.created_at), _kst(swing.updated_at))
+        _kst(swing.created_at), _kst(swing.updated_at), _scheduled(swing))
+
+
+def _scheduled(swing: Swing) -> ScheduledOrder | None:
+    intent = swing.intent_decision
+    if not intent or intent.get("send_at_ms") is None or swing.intent_order_id is None:
+        return None
+    return ScheduledOrder(swing.intent_order_id, intent.get("action", ""), int(intent.get("quantity", 0)),
+                          _kst_ms(int(intent["send_at_ms"])) or "", _kst_ms(intent.get("bar_start_ms")),
+                          intent.get("reason", ""))
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
@@ -132,6 +154,11 @@ async def register(request: web.Request) -> web.Response:
     except SwingParamsError as exc:
         raise Invalid("invalid swing parameters", fields=exc.fields) from None
     async with request.app[SESSIONS].begin() as session:
+        limit = request.app[SETTINGS].max_swings_per_user
+        live = [s for s in await SwingRepo(session).list_for_user(user_id) if s.status not in ("completed", "stopped")]
+        if len(live) >= limit:
+            raise Invalid(f"at most {limit} live swings per user (AUTOTRADER_MAX_SWINGS_PER_USER); stop one first",
+                          code="max_swings")
         accounts = AccountRepo(session, request.app[CRYPTO])
         if params.account_id is None:
             mine = await accounts.list_for_user(user_id)
@@ -145,7 +172,11 @@ async def register(request: web.Request) -> web.Response:
         stored = msgspec.to_builtins(msgspec.structs.replace(params, account_id=account_id))
         swing = await SwingRepo(session).create(user_id=user_id, account_id=account_id,
                                                 stock_code=params.stock_code, params=stored)
-    request.app[SYSTEM].ref(paths.SWINGS).tell(StartSwing(swing.id, params.bar_size))
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the swing runs where its account is owned
+        await cluster.accounts.swings_changed(account_id, request.app[SETTINGS].ask_timeout_s)  # type: ignore[attr-defined]
+    else:
+        request.app[SYSTEM].ref(paths.SWINGS).tell(StartSwing(swing.id, params.bar_size))
     return respond(SwingCreated("오토 스윙 등록 성공", swing.id), status=201)
 
 
@@ -189,7 +220,13 @@ async def stop(request: web.Request) -> web.Response:
     liquidate = request.query.get("liquidate", "false").lower() in ("1", "true", "yes")
     ref = request.app[SYSTEM].lookup(paths.swing(swing.id))
     stopped = False
-    if ref is not None:
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the swing runs where its account is owned
+        from actors.cluster_accounts import StopSwingAt
+
+        stopped = await cluster.accounts.ask(  # type: ignore[attr-defined]
+            swing.account_id, StopSwingAt(swing.account_id, swing.id, liquidate), request.app[SETTINGS].ask_timeout_s)
+    elif ref is not None:
         try:
             await ref.ask(StopSwing(liquidate), request.app[SETTINGS].ask_timeout_s)
             stopped = True

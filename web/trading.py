@@ -15,7 +15,8 @@ background, retrying an account whose broker cannot answer yet with back-off;
 ``/ready`` lists the accounts still waiting (:data:`RECONCILE`).
 
 Tests may set, before the app starts: ``app[ORDER_FAULT]`` (the fault hook,
-``fault(step)`` with step ``journal``, ``send`` or ``fill``) and
+``fault(step)`` with step ``journal``, ``send``, ``fill``, and ``swing_intent`` in the
+swings; nothing in production sets one) and
 ``app[KIS_BROKERS]`` (``credentials -> NotifyingBroker`` for kis accounts; default
 :class:`engine.brokers.kis.KisBroker`).
 """
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -38,9 +37,8 @@ from actors.account_hub import AccountHub, AccountRef
 from actors.quote_board import QuoteBoard
 from engine.brokers.base import NotifyingBroker
 from engine.runtime import ActorStopped, ActorSystem, AskTimeout, ChildSpec, MailboxFull
-from engine.settings import Settings
 from storage import AccountRepo, OrderRepo, SqlJournal, SqlPaperLedger
-from web.keys import CLOCK, CRYPTO, SESSIONS, SETTINGS, SOURCE
+from web.keys import CLOCK, CLUSTER, CRYPTO, SESSIONS, SETTINGS, SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +88,6 @@ def _kis_factory(app: web.Application) -> Callable[[Any], NotifyingBroker]:
     return make
 
 
-def kill_at(settings: Settings) -> Callable[[str], None] | None:
-    """Test-only: a fault hook that SIGKILLs the process at the step ``fault_kill_at`` names."""
-    step = settings.fault_kill_at
-    if not step:
-        return None
-
-    def fault(name: str) -> None:
-        if name == step:
-            log.warning("fault_kill_at=%s: killing the process (test hook)", step)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return fault
-
-
 def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> Callable[[], AccountHub]:
     """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
     settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
@@ -116,10 +100,16 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
         return AccountInfo(account_id=account_id, user_id=creds.user_id, broker=creds.broker,
                            credentials=creds if creds.broker == "kis" else None)
 
+    sessions_hub: Callable[[], Any] = lambda: system.lookup(paths.SESSIONS)
+    fence = None
+    cluster = app.get(CLUSTER)
+    if cluster is not None:  # every journal write fenced by the lease; order events to every node
+        fence = cluster.accounts
+        sessions_hub = cluster.accounts.sessions_hub(sessions_hub)
     deps = AccountDeps(
-        settings=settings, journal=SqlJournal(sessions), ledger=SqlPaperLedger(sessions), board=board,
+        settings=settings, journal=SqlJournal(sessions, fence), ledger=SqlPaperLedger(sessions), board=board,
         load_account=load_account, kis_broker=_kis_factory(app),
-        sessions_hub=lambda: system.lookup(paths.SESSIONS), fault=app.get(ORDER_FAULT) or kill_at(settings),
+        sessions_hub=sessions_hub, fault=app.get(ORDER_FAULT),
         market_now=source.market_time_ms,
     )
     return lambda: AccountHub(deps, spec)

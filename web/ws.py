@@ -21,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from actors import paths
 from actors import strategy as strategies
+from actors.session_hub import CountSessions
 from actors.ws_session import ClientText, Refused, WsSession, mailbox_for
 from actors.wire import AckOut, ErrorOut, encode
 from engine.runtime import ActorStopped, ChildSpec, Clock
@@ -132,6 +133,12 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tupl
         user_id = await verify_live_token(request.app, auth.token)
     except Unauthorized as exc:
         await _refuse(ws, exc.code, exc.message)
+        return None
+    limit = request.app[SETTINGS].ws_max_connections_per_user
+    hub = request.app[SYSTEM].lookup(paths.SESSIONS)
+    if hub is not None and await hub.ask(CountSessions(user_id), request.app[SETTINGS].ask_timeout_s) >= limit:
+        await _refuse(ws, "max_connections", f"at most {limit} sockets per user "
+                                             "(AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first")
         return None
     try:
         make_strategy(auth.strategy_type, auth.params)  # validates name and params

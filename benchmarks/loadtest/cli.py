@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--bare", action="store_true",
         help="drive the bare aiohttp broadcaster of benchmarks/fanout.py instead (same market, same payloads): "
              "the baseline; no server-side metrics")
+    add("--nodes", type=int, default=1, metavar="N",
+        help="start N nodes of one cluster behind the same NATS (shared MariaDB) and spread the clients "
+             "over them (default 1: one process, no NATS)")
+    add("--nats-url", default="nats://127.0.0.1:4222", help="with --nodes: the NATS server (JetStream)")
+    add("--database-url", default="",
+        help="with --nodes: the shared MariaDB (default: a fresh database on 127.0.0.1:3306, dropped after)")
     add("--url", default="", help="target a running server (http://127.0.0.1:PORT only) instead of starting one")
     add("--server-pid", type=int, default=0, help="with --url: the server's pid, for CPU and memory")
     add("--admin-email", default="", help="with --url: an admin user, for /metrics and /admin/actors")
@@ -64,6 +70,8 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         raise ValueError("--rate and --duration must be > 0 (duration at most 3600 s), --warmup >= 0")
     if args.url:
         check_loopback(args.url)
+    if args.nodes < 1 or (args.nodes > 1 and (args.url or args.bare or args.gc_watch)):
+        raise ValueError("--nodes must be >= 1, and more than one goes with neither --url, --bare nor --gc-watch")
     if args.bare and (args.url or args.gc_watch):
         raise ValueError("--bare starts its own baseline server: no --url, no --gc-watch")
     settings: dict[str, str] = {}
@@ -82,6 +90,7 @@ def scenario_from(args: argparse.Namespace) -> Scenario:
         server_command=[sys.executable, "-m", "benchmarks.fanout", "serve", "--port", "0", "--rate", repr(args.rate)]
         if args.bare else None,
         server_metrics=not args.bare,
+        nodes=args.nodes, nats_url=args.nats_url, database_url=args.database_url,
     )
 
 

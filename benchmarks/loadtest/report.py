@@ -87,6 +87,14 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     proc = raw["proc"]
     if "start" in proc and "end" in proc:
         out["server_cpu_pct"] = 100 * (proc["end"]["cpu_s"] - proc["start"]["cpu_s"]) / raw["cpu_wall_s"]
+        cpu_s = proc["end"]["cpu_s"] - proc["start"]["cpu_s"]
+        nats = raw.get("nats_proc")
+        if nats:  # a cluster run: the NATS server's work is part of the cost
+            out["nats_cpu_pct"] = 100 * (nats["end"]["cpu_s"] - nats["start"]["cpu_s"]) / raw["cpu_wall_s"]
+            cpu_s += nats["end"]["cpu_s"] - nats["start"]["cpu_s"]
+        if delivered["messages"]:
+            out["cpu_us_per_delivered"] = 1e6 * cpu_s * (window / raw["cpu_wall_s"]) / delivered["messages"]
+        out["nodes"] = raw.get("nodes", 1)
         out["server_rss_mb"] = proc["end"]["rss_kb"] / 1024
         out["server_peak_rss_mb"] = proc["end"]["hwm_kb"] / 1024
     if "idle" in proc and "feeds_up" in proc and sc["codes"]:
@@ -122,7 +130,9 @@ def table(s: dict[str, Any]) -> str:
         rows.append((f"  {role} clients", f"{r['clients']}: {r['messages']:,} msgs, p99 {_fmt(r['p99_ms'])} ms,"
                                          f" closed by server {r['closed_by_server']} {r['close_codes'] or ''}"))
     for key, label in (("conflated", "conflated"), ("rejected", "rejected"), ("feed_drops", "feed drops"),
-                       ("server_cpu_pct", "server CPU %"), ("client_cpu_pct", "client CPU % (all workers)"),
+                       ("nodes", "server nodes"), ("server_cpu_pct", "server CPU % (all nodes)"),
+                       ("nats_cpu_pct", "nats-server CPU %"), ("cpu_us_per_delivered", "server CPU us per delivered msg"),
+                       ("client_cpu_pct", "client CPU % (all workers)"),
                        ("server_rss_mb", "server RSS MB"), ("server_peak_rss_mb", "server peak RSS MB"),
                        ("feed_kb_at_start", "KB per feed (feeds up)"), ("feed_kb_at_end", "KB per feed (end)")):
         if key in s:

@@ -26,7 +26,8 @@ import msgspec
 
 from benchmarks.loadtest.api import Api, Metrics
 from benchmarks.loadtest.clients import LINE_LIMIT, ClientPlan, Window, WorkerPlan, WorkerResult
-from benchmarks.loadtest.server import ProcSample, ServerProcess, check_loopback, proc_sample
+from benchmarks.loadtest.cluster import Cluster
+from benchmarks.loadtest.server import ProcSample, ServerProcess, check_loopback, proc_sample, proc_sample_all
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     progress: bool = True
     gc_watch: bool = False  # start the server under benchmarks.loadtest.gcwatch (collector pauses)
     settings: dict[str, str] = msgspec.field(default_factory=dict)  # AUTOTRADER_* for the started server
+    nodes: int = 1  # > 1: that many nodes of one cluster behind NATS, clients spread over them
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = ""  # with nodes > 1: the shared MariaDB; default a fresh database on 127.0.0.1:3306
 
 
 def code_list(n: int) -> list[str]:
@@ -156,15 +160,20 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
         fd, gc_file = tempfile.mkstemp(prefix="autotrader-gc-", suffix=".json")
         os.close(fd)
         command = [sys.executable, "-m", "benchmarks.loadtest.gcwatch", gc_file, "serve", "--port", "0"]
+    cluster: Cluster | None = None
     try:
         if sc.url:
             base, pid = check_loopback(sc.url), sc.server_pid
+        elif sc.nodes > 1:
+            cluster = Cluster(sc.nodes, server_settings(sc, chunk), sc.nats_url, sc.database_url)
+            await cluster.start()
+            server, base, pid = cluster.servers[0], cluster.servers[0].url, cluster.servers[0].pid
         else:
             server = ServerProcess(server_settings(sc, chunk), command)
             await server.start()
             base, pid = server.url, server.pid
         async with aiohttp.ClientSession() as http:
-            raw = await _run(sc, chunk, base, pid, server, http, workers)
+            raw = await _run(sc, chunk, base, pid, server, http, workers, cluster)
         if server is not None and gc_file:
             await server.stop()
             with open(gc_file, encoding="utf-8") as f:
@@ -175,7 +184,9 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
         if gc_file:
             os.unlink(gc_file)
         await asyncio.gather(*(w.stop() for w in workers))
-        if server is not None:
+        if cluster is not None:
+            await cluster.stop()
+        elif server is not None:
             await server.stop()
         _progress("", sc.progress)
         if sc.progress:
@@ -184,9 +195,17 @@ async def run_scenario(sc: Scenario) -> dict[str, Any]:
 
 
 async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProcess | None,
-               http: aiohttp.ClientSession, workers: list[_Worker]) -> dict[str, Any]:
+               http: aiohttp.ClientSession, workers: list[_Worker], cluster: Cluster | None = None) -> dict[str, Any]:
     api = Api(base, http)
-    metrics = sc.server_metrics and (server is not None or bool(sc.admin_email))
+    pids = cluster.pids if cluster is not None else [pid] if pid else []
+    bases = [s.url for s in cluster.servers] if cluster is not None else [base]
+
+    def sample() -> ProcSample:
+        return proc_sample_all(pids)
+
+    nats0 = proc_sample(cluster.nats_pid) if cluster is not None and cluster.nats_pid else None
+    # one node's /metrics would be a fraction of the cluster's figures: none in a cluster run
+    metrics = sc.server_metrics and cluster is None and (server is not None or bool(sc.admin_email))
     if metrics:
         if server is not None:
             await api.register(ADMIN_EMAIL)
@@ -201,11 +220,11 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         await _register_swings(http, base, tokens[0], sc)
     _progress(f"loadtest: {len(plans)} clients over {sc.client_procs} processes connecting...", sc.progress)
     await asyncio.sleep(SETTLE_S)
-    idle = proc_sample(pid) if pid else None
-    ws_url = base.replace("http", "ws", 1) + "/kis_socket"
-    procs = max(1, min(sc.client_procs, len(plans)))
+    idle = sample() if pids else None
+    procs = max(1, min(max(sc.client_procs, len(bases)), len(plans)))  # every node gets clients
     for p in range(procs):
         mine = plans[p::procs]
+        ws_url = bases[p % len(bases)].replace("http", "ws", 1) + "/kis_socket"
         workers.append(await _Worker.start(WorkerPlan(ws_url, mine, 0.0 if server else 15.0)))
     ready, errors = 0, []
     t_connect = time.monotonic()
@@ -216,7 +235,7 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
     connect_s = time.monotonic() - t_connect
     if ready == 0:
         raise RuntimeError(f"no client could connect and subscribe: {errors[:3]}")
-    feeds_up = await _settled(pid, sc) if pid else None
+    feeds_up = await _settled(pids, sc) if pids else None
     start_ns = time.time_ns() + int(sc.warmup * 1e9)
     end_ns = start_ns + int(sc.duration * 1e9)
     window = msgspec.json.encode(Window(start_ns, end_ns))
@@ -224,13 +243,15 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         w.send(window)
         assert w.proc.stdin is not None
         await w.proc.stdin.drain()
-    await _sleep_until(start_ns - 300_000_000, sc, "warming up", pid, None)
+    await _sleep_until(start_ns - 300_000_000, sc, "warming up", pids, None)
     first = asyncio.create_task(_scrape(api)) if metrics else None  # slow under load: never in the way
-    await _sleep_until(start_ns, sc, "warming up", pid, None)
-    p0 = proc_sample(pid) if pid else None
+    await _sleep_until(start_ns, sc, "warming up", pids, None)
+    p0 = sample() if pids else None
+    n0 = proc_sample(cluster.nats_pid) if nats0 is not None and cluster is not None else None
     w0 = time.monotonic()
-    await _sleep_until(end_ns, sc, "measuring", pid, p0)
-    p1 = proc_sample(pid) if pid else None
+    await _sleep_until(end_ns, sc, "measuring", pids, p0)
+    p1 = sample() if pids else None
+    n1 = proc_sample(cluster.nats_pid) if n0 is not None and cluster is not None else None
     w1 = time.monotonic()
     m0 = m1 = None
     t0 = t1 = 0.0
@@ -253,6 +274,8 @@ async def _run(sc: Scenario, chunk: int, base: str, pid: int, server: ServerProc
         "metrics": [msgspec.to_builtins(m) for m in (m0, m1)] if m0 and m1 else None,
         "proc": {k: msgspec.to_builtins(v) for k, v in
                  (("idle", idle), ("feeds_up", feeds_up), ("start", p0), ("end", p1)) if v is not None},
+        "nats_proc": {"start": msgspec.to_builtins(n0), "end": msgspec.to_builtins(n1)} if n0 and n1 else None,
+        "nodes": len(bases),
         "workers": [msgspec.to_builtins(r) for r in results],
     }
 
@@ -299,13 +322,13 @@ async def _scrape(api: Api) -> tuple[Metrics, float]:
     return m, m.at
 
 
-async def _settled(pid: int, sc: Scenario) -> ProcSample:
+async def _settled(pids: list[int], sc: Scenario) -> ProcSample:
     """The server's sample once its RSS holds still (feeds loaded their history), bounded."""
-    last = proc_sample(pid)
+    last = proc_sample_all(pids)
     steady = 0
     for _ in range(int(SETTLE_MAX_S / SETTLE_S)):
         await asyncio.sleep(SETTLE_S)
-        now = proc_sample(pid)
+        now = proc_sample_all(pids)
         steady = steady + 1 if abs(now.rss_kb - last.rss_kb) <= 0.005 * last.rss_kb else 0
         last = now
         _progress(f"loadtest: feeds starting, server RSS {now.rss_kb / 1024:7.1f} MB", sc.progress)
@@ -314,7 +337,7 @@ async def _settled(pid: int, sc: Scenario) -> ProcSample:
     return last
 
 
-async def _sleep_until(when_ns: int, sc: Scenario, phase: str, pid: int, p0: ProcSample | None) -> None:
+async def _sleep_until(when_ns: int, sc: Scenario, phase: str, pids: list[int], p0: ProcSample | None) -> None:
     """Sleep until wall time ``when_ns``, updating the progress line every second."""
     t_start = time.monotonic()
     while (left := (when_ns - time.time_ns()) / 1e9) > 0:
@@ -322,8 +345,8 @@ async def _sleep_until(when_ns: int, sc: Scenario, phase: str, pid: int, p0: Pro
         if not sc.progress:
             continue
         text = f"loadtest: {phase}, {max(0.0, (when_ns - time.time_ns()) / 1e9):5.1f} s left"
-        if pid:
-            now = proc_sample(pid)
+        if pids:
+            now = proc_sample_all(pids)
             text += f" | server RSS {now.rss_kb / 1024:7.1f} MB"
             if p0 is not None:
                 text += f", CPU {100 * (now.cpu_s - p0.cpu_s) / max(1e-9, time.monotonic() - t_start):5.1f} %"

@@ -61,6 +61,26 @@ def proc_sample(pid: int) -> ProcSample:
     return ProcSample(cpu, rss, hwm)
 
 
+def proc_sample_all(pids: list[int]) -> ProcSample:
+    """The sum over ``pids`` (the nodes of a cluster run): CPU seconds and memory added up."""
+    samples = [proc_sample(pid) for pid in pids]
+    return ProcSample(sum(s.cpu_s for s in samples), sum(s.rss_kb for s in samples),
+                      sum(s.hwm_kb for s in samples))
+
+
+def nats_server_pid() -> int:
+    """The local nats-server's pid (its CPU is part of a cluster run's cost), or 0."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="ascii") as f:
+                    if f.read().strip() == "nats-server":
+                        return int(entry)
+            except OSError:
+                continue
+    return 0
+
+
 def server_env(data_dir: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTRADER_")}
     env.update({

@@ -14,6 +14,14 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
   the book's levels (partial fills at each price, never more than shown, never
   outside the day's limits); what the visible book cannot fill is cancelled
   with a reason (:attr:`PaperFills.cancelled`).
+- **Call auctions**: a market order accepted in the pre-open (08:30 until the
+  open) or in the closing auction (the last 10 minutes) is not matched at
+  once: it waits for its auction and fills whole at the auction's one price,
+  the first trade print at or after the open, or the closing print at the
+  close (:func:`_auction_price`), through ``on_cross`` / :meth:`fill_resting`.
+- **Replay** (``next_print``): a market order fills whole at the price of the
+  first trade print after its acceptance (the order *is* that print: a replay
+  has prints, not depth), as a backtest fills a decision at the next bar's open.
 - **Limit orders** rest. When a quote crosses one (best ask ≤ limit for a buy,
   best bid ≥ limit for a sell) the broker calls ``on_cross()``; its owner then
   calls :meth:`fill_resting`, which fills each crossed order at the crossing
@@ -39,6 +47,7 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -60,8 +69,8 @@ from engine.brokers.base import (
     OrderRequest,
 )
 from engine.errors import DomainError
-from engine.market.krx import kst_date, kst_midnight_ms, price_limits
-from engine.market.messages import Quote
+from engine.market.krx import auction_at, kst_date, kst_midnight_ms, price_limits
+from engine.market.messages import Quote, Tick
 from engine.risk import Fees
 from engine.runtime.clock import Clock
 
@@ -158,12 +167,16 @@ class QuoteSource(Protocol):
     def listen(self, listener: Callable[[Quote], None]) -> Callable[[], None]:
         """Call ``listener`` with every quote; returns the function that stops it."""
 
+    def last_trade(self, code: str) -> Tick | None:
+        """The latest trade print of ``code``, or None."""
+
 
 class PaperBroker:
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
                  *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None,
-                 market_now: Callable[[], int | None] | None = None) -> None:
+                 market_now: Callable[[], int | None] | None = None, next_print: bool = False) -> None:
         self.account_id = account_id
+        self.next_print = next_print  # a replay: market orders fill at the next trade print
         self.market_now = market_now  # market time (a replay's file time); the clock when None
         self.ledger = ledger
         self.quotes = quotes
@@ -173,9 +186,14 @@ class PaperBroker:
         self.on_cross = on_cross
         self._open: dict[str, PaperOrder] = {}  # every open order (market ones until their walk)
         self._market: set[str] = set()  # market orders accepted, walk not done
+        self._auction: dict[str, int] = {}  # market orders waiting for their call auction -> its instant
+        self._auction_px: dict[str, int] = {}  # ... and the auction's price, once it printed
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
         self._used: matching.Used = {}  # shares of the latest books already given to this account
+        # The owner runs broker calls concurrently (one task per order): ledger writes of this
+        # account go one at a time (SQLite's deferred transactions would race on a new position).
+        self._writes = asyncio.Lock()
 
     def _watch(self, code: str) -> None:
         self.quotes.watch(code)
@@ -184,7 +202,12 @@ class PaperBroker:
     async def start(self) -> None:
         """Cancel market orders a restart left unfilled; resume resting limit orders."""
         for order in await self.ledger.orders(self.account_id, open_only=True):
-            if order.price is None:
+            auction = auction_at(order.accepted_ms) if order.price is None else None
+            if auction is not None and auction >= self._now():  # its auction is still to come
+                self._open[order.order_no] = order
+                self._auction[order.order_no] = auction
+                self._watch(order.code)
+            elif order.price is None:
                 await self.ledger.cancel(self.account_id, order.order_no, "not filled before a restart")
                 log.warning("paper account %d: market order %s cancelled after a restart",
                             self.account_id, order.order_no)
@@ -216,13 +239,17 @@ class PaperBroker:
             self._watch(req.code)
         order = await self.ledger.open_order(self.account_id, req, self._now())
         self._open[order.order_no] = order
-        if order.price is None:
+        auction = auction_at(order.accepted_ms) if order.price is None else None
+        if auction is not None:
+            self._auction[order.order_no] = auction  # filled by the auction's print (fill_resting)
+        elif order.price is None:
             self._market.add(order.order_no)
         return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
 
     async def cancel_order(self, req: CancelRequest) -> AmendAck:
         order = self._open.pop(req.broker_order_no, None)
         self._market.discard(req.broker_order_no)
+        self._auction.pop(req.broker_order_no, None)
         closed = await self.ledger.cancel(self.account_id, req.broker_order_no, "cancelled by the owner")
         if order is None and closed.status != "cancelled":
             raise OrderRejected(f"paper order {req.broker_order_no} is {closed.status}: nothing to cancel",
@@ -251,6 +278,7 @@ class PaperBroker:
         for order_no in list(self._open):
             self._open.pop(order_no)
             self._market.discard(order_no)
+            self._auction.pop(order_no, None)
             await self.ledger.cancel(self.account_id, order_no, reason, status="expired")
             expired.append(order_no)
         return expired
@@ -315,7 +343,10 @@ class PaperBroker:
         if order_no not in self._market:
             return PaperFills(fills=[])  # a limit order: it rests
         self._market.discard(order_no)
+        self._auction.pop(order_no, None)
         order = self._open[order_no]
+        if self.next_print:
+            return await self._fill_at_next_print(order)
         quote = self.quotes.latest(order.code)
         if quote is None:
             try:
@@ -347,12 +378,40 @@ class PaperBroker:
         await self._close(order_no, reason)
         return PaperFills(fills=fills, cancelled=reason)
 
+    async def _fill_at_next_print(self, order: PaperOrder) -> PaperFills:
+        try:
+            quote = await self.quotes.quote_after(order.code, order.accepted_ms, self.quote_timeout_s)
+        except TimeoutError:
+            reason = f"no trade of {order.code} within {self.quote_timeout_s:g} s"
+            await self._close(order.order_no, reason)
+            raise NoQuote(reason) from None
+        trade = self.quotes.last_trade(order.code)
+        price = trade.price if trade is not None and trade.ts_ms >= order.accepted_ms else 0
+        if price <= 0:
+            reason = f"no trade print of {order.code} after the order"
+            await self._close(order.order_no, reason)
+            raise PaperCancelled(reason)
+        try:
+            return PaperFills(fills=[await self._fill(order.order_no, order.remaining, price, quote.ts_ms)])
+        except PaperCancelled as exc:
+            return PaperFills(fills=[], cancelled=str(exc))
+
     async def fill_resting(self) -> tuple[list[PaperFill], dict[str, str]]:
         """Fill every resting limit order the latest book of its code crosses, up to what it shows.
 
         Returns the fills and the orders cancelled instead (order number → reason)."""
         fills: list[PaperFill] = []
         cancelled: dict[str, str] = {}
+        for order_no, price in list(self._auction_px.items()):
+            auction = self._auction.pop(order_no)
+            del self._auction_px[order_no]
+            order = self._open.get(order_no)
+            if order is None:  # cancelled meanwhile
+                continue
+            try:
+                fills.append(await self._fill(order_no, order.remaining, price, auction))
+            except PaperCancelled as exc:
+                cancelled[order_no] = str(exc)
         for order_no, order in list(self._open.items()):
             if order.price is None or order_no in self._market:
                 continue
@@ -374,7 +433,8 @@ class PaperBroker:
         value = qty * price
         commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
         try:
-            realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
+            async with self._writes:
+                realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
         except LedgerRefused as exc:
             await self._close(order_no, str(exc))
             raise PaperCancelled(str(exc)) from None
@@ -390,6 +450,7 @@ class PaperBroker:
     async def _close(self, order_no: str, reason: str) -> None:
         self._open.pop(order_no, None)
         self._market.discard(order_no)
+        self._auction.pop(order_no, None)
         await self.ledger.cancel(self.account_id, order_no, reason)
 
     def crossed(self, order_no: str) -> bool:
@@ -407,8 +468,27 @@ class PaperBroker:
             self._used = {k: v for k, v in self._used.items() if k[1] >= quote.ts_ms - 60_000}
         if self.on_cross is None:
             return
+        priced = False
+        for order_no, auction in self._auction.items():
+            order = self._open.get(order_no)
+            if order is not None and order.code == quote.code and order_no not in self._auction_px:
+                price = _auction_price(self.quotes.last_trade(order.code), auction)
+                if price is not None:
+                    self._auction_px[order_no] = price
+                    priced = True
+        if priced:
+            self.on_cross()
+            return
         for order in self._open.values():
             if (order.code == quote.code and order.price is not None
                     and matching.crosses(quote, order.side, order.price)):
                 self.on_cross()
                 return
+
+
+def _auction_price(trade: Tick | None, auction_ms: int) -> int | None:
+    """The one price of the call auction at ``auction_ms``: the first print at or after it (the
+    opening print at the open, the closing print stamped at the close itself), once it came."""
+    if trade is None or trade.ts_ms < auction_ms or trade.price <= 0:
+        return None
+    return trade.price

@@ -45,7 +45,7 @@ class BarAggregator:
 
     __slots__ = (
         "code", "sizes", "late", "off_session", "sessions", "_steps", "_hist", "_maxlen", "_upper",
-        "_s", "_e", "_o", "_h", "_l", "_c", "_v",
+        "_s", "_e", "_o", "_h", "_l", "_c", "_v", "_since", "_resumed",
     )
 
     def __init__(self, code: str, sizes: Sequence[str] = BAR_SIZES, history: int = 600, *,
@@ -69,6 +69,8 @@ class BarAggregator:
         self._s = _NONE
         self._e = -_NONE
         self._o = self._h = self._l = self._c = self._v = 0
+        self._since = _NONE  # the first trade aggregated here: what a restart's stored bars end by
+        self._resumed = False
 
     # -- hot path ----------------------------------------------------------------
 
@@ -92,6 +94,8 @@ class BarAggregator:
         if bounds is None:
             self.off_session += 1
             return closed
+        if self._since == _NONE:
+            self._since = ts
         self._s, self._e = bounds
         price = tick.price
         self._o = self._h = self._l = self._c = price
@@ -113,6 +117,13 @@ class BarAggregator:
         return closed
 
     # -- queries ---------------------------------------------------------------------
+
+    def next_end(self) -> int | None:
+        """When the earliest forming bar of any size ends (a flush then closes it), or None."""
+        ends = [p[1] for p in self._upper if p is not None]
+        if self._s != _NONE:
+            ends.append(self._e)
+        return min(ends) if ends else None
 
     def current(self, size: str) -> Bar | None:
         """The forming (not yet closed) bar of ``size``, or None."""
@@ -161,6 +172,49 @@ class BarAggregator:
             hist.append(bar)
             taken += 1
         return taken
+
+    def resume_forming(self, bars: Iterable[Bar]) -> int:
+        """After a restart: fold stored closed base bars (e.g. 1Min) that belong to the buckets still
+        forming above the base (today's 1D, this hour's 1H, ...) into those forming bars, so the
+        higher sizes keep what the process saw before it restarted. Only bars that ended by the
+        first trade aggregated here count (later ones are in the forming bars already); once.
+        Returns the base bars folded in."""
+        if self._resumed or not self._upper:
+            return 0
+        self._resumed = True
+        step = self._steps[0]
+        base = sorted((b for b in bars if b.size == self.sizes[0] and b.start_ms + step <= self._since),
+                      key=lambda b: b.start_ms)
+        if not base:
+            return 0
+        # the buckets forming now (the base's, or the last one closed if none forms)
+        now = self._s if self._s != _NONE else (self._e - 1 if self._e > 0 else base[-1].start_ms)
+        buckets = [self._bounds(now, i) for i in range(1, len(self.sizes))]
+        # each stored bar goes to the lowest level whose forming bucket holds it (as a live run would
+        # have it: a closed 5Min bar lives in the 15Min part, a closed 15Min in the 30Min part, ...)
+        mine: list[list[Bar]] = [[] for _ in buckets]
+        for bar in base:
+            for j, (start, end) in enumerate(buckets):
+                if start <= bar.start_ms < end:
+                    mine[j].append(bar)
+                    break
+        used = 0
+        for j, ((start, end), folded) in enumerate(zip(buckets, mine)):
+            hist = self._hist[j + 1]
+            if not folded or (hist and hist[-1].start_ms >= start):
+                continue
+            high, low = max(b.high for b in folded), min(b.low for b in folded)
+            volume = sum(b.volume for b in folded)
+            part = self._upper[j]
+            if part is None:
+                self._upper[j] = [start, end, folded[0].open, high, low, folded[-1].close, volume]
+            else:
+                part[2] = folded[0].open
+                part[3] = max(part[3], high)
+                part[4] = min(part[4], low)
+                part[6] += volume
+            used += len(folded)
+        return used
 
     # -- internals ---------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ __all__ = [
     "to_kst", "kst_date", "kst_midnight_ms", "is_valid_code",
     "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
     "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
+    "PRE_OPEN_MS", "CLOSING_AUCTION_MS", "accepts_orders", "auction_at", "next_acceptance",
 ]
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,41 @@ def is_open(ts_ms: int) -> bool:
     """Whether the regular session is running at ``ts_ms`` (open <= ts < close)."""
     bounds = _sessions().by_day.get((ts_ms + KST_OFFSET_MS) // DAY_MS)
     return bounds is not None and bounds[0] <= ts_ms < bounds[1]
+
+
+PRE_OPEN_MS = 30 * 60_000  # orders for the opening call auction are accepted from 08:30 (open - 30 min)
+CLOSING_AUCTION_MS = 10 * 60_000  # the closing call auction: the last 10 minutes (15:20-15:30)
+
+
+def accepts_orders(ts_ms: int) -> bool:
+    """Whether KRX takes regular-session orders at ``ts_ms``: from 30 minutes before the open
+    (the opening call auction) until the close."""
+    bounds = session_of(ts_ms)
+    return bounds is not None and bounds[0] - PRE_OPEN_MS <= ts_ms < bounds[1]
+
+
+def auction_at(ts_ms: int) -> int | None:
+    """The call auction an order accepted at ``ts_ms`` goes to, as the instant it executes: the
+    open for an order of the pre-open (open - 30 min .. open), the close for one of the closing
+    auction (close - 10 min .. close); None during continuous trading or when closed."""
+    bounds = session_of(ts_ms)
+    if bounds is None:
+        return None
+    open_ms, close_ms = bounds
+    if open_ms - PRE_OPEN_MS <= ts_ms < open_ms:
+        return open_ms
+    if close_ms - CLOSING_AUCTION_MS <= ts_ms < close_ms:
+        return close_ms
+    return None
+
+
+def next_acceptance(after_ms: int) -> int | None:
+    """The first instant at or after ``after_ms`` when KRX takes orders (``after_ms`` itself when
+    it does now; else the next session's 08:30 pre-open)."""
+    if accepts_orders(after_ms):
+        return after_ms
+    nxt = next_open(after_ms)
+    return None if nxt is None else max(after_ms, nxt - PRE_OPEN_MS)
 
 
 def next_closes(bar_size: str, after_ms: int, until_ms: int) -> list[int]:

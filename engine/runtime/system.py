@@ -237,6 +237,11 @@ class ActorSystem:
             else:
                 log.error("actor %s stopped for good: %s", cell.path, cell.reason)
 
+    def busy(self) -> list[str]:
+        """Paths of the actors with work: a message queued or being handled (a replay on
+        ``max`` speed moves market time only when the engine is quiet)."""
+        return [path for path, cell in self._cells.items() if not cell.idle]
+
     # -- the admin view ---------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
         """Every live actor, plus the ones stopped for good, sorted by path."""

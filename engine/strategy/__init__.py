@@ -11,7 +11,7 @@ from engine.lazy import lazy_exports
 
 _EXPORTS = {
     "swing": (
-        "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
+        "BAR_SIZES", "SEED_BARS", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
         "Snapshot", "SwingIndicators", "indicator_arrays", "snapshot_at", "SwingState", "Decision", "Fill",
         "decide", "apply_fill",
     ),

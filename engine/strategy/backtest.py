@@ -3,11 +3,14 @@
 Indicators are computed once with the batch functions; then one pass over the
 bars asks :func:`~engine.strategy.swing.decide` after each close, exactly as a
 live SwingActor does, and fills an order at the next bar's open. Money is whole
-KRW and whole shares: commission (default 0.015 %) on both sides and the
+KRW and whole shares. A decision is never filled on a zero-volume (halted)
+bar: it waits for the next bar that trades. Commission (default 0.015 %) on both sides and the
 sell-side tax are rounded down to the won, with the live paper broker's
 :class:`~engine.risk.Fees` (by default the KRX transaction tax of each sale's
 settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A buy that the cash
-cannot cover is shrunk to what it can, or rejected (the SIGNAL stays).
+cannot cover (value plus commission at the fill price) is refused whole and the
+SIGNAL stays — the live rule: the account refuses it as ``insufficient_cash``
+and the swing records the rejection without moving its SIGNAL.
 
 ``autotrader backtest`` delegates to :func:`add_arguments` and :func:`run`.
 """
@@ -27,11 +30,13 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from engine.market.csv_bars import infer_bar_size, load_csv
+from engine.market.bars import merge_bars
+from engine.market.csv_bars import infer_bar_size, load_csv, to_bars
+from engine.market.krx import BAR_MS, parse_bar_size
 from engine.market.tax import MARKETS
 from engine.risk import Fees, fee
 from engine.strategy.swing import (
-    Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
+    SEED_BARS, Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
 )
 
 __all__ = ["Trade", "EquityPoint", "Metrics", "BacktestResult", "backtest", "plot", "kst", "add_arguments", "run"]
@@ -102,9 +107,12 @@ def _fee(value: int, pct: float) -> int:
 
 def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
              commission_pct: float = DEFAULT_COMMISSION_PCT, tax_pct: float | None = DEFAULT_TAX_PCT,
-             market: str = "KOSPI", progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+             market: str = "KOSPI", warmup: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Run the swing rules over `df` (csv_bars shape) and account for every fill.
 
+    The first ``warmup`` bars only seed the indicators (as the history a live swing loads
+    before its first check): no decision, no trade, no equity point is made on them.
     ``progress(done, total)``, if given, is called every 1 % of the bars (from
     the thread the backtest runs on).
     """
@@ -112,17 +120,18 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     fees = Fees(commission_pct, tax_pct)
     if cash <= 0:
         raise ValueError("cash must be positive")
-    if len(df) < 2:
-        raise ValueError("need at least two bars")
+    if len(df) - warmup < 2:
+        raise ValueError("need at least two bars to trade on")
     o, h, lo, c, v = (np.rint(df[k].to_numpy(np.float64)).astype(np.int64)
                       for k in ("open", "high", "low", "close", "volume"))
     arrays = indicator_arrays(params, h, lo, c, v)
     starts = df.index.as_unit("ms").asi8.tolist()
     times = _iso_utc(df.index)
-    opens, closes = o.tolist(), c.tolist()
+    opens, closes, volumes = o.tolist(), c.tolist(), v.tolist()
     snapshots = _snapshots(arrays, starts, closes)
     state, money, cost_basis = SwingState(), cash, 0  # cost_basis: KRW paid for the shares held, fees in
     pending: Decision | None = None
+    decided_at = ""  # the bar whose close made the pending decision
     trades: list[Trade] = []
     equity: list[EquityPoint] = []
     decisions: list[Decision] = []
@@ -131,21 +140,29 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     for i, snap in enumerate(snapshots):
         if progress is not None and i % every == 0:
             progress(i, total)
+        if i < warmup:
+            continue
+        if pending is not None and volumes[i] <= 0:
+            # a halted bar (no volume): nothing trades, the order waits for the next bar that does, and
+            # no new decision is taken meanwhile (as a live swing with an order in flight)
+            held_bars += state.shares > 0
+            equity.append(EquityPoint(time=times[i], close=closes[i], equity=money + state.shares * closes[i],
+                                      shares=state.shares, signal=state.signal))
+            continue
         if pending is not None:
             d, pending, price = pending, None, opens[i]
             if d.action == "buy":
                 qty = d.quantity
-                while qty > 0 and qty * price + _fee(qty * price, commission_pct) > money:
-                    qty = min(qty - 1, money // price)
-                if qty <= 0:
-                    rejected += 1
-                    log.info("%s: buy rejected, cash %d < one share at %d", times[i], money, price)
+                if qty * price + _fee(qty * price, commission_pct) > money:
+                    rejected += 1  # refused whole, as the account refuses it live (insufficient_cash)
+                    log.info("%s: buy of %d refused, cash %d < %d", times[i], qty, money,
+                             qty * price + _fee(qty * price, commission_pct))
                 else:
                     fee = _fee(qty * price, commission_pct)
                     money -= qty * price + fee
                     cost_basis += qty * price + fee
                     state = apply_fill(state, d, Fill(quantity=qty, price=price))
-                    trades.append(Trade(time=times[i], decided_at=times[i - 1], side="buy", quantity=qty,
+                    trades.append(Trade(time=times[i], decided_at=decided_at, side="buy", quantity=qty,
                                         price=price, commission=fee, tax=0, cash_after=money,
                                         signal_before=d.signal_before, signal_after=d.signal_after,
                                         trigger=d.trigger, reason=d.reason))
@@ -157,7 +174,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                 cost_basis -= basis
                 money += value - fee - tax
                 state = apply_fill(state, d, Fill(quantity=qty, price=price))
-                trades.append(Trade(time=times[i], decided_at=times[i - 1], side="sell", quantity=qty,
+                trades.append(Trade(time=times[i], decided_at=decided_at, side="sell", quantity=qty,
                                     price=price, commission=fee, tax=tax, cash_after=money,
                                     signal_before=d.signal_before, signal_after=d.signal_after,
                                     trigger=d.trigger, reason=d.reason, pnl=value - fee - tax - basis))
@@ -166,7 +183,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
         if d.action == "hold":
             state = apply_fill(state, d, None)
         else:
-            pending = d
+            pending, decided_at = d, times[i]
         held_bars += state.shares > 0
         equity.append(EquityPoint(time=times[i], close=closes[i], equity=money + state.shares * closes[i],
                                   shares=state.shares, signal=state.signal))
@@ -175,9 +192,32 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     return BacktestResult(
         parameters=msgspec.to_builtins(params) | {"cash": cash, "commission_pct": commission_pct,
                                                   "tax_pct": tax_pct, "market": market},
-        metrics=_metrics(equity, trades, cash, opens[0], closes[-1], commission_pct,
+        metrics=_metrics(equity, trades, cash, opens[warmup], closes[-1], commission_pct,
                          lambda value: fees.tax("sell", value, starts[-1], market), held_bars, rejected),
         trades=trades, equity=equity, decisions=decisions)
+
+
+def _fold(df: pd.DataFrame, size: str, into: str) -> pd.DataFrame:
+    """The file's bars folded into larger ``into`` bars, as the live aggregator builds them
+    (:func:`engine.market.bars.merge_bars`: the KRX session's buckets)."""
+    if BAR_MS[into] < BAR_MS[size]:
+        raise ValueError(f"--bar-size {into} is smaller than the file's {size} bars")
+    bars = merge_bars(to_bars(df, df.attrs.get("code", "000000"), size), into)
+    out = pd.DataFrame({c: np.array([getattr(b, c) for b in bars], dtype=np.float64)
+                        for c in ("open", "high", "low", "close", "volume")},
+                       index=pd.DatetimeIndex(pd.to_datetime([b.start_ms for b in bars], unit="ms", utc=True),
+                                              name="time").as_unit("ns"))
+    out.attrs.update(df.attrs)
+    return out
+
+
+def _check_won(df: pd.DataFrame, path: str) -> None:
+    """KRX bars are whole won: a file of fractional prices (an FX series) is refused, not rounded."""
+    prices = df[["open", "high", "low", "close"]].to_numpy()
+    fractional = int((prices != np.rint(prices)).any(axis=1).sum())
+    if fractional:
+        raise ValueError(f"{path}: {fractional} of {len(df)} bars have prices that are not whole won "
+                         f"(e.g. {prices[(prices != np.rint(prices)).any(axis=1)][0][3]!r}); KRX bars are in KRW")
 
 
 def _iso_utc(index: pd.DatetimeIndex) -> list[str]:
@@ -245,7 +285,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-loss-pct", type=float, default=None, help="default: no stop loss")
     parser.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True,
                         help="start a new cycle after SIGNAL 3 (default on in backtests)")
-    parser.add_argument("--bar-size", help="must match the file's bars (default: inferred)")
+    parser.add_argument("--bar-size", help="the swing's bars: the file's (inferred, the default) or larger, "
+                                           "folded on the KRX session (1-minute files into 30Min or 1H)")
     parser.add_argument("--cash", type=int, default=DEFAULT_CASH, help=f"default {DEFAULT_CASH}")
     parser.add_argument("--commission", type=float, default=DEFAULT_COMMISSION_PCT,
                         help=f"percent per side (default {DEFAULT_COMMISSION_PCT})")
@@ -264,26 +305,43 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         df = load_csv(args.csv)
-        if args.start:
-            df = df[df.index >= pd.Timestamp(args.start, tz="UTC")]
-        if args.end:
-            df = df[df.index < pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)]
+        _check_won(df, args.csv)
         size = infer_bar_size(df)
-        if args.bar_size and args.bar_size != size:
-            raise ValueError(f"--bar-size {args.bar_size} does not match the file's {size} bars")
+        if args.bar_size and parse_bar_size(args.bar_size) != size:
+            df = _fold(df, size, parse_bar_size(args.bar_size))
+        full = df
+        if args.end:
+            df = df[df.index < pd.Timestamp(args.end, tz="Asia/Seoul") + pd.Timedelta(days=1)]
+        warmup = 0
+        if args.start:
+            first = pd.Timestamp(args.start, tz="Asia/Seoul")
+            before = df[df.index < first].iloc[-SEED_BARS:]  # seeds the indicators, as a live swing's history
+            df = pd.concat([before, df[df.index >= first]])
+            warmup = len(before)
+        if len(df) - warmup == 0:
+            raise ValueError(f"no bars between {args.start or 'the start'} and {args.end or 'the end'} "
+                             f"(the file covers {kst(full.index[0].isoformat(), True)} .. "
+                             f"{kst(full.index[-1].isoformat(), True)})")
+        size = args.bar_size and parse_bar_size(args.bar_size) or size
         params = SwingParams(
             stock_code=args.code or df.attrs.get("code", "000000"), unit_amount=args.unit_amount,
             short_term=args.short_term, medium_term=args.medium_term, long_term=args.long_term,
             rsi_threshold=args.rsi_threshold, adx_threshold=args.adx_threshold,
             obv_threshold=args.obv_threshold, bar_size=size, stop_loss_pct=args.stop_loss_pct,
             repeat=args.repeat).validate()
+        if len(df) < params.warmup_bars:
+            print(f"backtest: warning: {len(df)} bars in all but the rules warm up on {params.warmup_bars} "
+                  f"(3 x long_term): no decision will be taken", file=sys.stderr)
+        elif args.start and warmup < params.warmup_bars:
+            print(f"backtest: warning: {warmup} bars of history before the start, the rules need "
+                  f"{params.warmup_bars}: the first decisions are warm-up holds", file=sys.stderr)
         result = backtest(df, params, cash=args.cash, commission_pct=args.commission, tax_pct=args.tax,
-                          market=args.market)
+                          market=args.market, warmup=warmup)
     except (OSError, ValueError) as exc:  # SwingParamsError is a ValueError naming the fields
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
     if args.plot:
-        plot(df, result, Path(args.plot))
+        plot(df, result, Path(args.plot), warmup=warmup)
         log.info("plot written to %s", args.plot)
     if args.json:
         sys.stdout.write(msgspec.json.encode(result.document()).decode() + "\n")
@@ -331,8 +389,9 @@ def _can_plot() -> bool:
     return True
 
 
-def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
-    """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg)."""
+def plot(df: pd.DataFrame, result: BacktestResult, path: Path, warmup: int = 0) -> None:
+    """Price with the three EMAs and the trades, over the equity curve (matplotlib, Agg).
+    The first ``warmup`` rows of ``df`` only seed the EMAs (they are not drawn)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
@@ -342,6 +401,8 @@ def plot(df: pd.DataFrame, result: BacktestResult, path: Path) -> None:
     close = df["close"].to_numpy(np.float64)
     arrays = indicator_arrays(_params_of(p),
                               df["high"].to_numpy(), df["low"].to_numpy(), close, df["volume"].to_numpy())
+    x, close = x[warmup:], close[warmup:]
+    arrays = {k: v[warmup:] for k, v in arrays.items()}
     fig = Figure(figsize=(12, 7), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))

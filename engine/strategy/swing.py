@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import numpy as np
@@ -49,12 +49,17 @@ from engine.market import indicators as ind
 from engine.market.messages import Bar
 
 __all__ = [
-    "BAR_SIZES", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
+    "BAR_SIZES", "SEED_BARS", "RSI_PERIOD", "DMI_PERIOD", "SwingParams", "SwingParamsError",
     "Snapshot", "SwingIndicators", "indicator_arrays", "snapshot_at",
     "SwingState", "Decision", "Fill", "decide", "apply_fill",
 ]
 
 BAR_SIZES = ("1Min", "5Min", "15Min", "30Min", "1H", "1D")
+# Closed bars a swing seeds its indicators with before its first check (and the backtest before
+# --start): EMAs and Wilder averages forget their seed geometrically, so after this many bars a
+# swing restarted with this history decides as an uninterrupted one (EMA240: (1-2/241)^1000 ~ 2e-4
+# of the seed's error left, EMA60: ~e-33).
+SEED_BARS = 1000
 RSI_PERIOD = 14
 DMI_PERIOD = 14
 

@@ -11,7 +11,7 @@ import msgspec
 
 from actors.account_messages import OrderResult
 from actors.market_feed import UpstreamStatus
-from actors.swing import CheckSignal, GetSwing, SwingActor
+from actors.swing import CheckSignal, GetSwing, OrderOutcome, SwingActor
 from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
@@ -96,4 +96,29 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     assert system.cell_info("/swings/7")["restarts"] == 0
     assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 10
     assert store.row.intent_order_id is None and store.row.signal_state == 1
+    await system.shutdown(1)
+
+
+async def test_every_swing_decision_leaves_one_info_line(caplog):
+    import logging
+
+    clock = ManualClock()
+    system = ActorSystem(clock=clock)
+    store, port = FakeStore(row(intent_order_id=None, intent_decision=None)), LosingPort()
+    feeds = system.spawn("/feeds", FeedsSink)
+
+    async def no_history(code: str, size: str, n: int) -> list[Bar]:
+        return []
+
+    system.spawn("/swings", Supervisor)
+    ref = system.spawn("/swings/7", lambda: SwingActor(
+        7, store, port, feeds, no_history, lambda m: m if isinstance(m, OrderOutcome) else None))
+    await ref.ask(GetSwing(), 1)
+    caplog.set_level(logging.INFO, logger="actors.swing")
+    now = clock.now_ms()
+    ref.tell(Bar("005930", "1Min", now - 120_000, 100_000, 100_100, 99_900, 100_000, 10))
+    ref.tell(CheckSignal(now))
+    await ref.ask(GetSwing(), 1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "actors.swing" and r.levelno == logging.INFO]
+    assert len(lines) == 1 and lines[0].startswith("swing 7: 005930 hold (SIGNAL 0 -> 0): "), lines
     await system.shutdown(1)

@@ -64,3 +64,17 @@ async def test_a_small_run_delivers_trades_and_reports_them() -> None:
                 "feed_kb_at_start", "loop_lag_ms"):
         assert key in summary
     assert "delivered msgs/s" in table(summary)
+
+
+@pytest.mark.timeout(120)
+async def test_a_small_cluster_run_spreads_clients_over_the_nodes() -> None:
+    # client k watches codes 3k..3k+2 (mod 6); clients 0 and 2 (and 1 and 3) land on different nodes, so
+    # every code is watched on two nodes and one of them gets it over NATS from the other's upstream
+    sc = Scenario(codes=6, rate=10.0, clients=4, per_client=3, duration=2.0, warmup=1.0, client_procs=3,
+                  progress=False, nodes=3)
+    summary = summarize(await run_scenario(sc))
+    assert summary["nodes"] == 3 and summary["clients"] == 4
+    offered = sc.clients * sc.per_client * sc.rate  # every client gets every trade of its codes
+    assert summary["delivered_per_s"] >= 0.75 * offered  # followers' clients too: the NATS hop delivers
+    assert summary["cpu_us_per_delivered"] > 0 and "nats_cpu_pct" in summary
+    assert "server CPU us per delivered msg" in table(summary)

@@ -196,7 +196,7 @@ def test_admin_sees_the_actor_tree_and_a_restart_counter_move(page, server):
     server.call(crash)  # the budget (3 restarts) is spent: stopped for good, and it stands out
     expect(row).to_have_attribute("data-state", "faulted")
     expect(row).to_have_class(re.compile("faulted"))
-    expect(row.locator(".badge")).to_have_text("⚠ faulted")
+    expect(row.locator(".badge")).to_have_text("◆ faulted")
     expect(page.locator("#m-faulted")).to_have_text("1")
     page.locator("#faulted-only").check()
     expect(page.locator("#actor-table tbody tr")).to_have_count(1)

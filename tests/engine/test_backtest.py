@@ -74,10 +74,15 @@ def test_accounting_identities_on_a_crafted_series() -> None:
     assert r.equity[0].equity == 5_000_000 and m.rejected_orders == 0
 
 
-def test_buys_shrink_to_the_cash_and_are_rejected_without_it() -> None:
+def test_a_buy_the_cash_cannot_cover_is_refused_whole_as_live() -> None:
     df = _crafted()
-    small = bt.backtest(df, PARAMS, cash=2_500_000)
-    assert all(t.cash_after >= 0 for t in small.trades)
+    small = bt.backtest(df, PARAMS, cash=2_500_000)  # one stage of 2,000,000 fits, the second does not
+    assert all(t.cash_after >= 0 for t in small.trades) and small.metrics.rejected_orders > 0
+    for t in small.trades:
+        if t.side == "buy":  # never shrunk: the decision's quantity, unit_amount // the deciding close
+            close = int(df.close.loc[pd.Timestamp(t.decided_at)])
+            assert t.quantity == 2_000_000 // close
+    assert not any(t.signal_after == 2 for t in small.trades)  # the second stage was refused every time
     broke = bt.backtest(df, PARAMS, cash=5_000)
     assert broke.trades == [] and broke.metrics.rejected_orders > 0
     assert all(e.signal == 0 for e in broke.equity)  # the SIGNAL moves only on a fill
@@ -126,3 +131,32 @@ def test_plot_without_matplotlib_says_which_extra_to_install(capsys: pytest.Capt
     assert bt.run(_args("--plot", str(png))) == 2
     assert "pip install 'autotrader[plot]'" in capsys.readouterr().err
     assert not png.exists()
+
+
+def test_a_halted_bar_fills_nothing_the_order_waits_for_the_next_trading_bar() -> None:
+    df = _crafted()
+    first = bt.backtest(df, PARAMS, cash=5_000_000).trades[0]
+    i = df.index.get_loc(pd.Timestamp(first.time))
+    halted = df.copy()
+    halted.iloc[i, halted.columns.get_loc("volume")] = 0.0  # the fill's bar is a trading halt
+    trade = bt.backtest(halted, PARAMS, cash=5_000_000).trades[0]
+    assert trade.decided_at == first.decided_at and trade.side == first.side
+    assert pd.Timestamp(trade.time) == df.index[i + 1] and trade.price == int(df.open.iloc[i + 1])
+
+
+def test_bad_input_gets_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    fx = str(Path(DAILY).parent / "fx_1h_EURUSD_backtesting-0.6.6.csv")
+    assert bt.run(_args_for(fx)) == 2
+    assert "not whole won" in capsys.readouterr().err
+    assert bt.run(_args_for(DAILY, "--start", "2030-01-01")) == 2
+    assert "no bars between 2030-01-01 and the end" in capsys.readouterr().err
+    assert bt.run(_args_for(DAILY, "--start", "1990-09-12", "--end", "1990-12-31", "--json")) == 0
+    assert "86 bars in all but the rules warm up on 180" in capsys.readouterr().err  # no decision possible
+    assert bt.run(_args_for(DAILY, "--start", "1990-10-01", "--end", "1991-12-31", "--json")) == 0
+    assert "17 bars of history before the start, the rules need 180" in capsys.readouterr().err
+
+
+def _args_for(csv: str, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bt.add_arguments(parser)
+    return parser.parse_args(["--csv", csv, *extra])

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 AUTOTRADER = [sys.executable, "-m", "web.cli"]
@@ -34,11 +33,12 @@ class Proc:
             raise
 
 
-async def start(args: list[str], env: dict[str, str], pattern: str, timeout: float = 60.0) -> Proc:
+async def start(args: list[str], env: dict[str, str], pattern: str, timeout: float = 60.0,
+                command: list[str] = AUTOTRADER) -> Proc:
     """Start ``autotrader ARGS`` and wait for the stdout line matching ``pattern`` (group 1 = URL)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     proc = await asyncio.create_subprocess_exec(
-        *AUTOTRADER, *args, cwd=ROOT, env=full_env,
+        *command, *args, cwd=ROOT, env=full_env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     lines: list[str] = []
@@ -75,5 +75,8 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-async def start_server(env: dict[str, str]) -> Proc:
-    return await start(["serve", "--host", "127.0.0.1", "--port", "0"], env, r"listening on (http://\S+)")
+async def start_server(env: dict[str, str], kill_at: str | None = None) -> Proc:
+    """The server; with ``kill_at``, one that SIGKILLs itself at that step (tests/integration/fault_server.py)."""
+    command = AUTOTRADER if kill_at is None else [sys.executable, "-m", "tests.integration.fault_server", kill_at]
+    return await start(["serve", "--host", "127.0.0.1", "--port", "0"], env, r"listening on (http://\S+)",
+                       command=command)

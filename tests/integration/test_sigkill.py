@@ -1,5 +1,5 @@
 """The server process is SIGKILLed at each named step of a REST order (the test-only
-``AUTOTRADER_FAULT_KILL_AT`` hook), then started again on the same database: the order
+fault hook, injected by ``tests/integration/fault_server.py``), then started again on the same database: the order
 is reconciled, never sent twice, and the balance matches its fills."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
 async def test_sigkill_mid_order_then_restart(tmp_path, empty_db_url, step, status, held):
     env = server_env(tmp_path, database_url=empty_db_url, ignore_market_hours="true", sim_quotes_per_s="20",
                      jwt_secret="k" * 40)
-    first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})
+    first = await start_server(env, kill_at=step)
     async with aiohttp.ClientSession() as http:
         creds = {"email": f"kill-{step}@example.com", "password": "s3cret-pass"}
         await http.post(f"{first.url}/users/register", json=creds)

@@ -1,5 +1,5 @@
 """A swing's transition cut by SIGKILL: the server is killed at each step of the swing's
-order (the test-only ``AUTOTRADER_FAULT_KILL_AT`` hook), then started again on the same
+order (the test-only fault hook, injected by ``tests/integration/fault_server.py``), then started again on the same
 database. The swing resumes, its order is reconciled (never sent twice) and the SIGNAL
 moves only if the order filled."""
 
@@ -68,7 +68,7 @@ async def test_sigkill_mid_swing_transition_then_restart(tmp_path, empty_db_url,
     email = f"swing-kill-{step}@example.com"
     swing_id = await seed(settings, email)
     env = server_env(tmp_path, database_url=empty_db_url, ignore_market_hours="true", sim_quotes_per_s="20")
-    first = await start_server({**env, "AUTOTRADER_FAULT_KILL_AT": step})  # the swing re-places at start
+    first = await start_server(env, kill_at=step)  # the swing re-places at start
     assert await asyncio.wait_for(first.proc.wait(), 60) == -9
 
     second = await start_server(env)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from engine.brokers.base import CancelRequest, ModifyRequest, OrderRejected, OrderRequest
-from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled
+from engine.brokers.paper import NoQuote, PaperBroker
 from engine.market.messages import Quote
 from engine.risk import Fees
 from engine.runtime import ManualClock
@@ -163,3 +163,20 @@ async def test_open_orders_reserve_and_cancel_modify_expire_release(paper):
     statuses = await broker.orders_today()
     assert [(s.cancelled, s.expired) for s in statuses] == [(True, False), (False, True)]
     assert (await broker.balance()).orderable == 1_000_000
+
+
+async def test_concurrent_market_orders_open_one_position(paper):
+    """The account's broker calls run concurrently: two first buys of a code must not both insert it."""
+    broker, board, clock, _ = paper
+    board.publish((50_000,), (49_950,), ask_qty=(100,), bid_qty=(100,))
+
+    async def buy(qty):
+        ack = await broker.place_order(_req("buy", qty))
+        return (await broker.await_fills(ack.broker_order_no)).fills
+
+    first, second = await asyncio.gather(buy(3), buy(4))
+    assert [f.quantity for f in first + second] == [3, 4]
+    (holding,) = (await broker.balance()).holdings
+    assert holding.quantity == 7 and holding.average_price == 50_000
+    # 150,000 + 22 and 200,000 + 30 commission
+    assert (await broker.balance()).cash == 1_000_000 - 150_022 - 200_030

@@ -15,6 +15,20 @@ async def register(client, headers, account=PAPER) -> int:
     return (await resp.json())["account_id"]
 
 
+async def as_admin(client, headers) -> dict[str, str]:
+    """The same caller, made an admin: only admins may loosen risk limits past the settings (0 = none)."""
+    from sqlalchemy import update
+
+    from storage.models import User
+    from web.auth import verify_token
+    from web.keys import SESSIONS, SETTINGS
+
+    user_id = verify_token(headers["Authorization"].split()[1], client.app[SETTINGS].jwt_secret)
+    async with client.app[SESSIONS].begin() as session:
+        await session.execute(update(User).where(User.id == user_id).values(role="admin"))
+    return headers
+
+
 async def drive(client, clock, coro, step_s: float = 1.0):
     """Await ``coro`` (a client call); whenever somebody waits for a quote, move the clock ``step_s``."""
     board = client.app[QUOTE_BOARD]

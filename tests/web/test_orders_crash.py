@@ -67,3 +67,28 @@ async def test_restart_reconciles_instead_of_resending(aiohttp_client, app_setti
     resp = await client.get("/accounts/balance", headers=headers)
     balance = await resp.json()
     assert sum(s["quantity"] for s in balance["stock_balance"]) == (10 if fills else 0)
+
+
+async def test_a_cancel_journalled_then_cut_is_finished_on_restart(aiohttp_client, app_settings, engine,
+                                                                   clock, make_user):
+    dies = msgspec.structs.replace(app_settings, restart_max=0)
+    app = create_app(dies, clock=clock)
+    app[ORDER_FAULT] = crash_at("cancel")  # the cancel is journalled on the order, never sent
+    client = await aiohttp_client(app)
+    _, headers = await make_user()
+    await register(client, headers)
+    resting = {"stock_code": "005930", "order_type": "buy", "quantity": 4, "price": 33_000}
+    code, placed = await order(client, clock, headers, resting)
+    assert code == 201
+    resp = await client.delete(f"/stocks/orders/{placed['order_id']}", headers=headers)
+    assert resp.status == 500
+    got = await (await client.get(f"/stocks/orders/{placed['order_id']}", headers=headers)).json()
+    assert got["status"] == "accepted" and got["pending_action"] == "cancel"
+    await client.close()
+
+    client = await aiohttp_client(create_app(app_settings, clock=clock))  # reconciles before listening
+    got = await (await client.get(f"/stocks/orders/{placed['order_id']}", headers=headers)).json()
+    assert got["status"] == "cancelled" and got["pending_action"] is None
+    assert "reconciliation" in got["reason"]
+    balance = await (await client.get("/accounts/balance", headers=headers)).json()
+    assert balance["orderable_cash"] == balance["cash_balance"] == 100_000_000

@@ -167,3 +167,51 @@ async def test_a_swing_tells_and_hears_back_even_when_halted(kis):
     refused = await asyncio.wait_for(inbox.get(), 5)
     assert refused.status == "refused" and refused.reason_code == "account_halted"
     assert len(fake.sent) == 1
+
+
+async def test_reconciliation_looks_an_order_up_on_its_own_date(kis, session_factory, clock):
+    from actors.reconcile import reconcile
+    from engine.market.krx import kst_date
+    from engine.risk import Fees
+    from storage import SqlJournal
+
+    client, headers, account, fake = kis
+    fake.answers = [OutcomeUnknown("read timeout")]
+    assert (await client.post("/stocks/order", json=LIMIT, headers=headers)).status == 202
+    created = (await _order(client, headers, account))["created_at"]
+    fake.statuses = [BrokerOrderStatus(broker_order_no="0000118", code="005930", side="buy", quantity=4,
+                                       filled_quantity=4, average_price=PRICE, ordered_ms=clock.now_ms())]
+    fake.days.clear()
+    tomorrow = clock.now_ms() + 86_400_000  # the process came back the next day
+    moved = await reconcile(account, SqlJournal(session_factory), fake, Fees(0.015, 0.18), tomorrow,
+                            lambda *_: None)
+    assert fake.days == [kst_date(clock.now_ms()).strftime("%Y%m%d")] == [created[:10].replace("-", "")]
+    assert [o.status for o in moved] == ["filled"]
+
+
+async def test_without_fill_notices_open_orders_are_reconciled_on_a_timer(aiohttp_client, app_settings, engine,
+                                                                         clock, make_user):
+    fake = FakeKis()
+
+    async def no_notices(listener, *, on_status=None):
+        return False  # no HTS id: KIS pushes nothing
+
+    fake.subscribe_fills = no_notices
+    settings = msgspec.structs.replace(app_settings, reconcile_interval_s=5.0)
+    app = create_app(settings, clock=clock)
+    app[KIS_BROKERS] = lambda credentials: fake
+    client = await aiohttp_client(app)
+    _, headers = await make_user()
+    account = await register(client, headers, {**KIS, "hts_id": None})
+    assert (await client.post("/stocks/order", json=LIMIT, headers=headers)).status == 201
+    fake.statuses = [BrokerOrderStatus(broker_order_no="K1", code="005930", side="buy", quantity=4,
+                                       filled_quantity=4, average_price=PRICE, ordered_ms=clock.now_ms())]
+    calls = len(fake.days)
+    await clock.advance(5.5)
+    await client.app[SYSTEM].idle()
+    assert len(fake.days) == calls + 1  # one inquiry per interval, not a poll per order
+    assert (await _order(client, headers, account))["status"] == "filled"
+    fake.days.clear()
+    await clock.advance(5.5)
+    await client.app[SYSTEM].idle()
+    assert fake.days == []  # nothing open: no call spent on the rate limit

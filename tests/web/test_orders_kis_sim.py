@@ -60,3 +60,36 @@ async def test_accounts_sharing_an_app_key_share_its_token_and_throttle(aiohttp_
         assert sum(sim.sim.token_issuances.values()) == 1  # one token per app key: one issuance a minute at KIS
         await client.close()
         sim.sim.orders.release()
+
+
+async def test_a_kis_order_is_modified_then_cancelled_through_order_rvsecncl(aiohttp_client, app_settings, engine,
+                                                                            make_user):
+    from engine.market.krx import price_limits, round_to_tick, tick_size
+
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+        settings = msgspec.structs.replace(
+            app_settings, kis_rest_url=sim.url, kis_ws_url=sim.ws_url, kis_rest_rate_per_s=1000.0,
+            kis_timeout_s=2.0)
+        client = await aiohttp_client(create_app(settings, clock=WallClock()))
+        _, headers = await make_user()
+        await register(client, headers, KIS)
+        code, price = common_price(sim)
+        lower = price_limits(sim.sim.market.state(code).prev_close)[0]
+        low = round_to_tick((lower + price) // 2, "up")  # below the market, inside the limits: rests
+        resp = await client.post("/stocks/order", headers=headers, json={
+            "stock_code": code, "order_type": "buy", "quantity": 5, "price": low})
+        assert resp.status == 201, await resp.text()
+        url = f"/stocks/orders/{(await resp.json())['order_id']}"
+        higher = low + tick_size(low)
+        resp = await client.patch(url, json={"price": higher, "quantity": 3}, headers=headers)
+        assert resp.status == 200, await resp.text()
+        modified = await resp.json()
+        (child,) = [o for o in sim.sim.orders.orders if o.orgn and not o.is_cancel]
+        assert (modified["price"], modified["quantity"], modified["broker_order_no"]) == (higher, 3, child.odno)
+        resp = await client.delete(url, headers=headers)
+        assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+        assert all(not o.open for o in sim.sim.orders.orders)  # nothing rests at KIS any more
+        resp = await client.delete(url, headers=headers)
+        assert resp.status == 409
+        await client.close()
+        sim.sim.orders.release()

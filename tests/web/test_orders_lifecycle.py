@@ -18,9 +18,10 @@ from actors.account import AccountActor
 from engine.brokers.sim import base_price
 from engine.runtime import MailboxSpec, ManualClock
 from storage.models import OrderRow
-from tests.web.orders_env import order, register
+from tests.web.orders_env import as_admin, order, register
 from tests.web.helpers import connect, until
 from web.app import create_app
+from web.keys import SYSTEM as SYSTEM_KEY
 
 assert base_price("005930") == 37_200
 REST = 33_000
@@ -32,7 +33,7 @@ def limit(qty, price=REST, side="buy"):
 
 async def no_limits(client, headers, account_id, **overrides):
     body = {"max_order_value": 0, "max_position_value": 0, **overrides}
-    resp = await client.put(f"/accounts/{account_id}/risk", json=body, headers=headers)
+    resp = await client.put(f"/accounts/{account_id}/risk", json=body, headers=await as_admin(client, headers))
     assert resp.status == 200, await resp.text()
 
 
@@ -80,6 +81,7 @@ async def test_modify_checks_its_change_and_moves_the_reservation(client, clock,
     _, headers = await make_user()
     account = await register(client, headers)
     await no_limits(client, headers, account)
+    ws = await connect(client, headers)
     status, placed = await order(client, clock, headers, limit(10))
     assert status == 201
     url = f"/stocks/orders/{placed['order_id']}"
@@ -94,6 +96,10 @@ async def test_modify_checks_its_change_and_moves_the_reservation(client, clock,
     assert (view["price"], view["quantity"], view["status"]) == (33_500, 6, "accepted")
     # 6 x 33,500 = 201,000; commission 201,000 x 0.015 % = 30.15 -> 30
     assert (await balance(client, headers))["orderable_cash"] == 100_000_000 - 201_030
+    accepted, modified = await until(ws, "order", 2)
+    assert (accepted["event"], modified["event"]) == ("accepted", "modified")
+    assert (modified["order"]["price"], modified["order"]["quantity"]) == (33_500, 6)
+    await ws.close()
 
     status, market = await order(client, clock, headers, {"stock_code": "005930", "order_type": "buy",
                                                           "quantity": 1})
@@ -211,3 +217,53 @@ async def test_a_stopping_swing_cancels_its_open_orders_and_only_those(client, c
     assert orders[str(swing_order.order_id)]["status"] == "cancelled"
     assert orders[str(swing_order.order_id)]["reason"] == "swing 9 stopped"
     assert orders[rest_order["order_id"]]["status"] == "accepted"
+
+
+async def test_per_user_limits_name_themselves(aiohttp_client, app_settings, engine, clock, make_user):
+    from tests.web.helpers import DEMO
+    from tests.web.orders_env import PAPER
+
+    settings = msgspec.structs.replace(app_settings, max_accounts_per_user=1, max_swings_per_user=1,
+                                       max_open_orders_per_account=2)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    _, headers = await make_user()
+    await register(client, headers)
+    resp = await client.post("/accounts/register", json={**PAPER, "account_number": "50123457-01"},
+                             headers=headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "max_accounts"
+    assert (await client.post("/swing/register", json=DEMO, headers=headers)).status == 201
+    resp = await client.post("/swing/register", json=DEMO, headers=headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "max_swings"
+    for _ in range(2):
+        assert (await client.post("/stocks/order", json=limit(1), headers=headers)).status == 201
+    resp = await client.post("/stocks/order", json=limit(1), headers=headers)
+    error = (await resp.json())["error"]
+    assert resp.status == 422 and error["code"] == "max_open_orders" and "limit is 2" in error["message"]
+
+
+async def test_the_openapi_document_has_cancel_and_modify(client):
+    paths = (await (await client.get("/openapi.json")).json())["paths"]
+    item = paths["/stocks/orders/{order_id}"]
+    assert {"get", "delete", "patch"} <= set(item)
+    assert {"200", "404", "409"} <= set(item["delete"]["responses"])
+    assert "requestBody" in item["patch"] and {"200", "409", "422"} <= set(item["patch"]["responses"])
+    assert {"201", "202", "429", "503"} <= set(paths["/stocks/order"]["post"]["responses"])
+
+
+async def test_one_socket_more_than_the_per_user_limit_is_refused(aiohttp_client, app_settings, engine, clock,
+                                                                  make_user):
+    settings = msgspec.structs.replace(app_settings, ws_max_connections_per_user=2)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    _, alice = await make_user("alice@example.com")
+    _, bob = await make_user("bob@example.com")
+    first, second = await connect(client, alice), await connect(client, alice)
+    await client.app[SYSTEM_KEY].idle()  # both sessions registered with the hub
+    ws = await client.ws_connect("/kis_socket")
+    await ws.send_json({"type": "auth", "token": alice["Authorization"].split()[1]})
+    error = await ws.receive_json(timeout=5)
+    assert error["type"] == "error" and error["code"] == "max_connections"
+    closed = await ws.receive(timeout=5)
+    assert closed.data == 1008 or ws.close_code == 1008
+    other = await connect(client, bob)  # another user is not limited by alice's sockets
+    for sock in (first, second, other):
+        await sock.close()

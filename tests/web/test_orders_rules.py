@@ -7,7 +7,7 @@ import pytest
 
 from engine.brokers.sim import base_price
 from engine.market.krx import price_limits
-from tests.web.orders_env import order, register
+from tests.web.orders_env import as_admin, order, register
 
 BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 10}
 BASE = base_price("005930")  # 37,200: tick 50, limits 26,050 .. 48,350
@@ -50,7 +50,7 @@ async def test_buying_power_counts_the_fees(client, clock, make_user, app_settin
     limit = {**BUY, "price": BASE, "quantity": shares}
     account = (await (await client.get("/accounts", headers=headers)).json())["accounts"][0]["account_id"]
     resp = await client.put(f"/accounts/{account}/risk", json={"max_order_value": 0, "max_position_value": 0},
-                            headers=headers)
+                            headers=await as_admin(client, headers))
     assert resp.status == 200
     got, error = await order(client, clock, headers, limit)
     assert got == 422 and error["error"]["code"] == "insufficient_cash"

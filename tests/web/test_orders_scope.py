@@ -47,3 +47,25 @@ async def test_halt_stops_every_new_order_until_resumed(client, clock, make_user
     assert view["max_order_value"] == 50_000_000 and view["overrides"]["max_order_value"] is None
     bad = await client.put(f"/accounts/{account}/risk", json={"max_order_value": -1}, headers=owner)
     assert bad.status == 422 and "max_order_value" in (await bad.json())["error"]["fields"]
+
+
+async def test_a_user_may_tighten_risk_limits_but_only_an_admin_may_loosen_them(client, make_user, app_settings):
+    from tests.web.orders_env import register
+
+    _, owner = await make_user("owner@example.com")
+    _, admin = await make_user("admin@example.com", role="admin")
+    account = await register(client, owner)
+    url = f"/accounts/{account}/risk"
+    tight = {"max_order_value": app_settings.max_order_value // 2}
+    resp = await client.put(url, json=tight, headers=owner)
+    assert resp.status == 200 and (await resp.json())["max_order_value"] == app_settings.max_order_value // 2
+    for loose in ({"max_order_value": app_settings.max_order_value + 1}, {"max_position_value": 0},
+                  {"daily_loss_limit": app_settings.daily_loss_limit * 2}):
+        resp = await client.put(url, json=loose, headers=owner)
+        assert resp.status == 403, loose
+        error = (await resp.json())["error"]
+        assert error["code"] == "loosen_admin_only" and set(error["fields"]) == set(loose)
+    assert (await (await client.get(url, headers=owner)).json())["max_order_value"] == tight["max_order_value"]
+    assert (await client.put(url, json={"max_order_value": None}, headers=owner)).status == 200  # back to the setting
+    resp = await client.put(url, json={"max_order_value": 0, "max_position_value": 0}, headers=admin)
+    assert resp.status == 200 and (await resp.json())["max_order_value"] == 0

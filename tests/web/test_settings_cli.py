@@ -15,19 +15,26 @@ from web.cli import main
     ("AUTOTRADER_LOG_LEVEL", "LOUD"),
     ("AUTOTRADER_JWT_LIFETIME_S", "0"),
     ("AUTOTRADER_JWT_LIFETIME_S", "-5"),
-    ("AUTOTRADER_RESTART_WINDOW_S", "0"),
+    ("AUTOTRADER_WS_MAX_QUEUE", "0"),
+    ("AUTOTRADER_ASK_TIMEOUT_S", "0"),
     ("AUTOTRADER_LOGIN_MAX_FAILURES", "0"),
     ("AUTOTRADER_MAX_BODY_BYTES", "10"),
 ])
 def test_a_bad_value_stops_serve_with_one_line_naming_it(monkeypatch, capsys, tmp_path, name, value):
     monkeypatch.setenv("AUTOTRADER_DATA_DIR", str(tmp_path))
     monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--port", "0"])
+    with pytest.raises(SystemExit) as exit_info:  # db upgrade: had the value passed, it would end anyway
+        main(["serve", "--port", "0"] if name == "AUTOTRADER_BCRYPT_COST" else ["db", "upgrade"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and name in err[0] and "Traceback" not in err[0]
     assert not list(tmp_path.iterdir())  # stopped before anything was created
+
+
+def test_every_checked_range_names_a_setting():
+    from engine.settings import _RANGES, Settings
+
+    assert {field for field, _, _ in _RANGES} <= set(Settings.__struct_fields__)
 
 
 def test_a_port_out_of_range_names_the_variable():

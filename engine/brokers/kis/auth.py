@@ -90,7 +90,6 @@ class KisAuth:
         self._approval_ms = 0
         self._approval_lock = asyncio.Lock()
         self.store = store
-        self.max_wait_s = max_wait_s  # a caller waits this long at most for the next issuance slot
         self._loaded = store is None
         self.issuances = 0
         self.approvals = 0
@@ -133,7 +132,6 @@ class KisAuth:
     def use_store(self, store: TokenStore) -> None:
         """Keep tokens in ``store`` from now on (read it before the next issuance)."""
         self.store = store
-        self.max_wait_s = max_wait_s  # a caller waits this long at most for the next issuance slot
         self._loaded = self._token is not None
 
     @property

@@ -1,3 +1,4 @@
+import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -135,3 +136,38 @@ def test_bad_inputs(tmp_path):
     bad.write_text("Datetime,Close,High,Low,Open,Volume\n2025-06-13 00:00:00+00:00,100,90,95,100,5\n")
     with pytest.raises(ValueError, match="inconsistent"):
         load_minute_bars(bad, "005930")
+
+
+async def test_market_time_replay_refuses_non_won_files_and_empty_ranges():
+    from engine.runtime.replay_clock import ReplayClock
+
+    fx = ReplayMarket(ReplayClock(0, speed=None), data_file("fx_1h_EURUSD_backtesting-0.6.6.csv"), code="005930")
+    with pytest.raises(ValueError, match="not whole won"):
+        await fx.start(Sink())
+    empty = ReplayMarket(ReplayClock(0, speed=None), data_file("krx_daily_005930.csv"), code="005930",
+                         start="2024-01-01")
+    with pytest.raises(ValueError, match="no bar between 2024-01-01 and the end"):
+        await empty.start(Sink())
+    with pytest.raises(ValueError, match="before its start"):
+        ReplayMarket(ReplayClock(0, speed=None), ONE_DAY, start="2025-06-13", end="2025-06-01")
+
+
+async def test_market_time_replay_plays_a_daily_bar_inside_its_session():
+    from engine.market import krx
+    from engine.runtime.replay_clock import ReplayClock
+
+    clock = ReplayClock(0, speed=None, paused=False)
+    market = ReplayMarket(clock, data_file("krx_daily_005930.csv"), code="005930", start="2023-12-22")
+    sink = Sink()
+    await market.start(sink)
+    await market.subscribe("trade", "005930")
+    assert krx.to_kst(clock.now_ms()).isoformat() == "2023-12-22T08:29:00+09:00"
+    warm = await market.backfill("005930", "1D", 3)  # the warm-up: the file's bars before the start
+    assert [krx.kst_date(b.start_ms).isoformat() for b in warm] == ["2023-12-19", "2023-12-20", "2023-12-21"]
+    clock.start()
+    await asyncio.wait_for(clock.finished.wait(), 10)
+    await clock.stop()
+    # 2023-12-22: O 75,800 H 76,300 L 75,400 C 75,900 (a rising bar: low before high), close at 15:30:00
+    assert [(krx.to_kst(t.ts_ms).strftime("%H:%M:%S"), t.price) for t in sink.ticks] == [
+        ("09:00:00", 75_800), ("11:10:00", 75_400), ("13:20:00", 76_300), ("15:30:00", 75_900)]
+    assert sum(t.volume for t in sink.ticks) == 14_515_608 and market.progress() == 1.0

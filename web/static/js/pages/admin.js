@@ -50,7 +50,7 @@ export function mount(view) {
       const path = h("th.path", { scope: "row" }, r.path);
       path.style.paddingLeft = `${0.4 + depth * 0.9}rem`;
       return h(`tr${bad ? ".faulted" : r.restarts ? ".restarted" : ""}`, { "data-path": r.path, "data-state": r.state },
-        path, h("td", r.kind), h("td", h(`span.badge.${r.state}`, `${bad ? "⚠ " : ""}${r.state}`)),
+        path, h("td", r.kind), h("td", h(`span.badge.${r.state}`, `${bad ? "◆ " : ""}${r.state}`)),
         h("td.num", `${r.mailbox_depth}/${r.mailbox_limit} (${r.mailbox_peak})`), h("td.num", won(r.handled)),
         h("td.num", won(r.rejected)), h("td.num", won(r.conflated)),
         h("td.num", won(r.dead_letters || 0)),

@@ -18,7 +18,7 @@ export function mount(view) {
     const r = await get(`/accounts/${accountId}/risk`);
     const reason = h("input", { id: "halt-reason", placeholder: t("risk.reason") });
     const state = h(`p.risk-state.${r.halted ? "halted" : "active"}`, { id: "risk-state", role: "status" },
-      r.halted ? `⛔ ${t("risk.halted")}${r.halted_reason ? ` — ${r.halted_reason}` : ""}` : `✔ ${t("risk.active")}`);
+      r.halted ? `■ ${t("risk.halted")}${r.halted_reason ? ` — ${r.halted_reason}` : ""}` : `▶ ${t("risk.active")}`);
     const toggle = r.halted
       ? h("button.big", { type: "button", id: "resume", on: { click: () => act("resume") } }, t("risk.resume"))
       : h("button.big.danger", { type: "button", id: "halt", on: { click: () => act("halt", reason.value) } }, t("risk.halt"));

@@ -1,0 +1,350 @@
+"""Cluster mode: one owner per account, and the way every node's requests reach it.
+
+An account's :class:`~actors.account.AccountActor` and its swings run only on
+the node that holds the lease ``account.<id>`` (see :mod:`engine.cluster.lease`).
+Taking an account::
+
+    lease (KV create) ─▶ fence claimed in the database (token only grows) ─▶ AccountActor spawned
+      (its on_start reconciles the journal against the broker, as after a restart) ─▶ its swings spawned
+
+Losing it (a renewal failed, or the lease's time ran out locally) stops the
+actor and the swings at once; the journal refuses any write still in flight
+(:mod:`storage.fences`). A request on any node (:meth:`AccountOwnership.ask`)
+goes to the local actor when this node owns the account, else to the owner
+over NATS request/reply with the same timeout; an account nobody owns is taken
+by the node the rendezvous hash of its id names among the live nodes.
+
+On every heartbeat each node sweeps the accounts that must run (live swings
+or open orders) and takes those nobody held at its last two sweeps that hash
+to it: that is failover, within the lease TTL plus two heartbeats (a third of
+the TTL each) of a node's death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from actors import paths
+from actors.account_messages import OrderResult, OrderTicket, PlaceOrder
+from actors.account_hub import AccountRef
+from actors.session_hub import ToUser
+from actors.swing import StopSwing
+from actors.swing_hub import StartSwing, SwingEnded
+from actors.ws_session import OrderEvent
+from engine.cluster.errors import NodeUnreachable, OwnerUnavailable
+from engine.cluster.node import ClusterNode, rendezvous
+from engine.cluster.subjects import Subjects
+from engine.runtime import ActorRef, ActorStopped, ActorSystem, MailboxFull
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_PREFIX = "account."
+
+
+class SwingsChanged(msgspec.Struct, frozen=True):
+    """To the owner: start the account's live swings it does not run yet (a new registration)."""
+
+    account_id: int
+
+
+class StopSwingAt(msgspec.Struct, frozen=True):
+    """To the owner: stop one of the account's swings (``StopSwing`` there). Answers whether it ran."""
+
+    account_id: int
+    swing_id: int
+    liquidate: bool = False
+
+
+class PlaceRemote(msgspec.Struct, frozen=True):
+    """A PlaceOrder for another node: its deadline as seconds left (loop times do not cross machines).
+    The owner answers with the :class:`OrderResult` its ticket holds by then, as ``ticket.wait`` does here."""
+
+    order: PlaceOrder  # reply_to and deadline None
+    wait_s: float
+
+
+class OwnAccount(msgspec.Struct, frozen=True):
+    """To the node an unowned account hashes to: take it. Answers the owner's node id."""
+
+    account_id: int
+
+
+class _Event(msgspec.Struct, frozen=True, array_like=True):
+    origin: str
+    user_id: int
+    event: str
+    order: dict[str, Any]
+
+
+_event = msgspec.json.Decoder(_Event)
+
+Claim = Callable[[int, int], Awaitable[bool]]  # (account id, token) -> recorded
+SwingsOf = Callable[[int], Awaitable[list[tuple[int, str]]]]  # account id -> [(swing id, bar size)]
+Needed = Callable[[], Awaitable[set[int]]]  # accounts that must run somewhere
+
+
+class AccountOwnership:
+    def __init__(self, node: ClusterNode, *, claim: Claim, swings_of: SwingsOf, needed: Needed) -> None:
+        self.node = node
+        self.claim = claim
+        self.swings_of = swings_of
+        self.needed = needed
+        self.system: ActorSystem | None = None
+        self.swings: dict[int, set[int]] = {}  # owned account -> swing ids it runs here
+        self._taking: dict[int, asyncio.Future[bool]] = {}
+        self._orphans: set[int] = set()  # unowned accounts seen by the last sweep
+        self.taken = 0
+        self.given_up = 0
+        self.forwarded = 0
+        self.events_in = 0
+        self.events_out = 0
+        self.handlers: dict[type, Callable[[Any, float], Awaitable[Any]]] = {}  # other calls this node answers
+        node.leases.on_lost = self._lost
+
+    # -- the Fence the journal checks --------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        return self.node.node_id
+
+    def token(self, account_id: int) -> int | None:
+        lease = self.node.leases.valid(Subjects.account_key(account_id))
+        return None if lease is None else lease.token
+
+    def owned(self) -> list[int]:
+        return sorted(int(k[len(ACCOUNT_PREFIX):]) for k in self.node.leases.held if k.startswith(ACCOUNT_PREFIX))
+
+    # -- start -------------------------------------------------------------------------------
+    async def attach(self, system: ActorSystem) -> None:
+        """Serve requests, relay order events, and sweep on every heartbeat (call once actors run)."""
+        self.system = system
+        await self.node.serve(self._handle)
+        await self.node.subscribe(self.node.subjects.user_events(), self._on_event)
+        self.node.on_heartbeat.append(self.sweep)
+
+    # -- taking and losing -------------------------------------------------------------------
+    async def take(self, account_id: int) -> bool:
+        """Own the account here if nobody does; True if this node owns it now."""
+        if self.token(account_id) is not None:
+            return True
+        pending = self._taking.get(account_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = self._taking[account_id] = asyncio.get_running_loop().create_future()
+        try:
+            owned = await self._take(account_id)
+            future.set_result(owned)
+            return owned
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it
+            raise
+        finally:
+            del self._taking[account_id]
+
+    async def _take(self, account_id: int) -> bool:
+        assert self.system is not None
+        key = Subjects.account_key(account_id)
+        lease = await self.node.leases.acquire(key)
+        if lease is None:
+            return False
+        if not await self.claim(account_id, lease.token):
+            log.warning("account %d: a newer owner's fence is recorded; lease given up", account_id)
+            self.given_up += 1
+            await self.node.leases.release(key)
+            return False
+        hub = self.system.ref(paths.ACCOUNTS)
+        await hub.ask(AccountRef(account_id), self.node.ttl_s)  # spawned: on_start reconciles its journal
+        self.taken += 1
+        await self._start_swings(account_id)
+        log.info("account %d owned by %s (token %d)", account_id, self.node_id, lease.token)
+        return True
+
+    async def _start_swings(self, account_id: int) -> None:
+        assert self.system is not None
+        mine = self.swings.setdefault(account_id, set())
+        hub = self.system.ref(paths.SWINGS)
+        for swing_id, bar_size in await self.swings_of(account_id):
+            if swing_id not in mine:
+                mine.add(swing_id)
+                hub.tell(StartSwing(swing_id, bar_size))
+
+    def _lost(self, key: str) -> None:
+        """The lease is gone: nothing of the account may run here any more."""
+        if not key.startswith(ACCOUNT_PREFIX) or self.system is None:
+            return
+        account_id = int(key[len(ACCOUNT_PREFIX):])
+        log.warning("account %d: lease lost, stopping its actor and swings on %s", account_id, self.node_id)
+        for swing_id in self.swings.pop(account_id, set()):
+            ref = self.system.lookup(paths.swing(swing_id))
+            if ref is not None:
+                ref.stop()
+            try:
+                self.system.ref(paths.SWINGS).tell(SwingEnded(swing_id))
+            except (MailboxFull, ActorStopped):
+                pass  # the hub is stopping: its swings stop with it
+        ref = self.system.lookup(paths.account(account_id))
+        if ref is not None:
+            ref.stop()
+
+    async def sweep(self) -> None:
+        """Take the accounts that must run, that nobody holds, and that hash to this node."""
+        for key in [k for k in self.node.leases.held if k.startswith(ACCOUNT_PREFIX)]:
+            if self.node.leases.valid(key) is None:  # its time passed without a renewal
+                self.node.leases.held.pop(key, None)
+                self._lost(key)
+        live = self.node.live_nodes()
+        if self.node_id not in live:
+            return
+        held = {h.key for h in await self.node.leases.holders(ACCOUNT_PREFIX)}
+        orphans = {a for a in await self.needed() if Subjects.account_key(a) not in held}
+        # an orphan is taken on its second sighting: by then every node's view of the live nodes
+        # is one heartbeat fresher, so they agree on where it hashes (a new node is counted)
+        for account_id in sorted(orphans & self._orphans):
+            if rendezvous(Subjects.account_key(account_id), live) == self.node_id:
+                await self.take(account_id)
+        self._orphans = orphans
+
+    def place(self, account_id: int) -> str:
+        """The node an unowned account goes to: the rendezvous hash of its id over the live nodes."""
+        return rendezvous(Subjects.account_key(account_id), self.node.live_nodes()) or self.node_id
+
+    # -- requests -----------------------------------------------------------------------------
+    async def ask(self, account_id: int, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
+        """``msg`` answered by the account's actor wherever it runs, within ``timeout`` (a PlaceOrder: an
+        :class:`OrderTicket`, here or from the owner's answer)."""
+        if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
+            msg = msgspec.structs.replace(msg, reply_to=None)  # a ref never crosses the wire
+        deadline = time.monotonic() + timeout
+        for _ in range(3):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if self.token(account_id) is not None:
+                return await self._local(account_id, msg, left, wait_for_room)
+            holder = await self.node.leases.holder(Subjects.account_key(account_id))
+            if holder is None:
+                target = self.place(account_id)
+                if target == self.node_id:
+                    await self.take(account_id)
+                    continue
+                try:
+                    await self.node.call(target, OwnAccount(account_id), min(left, self.node.ttl_s))
+                except (NodeUnreachable, TimeoutError):
+                    await self.take(account_id)  # the hashed node is gone: take it here
+                continue
+            if holder.node == self.node_id:  # ours in the bucket but not trusted locally: renew first
+                await self.node.leases.renew_all()
+                continue
+            try:
+                self.forwarded += 1
+                if isinstance(msg, PlaceOrder):
+                    loop = asyncio.get_running_loop()
+                    wait_s = left if msg.deadline is None else max(0.0, msg.deadline - loop.time())
+                    remote = PlaceRemote(msgspec.structs.replace(msg, deadline=None), wait_s)
+                    result: OrderResult = await self.node.call(holder.node, remote, left, wait_for_room)
+                    return OrderTicket(result)  # its outcome already waited for, there
+                return await self.node.call(holder.node, msg, left, wait_for_room)
+            except OwnerUnavailable:
+                continue  # it lost the account before our call arrived: nothing was done there
+            except NodeUnreachable:
+                raise OwnerUnavailable(f"account {account_id}'s node {holder.node} does not answer; "
+                                       f"its lease lapses within {self.node.ttl_s:g} s") from None
+        raise TimeoutError(f"account {account_id}: no owner within {timeout:g} s")
+
+    async def _local(self, account_id: int, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
+        assert self.system is not None
+        if isinstance(msg, SwingsChanged):
+            await self._start_swings(account_id)
+            return None
+        if isinstance(msg, StopSwingAt):
+            ref = self.system.lookup(paths.swing(msg.swing_id))
+            if ref is None:
+                return False
+            try:
+                await ref.ask(StopSwing(msg.liquidate), timeout)
+            except ActorStopped:
+                return False
+            return True
+        ref = await self.system.ref(paths.ACCOUNTS).ask(AccountRef(account_id), timeout)
+        if isinstance(msg, PlaceRemote):  # from another node: answer the outcome within its wait
+            order = msgspec.structs.replace(msg.order, deadline=asyncio.get_running_loop().time() + msg.wait_s)
+            ticket: OrderTicket = await ref.ask(order, timeout, wait_for_room=wait_for_room)
+            return await ticket.wait(msg.wait_s)
+        return await ref.ask(msg, timeout, wait_for_room=wait_for_room)
+
+    async def _handle(self, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
+        """A call from another node."""
+        handler = self.handlers.get(type(msg))
+        if handler is not None:
+            return await handler(msg, timeout)
+        match msg:
+            case OwnAccount():
+                await self.node.leases.renew_all()  # a lease we still trust but lost is dropped first
+                await self.take(msg.account_id)
+                return self.node_id
+            case _:
+                account_id = msg.order.account_id if isinstance(msg, PlaceRemote) else msg.account_id
+                if self.token(account_id) is None:  # moved meanwhile: the caller asks again
+                    raise OwnerUnavailable(f"account {account_id} is not owned by {self.node_id}")
+                return await self._local(account_id, msg, timeout, wait_for_room)
+
+    async def swings_changed(self, account_id: int, timeout: float) -> None:
+        """A swing of the account was registered: its owner (taken if need be) starts it."""
+        await self.ask(account_id, SwingsChanged(account_id), timeout)
+
+    # -- order events to sockets on every node -----------------------------------------------------
+    def sessions_hub(self, local: Callable[[], ActorRef | None]) -> Callable[[], Any]:
+        """What AccountDeps.sessions_hub returns in cluster mode: tells the local hub and publishes."""
+        relay = _EventRelay(self, local)
+        return lambda: relay
+
+    async def _on_event(self, msg: Any) -> None:
+        event = _event.decode(msg.data)
+        if event.origin == self.node_id or self.system is None:
+            return
+        self.events_in += 1
+        hub = self.system.lookup(paths.SESSIONS)
+        if hub is not None:
+            if not hub.try_tell(ToUser(event.user_id, OrderEvent(event.event, event.order))):
+                log.warning("order event for user %d not delivered here (the sessions hub is full)", event.user_id)
+
+    def view(self) -> dict[str, Any]:
+        return {"owned_accounts": self.owned(), "taken": self.taken, "given_up": self.given_up,
+                "forwarded": self.forwarded, "events_in": self.events_in, "events_out": self.events_out}
+
+
+class _EventRelay:
+    """Duck-types the session hub's ``tell`` for AccountActor: local sockets now, other nodes over NATS."""
+
+    def __init__(self, owner: AccountOwnership, local: Callable[[], ActorRef | None]) -> None:
+        self.owner = owner
+        self.local = local
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def tell(self, msg: ToUser) -> None:
+        hub = self.local()
+        if hub is not None:
+            hub.tell(msg)
+        self._publish(msg)
+
+    def try_tell(self, msg: ToUser) -> bool:
+        hub = self.local()
+        delivered = hub.try_tell(msg) if hub is not None else True
+        self._publish(msg)
+        return delivered
+
+    def _publish(self, msg: ToUser) -> None:
+        event = msg.msg
+        if isinstance(event, OrderEvent):
+            data = msgspec.json.encode(_Event(self.owner.node_id, msg.user_id, event.event, event.order))
+            task = asyncio.get_running_loop().create_task(
+                self.owner.node.publish(self.owner.node.subjects.user_events(), data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            self.owner.events_out += 1

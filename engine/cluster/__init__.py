@@ -1,0 +1,1 @@
+"""Cluster plumbing (NATS JetStream); imported only in cluster mode."""
