@@ -90,6 +90,7 @@ class KisAuth:
         self._approval_ms = 0
         self._approval_lock = asyncio.Lock()
         self.store = store
+        self.max_wait_s = max_wait_s  # a caller waits this long at most for the next issuance slot
         self._loaded = store is None
         self.issuances = 0
         self.approvals = 0
