@@ -215,6 +215,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("feed_grace_s", 0, None), ("feed_history_bars", 1, 1_000_000), ("kis_max_subscriptions", 1, None),
     ("kis_reconnect_base_s", 0.001, None), ("kis_reconnect_max_s", 0.001, None),
     ("kis_pingpong_timeout_s", 0.001, None), ("kis_rest_rate_per_s", 0, None), ("kis_timeout_s", 0.001, None),
+    ("kis_resubscribe_per_s", 0.01, 1000), ("reconcile_retry_s", 0.001, None),
     ("jwt_lifetime_s", 60, 366 * 86400), ("paper_initial_cash", 0, None), ("bcrypt_cost", 4, 31),
     ("bcrypt_concurrency", 1, 1024), ("bcrypt_queue", 0, None), ("login_max_failures", 1, None),
     ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),

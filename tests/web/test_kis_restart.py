@@ -16,16 +16,17 @@ from sqlalchemy import select
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime import ManualClock, WallClock
 from storage.kis_tokens import KisTokenRow
-from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET
+from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
 from tests.engine.brokers.kis.conftest import running_simulator
 from tests.web.orders_env import register
 from tests.web.helpers import common_price as _common_price
-from tests.web.helpers import KIS
 from web.app import create_app
 from web.keys import SOURCE
 from web.trading import RECONCILE, keyring
 
 pytestmark = pytest.mark.timeout(60)
+KIS = {"account_number": "50123456-01", "api_key": APP_KEY, "secret_key": APP_SECRET, "broker": "kis",
+       "hts_id": HTS_ID}
 
 
 def _settings(app_settings, sim, **extra):

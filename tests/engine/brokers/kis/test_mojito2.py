@@ -60,6 +60,10 @@ async def test_mojito2_token_quotes_charts_balance_and_orders(tmp_path, monkeypa
         assert int(after["output"]["ord_psbl_cash"]) == cash - limit  # the resting buy holds its cash
         assert int(after["output"]["max_buy_qty"]) == (cash - limit) // limit
         out = resting["output"]
+        open_orders = await asyncio.to_thread(broker.fetch_open_order, {  # its old TTTC8036R
+            "CTX_AREA_FK100": "", "CTX_AREA_NK100": "", "INQR_DVSN_1": "0", "INQR_DVSN_2": "0"})
+        assert open_orders["rt_cd"] == "0", open_orders
+        assert [o["odno"] for o in open_orders["output"]] == [out["ODNO"]]
         cancelled = await asyncio.to_thread(broker.cancel_order, out["KRX_FWDG_ORD_ORGNO"], out["ODNO"], 1, True)
         assert cancelled["rt_cd"] == "0", cancelled  # old TTTC0803U, hashkey
         (order,) = [o for o in s.sim.orders.orders if o.odno == out["ODNO"]]

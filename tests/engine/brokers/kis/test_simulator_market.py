@@ -5,6 +5,8 @@ The simulator runs on a manual clock at 10:00 KST on Friday 2025-06-13 (a sessio
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -13,12 +15,21 @@ from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits
 from engine.runtime.clock import ManualClock
 from tests.engine.brokers.kis.conftest import running_simulator
-from tests.engine.brokers.kis.helpers import approval_key as _approval
-from tests.engine.brokers.kis.helpers import subscribe_message as _msg
 
 pytestmark = pytest.mark.timeout(60)
 TEN_KST_20250613 = 1_749_776_400_000
 QUOTES = "/uapi/domestic-stock/v1/quotations"
+
+
+async def _approval(http, url):
+    async with http.post(f"{url}/oauth2/Approval", json={"grant_type": "client_credentials", "appkey": "app1",
+                                                         "secretkey": "sec1"}) as resp:
+        return (await resp.json())["approval_key"]
+
+
+def _msg(approval, tr_type, tr_id, code):
+    return json.dumps({"header": {"approval_key": approval, "custtype": "P", "tr_type": tr_type,
+                                  "content-type": "utf-8"}, "body": {"input": {"tr_id": tr_id, "tr_key": code}}})
 
 
 async def _get(http, s, token, path, tr_id, **params):
