@@ -9,7 +9,6 @@ import pytest
 
 from engine.brokers.base import CancelRequest, ModifyRequest, OrderRejected, OrderRequest
 from engine.brokers.paper import NoQuote, PaperBroker
-from engine.market.messages import Quote
 from engine.risk import Fees
 from engine.runtime import ManualClock
 from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
