@@ -34,8 +34,8 @@ async def _count(session_factory, model) -> int:
 async def test_restart_reconciles_instead_of_resending(aiohttp_client, app_settings, engine, session_factory,
                                                        clock, make_user, step, answer, status, paper_orders,
                                                        fills):
-    dies = msgspec.structs.replace(app_settings,
-        restart_max=0)  # the crashed actor stays down, like the process
+    # the crashed actor stays down, like the process; the client's answer waits 1 s, not 30, for it
+    dies = msgspec.structs.replace(app_settings, restart_max=0, order_timeout_s=1.0)
     app = create_app(dies, clock=clock)
     app[ORDER_FAULT] = crash_at(step)
     client = await aiohttp_client(app)
