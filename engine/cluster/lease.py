@@ -197,11 +197,11 @@ async def nats_errors(what: str, timeouts: bool = True) -> AsyncIterator[None]:
         e.OutboundBufferLimitError, e.StaleConnectionError, OSError)
     try:
         yield
-    except down as exc:
-        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
-    except TimeoutError as exc:  # nats.errors.TimeoutError is one too
+    except TimeoutError as exc:  # first: it is an OSError too (nats.errors.TimeoutError is one as well)
         if not timeouts:
             raise
+        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
+    except down as exc:
         raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
 
 
