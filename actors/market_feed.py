@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 RECENT_TRADES = 100
 BACKFILL_SIZES = ("1Min", "1D")  # larger intraday sizes are folded from 1Min by the store's readers
+# The forming 1Min bar goes to the bar writer at most this often while trades come (never per
+# trade) and at a stop, as a partial row its close overwrites; a (re)started feed takes it back.
+FORMING_SAVE_S = 5.0
+RESTORE_TIMEOUT_S = 2.0  # the stored forming bar is one row: a start never waits longer for it
 
 
 FeedChannel = Literal["trade", "quote", "bar"]
@@ -98,6 +102,10 @@ class FlushBars(msgspec.Struct, frozen=True):
     pass
 
 
+class SaveForming(msgspec.Struct, frozen=True):
+    """Timer: hand the forming 1Min bar to the bar writer (a partial row, replaced at its close)."""
+
+
 class WarmupLoaded(msgspec.Struct, frozen=True):
     subscriber: ActorRef
     bars: list[Bar]
@@ -129,7 +137,7 @@ class SubscriberGone(msgspec.Struct, frozen=True):
 
 FeedMsg = (
     Tick | Quote | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
-    | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded
+    | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded | SaveForming
 )
 
 
@@ -146,8 +154,10 @@ class MarketFeed(Actor):
         history: int,
         *,
         sessions: bool = False,
+        load_stored: BarLoader | None = None,
     ) -> None:
         self.sessions = sessions
+        self.load_stored = load_stored  # stored bars only (no backfill): the forming bar at a start
         self.code = code
         self.source = source
         self.hub = hub
@@ -168,12 +178,41 @@ class MarketFeed(Actor):
         self._flush_timer: Any = None  # sessions: armed for the earliest forming bar's end
         self._flush_due: int | None = None
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
+        self._forming_dirty = False  # a trade since the forming 1Min bar was last handed to the writer
+        self._forming_timer: Any = None
 
     async def on_start(self) -> None:
+        await self._restore_forming()
         self.hub.tell(FeedStarted(self.code))
         self._schedule_flush()
 
+    async def _restore_forming(self) -> None:
+        """Take back the 1Min bar that was forming when the last process (or this feed) stopped."""
+        now = self._market_now()
+        if self.load_stored is None or now is None:
+            return
+        base = self.bars.sizes[0]
+        try:
+            stored = await asyncio.wait_for(self.load_stored(self.code, base, 1), RESTORE_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the feed runs without it: that minute's earlier trades are missing
+            log.warning("feed %s: forming %s bar not restored: %r", self.code, base, exc)
+            return
+        if stored and self.bars.restore_forming(stored[-1], now):
+            log.info("feed %s: forming %s bar of %d restored (volume %d)", self.code, base,
+                     stored[-1].start_ms, stored[-1].volume)
+
+    def _save_forming(self) -> None:
+        if not self._forming_dirty or self.bar_writer is None:
+            return
+        self._forming_dirty = False
+        bar = self.bars.current(self.bars.sizes[0])
+        if bar is not None and not self.bar_writer.try_tell(ClosedBars([bar])):
+            log.warning("feed %s: forming bar not persisted (bar writer full or stopped)", self.code)
+
     async def on_stop(self) -> None:
+        self._save_forming()  # a graceful stop or restart hands over the minute still forming
         # the runtime cancels the flush timer and the loading tasks; who waits is served what there is
         if self._history is not None and not self._history.done():
             self._history.set_result(None)
@@ -200,6 +239,9 @@ class MarketFeed(Actor):
                 return list(self.recent)[-msg.limit:] if msg.limit > 0 else []
             case GetLatestQuote():
                 return self.quote
+            case SaveForming():
+                self._forming_timer = None
+                self._save_forming()
             case FlushBars():
                 now = self._market_now()
                 if now is not None:  # a replay that has not started has no market time yet
@@ -228,6 +270,9 @@ class MarketFeed(Actor):
         self.trades += 1
         self.recent.append(tick)
         closed = self.bars.add(tick)
+        if self._forming_timer is None and self.bar_writer is not None:
+            self._forming_timer = self.ctx.tell_later(FORMING_SAVE_S, SaveForming())
+        self._forming_dirty = True
         subs = self.subs
         if subs[("trade", False)]:
             self._fan_out(subs[("trade", False)], tick)
