@@ -37,7 +37,7 @@ from actors.session_hub import ToUser
 from actors.swing import StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
 from actors.ws_session import OrderEvent
-from engine.cluster.errors import NodeUnreachable, OwnerUnavailable
+from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, rendezvous
 from engine.cluster.subjects import Subjects
 from engine.runtime import ActorRef, ActorStopped, ActorSystem, MailboxFull
@@ -221,12 +221,16 @@ class AccountOwnership:
         if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
             msg = msgspec.structs.replace(msg, reply_to=None)  # a ref never crosses the wire
         deadline = time.monotonic() + timeout
-        for _ in range(3):
+        for _ in range(5):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             if self.token(account_id) is not None:
-                return await self._local(account_id, msg, left, wait_for_room)
+                try:
+                    return await self._local(account_id, msg, left, wait_for_room)
+                except FencedOut:  # another node took it (a rolling restart): nothing was written here
+                    await self.node.leases.renew_all()  # finds the lease lost and drops it
+                    continue
             holder = await self.node.leases.holder(Subjects.account_key(account_id))
             if holder is None:
                 target = self.place(account_id)
@@ -250,7 +254,7 @@ class AccountOwnership:
                     result: OrderResult = await self.node.call(holder.node, remote, left, wait_for_room)
                     return OrderTicket(result)  # its outcome already waited for, there
                 return await self.node.call(holder.node, msg, left, wait_for_room)
-            except OwnerUnavailable:
+            except (OwnerUnavailable, FencedOut):
                 continue  # it lost the account before our call arrived: nothing was done there
             except NodeUnreachable:
                 raise OwnerUnavailable(f"account {account_id}'s node {holder.node} does not answer; "
