@@ -58,8 +58,7 @@ from actors.account_messages import (
     OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
-from actors.session_hub import ToUser
-from actors.ws_session import OrderEvent
+from actors.session_hub import OrderEvent, ToUser
 from engine.brokers.base import (
     Broker, BrokerBalance, BrokerError, BrokerFill, BrokerUnavailable, CancelRequest, ModifyRequest, OrderAck,
         OrderRejected, OrderRequest, OutcomeUnknown,
