@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from tests.cluster.conftest import NATS_URL, drop_buckets
-from tests.conftest import TEST_DATA_KEY
+from tests.helpers import TEST_DATA_KEY
 from tests.integration.helpers import server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
