@@ -1,7 +1,9 @@
 """BarWriter (``/bars``): persists closed bars in batches.
 
 Feeds tell it :class:`ClosedBars`; it writes them every ``interval_s`` or
-when ``batch`` bars are waiting, with an idempotent upsert. If the database is
+when ``batch`` bars are waiting, with an idempotent upsert. Feeds also hand it the
+1Min bar still forming (every few seconds while trades come, and when they stop): a
+partial row that the bar's close, or a later snapshot, overwrites. If the database is
 down the bars stay buffered (up to ``max_buffer``; beyond that the oldest are
 dropped and counted) and the next flush tries again.
 """
@@ -77,8 +79,10 @@ class BarWriter(Actor):
         if not self.buffer:
             return
         bars = list(self.buffer)
+        # a feed's partial (forming) bar and its close may wait together: the newest of a key wins
+        latest = {(bar.code, bar.size, bar.start_ms): bar for bar in bars}
         try:
-            await self.save(bars)
+            await self.save(list(latest.values()) if len(latest) < len(bars) else bars)
         except Exception as exc:  # the database may be away: keep the bars, try next time
             self.failures += 1
             log.warning("bar writer: %d bars not written yet: %r", len(bars), exc)

@@ -152,6 +152,7 @@ class FeedHub(Supervisor):
         bar_writer: ActorRef | None = None,
         load_history: BarLoader | None = None,
         sessions: bool = False,
+        load_stored: BarLoader | None = None,
     ) -> None:
         super().__init__()
         self.sessions = sessions  # bars follow the KRX session (False: the around-the-clock demo market)
@@ -162,6 +163,7 @@ class FeedHub(Supervisor):
         self.feed_spec = feed_spec
         self.bar_writer = bar_writer
         self.load_history = load_history or bar_history(source)
+        self.load_stored = load_stored  # stored bars only: a feed's start takes its forming bar back
         self._use(FeedTable())
         self.feeds_started = 0
         self.feeds_stopped = 0
@@ -231,7 +233,7 @@ class FeedHub(Supervisor):
         ref = self.ctx.spawn(
             code,
             lambda: MarketFeed(code, self.source, hub, self.bar_writer, self.load_history, self.history,
-                               sessions=self.sessions),
+                               sessions=self.sessions, load_stored=self.load_stored),
             self.feed_spec,
         )
         self.router.feeds[code] = ref

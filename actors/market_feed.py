@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 RECENT_TRADES = 100
 BACKFILL_SIZES = ("1Min", "1D")  # larger intraday sizes are folded from 1Min by the store's readers
+# The forming 1Min bar goes to the bar writer at most this often while trades come (never per
+# trade) and at a stop, as a partial row its close overwrites; a (re)started feed takes it back.
+FORMING_SAVE_S = 5.0
+RESTORE_TIMEOUT_S = 2.0  # the stored forming bar is one row: aggregation never waits longer for it
+RESTORE_PENDING = 20_000  # trades held for aggregation meanwhile (they are fanned out at once)
 
 
 FeedChannel = Literal["trade", "quote", "bar"]
@@ -98,6 +103,17 @@ class FlushBars(msgspec.Struct, frozen=True):
     pass
 
 
+class SaveForming(msgspec.Struct, frozen=True):
+    """Timer: hand the forming 1Min bar to the bar writer (a partial row, replaced at its close)."""
+
+
+class FormingRestored(msgspec.Struct, frozen=True):
+    """The stored forming bar loaded at the start (None: none, or it could not be read)."""
+
+    bar: Bar | None
+    now_ms: int
+
+
 class WarmupLoaded(msgspec.Struct, frozen=True):
     subscriber: ActorRef
     bars: list[Bar]
@@ -129,7 +145,8 @@ class SubscriberGone(msgspec.Struct, frozen=True):
 
 FeedMsg = (
     Tick | Quote | AddSubscriber | RemoveSubscriber | UpstreamStatus | GetBars | GetTrades
-    | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded
+    | GetLatestQuote | FlushBars | Backfilled | LoadHistory | WarmupLoaded | SaveForming
+    | FormingRestored
 )
 
 
@@ -146,8 +163,10 @@ class MarketFeed(Actor):
         history: int,
         *,
         sessions: bool = False,
+        load_stored: BarLoader | None = None,
     ) -> None:
         self.sessions = sessions
+        self.load_stored = load_stored  # stored bars only (no backfill): the forming bar at a start
         self.code = code
         self.source = source
         self.hub = hub
@@ -168,12 +187,52 @@ class MarketFeed(Actor):
         self._flush_timer: Any = None  # sessions: armed for the earliest forming bar's end
         self._flush_due: int | None = None
         self.history_loaded = False  # history is loaded on first need: an idle feed holds no bars
+        self._forming_dirty = False  # a trade since the forming 1Min bar was last handed to the writer
+        self._forming_timer: Any = None
+        self._pending: list[Tick] | None = None  # trades waiting for the stored forming bar (aggregation only)
 
     async def on_start(self) -> None:
+        now = self._market_now()
+        if self.load_stored is not None and now is not None:  # off the feed's loop: trades flow meanwhile
+            self._pending = []
+            self.ctx.pipe_to_self(self._load_forming(now), lambda got: got)
         self.hub.tell(FeedStarted(self.code))
         self._schedule_flush()
 
+    async def _load_forming(self, now: int) -> FormingRestored:
+        """The 1Min bar that was forming when the last process (or this feed) stopped, if stored."""
+        base = self.bars.sizes[0]
+        try:
+            stored = await asyncio.wait_for(self.load_stored(self.code, base, 1), RESTORE_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the feed runs without it: that minute's earlier trades are missing
+            log.warning("feed %s: forming %s bar not restored: %r", self.code, base, exc)
+            return FormingRestored(None, now)
+        return FormingRestored(stored[-1] if stored else None, now)
+
+    def _restored(self, msg: FormingRestored) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        bar = msg.bar
+        if bar is not None and self.bars.restore_forming(bar, msg.now_ms):
+            log.info("feed %s: forming %s bar of %d restored (volume %d)", self.code, bar.size,
+                     bar.start_ms, bar.volume)
+        for tick in pending:
+            self._aggregate(tick)
+
+    def _save_forming(self) -> None:
+        if not self._forming_dirty or self.bar_writer is None:
+            return
+        self._forming_dirty = False
+        bar = self.bars.current(self.bars.sizes[0])
+        if bar is not None and not self.bar_writer.try_tell(ClosedBars([bar])):
+            log.warning("feed %s: forming bar not persisted (bar writer full or stopped)", self.code)
+
     async def on_stop(self) -> None:
+        if self._pending is None:  # (still waiting for the stored one: that row stays as it is)
+            self._save_forming()  # a graceful stop or restart hands over the minute still forming
         # the runtime cancels the flush timer and the loading tasks; who waits is served what there is
         if self._history is not None and not self._history.done():
             self._history.set_result(None)
@@ -200,9 +259,15 @@ class MarketFeed(Actor):
                 return list(self.recent)[-msg.limit:] if msg.limit > 0 else []
             case GetLatestQuote():
                 return self.quote
+            case FormingRestored():
+                self._restored(msg)
+                self._schedule_flush()
+            case SaveForming():
+                self._forming_timer = None
+                self._save_forming()
             case FlushBars():
                 now = self._market_now()
-                if now is not None:  # a replay that has not started has no market time yet
+                if now is not None and self._pending is None:  # waiting trades are not late  # a replay that has not started has no market time yet
                     self._publish_bars(self.bars.flush(now))
                 self._schedule_flush()
             case Backfilled():
@@ -227,12 +292,25 @@ class MarketFeed(Actor):
     def _on_tick(self, tick: Tick) -> None:
         self.trades += 1
         self.recent.append(tick)
-        closed = self.bars.add(tick)
         subs = self.subs
         if subs[("trade", False)]:
             self._fan_out(subs[("trade", False)], tick)
         if subs[("trade", True)]:
             self._fan_out(subs[("trade", True)], Wire("trade", tick.code, encode_trade(tick)))
+        if self._pending is None:
+            self._aggregate(tick)
+        elif len(self._pending) < RESTORE_PENDING:
+            self._pending.append(tick)
+        else:  # the stored bar is slow to come: aggregate without it rather than hold more
+            log.warning("feed %s: forming bar not restored in time", self.code)
+            self._restored(FormingRestored(None, 0))
+            self._aggregate(tick)
+
+    def _aggregate(self, tick: Tick) -> None:
+        closed = self.bars.add(tick)
+        if self._forming_timer is None and self.bar_writer is not None:
+            self._forming_timer = self.ctx.tell_later(FORMING_SAVE_S, SaveForming())
+        self._forming_dirty = True
         if closed:
             self._publish_bars(closed)
         if self.sessions and self.bars.next_end() != self._flush_due:

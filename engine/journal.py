@@ -102,6 +102,7 @@ class RiskOverrides(msgspec.Struct, frozen=True, kw_only=True):
 
     halted: bool = False
     halted_reason: str = ""
+    halted_by: str = ""  # "owner" or "admin" while halted: an owner may not resume an admin's halt
     max_order_value: int | None = None
     max_position_value: int | None = None
     daily_loss_limit: int | None = None

@@ -260,6 +260,7 @@ class AccountRiskRow(Base):
                                             primary_key=True)
     halted: Mapped[bool] = mapped_column(Boolean, default=False)
     halted_reason: Mapped[str] = mapped_column(String(255), default="")
+    halted_by: Mapped[str] = mapped_column(String(8), default="", server_default="")  # "" | owner | admin
     max_order_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_position_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     daily_loss_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

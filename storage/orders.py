@@ -170,11 +170,12 @@ class OrderRepo:
 
     # -- risk ----------------------------------------------------------------------
 
-    async def risk(self, account_id: int) -> RiskOverrides:
-        row = await self.session.get(AccountRiskRow, account_id)
+    async def risk(self, account_id: int, *, for_update: bool = False) -> RiskOverrides:
+        """The account's overrides; ``for_update`` locks the row (MariaDB) for a check-then-change."""
+        row = await self.session.get(AccountRiskRow, account_id, with_for_update=for_update or None)
         if row is None:
             return RiskOverrides()
-        return RiskOverrides(halted=row.halted, halted_reason=row.halted_reason,
+        return RiskOverrides(halted=row.halted, halted_reason=row.halted_reason, halted_by=row.halted_by,
                              max_order_value=row.max_order_value, max_position_value=row.max_position_value,
                              daily_loss_limit=row.daily_loss_limit)
 
@@ -185,6 +186,7 @@ class OrderRepo:
             self.session.add(row)
         row.halted = overrides.halted
         row.halted_reason = overrides.halted_reason[:255]
+        row.halted_by = overrides.halted_by if overrides.halted else ""
         row.max_order_value = overrides.max_order_value
         row.max_position_value = overrides.max_position_value
         row.daily_loss_limit = overrides.daily_loss_limit

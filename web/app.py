@@ -223,6 +223,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     feeds = system.spawn(paths.FEEDS, lambda: FeedHub(
         source, app[ROUTER], grace_s=settings.feed_grace_s, history=settings.feed_history_bars,
         feed_spec=spec, bar_writer=writer, load_history=history, sessions=not settings.market_hours_ignored,
+        load_stored=load_bars,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
     system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))

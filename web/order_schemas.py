@@ -104,6 +104,7 @@ class RiskView(msgspec.Struct, frozen=True):
     account_id: int
     halted: bool
     halted_reason: str
+    halted_by: str  # "owner" or "admin" while halted, else ""
     max_order_value: int  # effective values (0 = no limit)
     max_position_value: int
     daily_loss_limit: int

@@ -2,7 +2,10 @@
 
 ``POST /accounts/{id}/halt`` (optional ``{"reason"}``) and ``/resume``, by the
 owner or an admin: a halted account refuses every new order, from swings and
-REST alike, at once (the account actor reads the switch for each order).
+REST alike, at once (the account actor reads the switch for each order). Who
+halted is kept (``halted_by``): an owner may not resume an administrator's halt
+(403 ``admin_halt``), nor turn it into their own by halting again; an
+administrator may resume any halt.
 ``GET /accounts/{id}/risk`` shows the effective limits; ``PUT`` sets the
 overrides (null = the server's setting, 0 = no limit).
 """
@@ -10,6 +13,7 @@ overrides (null = the server's setting, 0 = no limit).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -69,6 +73,7 @@ def _view(request: web.Request, account_id: int, o: RiskOverrides) -> RiskView:
     s = request.app[SETTINGS]
     return RiskView(
         account_id=account_id, halted=o.halted, halted_reason=o.halted_reason,
+        halted_by=o.halted_by if o.halted else "",
         max_order_value=s.max_order_value if o.max_order_value is None else o.max_order_value,
         max_position_value=s.max_position_value if o.max_position_value is None else o.max_position_value,
         daily_loss_limit=s.daily_loss_limit if o.daily_loss_limit is None else o.daily_loss_limit,
@@ -76,10 +81,15 @@ def _view(request: web.Request, account_id: int, o: RiskOverrides) -> RiskView:
     )
 
 
-async def _change(request: web.Request, account_id: int, **changes: object) -> web.Response:
+async def _change(request: web.Request, account_id: int, guard: Callable[[RiskOverrides], bool] | None = None,
+                  **changes: object) -> web.Response:
+    """Apply ``changes`` to the account's row; ``guard`` sees the current row in the same transaction
+    (it may raise, or return False to leave the row as it is)."""
     async with request.app[SESSIONS].begin() as session:
         repo = OrderRepo(session)
-        current = await repo.risk(account_id)
+        current = await repo.risk(account_id, for_update=guard is not None)
+        if guard is not None and not guard(current):
+            return respond(_view(request, account_id, current))
         updated = await repo.set_risk(account_id, RiskOverrides(**{
             **{f: getattr(current, f) for f in RiskOverrides.__struct_fields__}, **changes}))
     actor = request.app[SYSTEM].lookup(paths.account(account_id))
@@ -93,14 +103,35 @@ async def halt(request: web.Request) -> web.Response:
     body = await read(request, HaltBody) if (await read_raw(request)).strip() else HaltBody()
     if len(body.reason) > 255:
         raise Invalid("reason too long", fields={"reason": "at most 255 characters"})
-    log.info("account %d halted by user %d: %s", account_id, require_user(request), body.reason or "-")
-    return await _change(request, account_id, halted=True, halted_reason=body.reason or "halted by request")
+    admin = await _is_admin(request)
+    user_id = require_user(request)
+
+    def guard(current: RiskOverrides) -> bool:
+        if current.halted and current.halted_by == "admin" and not admin:  # stays the administrator's halt
+            log.info("account %d: halt by user %d left as the administrator's", account_id, user_id)
+            return False
+        log.info("account %d halted by user %d (%s): %s", account_id, user_id, by, body.reason or "-")
+        return True
+
+    by = "admin" if admin else "owner"
+    return await _change(request, account_id, guard, halted=True,
+                         halted_reason=body.reason or "halted by request", halted_by=by)
 
 
 async def resume(request: web.Request) -> web.Response:
     account_id = await _authorized(request)
-    log.info("account %d resumed by user %d", account_id, require_user(request))
-    return await _change(request, account_id, halted=False, halted_reason="")
+    admin = await _is_admin(request)
+    user_id = require_user(request)
+
+    def guard(current: RiskOverrides) -> bool:
+        if current.halted and current.halted_by == "admin" and not admin:
+            log.info("account %d: resume by user %d refused (an administrator's halt)", account_id, user_id)
+            raise Forbidden("an administrator halted this account: only an administrator may resume it",
+                            code="admin_halt")
+        log.info("account %d resumed by user %d", account_id, user_id)
+        return True
+
+    return await _change(request, account_id, guard, halted=False, halted_reason="", halted_by="")
 
 
 async def get_risk(request: web.Request) -> web.Response:
@@ -128,7 +159,7 @@ def add_routes(app: web.Application) -> None:
     route(app, "POST", "/accounts/{account_id}/halt", halt, summary="kill switch: refuse every new order",
           tag="risk", request=HaltBody, responses={200: RiskView}, errors=(404, 422))
     route(app, "POST", "/accounts/{account_id}/resume", resume, summary="take orders again",
-          tag="risk", responses={200: RiskView}, errors=(404,))
+          tag="risk", responses={200: RiskView}, errors=(403, 404))
     route(app, "GET", "/accounts/{account_id}/risk", get_risk, summary="the account's effective risk limits",
           tag="risk", responses={200: RiskView}, errors=(404,))
     route(app, "PUT", "/accounts/{account_id}/risk", put_risk, summary="set per-account risk limit overrides",

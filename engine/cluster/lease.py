@@ -197,23 +197,41 @@ async def nats_errors(what: str, timeouts: bool = True) -> AsyncIterator[None]:
         e.OutboundBufferLimitError, e.StaleConnectionError, OSError)
     try:
         yield
-    except down as exc:
-        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
-    except TimeoutError as exc:  # nats.errors.TimeoutError is one too
+    except TimeoutError as exc:  # first: it is an OSError too (nats.errors.TimeoutError is one as well)
         if not timeouts:
             raise
+        raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
+    except down as exc:
         raise ClusterUnavailable(f"NATS unavailable ({what}): {exc!r}") from None
 
 
 async def heartbeat(table: LeaseTable, interval_s: float, also: Callable[[], Any] | None = None) -> None:
-    """Renew ``table`` every ``interval_s`` until cancelled; ``also()`` (awaitable) after each round."""
-    while True:
-        try:  # a failed round is logged and the next one runs: leases lapse only by their own time
-            await table.renew_all()
-            if also is not None:
-                await also()
+    """Renew ``table`` every ``interval_s`` until cancelled. ``also()`` (awaitable: the registry, the
+    sweep) runs beside it in its own task, so a slow round of it never delays a renewal."""
+    loop = asyncio.get_running_loop()
+    extra: asyncio.Task[None] | None = None
+
+    async def guarded() -> None:
+        try:
+            await also()  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("cluster heartbeat round failed")
-        await asyncio.sleep(interval_s)
+            log.exception("cluster heartbeat step failed")
+
+    try:
+        while True:
+            started = loop.time()
+            try:  # a failed round is logged and the next one runs: leases lapse only by their own time
+                await table.renew_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease renewal round failed")
+            if also is not None and (extra is None or extra.done()):
+                extra = asyncio.create_task(guarded())
+            await asyncio.sleep(max(0.0, interval_s - (loop.time() - started)))
+    finally:
+        if extra is not None and not extra.done():
+            extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)

@@ -216,6 +216,23 @@ class BarAggregator:
             used += len(folded)
         return used
 
+    def restore_forming(self, bar: Bar, now_ms: int) -> bool:
+        """At a (re)start, before any trade: take back the base bar that was forming when the
+        process stopped (saved by the bar writer as a partial row), if ``now_ms`` is still in its
+        bucket. Later trades of that minute add to it and its close overwrites the partial row, so
+        the restart loses no volume of the minute in any size. Returns whether it was taken."""
+        if bar.size != self.sizes[0] or self._s != _NONE or self._since != _NONE:
+            return False
+        bounds = bar_bounds(bar.start_ms, self.sizes[0], self.sessions)
+        if bounds is None:
+            bounds = self._bounds(bar.start_ms, 0)
+        if not bounds[0] <= now_ms < bounds[1] or bounds[0] != bar.start_ms:
+            return False  # its minute is over: a closed bar, folded in by resume_forming
+        self._s, self._e = bounds
+        self._o, self._h, self._l, self._c, self._v = bar.open, bar.high, bar.low, bar.close, bar.volume
+        self._since = bar.start_ms  # stored bars of earlier minutes are not in the forming bars yet
+        return True
+
     # -- internals ---------------------------------------------------------------------
 
     def _index(self, size: str) -> int:

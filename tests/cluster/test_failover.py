@@ -87,7 +87,9 @@ async def test_sigkill_the_owner_mid_order_the_account_continues_elsewhere(tmp_p
             assert (await until(ws_c, "trade"))["code"] == "005930"
             watch = asyncio.ensure_future(taken_over(prefix, f"account.{account_id}", dead="a"))
             order = await http.post(f"{b.url}/stocks/order", headers={**auth, "Idempotency-Key": "k1"}, json=BUY)
-            assert order.status == 503  # the owner died with the order: B could not say how it ended
+            # the owner dies with the order, after the broker took it: B heard "accepted" (201) or, when
+            # its ask timed out, the journal's "pending" (202); never an error that hides the order
+            assert order.status in (201, 202), await order.text()
             assert await a.proc.wait() == -9  # SIGKILLed at the fill step
             killed = time.monotonic()
             # C's client is told the upstream is reconnecting, then live, and trades flow again

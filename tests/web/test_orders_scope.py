@@ -69,3 +69,29 @@ async def test_a_user_may_tighten_risk_limits_but_only_an_admin_may_loosen_them(
     assert (await client.put(url, json={"max_order_value": None}, headers=owner)).status == 200  # back to the setting
     resp = await client.put(url, json={"max_order_value": 0, "max_position_value": 0}, headers=admin)
     assert resp.status == 200 and (await resp.json())["max_order_value"] == 0
+
+
+async def test_an_owner_may_not_resume_a_halt_an_admin_put_on_their_account(client, clock, make_user):
+    _, owner = await make_user("owner@example.com")
+    _, admin = await make_user("admin@example.com", role="admin")
+    account = await register(client, owner)
+    resp = await client.post(f"/accounts/{account}/halt", json={"reason": "under review"}, headers=admin)
+    assert resp.status == 200 and (await resp.json())["halted_by"] == "admin"
+    resp = await client.post(f"/accounts/{account}/resume", headers=owner)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "admin_halt"
+    # halting again does not make it the owner's (then resumable) halt
+    resp = await client.post(f"/accounts/{account}/halt", json={"reason": "mine now"}, headers=owner)
+    view = await resp.json()
+    assert resp.status == 200 and (view["halted_by"], view["halted_reason"]) == ("admin", "under review")
+    assert (await client.post(f"/accounts/{account}/resume", headers=owner)).status == 403
+    status, error = await order(client, clock, owner, BUY)
+    assert status == 422 and error["error"]["code"] == "account_halted", error
+    resp = await client.post(f"/accounts/{account}/resume", headers=admin)
+    assert resp.status == 200 and (await resp.json())["halted"] is False
+    # the owner's own halt stays theirs to lift
+    resp = await client.post(f"/accounts/{account}/halt", headers=owner)
+    assert (await resp.json())["halted_by"] == "owner"
+    resp = await client.post(f"/accounts/{account}/resume", headers=owner)
+    assert resp.status == 200 and (await resp.json())["halted_by"] == ""
+    status, _ = await order(client, clock, owner, BUY)
+    assert status == 201
