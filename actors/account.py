@@ -58,13 +58,12 @@ from actors.account_messages import (
     OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
-from actors.session_hub import ToUser
-from actors.ws_session import OrderEvent
+from actors.session_hub import OrderEvent, ToUser
 from engine.brokers.base import (
     Broker, BrokerBalance, BrokerError, BrokerFill, BrokerUnavailable, CancelRequest, ModifyRequest, OrderAck,
         OrderRejected, OrderRequest, OutcomeUnknown,
 )
-from engine.brokers.paper import NoQuote, PaperBroker, PaperCancelled, PaperFill, PaperFills
+from engine.brokers.paper import MatchingBook, NoQuote, PaperBroker, PaperCancelled, PaperFills
 from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, fingerprint
 from engine.market.krx import (
     accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
@@ -91,6 +90,7 @@ class AccountActor(Actor):
         self.deps = deps
         self.info: AccountInfo | None = None
         self.broker: Broker | None = None
+        self.book: MatchingBook | None = None  # the paper broker matches orders itself
         self.waiting: dict[int, ActorRef] = {}  # order id -> reply_to, for orders not final yet
         self.early_fills: dict[str, list[BrokerFill]] = {}  # notices that beat their ack
         self.avg_cost: dict[str, int] = {}  # code -> average price, from the last balance
@@ -119,7 +119,7 @@ class AccountActor(Actor):
                                  market_now=deps.market_now,
                                  next_print=deps.settings.market_data == "replay")
             await broker.start()
-            self.broker = broker
+            self.broker = self.book = broker
         else:
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
@@ -148,7 +148,7 @@ class AccountActor(Actor):
             self.deps.board.unwatch(code)
         self._watched.clear()
         if self.broker is not None:
-            broker, self.broker = self.broker, None
+            broker, self.broker, self.book = self.broker, None, None
             await broker.close()
 
     def _tell_self(self, msg: Any) -> None:
@@ -339,9 +339,9 @@ class AccountActor(Actor):
             except BrokerError as exc:
                 error = exc
                 break
-        if ack is not None and isinstance(self.broker, PaperBroker) and req.price is None:
+        if ack is not None and self.book is not None and req.price is None:
             try:
-                fills = await self.broker.await_fills(ack.broker_order_no)
+                fills = await self.book.await_fills(ack.broker_order_no)
             except NoQuote as exc:
                 fills = PaperFills(fills=[], cancelled=f"no_quote: {exc}")
             except PaperCancelled as exc:
@@ -391,7 +391,7 @@ class AccountActor(Actor):
             if walk.cancelled and not order.final:
                 code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
                 return await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
-        elif isinstance(self.broker, PaperBroker) and self.broker.crossed(ack.broker_order_no):
+        elif self.book is not None and self.book.crossed(ack.broker_order_no):
             await self._on_crossed()  # a marketable limit: filled against the book as it stands
             order = await deps.journal.get(self.account_id, order.id) or order
         return self._result(order)
@@ -399,8 +399,9 @@ class AccountActor(Actor):
     def _fill_of(self, fill: BrokerFill) -> Fill:
         """A broker fill as the journal records it (its fees and realised P&L)."""
         value = fill.quantity * fill.price
-        if isinstance(fill, PaperFill):
-            commission, tax, realized = fill.commission, fill.tax, fill.realized_pnl
+        booked = fill.costs()
+        if booked is not None:
+            commission, tax, realized = booked.commission, booked.tax, booked.realized_pnl
         else:
             fees = self.deps.fees
             commission, tax = fees.commission(value), fees.tax(fill.side, value)
@@ -609,7 +610,7 @@ class AccountActor(Actor):
         self._track(order)
         self._balance = None
         self._emit("modified", order)
-        if isinstance(self.broker, PaperBroker) and self.broker.crossed(ack.broker_order_no):
+        if self.book is not None and self.book.crossed(ack.broker_order_no):
             await self._on_crossed()
             order = await self.deps.journal.get(self.account_id, order.id) or order
         return self._result(order)
@@ -626,8 +627,8 @@ class AccountActor(Actor):
 
     async def _on_close(self) -> None:
         """The session closed: open day orders expire (paper at once; KIS by reconciliation)."""
-        if isinstance(self.broker, PaperBroker):
-            expired = set(await self.broker.expire_open("the session closed (day order)"))
+        if self.book is not None:
+            expired = set(await self.book.expire_open("the session closed (day order)"))
             for order in list(self._open.values()):
                 if order.broker_order_no in expired:
                     await self._cancelled(order, "the session closed with this remainder (day order)", "expired")
@@ -660,9 +661,9 @@ class AccountActor(Actor):
         await self._record(order, fill)
 
     async def _on_crossed(self) -> None:
-        if not isinstance(self.broker, PaperBroker):
+        if self.book is None:
             return
-        fills, cancelled = await self.broker.fill_resting()
+        fills, cancelled = await self.book.fill_resting()
         for fill in fills:
             order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
             if order is not None:

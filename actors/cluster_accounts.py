@@ -33,10 +33,10 @@ import msgspec
 from actors import paths
 from actors.account_messages import OrderResult, OrderTicket, PlaceOrder
 from actors.account_hub import AccountRef
-from actors.session_hub import ToUser
+from actors.session_hub import OrderEvent, ToUser
 from actors.swing import StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
-from actors.ws_session import OrderEvent
+from actors.wire import OrderView
 from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, rendezvous
 from engine.cluster.subjects import Subjects
@@ -79,7 +79,7 @@ class _Event(msgspec.Struct, frozen=True, array_like=True):
     origin: str
     user_id: int
     event: str
-    order: dict[str, Any]
+    order: OrderView
 
 
 _event = msgspec.json.Decoder(_Event)

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from actors.wire import OrderView
 from engine.runtime import ActorRef, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,19 @@ class Unregister(msgspec.Struct, frozen=True):
     session: ActorRef
 
 
+class OrderEvent(msgspec.Struct, frozen=True):
+    """An order of the session's user changed (sent by its AccountActor)."""
+
+    event: str
+    order: OrderView
+
+
+UserMsg = OrderEvent  # what goes to every socket of a user (a union as more kinds join); a WsSession takes it
+
+
 class ToUser(msgspec.Struct, frozen=True):
     user_id: int
-    msg: Any
+    msg: UserMsg
 
 
 class CountSessions(msgspec.Struct, frozen=True):

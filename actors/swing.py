@@ -42,6 +42,7 @@ from engine.market.messages import Bar
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
     SEED_BARS,
+    Action,
     Decision,
     Fill,
     SwingIndicators,
@@ -50,6 +51,7 @@ from engine.strategy.swing import (
     apply_fill,
     decide,
 )
+from engine.swings import EventKind, Intent, NewSwingEvent, Swing, SwingStatus, SwingStore, SwingUpdate
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +91,6 @@ class GetSwing(msgspec.Struct, frozen=True):
     pass
 
 
-class SwingStore(Protocol):
-    """What the actor needs from storage (``storage.SwingRepo`` behind a session per call)."""
-
-    async def load(self, swing_id: int) -> Any: ...
-
-    async def save(self, swing_id: int, events: list[dict[str, Any]] | None = None, **fields: Any) -> None:
-        """The swing's new state, and the events that explain it, in one transaction."""
-
-    async def event(self, swing_id: int, **fields: Any) -> None: ...
-
-
 class OrderPort(Protocol):
     """How a swing reaches its AccountActor (tell only; the answer comes back as a message
     that ``to_outcome`` turns into an :class:`OrderOutcome`). Placing the same client order
@@ -132,16 +123,16 @@ class SwingActor(Actor):
         self.feeds = feeds
         self.history = history
         self.to_outcome = to_outcome
-        self.row: Any = None
+        self.row: Swing | None = None
         self.params: SwingParams | None = None
         self.state = SwingState()
         self.bars: dict[int, Bar] = {}
         self.indicators: SwingIndicators | None = None
         self.fed_until = -1  # start_ms of the last bar fed to the indicators
         self.snapshot: Any = None
-        self.status = "warming_up"
-        self.last_decision: str | None = None
-        self.intent: dict[str, Any] | None = None
+        self.status: SwingStatus = "warming_up"
+        self.last_decision: Action | None = None
+        self.intent: Intent | None = None
         self.intent_order_id: str | None = None
         self.checks = 0
         self.history_ready = False  # checks wait for the history (or its failure)
@@ -156,7 +147,7 @@ class SwingActor(Actor):
                                 stage2_shares=row.stage2_shares)
         self.status = row.status
         self.last_decision = row.last_decision
-        self.intent, self.intent_order_id = row.intent_decision, row.intent_order_id
+        self.intent, self.intent_order_id = row.intent, row.intent_order_id
         self.indicators = SwingIndicators(self.params)
         me = self.ctx.self_ref
         self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
@@ -165,14 +156,15 @@ class SwingActor(Actor):
                               HistoryLoaded)
         due = self._send_at()
         if due is not None and due > self.ctx.clock.now_ms():  # a scheduled order, not sent yet
-            await self.store.event(self.swing_id, kind="resumed", order_id=self.intent_order_id, reason=(
-                f"restarted with order {self.intent_order_id} scheduled for {_kst(due)}: kept, not sent yet"),
-                signal_before=self.state.signal, signal_after=self.state.signal)
+            await self.store.event(self.swing_id, self._note(
+                "resumed", f"restarted with order {self.intent_order_id} scheduled for {_kst(due)}: kept, "
+                "not sent yet", order_id=self.intent_order_id))
             self._arm(due)
         elif self.intent_order_id is not None:  # a transition was in flight when we stopped
-            await self.store.event(self.swing_id, kind="resumed", reason=(
-                f"restarted with order {self.intent_order_id} in flight: reconciling, not resending"),
-                order_id=self.intent_order_id, signal_before=self.state.signal, signal_after=self.state.signal)
+            await self.store.event(self.swing_id, self._note(
+                "resumed", f"restarted with order {self.intent_order_id} in flight: reconciling, "
+                "not resending",
+                order_id=self.intent_order_id))
             self._requery()
 
     async def on_stop(self) -> None:
@@ -182,7 +174,8 @@ class SwingActor(Actor):
         """Place the intent's order again: the account answers a known client order id with the
         first order (never a second one), and places it once if it never got there."""
         assert self.intent is not None and self.intent_order_id is not None and self.params is not None
-        decision = msgspec.convert(self.intent, Decision)
+        decision = self.intent
+        assert self.row is not None
         self.orders.place(account_id=self.row.account_id, user_id=self.row.user_id,
                           client_order_id=self.intent_order_id, code=self.params.stock_code,
                           side=decision.action, quantity=decision.quantity, reply_to=self.ctx.self_ref)
@@ -203,9 +196,9 @@ class SwingActor(Actor):
                 await self._check(msg.now_ms)
             case SendScheduled():
                 if msg.client_order_id == self.intent_order_id:
-                    await self.store.event(self.swing_id, kind="order", order_id=self.intent_order_id,
-                                           reason=f"scheduled order {self.intent_order_id} sent for the opening auction",
-                                           signal_before=self.state.signal, signal_after=self.state.signal)
+                    await self.store.event(self.swing_id, self._note(
+                        "order", f"scheduled order {self.intent_order_id} sent for the opening auction",
+                        order_id=self.intent_order_id))
                     self._requery()
             case StopSwing():
                 return await self._stop(msg.liquidate)
@@ -256,14 +249,14 @@ class SwingActor(Actor):
         self.checks += 1
         due = self._send_at()
         if due is not None and due > now_ms:
-            await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
-                                   reason=f"order {self.intent_order_id} scheduled for {_kst(due)}; no new decision",
-                                   signal_before=self.state.signal, signal_after=self.state.signal)
+            await self.store.event(self.swing_id, self._note(
+                "check", f"order {self.intent_order_id} scheduled for {_kst(due)}; no new decision",
+                bar_start_ms=self.snapshot.start_ms))
             return
         if self.intent_order_id is not None:
-            await self.store.event(self.swing_id, kind="check", bar_start_ms=self.snapshot.start_ms,
-                                   reason=f"order {self.intent_order_id} still in flight; no new decision",
-                                   signal_before=self.state.signal, signal_after=self.state.signal)
+            await self.store.event(self.swing_id, self._note(
+                "check", f"order {self.intent_order_id} still in flight; no new decision",
+                bar_start_ms=self.snapshot.start_ms))
             self._requery()  # an answer may have been lost (the account crashed mid-order)
             return
         if self.status == "halted":
@@ -273,9 +266,9 @@ class SwingActor(Actor):
         log.info("swing %d: %s %s (SIGNAL %d -> %d): %s", self.swing_id, self.params.stock_code, decision.action,
                  decision.signal_before, decision.signal_after, decision.reason)  # one audit line per decision
         self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
-        check = dict(kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
-                     signal_before=decision.signal_before, signal_after=decision.signal_after,
-                     reason=decision.reason, indicators=decision.indicators)
+        check = NewSwingEvent(kind="check", bar_start_ms=decision.bar_start_ms, action=decision.action,
+                              signal_before=decision.signal_before, signal_after=decision.signal_after,
+                              reason=decision.reason, indicators=decision.indicators)
         if decision.action == "hold":
             self.state = apply_fill(self.state, decision, None)
             self.status = decision.status
@@ -290,8 +283,7 @@ class SwingActor(Actor):
         """When the pending intent is to be sent, if it is a scheduled order."""
         if self.intent is None or self.intent_order_id is None:
             return None
-        due = self.intent.get("send_at_ms")
-        return int(due) if due is not None else None
+        return self.intent.send_at_ms
 
     def _arm(self, due: int) -> None:
         if self._send_timer is not None:
@@ -300,26 +292,27 @@ class SwingActor(Actor):
         self._send_timer = self.ctx.tell_later(max(0.0, (due - self.ctx.clock.now_ms()) / 1000),
                                                SendScheduled(self.intent_order_id))
 
-    async def _send(self, decision: Decision, *events: dict[str, Any], send_at: int | None = None) -> None:
+    async def _send(self, decision: Decision, *events: NewSwingEvent, send_at: int | None = None) -> None:
         assert self.params is not None
         seq = self.row.order_seq + 1
         client_order_id = f"swing-{self.swing_id}-{seq}"
         self.row = msgspec.structs.replace(self.row, order_seq=seq)
-        self.intent, self.intent_order_id = msgspec.to_builtins(decision), client_order_id
+        self.intent = Intent(**msgspec.structs.asdict(decision), send_at_ms=send_at)
+        self.intent_order_id = client_order_id
         self.status = "active"
         what = f"{decision.action} {decision.quantity} at market ({decision.trigger})"
         if send_at is not None:
-            self.intent["send_at_ms"] = send_at
-            order = dict(kind="scheduled", action=decision.action, signal_before=decision.signal_before,
-                         signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
-                         reason=f"{what} scheduled: KRX takes no orders now; sent at {_kst(send_at)} "
-                                f"for the opening auction", order_id=client_order_id)
+            order = NewSwingEvent(kind="scheduled", action=decision.action,
+                                  signal_before=decision.signal_before, signal_after=decision.signal_after,
+                                  bar_start_ms=decision.bar_start_ms,
+                                  reason=f"{what} scheduled: KRX takes no orders now; sent at {_kst(send_at)} "
+                                         f"for the opening auction", order_id=client_order_id)
             await self._save(*events, order)  # durable before the timer exists
             self._arm(send_at)
             return
-        order = dict(kind="order", action=decision.action, signal_before=decision.signal_before,
-                     signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
-                     reason=what, order_id=client_order_id)
+        order = NewSwingEvent(kind="order", action=decision.action, signal_before=decision.signal_before,
+                              signal_after=decision.signal_after, bar_start_ms=decision.bar_start_ms,
+                              reason=what, order_id=client_order_id)
         await self._save(*events, order)  # one transaction: the intent is durable before the order exists
         if self.fault is not None:
             self.fault("swing_intent")
@@ -331,11 +324,12 @@ class SwingActor(Actor):
         if outcome.client_order_id != self.intent_order_id or self.intent is None:
             log.info("swing %d: outcome for %s is not the pending intent", self.swing_id, outcome.client_order_id)
             return
-        decision = msgspec.convert(self.intent, Decision)
+        decision: Decision = self.intent
         if outcome.status not in FINAL:
             if outcome.status == "unknown":
-                await self.store.event(self.swing_id, kind="order", order_id=outcome.client_order_id,
-                                       reason=f"order outcome unknown: {outcome.reason}; reconciling")
+                await self.store.event(self.swing_id, NewSwingEvent(
+                    kind="order", order_id=outcome.client_order_id,
+                    reason=f"order outcome unknown: {outcome.reason}; reconciling"))
             return  # accepted / partially filled / unknown: the final outcome follows
         before = self.state
         if outcome.status == "filled" or (outcome.status == "cancelled" and outcome.filled_quantity > 0):
@@ -345,17 +339,17 @@ class SwingActor(Actor):
             if decision.action == "sell":
                 pnl = round((fill.price - before.avg_cost) * fill.quantity)
             self.row = msgspec.structs.replace(self.row, realized_pnl=self.row.realized_pnl + pnl)
-            event = dict(kind="fill", action=decision.action, signal_before=before.signal,
-                         signal_after=self.state.signal, bar_start_ms=decision.bar_start_ms,
-                         reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
-                         order_id=outcome.client_order_id)
+            event = NewSwingEvent(kind="fill", action=decision.action, signal_before=before.signal,
+                                  signal_after=self.state.signal, bar_start_ms=decision.bar_start_ms,
+                                  reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
+                                  order_id=outcome.client_order_id)
             if self.state.signal == 3 and not (self.params and self.params.repeat) and self.status != "stopped":
                 self.status = "completed"
         else:
-            event = dict(kind="rejected", action=decision.action, signal_before=before.signal,
-                         signal_after=before.signal, bar_start_ms=decision.bar_start_ms,
-                         reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
-                         order_id=outcome.client_order_id)
+            event = NewSwingEvent(kind="rejected", action=decision.action, signal_before=before.signal,
+                                  signal_after=before.signal, bar_start_ms=decision.bar_start_ms,
+                                  reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
+                                  order_id=outcome.client_order_id)
         self.intent, self.intent_order_id = None, None
         await self._save(event)  # the new state and its event in one transaction
         if self.status in ("completed", "stopped"):
@@ -367,9 +361,9 @@ class SwingActor(Actor):
         if due is not None and due > self.ctx.clock.now_ms():  # not sent yet: cancelled with the swing
             if self._send_timer is not None:
                 self._send_timer.cancel()
-            cancelled = dict(kind="cancelled", order_id=self.intent_order_id, signal_before=self.state.signal,
-                             signal_after=self.state.signal,
-                             reason=f"scheduled order {self.intent_order_id} cancelled: the swing was stopped")
+            cancelled = self._note(
+                "cancelled", f"scheduled order {self.intent_order_id} cancelled: the swing was stopped",
+                order_id=self.intent_order_id)
             self.intent, self.intent_order_id = None, None
             await self._save(cancelled)
         if liquidate and self.state.shares > 0 and self.intent_order_id is None and self.params is not None:
@@ -385,20 +379,25 @@ class SwingActor(Actor):
             self.status = "stopped"
             await self._save()
             return self.view()  # the actor stops once the sale's outcome is in
-        await self._save(dict(kind="stopped", reason="stopped by the user", signal_before=self.state.signal,
-                              signal_after=self.state.signal))
+        await self._save(self._note("stopped", "stopped by the user"))
         if self.row is not None:
             self.orders.cancel_open(account_id=self.row.account_id, swing_id=self.swing_id)
         self.ctx.stop_self()
         return self.view()
 
-    async def _save(self, *events: dict[str, Any]) -> None:
-        await self.store.save(
-            self.swing_id, events=list(events), status=self.status, signal_state=self.state.signal,
-            last_decision=self.last_decision,
+    async def _save(self, *events: NewSwingEvent) -> None:
+        assert self.row is not None
+        await self.store.save(self.swing_id, SwingUpdate(
+            status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
             shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
             realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
-            intent_decision=self.intent, last_bar_ms=self.row.last_bar_ms)
+            intent=self.intent, last_bar_ms=self.row.last_bar_ms), list(events))
+
+    def _note(self, kind: EventKind, reason: str, *, order_id: str | None = None,
+              bar_start_ms: int | None = None) -> NewSwingEvent:
+        """An event that moves no SIGNAL (a hold, a resume, a check that waits)."""
+        return NewSwingEvent(kind=kind, reason=reason, order_id=order_id, bar_start_ms=bar_start_ms,
+                             signal_before=self.state.signal, signal_after=self.state.signal)
 
     def view(self) -> dict[str, Any]:
         return {"swing_id": self.swing_id, "status": self.status, "signal_state": self.state.signal,

@@ -20,7 +20,7 @@ import msgspec
 
 from actors import paths
 from actors import strategy as strategies
-from actors.session_hub import Register, Unregister
+from actors.session_hub import OrderEvent, Register, Unregister
 from actors.feed_hub import Subscribe, Subscribed, Unsubscribe, UnsubscribeAll
 from actors.market_feed import UpstreamStatus, Wire
 from actors.wire import AckOut, ErrorOut, OrderOut, OrderView, SignalOut, StatusOut, encode
@@ -72,13 +72,6 @@ class Refused(msgspec.Struct, frozen=True):
 
     code: str
     message: str
-
-
-class OrderEvent(msgspec.Struct, frozen=True):
-    """An order of the session's user changed (sent by its AccountActor)."""
-
-    event: str
-    order: OrderView
 
 
 _request = msgspec.json.Decoder(ClientRequest)

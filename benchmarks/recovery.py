@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+import msgspec
 from sqlalchemy import func, select
 
 from engine.journal import NewOrder, fingerprint
 from engine.settings import Settings
+from engine.swings import Intent
 from storage import AccountRepo, Crypto, OrderRepo, SwingRepo, UserRepo, create_engine, create_session_factory
 from storage import ensure_keys, upgrade
 from storage.models import OrderRow
@@ -76,11 +78,11 @@ async def seed(data: Path, swings: int, accounts: int) -> None:
                                                     params={**PARAMS, "stock_code": code, "account_id": account_id},
                                                     status="active")
             client_order_id = f"swing-{swing.id}-1"
-            decision = {"status": "active", "action": "buy", "quantity_rule": "unit_amount", "quantity": 1,
-                        "price": 10_000, "signal_before": 0, "signal_after": 1, "trigger": "first_stage_buy",
-                        "reason": "seeded", "bar_start_ms": now - 3_600_000, "indicators": {}}
-            await SwingRepo(session).save(swing.id, order_seq=1, intent_order_id=client_order_id,
-                                          intent_decision=decision)
+            intent = Intent(status="active", action="buy", quantity_rule="unit_amount", quantity=1, price=10_000,
+                            signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded",
+                            bar_start_ms=now - 3_600_000, indicators={})
+            await SwingRepo(session).save(swing.id, msgspec.structs.replace(
+                swing.state(), order_seq=1, intent_order_id=client_order_id, intent=intent))
             if i % 2 == 0:  # journalled, never sent: the process died between the two
                 await OrderRepo(session).create(NewOrder(
                     account_id=account_id, client_order_id=client_order_id,

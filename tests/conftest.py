@@ -18,26 +18,20 @@ Request any of ``db_settings``, ``engine`` or ``session_factory`` (or
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pymysql
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import delete
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from engine.settings import Settings
 from storage.db import create_engine, create_session_factory, upgrade
 from storage.models import Base
+from tests.helpers import MARIADB_SERVER_URL, TEST_DATA_KEY, MariaDB
 
 DB_KINDS = ("sqlite", "mariadb")
-MARIADB_SERVER_URL = os.environ.get("AUTOTRADER_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306")
-TEST_DATA_KEY = Fernet.generate_key().decode("ascii")  # per run: nothing real is ever encrypted under it
 
 _legs: Counter[tuple[str, str]] = Counter()  # (kind, outcome) -> tests
 
@@ -89,46 +83,11 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-class _MariaDB:
-    """Creates and drops test databases on the shared server, with sync pymysql."""
-
-    def __init__(self, server_url: str) -> None:
-        self.url = make_url(server_url)
-
-    def _connect(self) -> pymysql.connections.Connection:
-        try:
-            return pymysql.connect(
-                host=self.url.host or "127.0.0.1",
-                port=self.url.port or 3306,
-                user=self.url.username or "root",
-                password=self.url.password or "",
-                connect_timeout=5,
-            )
-        except pymysql.err.OperationalError as error:
-            reason = str(error)
-        pytest.fail(
-            f"MariaDB leg: cannot reach {self.url.render_as_string(hide_password=True)} ({reason}). "
-            "Start MariaDB (.ci/run does) or set AUTOTRADER_TEST_MARIADB_URL; this leg never skips.",
-            pytrace=False,
-        )
-
-    def create(self) -> str:
-        name = f"autotrader_test_{secrets.token_hex(6)}"
-        with self._connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, url: str) -> None:
-        name = make_url(url).database
-        with self._connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
 def _fresh_database(kind: str, directory: Path, request: pytest.FixtureRequest) -> str:
     """A new empty database of ``kind``, dropped when ``request``'s scope ends."""
     if kind == "sqlite":
         return f"sqlite+aiosqlite:///{directory / 'autotrader_test.db'}"
-    server = _MariaDB(MARIADB_SERVER_URL)
+    server = MariaDB(MARIADB_SERVER_URL)
     url = server.create()
     request.addfinalizer(lambda: server.drop(url))
     return url

@@ -22,6 +22,7 @@ from actors.swing_hub import StartSwing
 from engine.market.krx import KST
 from engine.runtime import ActorStopped
 from engine.strategy.swing import SwingParams, SwingParamsError
+from engine.swings import NewSwingEvent
 from storage import AccountRepo, Swing, SwingRepo
 from web.auth import require_user
 from web.bodies import read, respond
@@ -127,12 +128,11 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
 
 
 def _scheduled(swing: Swing) -> ScheduledOrder | None:
-    intent = swing.intent_decision
-    if not intent or intent.get("send_at_ms") is None or swing.intent_order_id is None:
+    intent = swing.intent
+    if intent is None or intent.send_at_ms is None or swing.intent_order_id is None:
         return None
-    return ScheduledOrder(swing.intent_order_id, intent.get("action", ""), int(intent.get("quantity", 0)),
-                          _kst_ms(int(intent["send_at_ms"])) or "", _kst_ms(intent.get("bar_start_ms")),
-                          intent.get("reason", ""))
+    return ScheduledOrder(swing.intent_order_id, intent.action, intent.quantity, _kst_ms(intent.send_at_ms) or "",
+                          _kst_ms(intent.bar_start_ms), intent.reason)
 
 
 async def _own(request: web.Request, user_id: int) -> Swing:
@@ -234,9 +234,10 @@ async def stop(request: web.Request) -> web.Response:
             pass  # it ended meanwhile: mark it below
     if not stopped and swing.status not in ("completed", "stopped"):
         async with request.app[SESSIONS].begin() as session:
-            await SwingRepo(session).save(swing.id, status="stopped")
-            await SwingRepo(session).add_event(swing.id, kind="stopped", reason="stopped by the user",
-                                               signal_before=swing.signal_state, signal_after=swing.signal_state)
+            await SwingRepo(session).set_status(swing.id, "stopped")
+            await SwingRepo(session).add_event(swing.id, NewSwingEvent(
+                kind="stopped", reason="stopped by the user", signal_before=swing.signal_state,
+                signal_after=swing.signal_state))
     async with request.app[SESSIONS]() as session:
         fresh = await SwingRepo(session).get(swing.id)
     assert fresh is not None

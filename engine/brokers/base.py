@@ -147,6 +147,14 @@ class AmendAck(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int  # shares cancelled (cancel) or now open (modify)
 
 
+class FillCosts(msgspec.Struct, frozen=True, kw_only=True):
+    """A fill's fees and realised P&L as the broker booked them."""
+
+    commission: int
+    tax: int
+    realized_pnl: int
+
+
 class BrokerFill(msgspec.Struct, frozen=True, kw_only=True):
     broker_order_no: str
     code: str
@@ -154,6 +162,10 @@ class BrokerFill(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int
     price: int
     ts_ms: int
+
+    def costs(self) -> FillCosts | None:
+        """What the broker booked for this fill; None when it does not say (then the account computes them)."""
+        return None
 
 
 class BrokerOrderStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -62,6 +62,7 @@ from engine.brokers.base import (
     BrokerFill,
     BrokerOrderStatus,
     CancelRequest,
+    FillCosts,
     Holding,
     ModifyRequest,
     OrderAck,
@@ -122,6 +123,9 @@ class PaperFill(BrokerFill, frozen=True, kw_only=True):
     tax: int
     realized_pnl: int
 
+    def costs(self) -> FillCosts:
+        return FillCosts(commission=self.commission, tax=self.tax, realized_pnl=self.realized_pnl)
+
 
 class PaperFills(msgspec.Struct, frozen=True, kw_only=True):
     """What a market order's walk did: its fills, and the reason its remainder was cancelled ("" none)."""
@@ -171,7 +175,26 @@ class QuoteSource(Protocol):
         """The latest trade print of ``code``, or None."""
 
 
+class MatchingBook(Protocol):
+    """What a broker that matches orders itself (the paper broker) lets its account drive: the
+    account calls these where a real exchange would act on its own (walk, cross, close)."""
+
+    async def await_fills(self, order_no: str) -> PaperFills:
+        """A market order's walk of the book (a limit order: no fills, it rests)."""
+
+    def crossed(self, order_no: str) -> bool:
+        """Whether the latest book crosses the open limit order ``order_no``."""
+
+    async def fill_resting(self) -> tuple[list[PaperFill], dict[str, str]]:
+        """Fill the resting limits the books cross; the fills and the orders cancelled instead."""
+
+    async def expire_open(self, reason: str) -> list[str]:
+        """Expire every open remainder (the session closed); their order numbers."""
+
+
 class PaperBroker:
+    """The paper broker: a :class:`~engine.brokers.base.Broker` and its own :class:`MatchingBook`."""
+
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
                  *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None,
                  market_now: Callable[[], int | None] | None = None, next_print: bool = False) -> None:

@@ -9,12 +9,12 @@ import pytest
 
 from actors.feed_hub import FeedHub, FeedRouter, Subscribe, Unsubscribe
 from actors.quote_board import QuoteBoard, QuoteTap
-from actors.session_hub import CountSessions, Register, SessionHub, ToUser
+from actors.session_hub import CountSessions, OrderEvent, Register, SessionHub, ToUser
 from actors.strategy import Attach, Detach, StrategyHub, Watch
 from actors.swing import CheckSignal
 from actors.swing_hub import SwingHub
+from actors.wire import OrderView
 from engine.brokers.sim import SimulatedMarket
-from engine.market.messages import Tick
 from engine.runtime import Actor, ActorSystem, ChildSpec, ManualClock
 from engine.strategy.realtime import BasicParams
 
@@ -135,9 +135,11 @@ async def test_a_restarted_session_hub_still_reaches_every_session_of_a_user(wor
     hub.tell(Register(8, other))
     await system.idle()
     await crash(system, "/sessions")
-    hub.tell(ToUser(7, Tick("005930", 1, 70_000, 1, 1, 0, 70_100, 70_000)))
+    order = OrderView(order_id="1", account_id=1, client_order_id="c-1", stock_code="005930", order_type="buy",
+                      quantity=10, price=None, status="filled", filled_quantity=10, average_price=70_000, reason="")
+    hub.tell(ToUser(7, OrderEvent("filled", order)))
     await system.idle()
-    assert [await seen(r, "Tick") for r in (s1, s2, other)] == [1, 1, 0]
+    assert [await seen(r, "OrderEvent") for r in (s1, s2, other)] == [1, 1, 0]
     assert await hub.ask(CountSessions(), 1) == 3
 
 

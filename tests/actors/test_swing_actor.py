@@ -15,23 +15,23 @@ from actors.swing import CheckSignal, GetSwing, OrderOutcome, SwingActor
 from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
-from storage.swings import Swing
+from engine.swings import Intent, NewSwingEvent, Swing, SwingUpdate
 
 
 class FakeStore:
     def __init__(self, row: Swing) -> None:
         self.row = row
-        self.events: list[dict[str, Any]] = []
+        self.events: list[NewSwingEvent] = []
 
     async def load(self, swing_id: int) -> Swing:
         return self.row
 
-    async def save(self, swing_id: int, events: list[dict[str, Any]] | None = None, **fields: Any) -> None:
-        self.row = msgspec.structs.replace(self.row, **fields)
-        self.events.extend(events or ())
+    async def save(self, swing_id: int, state: SwingUpdate, events: list[NewSwingEvent]) -> None:
+        self.row = msgspec.structs.replace(self.row, **msgspec.structs.asdict(state))
+        self.events.extend(events)
 
-    async def event(self, swing_id: int, **fields: Any) -> None:
-        self.events.append(fields)
+    async def event(self, swing_id: int, event: NewSwingEvent) -> None:
+        self.events.append(event)
 
 
 class LosingPort:
@@ -62,10 +62,9 @@ def row(**kw: Any) -> Swing:
     base = dict(id=7, user_id=1, account_id=1, stock_code="005930", params=PARAMS, status="active",
                 signal_state=0, last_decision=None, shares=0, avg_cost=0, stage2_shares=0, realized_pnl=0,
                 order_seq=1, intent_order_id="swing-7-1", last_bar_ms=None, created_at=now, updated_at=now,
-                intent_decision={"status": "active", "action": "buy", "quantity_rule": "unit_amount",
-                                 "quantity": 10, "price": 100_000, "signal_before": 0, "signal_after": 1,
-                                 "trigger": "first_stage_buy", "reason": "seed", "bar_start_ms": 0,
-                                 "indicators": {}})
+                intent=Intent(status="active", action="buy", quantity_rule="unit_amount", quantity=10,
+                              price=100_000, signal_before=0, signal_after=1, trigger="first_stage_buy",
+                              reason="seed", bar_start_ms=0, indicators={}))
     return Swing(**{**base, **kw})
 
 
@@ -96,6 +95,8 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     assert system.cell_info("/swings/7")["restarts"] == 0
     assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 10
     assert store.row.intent_order_id is None and store.row.signal_state == 1
+    assert [(e.kind, e.signal_before, e.signal_after, e.order_id) for e in store.events] == [
+        ("resumed", 0, 0, "swing-7-1"), ("check", 0, 0, None), ("fill", 0, 1, "swing-7-1")]
     await system.shutdown(1)
 
 
@@ -104,7 +105,7 @@ async def test_every_swing_decision_leaves_one_info_line(caplog):
 
     clock = ManualClock()
     system = ActorSystem(clock=clock)
-    store, port = FakeStore(row(intent_order_id=None, intent_decision=None)), LosingPort()
+    store, port = FakeStore(row(intent_order_id=None, intent=None)), LosingPort()
     feeds = system.spawn("/feeds", FeedsSink)
 
     async def no_history(code: str, size: str, n: int) -> list[Bar]:

@@ -51,9 +51,9 @@ async def nodes(prefix: str) -> AsyncIterator[list[ClusterNode]]:
 def mariadb_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     """A fresh MariaDB database, migrated, dropped after the module (cluster mode refuses SQLite)."""
     from storage.db import upgrade
-    from tests.conftest import MARIADB_SERVER_URL, _MariaDB
+    from tests.helpers import MARIADB_SERVER_URL, MariaDB
 
-    server = _MariaDB(MARIADB_SERVER_URL)
+    server = MariaDB(MARIADB_SERVER_URL)
     url = server.create()
     request.addfinalizer(lambda: server.drop(url))
     asyncio.run(upgrade(url))
@@ -62,7 +62,7 @@ def mariadb_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
 
 def node_settings(url: str, tmp_path, prefix: str, node_id: str, **extra):
     from engine.settings import Settings
-    from tests.conftest import TEST_DATA_KEY
+    from tests.helpers import TEST_DATA_KEY
 
     return Settings(database_url=url, data_dir=str(tmp_path / node_id), jwt_secret="cluster-jwt-" + "x" * 32,
                     data_keys=TEST_DATA_KEY, hash_key="cluster-hash-key", bcrypt_cost=4,

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from tests.cluster.conftest import NATS_URL, drop_buckets
-from tests.conftest import TEST_DATA_KEY
+from tests.helpers import TEST_DATA_KEY
 from tests.integration.helpers import server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -174,8 +174,10 @@ async def _seed_account(settings, email: str) -> int:
 
 async def _seed_swing_mid_transition(settings, account_id: int) -> int:
     """A swing whose first-stage buy was decided (intent written), as a SIGKILL leaves it."""
+    import msgspec
     from sqlalchemy import text
 
+    from engine.swings import Intent
     from storage import SwingRepo, create_engine, create_session_factory
     from tests.integration.helpers import SWING_PARAMS as PARAMS
 
@@ -187,10 +189,11 @@ async def _seed_swing_mid_transition(settings, account_id: int) -> int:
                                              {"a": account_id})).scalar()
             swing = await repo.create(user_id=user_id, account_id=account_id, stock_code="005930",
                                       params={**PARAMS, "account_id": account_id}, status="active")
-            await repo.save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent_decision={
-                "status": "active", "action": "buy", "quantity_rule": "unit_amount", "quantity": 7,
-                "price": 100_000, "signal_before": 0, "signal_after": 1, "trigger": "first_stage_buy",
-                "reason": "seeded", "bar_start_ms": 0, "indicators": {}})
+            await repo.save(swing.id, msgspec.structs.replace(
+                swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
+                    status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
+                    signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded", bar_start_ms=0,
+                    indicators={})))
             return swing.id
     finally:
         await engine.dispose()

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from engine.settings import Settings
+from engine.swings import Intent
 from storage import (
     AccountRepo,
     Crypto,
@@ -45,12 +47,11 @@ async def seed(settings: Settings, email: str) -> int:
             swing = await SwingRepo(session).create(
                 user_id=user.id, account_id=account.id, stock_code="005930",
                 params={**SWING_PARAMS, "account_id": account.id}, status="active")
-            await SwingRepo(session).save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1",
-                                          intent_decision={
-                                              "status": "active", "action": "buy", "quantity_rule": "unit_amount",
-                                              "quantity": 7, "price": 100_000, "signal_before": 0,
-                                              "signal_after": 1, "trigger": "first_stage_buy", "reason": "seeded",
-                                              "bar_start_ms": 0, "indicators": {}})
+            await SwingRepo(session).save(swing.id, msgspec.structs.replace(
+                swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
+                    status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
+                    signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded", bar_start_ms=0,
+                    indicators={})))
             return swing.id
     finally:
         await engine.dispose()

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from engine.brokers.base import CancelRequest, ModifyRequest, OrderRejected, OrderRequest
+from engine.brokers.base import BrokerFill, CancelRequest, FillCosts, ModifyRequest, OrderRejected, OrderRequest
 from engine.brokers.paper import NoQuote, PaperBroker
 from engine.risk import Fees
 from engine.runtime import ManualClock
@@ -63,6 +63,10 @@ async def test_market_orders_walk_the_book_as_it_stands_and_move_the_ledger(pape
     assert first.tax == 6 * 49_900 * 18 // 10_000 == 538 and second.tax == 8 * 49_800 * 18 // 10_000 == 717
     average = (500_600 + 200_400) // 14  # 50,071
     assert first.realized_pnl == 299_400 - 44 - 538 - 6 * average
+    # The account books a paper fill's costs as the ledger made them; a broker that does not say gets None.
+    assert first.costs() == FillCosts(commission=44, tax=538, realized_pnl=299_400 - 44 - 538 - 6 * average)
+    assert BrokerFill(broker_order_no="1", code="005930", side="sell", quantity=6, price=49_900,
+                      ts_ms=0).costs() is None
     statuses = await broker.orders_today()
     assert [(s.filled_quantity, s.cancelled) for s in statuses] == [(10, False), (4, True), (14, False)]
     assert (await broker.balance()).holdings == []

@@ -94,7 +94,7 @@ async def test_missing_fields_are_named(client, make_user):
 
 async def test_kis_account_with_hts_id(aiohttp_client, app_settings, engine, make_user):
     from engine.brokers.kis.simulator import SimulatorConfig
-    from tests.engine.brokers.kis.conftest import running_simulator
+    from tests.engine.brokers.kis.helpers import running_simulator
     from web.app import create_app
 
     async with running_simulator(SimulatorConfig(paper=True)) as sim:  # registration asks KIS (모의투자)

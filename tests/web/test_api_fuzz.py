@@ -19,7 +19,7 @@ from schemathesis.checks import (
 )
 
 from engine.settings import Settings
-from tests.conftest import TEST_DATA_KEY
+from tests.helpers import TEST_DATA_KEY
 from tests.web.live_server import LiveServer
 
 EXAMPLES = int(os.environ.get("AUTOTRADER_FUZZ_EXAMPLES", "25"))

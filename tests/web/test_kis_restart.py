@@ -17,7 +17,7 @@ from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime import ManualClock, WallClock
 from storage.kis_tokens import KisTokenRow
 from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
-from tests.engine.brokers.kis.conftest import running_simulator
+from tests.engine.brokers.kis.helpers import running_simulator
 from tests.web.orders_env import register
 from tests.web.helpers import common_price as _common_price
 from web.app import create_app

@@ -191,8 +191,8 @@ async def test_signals_reach_the_session_and_strategy_data(client, clock, make_u
 
 
 async def test_messages_for_a_user_reach_only_that_users_sessions(client, make_user):
-    from actors.session_hub import CountSessions, ToUser
-    from actors.ws_session import OrderEvent
+    from actors.session_hub import CountSessions, OrderEvent, ToUser
+    from actors.wire import OrderView
 
     alice_id, alice = await make_user("alice@example.com")
     _, bob = await make_user("bob@example.com")
@@ -200,8 +200,11 @@ async def test_messages_for_a_user_reach_only_that_users_sessions(client, make_u
     ws_b = await connect(client, bob)
     hub = client.server.app[SYSTEM].ref("/sessions")
     assert await hub.ask(CountSessions(), 5) == 2
-    hub.tell(ToUser(alice_id, OrderEvent("filled", {"order_id": "1"})))
-    assert await ws_a.receive_json(timeout=5) == {"type": "order", "event": "filled", "order": {"order_id": "1"}}
+    order = OrderView(order_id="1", account_id=1, client_order_id="c-1", stock_code="005930", order_type="buy",
+                      quantity=10, price=None, status="filled", filled_quantity=10, average_price=70_000, reason="")
+    hub.tell(ToUser(alice_id, OrderEvent("filled", order)))
+    assert await ws_a.receive_json(timeout=5) == {"type": "order", "event": "filled",
+                                                  "order": msgspec.to_builtins(order)}
     await ws_b.send_json({"tr_type": "2", "tr_id": "H0STCNT0", "st_code": "005930"})
     assert (await ws_b.receive_json(timeout=5))["code"] == "not_subscribed"  # nothing else was queued for bob
     await ws_a.close()

@@ -6,7 +6,7 @@ import msgspec
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime import WallClock
-from tests.engine.brokers.kis.conftest import running_simulator
+from tests.engine.brokers.kis.helpers import running_simulator
 from tests.web.helpers import KIS, common_price
 from tests.web.orders_env import register
 from web.app import create_app

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from actors.swing import GetSwing
+from engine.swings import Intent
 from storage import SwingRepo
 from storage.models import PaperOrderRow
 from tests.web.orders_env import register
@@ -95,7 +96,8 @@ async def test_an_intent_that_never_reached_the_account_is_placed_once(aiohttp_c
         repo = SwingRepo(session)
         swing = await repo.create(user_id=user_id, account_id=account_id, stock_code=DEMO["stock_code"],
                                   params=params, status="active")
-        await repo.save(swing.id, order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent_decision=intent)
+        await repo.save(swing.id, msgspec.structs.replace(
+            swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(**intent)))
     client = await aiohttp_client(create_app(app_settings, clock=clock))
     view = await settle_swing(client.server.app, clock, swing.id)
     assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 3

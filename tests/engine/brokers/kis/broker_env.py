@@ -13,7 +13,7 @@ from engine.brokers.kis.broker import KisBroker
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime.clock import WallClock
 from engine.settings import Settings
-from tests.engine.brokers.kis.conftest import Running, running_simulator
+from tests.engine.brokers.kis.helpers import Running, running_simulator
 
 ACCOUNT = "5012345601"
 HTS_ID = "htsuser1"

@@ -11,7 +11,7 @@ from engine.brokers.kis.source import KisMarketData
 from engine.market.krx import session_open_ms
 from engine.runtime.clock import WallClock
 from engine.settings import Settings
-from tests.engine.brokers.kis.conftest import QueueSink
+from tests.engine.brokers.kis.helpers import QueueSink
 
 NOON_KST_20250613 = 1_749_783_600_000  # a Friday
 

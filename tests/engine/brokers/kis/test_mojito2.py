@@ -12,7 +12,7 @@ import pytest
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits, round_to_tick
-from tests.engine.brokers.kis.conftest import running_simulator
+from tests.engine.brokers.kis.helpers import running_simulator
 
 mojito = pytest.importorskip("mojito")
 

@@ -10,7 +10,7 @@ from engine.brokers.kis.broker import KisBroker
 from engine.brokers.kis.simulator import SIMULATOR, SimulatorConfig, create_simulator_app
 from engine.runtime.clock import WallClock
 from tests.engine.brokers.kis.broker_env import Creds, broker_env, order, settings_for
-from tests.engine.brokers.kis.conftest import Running
+from tests.engine.brokers.kis.helpers import Running
 
 FAST = SimulatorConfig(rest_rate_per_s=1000)
 

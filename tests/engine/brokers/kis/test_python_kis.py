@@ -16,7 +16,7 @@ import pytest
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits
-from tests.engine.brokers.kis.conftest import running_simulator
+from tests.engine.brokers.kis.helpers import running_simulator
 
 pykis = pytest.importorskip("pykis")
 import pykis.client.websocket  # noqa: E402

@@ -14,7 +14,7 @@ from engine.brokers.kis.frames import parse_ticks, split_frame
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits
 from engine.runtime.clock import ManualClock
-from tests.engine.brokers.kis.conftest import running_simulator
+from tests.engine.brokers.kis.helpers import running_simulator
 
 pytestmark = pytest.mark.timeout(60)
 TEN_KST_20250613 = 1_749_776_400_000

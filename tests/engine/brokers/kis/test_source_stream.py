@@ -7,7 +7,7 @@ from engine.brokers.kis.simulator import SimulatorConfig
 from engine.brokers.kis.source import KisMarketData
 from engine.runtime.clock import WallClock
 from engine.settings import Settings
-from tests.engine.brokers.kis.conftest import QueueSink
+from tests.engine.brokers.kis.helpers import QueueSink
 
 
 def _settings(s, **over) -> Settings:
