@@ -23,7 +23,7 @@ from actors import strategy as strategies
 from actors.session_hub import OrderEvent, Register, Unregister
 from actors.feed_hub import Subscribe, Subscribed, Unsubscribe, UnsubscribeAll
 from actors.market_feed import UpstreamStatus, Wire
-from actors.wire import AckOut, ErrorOut, OrderOut, OrderView, SignalOut, StatusOut, encode
+from actors.wire import AckOut, ErrorOut, OrderOut, SignalOut, StatusOut, encode
 from engine.market.krx import KST, is_valid_code
 from engine.runtime import (
     Actor,
