@@ -59,11 +59,8 @@ async def replay_client(aiohttp_client, app_settings, engine):
 
 async def until_history(app, swing_id: int) -> None:
     ref = app[SYSTEM].lookup(paths.swing(swing_id))
-    for _ in range(2_000):  # an ask is a barrier: the swing's history arrives as a message
-        if (await ref.ask(GetSwing(), 5))["history_ready"]:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("the swing's history never arrived")
+    await app[SYSTEM].idle()  # the history load is a piped task: idle waits for it and its message
+    assert (await ref.ask(GetSwing(), 5))["history_ready"], "the swing's history never arrived"
 
 
 async def test_daily_swing_on_a_replay_trades_exactly_as_the_backtest(replay_client, make_user, session_factory,
