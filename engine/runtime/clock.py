@@ -89,17 +89,7 @@ class ManualClock:
         return timer
 
     async def sleep(self, delay: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-
-        def wake() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        timer = self.call_later(delay, wake)
-        try:
-            await future
-        finally:
-            timer.cancel()
+        await sleep_on(self, delay)
 
     @property
     def pending(self) -> int:
@@ -127,3 +117,18 @@ class ManualClock:
 
     async def advance_to_ms(self, ts_ms: int) -> None:
         await self.advance(max(0.0, ts_ms / 1000.0 - self._now))
+
+
+async def sleep_on(clock: "Clock", delay: float) -> None:
+    """Sleep ``delay`` seconds of ``clock``'s time: a future woken by one of its timers."""
+    future = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    timer = clock.call_later(delay, wake)
+    try:
+        await future
+    finally:
+        timer.cancel()

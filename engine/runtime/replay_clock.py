@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from engine.market import krx
+from engine.runtime.clock import sleep_on
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,7 @@ class ReplayClock:
         return timer
 
     async def sleep(self, delay: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-
-        def wake() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        timer = self.call_later(delay, wake)
-        try:
-            await future
-        finally:
-            timer.cancel()
+        await sleep_on(self, delay)
 
     # -- control ------------------------------------------------------------------------
 
