@@ -117,6 +117,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
     max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
     ws_max_connections_per_user: int = 20  # /kis_socket sessions one user may hold (error max_connections, 1008)
+    ws_max_subscriptions_per_user: int = 200  # subscriptions across all a user's sockets (error max_subscriptions)
+    ws_max_feeds_per_user: int = 100  # distinct codes across all a user's sockets (error max_feeds)
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0
@@ -221,6 +223,9 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),
     ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None),
     ("header_timeout_s", 0.01, None), ("body_timeout_s", 0.01, None), ("keepalive_timeout_s", 0.01, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
+    ("ws_max_connections_per_user", 1, None), ("ws_max_subscriptions_per_user", 1, None),
+    ("ws_max_feeds_per_user", 1, None), ("max_accounts_per_user", 1, None), ("max_swings_per_user", 1, None),
+    ("max_open_orders_per_account", 1, None),
     ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
     ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),

@@ -21,10 +21,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from actors import paths
 from actors import strategy as strategies
-from actors.session_hub import CountSessions
+from actors.session_hub import Admit
 from actors.ws_session import ClientText, Refused, WsSession, mailbox_for
 from actors.wire import AckOut, ErrorOut, encode
-from engine.runtime import ActorStopped, ChildSpec, Clock
+from engine.runtime import ActorRef, ActorStopped, ChildSpec, Clock
 from engine.strategy.realtime import StrategyParams, StrategyParamsError, parse_params
 from web import logs
 from web.auth import verify_live_token
@@ -135,12 +135,6 @@ async def _authenticate(request: web.Request,
     except Unauthorized as exc:
         await _refuse(ws, exc.code, exc.message)
         return None
-    limit = request.app[SETTINGS].ws_max_connections_per_user
-    hub = request.app[SYSTEM].lookup(paths.SESSIONS)
-    if hub is not None and await hub.ask(CountSessions(user_id), request.app[SETTINGS].ask_timeout_s) >= limit:
-        await _refuse(ws, "max_connections", f"at most {limit} sockets per user "
-                                             "(AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first")
-        return None
     try:
         params = parse_params(auth.strategy_type, auth.params)  # the name and every rule checked here
     except StrategyParamsError as exc:
@@ -150,6 +144,13 @@ async def _authenticate(request: web.Request,
         await _refuse(ws, "bad_strategy", str(exc))
         return None
     return user_id, auth, params
+
+
+async def _admitted(request: web.Request, user_id: int, session: ActorRef) -> bool:
+    """Registered with the sessions hub, within the user's socket limit (checked and counted in one step)."""
+    settings = request.app[SETTINGS]
+    hub = request.app[SYSTEM].ref(paths.SESSIONS)
+    return bool(await hub.ask(Admit(user_id, session, settings.ws_max_connections_per_user), settings.ask_timeout_s))
 
 
 async def kis_socket(request: web.Request) -> web.WebSocketResponse:
@@ -166,7 +167,6 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
         logs.user_id.set(str(user_id))
         system = request.app[SYSTEM]
         feeds, strategy_hub = system.ref(paths.FEEDS), system.ref(paths.STRATEGIES)
-        await ws.send_frame(encode(AckOut("authenticated", strategy_type=hello.strategy_type)), WSMsgType.TEXT)
         session = system.spawn(
             paths.session(uuid.uuid4().hex[:12]),
             lambda: WsSession(AiohttpSocket(ws, request.transport), user_id, hello.strategy_type, feeds,
@@ -175,6 +175,11 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
             ChildSpec(restart="temporary"),
             mailbox=mailbox_for(settings.ws_high_water, settings.ws_max_queue),
         )
+        if not await _admitted(request, user_id, session):  # the session has written nothing yet
+            await _refuse(ws, "max_connections", f"at most {settings.ws_max_connections_per_user} sockets "
+                                                 "per user (AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first")
+            return ws
+        await ws.send_frame(encode(AckOut("authenticated", strategy_type=hello.strategy_type)), WSMsgType.TEXT)
         strategy_hub.tell(strategies.Attach(user_id, hello.strategy_type, params, session))
         limit = RateLimit(request.app[CLOCK], settings.ws_rate_per_s, settings.ws_rate_burst)
         async for msg in ws:
