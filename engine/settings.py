@@ -99,6 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_send_timeout_s: float = 5.0  # a send stalled this long closes the client with 1013
     ws_rate_per_s: float = 20.0  # client messages per second, per client
     ws_rate_burst: int = 100
+    ws_user_rate_per_s: float = 50.0  # client messages per second per user, all their sockets together
+    ws_user_rate_burst: int = 400
     max_body_bytes: int = 1048576
     # -- orders and risk ---------------------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
@@ -228,6 +230,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("max_open_orders_per_account", 1, None),
     ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
     ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
+    ("ws_user_rate_per_s", 0.001, None), ("ws_user_rate_burst", 1, None),
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
     ("paper_quote_timeout_s", 0.001, None), ("max_order_value", 0, None), ("max_position_value", 0, None),
     ("daily_loss_limit", 0, None), ("balance_cache_s", 0, None), ("order_timeout_s", 0.001, None),

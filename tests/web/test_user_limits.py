@@ -158,3 +158,22 @@ async def test_parallel_logins_cannot_overshoot_the_socket_limit(client, make_us
     assert await client.app[SYSTEM].ref(paths.SESSIONS).ask(CountSessions(alice_id), 5) == 3
     for ws, _ in results:
         await ws.close()
+
+
+async def test_one_message_bucket_is_shared_by_all_of_a_users_sockets(aiohttp_client, app_settings, engine, clock,
+                                                                      make_user):
+    from web.app import create_app
+
+    settings = msgspec.structs.replace(app_settings, ws_user_rate_per_s=1.0, ws_user_rate_burst=3)
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    _, alice = await make_user("alice@example.com")
+    _, bob = await make_user("bob@example.com")
+    a, b, other = await connect(client, alice), await connect(client, alice), await connect(client, bob)
+    not_held = sub("005930", tr_type="2")  # answered not_subscribed: the cheapest message there is
+    codes = [(await answer(ws, not_held))["code"] for ws in (a, b, a, b)]
+    assert codes == ["not_subscribed"] * 3 + ["user_rate_limited"]  # 3 for alice, whichever socket
+    assert (await answer(other, not_held))["code"] == "not_subscribed"  # bob's bucket is his own
+    await clock.advance(1.0)  # one more token for alice
+    assert [(await answer(ws, not_held))["code"] for ws in (b, a)] == ["not_subscribed", "user_rate_limited"]
+    for ws in (a, b, other):
+        await ws.close()
