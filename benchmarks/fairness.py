@@ -35,7 +35,7 @@ import aiohttp
 
 from benchmarks.loadtest.api import Api
 from benchmarks.loadtest.report import machine
-from benchmarks.loadtest.server import ServerProcess, check_loopback
+from benchmarks.loadtest.server import ServerProcess, check_loopback, proc_sample
 
 LIGHT_CODES = ["005930", "000660", "035420", "051910", "005380"]
 UNLIMITED = {"AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER": "200", "AUTOTRADER_WS_MAX_SUBSCRIPTIONS_PER_USER": "4000",
@@ -177,8 +177,9 @@ async def heavy(url: str, token: str, sockets: int, subscribes: int, seconds: fl
                 await one(sockets)
                 await asyncio.sleep(0.05)
 
+        cpu0 = time.process_time()
         await asyncio.gather(*(one(k) for k in range(sockets)), beyond(), return_exceptions=True)
-    return {**counts, "errors": errors}
+    return {**counts, "errors": errors, "client_cpu_pct": 100 * (time.process_time() - cpu0) / seconds}
 
 
 async def start_heavy(base: str, token: str, seconds: float) -> asyncio.subprocess.Process:
@@ -210,7 +211,9 @@ async def phase(http, server: ServerProcess, tokens: dict[str, str], seconds: fl
         proc = await start_heavy(server.url, tokens["heavy"], seconds + 8)
         await asyncio.sleep(4)  # its sockets open and its subscriptions are taken before we measure
     before = await loop_buckets(http, server.url, tokens["admin"])
+    cpu0, t0 = proc_sample(server.pid).cpu_s, time.monotonic()
     out = await light_phase(http, server.url, tokens["light"], seconds)
+    out["server_cpu_pct"] = 100 * (proc_sample(server.pid).cpu_s - cpu0) / (time.monotonic() - t0)
     out["loop_delay"] = delay_quantiles(before, await loop_buckets(http, server.url, tokens["admin"]))
     if proc is not None:
         stdout, _ = await proc.communicate()
@@ -250,7 +253,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     figures = {name: {"rest_p50_ms": med(name, "rest", "p50_ms"), "rest_p99_ms": med(name, "rest", "p99_ms"),
                       "trade_p50_ms": med(name, "trades", "p50_ms"), "trade_p99_ms": med(name, "trades", "p99_ms"),
                       "loop_p50_ms": med(name, "loop_delay", "p50_ms"),
-                      "loop_p99_ms": med(name, "loop_delay", "p99_ms")} for name in runs}
+                      "loop_p99_ms": med(name, "loop_delay", "p99_ms"),
+                      "server_cpu_pct": med(name, "server_cpu_pct")} for name in runs}
     ratios = {name: {k: figures[name][k] / figures["alone"][k] for k in figures[name]}
               for name in runs if name != "alone"}
     return {"machine": machine(), "args": vars(args), "runs": runs, "median": figures,

@@ -27,7 +27,6 @@ and live stream join. Sizes are generated independently of one another.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
@@ -263,9 +262,7 @@ class SimulatedMarket:
             return []
         walk = self._walks.get(code)
         anchor = walk.start_ms if walk is not None else self._clock.now_ms()
-        # ~10 ms of pure Python per code and size: off the loop, so a burst of new feeds never stalls it
-        return await asyncio.get_running_loop().run_in_executor(
-            None, _history, code, size, n, self._seed, bar_start(anchor, size))
+        return _history(code, size, n, self._seed, bar_start(anchor, size))
 
     # -- tickers ---------------------------------------------------------------------
 
