@@ -13,8 +13,8 @@ taken, over at most 100 codes), reads everything it gets as fast as it can, and 
 keeps trying beyond: a new socket every 50 ms (refused ``max_connections``) and subscribes
 at each socket's message rate (refused ``max_subscriptions``).
 
-Each round runs the light user alone, then with the heavy user, ``--duration`` seconds each,
-on the same server. The server's event-loop delay comes from its cumulative histogram
+Each round runs the light user alone, then with the heavy user (measured from ``--settle``
+seconds after its start, when its feeds are up), ``--duration`` seconds each, on the same server. The server's event-loop delay comes from its cumulative histogram
 (``autotrader_event_loop_delay_seconds``), differenced over each window. With ``--unlimited``
 a second server, whose limits are raised to what the heavy user asks (200 sockets, 4,000
 subscriptions and codes), runs the same heavy phase: what the limits buy.
@@ -205,11 +205,11 @@ async def _prepare(server: ServerProcess, http: aiohttp.ClientSession) -> dict[s
 
 
 async def phase(http, server: ServerProcess, tokens: dict[str, str], seconds: float,
-                with_heavy: bool) -> dict[str, Any]:
+                with_heavy: bool, settle: float) -> dict[str, Any]:
     proc = None
     if with_heavy:
-        proc = await start_heavy(server.url, tokens["heavy"], seconds + 8)
-        await asyncio.sleep(4)  # its sockets open and its subscriptions are taken before we measure
+        proc = await start_heavy(server.url, tokens["heavy"], seconds + settle + 4)
+        await asyncio.sleep(settle)  # its sockets open and its 100 new feeds start before we measure
     before = await loop_buckets(http, server.url, tokens["admin"])
     cpu0, t0 = proc_sample(server.pid).cpu_s, time.monotonic()
     out = await light_phase(http, server.url, tokens["light"], seconds)
@@ -230,14 +230,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             tokens = await _prepare(server, http)
             for i in range(args.rounds):
                 for name, with_heavy in (("alone", False), ("heavy", True)):
-                    runs[name].append(await phase(http, server, tokens, args.duration, with_heavy))
+                    runs[name].append(await phase(http, server, tokens, args.duration, with_heavy, args.settle))
                     print(f"round {i + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr, flush=True)
         if args.unlimited:
             runs["unlimited"] = []
             async with ServerProcess({**settings, **UNLIMITED}) as server:
                 tokens = await _prepare(server, http)
                 for i in range(args.rounds):
-                    runs["unlimited"].append(await phase(http, server, tokens, args.duration, True))
+                    runs["unlimited"].append(await phase(http, server, tokens, args.duration, True, args.settle))
                     print(f"round {i + 1} unlimited: {json.dumps(runs['unlimited'][-1])}", file=sys.stderr,
                           flush=True)
 
@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     hv.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds between the heavy user's start and the measurement (its feeds' start-up)")
     parser.add_argument("--rate", type=float, default=2.0, help="simulated trades per second per code")
     parser.add_argument("--unlimited", action="store_true", help="also the heavy phase with the limits raised")
     parser.add_argument("--json", help="write the result here")
