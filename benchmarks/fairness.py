@@ -54,8 +54,12 @@ def _q(samples: list[float]) -> dict[str, float]:
 # -- the server's loop delay: two scrapes of its histogram --------------------------------------
 
 async def loop_buckets(http: aiohttp.ClientSession, base: str, token: str) -> list[tuple[float, int]]:
-    async with http.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}) as r:
-        text = await r.text()
+    try:
+        async with http.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"},
+                            timeout=aiohttp.ClientTimeout(total=60)) as r:
+            text = await r.text() if r.status == 200 else ""
+    except (aiohttp.ClientError, TimeoutError):
+        text = ""  # an overloaded server: this window has no loop figure
     out = []
     for line in text.splitlines():
         if line.startswith('autotrader_event_loop_delay_seconds_bucket{le="'):
@@ -66,6 +70,8 @@ async def loop_buckets(http: aiohttp.ClientSession, base: str, token: str) -> li
 
 def delay_quantiles(before: list[tuple[float, int]], after: list[tuple[float, int]]) -> dict[str, float]:
     """p50/p99 (ms, the bucket's upper bound) of the samples taken between two scrapes."""
+    if not before or len(before) != len(after):
+        return {"samples": 0}
     diff = [(edge, a - b) for (edge, a), (_, b) in zip(after, before, strict=True)]
     total = diff[-1][1] if diff else 0
 
