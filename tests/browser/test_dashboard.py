@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from storage import UserRepo
+from tests.browser.helpers import PASSWORD, rest, shot, sign_in, user_with_account
 from tests.helpers import cli_run
-from tests.browser.conftest import PASSWORD, rest, shot, sign_in, user_with_account
 from web.keys import SESSIONS, SYSTEM
 
 pytestmark = pytest.mark.timeout(120)
