@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from engine.runtime import ManualClock
 from engine.settings import Settings
 from tests.browser.helpers import SHOTS, slug
 from tests.web.live_server import LiveServer
@@ -30,14 +32,25 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 TIMEOUT_MS = 20_000
 
 
+def _settings(data: Path) -> Settings:
+    return Settings(data_dir=str(data), database_url=f"sqlite+aiosqlite:///{data / 'autotrader.db'}",
+                    jwt_secret="browser-test-secret-" + "x" * 32, hash_key="browser-hash-key", bcrypt_cost=4,
+                    restart_backoff_base_s=0.05, restart_max=3, restart_window_s=600, feed_grace_s=30.0,
+                    shutdown_deadline_s=2.0, register_max_per_address=1000)  # every test registers from 127.0.0.1
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data = tmp_path_factory.mktemp("browser-data")
-    settings = Settings(data_dir=str(data), database_url=f"sqlite+aiosqlite:///{data / 'autotrader.db'}",
-                        jwt_secret="browser-test-secret-" + "x" * 32, hash_key="browser-hash-key", bcrypt_cost=4,
-                        restart_backoff_base_s=0.05, restart_max=3, restart_window_s=600, feed_grace_s=30.0, shutdown_deadline_s=2.0,
-                        register_max_per_address=1000)  # every test registers from 127.0.0.1
-    with LiveServer(settings) as live:
+    """The live demo market on the wall clock, shared by the module's tests."""
+    with LiveServer(_settings(tmp_path_factory.mktemp("browser-data"))) as live:
+        yield live
+
+
+@pytest.fixture
+def manual_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of its own on a manual clock (from now): time, the demo market's ticks included, moves
+    only when the test says (``helpers.advance``), so a test that needs the next minute does not wait it."""
+    with LiveServer(_settings(tmp_path), clock=ManualClock(start_ms=time.time_ns() // 1_000_000)) as live:
         yield live
 
 

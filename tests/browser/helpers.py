@@ -1,6 +1,6 @@
 """Helpers for the browser tests (the fixtures stay in ``conftest``; test modules import from here,
 never from conftest or one another): screenshots, plain REST set-up calls, a user with a paper
-account, and signing in through the login form."""
+account, signing in through the login form, and moving a manual server clock."""
 
 from __future__ import annotations
 
@@ -64,3 +64,18 @@ def sign_in(page, server: LiveServer, email: str) -> None:  # type: ignore[no-un
     form.get_by_label(re.compile("비밀번호|Password")).fill(PASSWORD)
     form.get_by_role("button", name=re.compile("로그인|Sign in")).click()
     expect(page.locator("#logout")).to_be_visible()
+
+
+def advance(server: LiveServer, seconds: float) -> None:
+    """Move the manual clock of ``server`` (see the ``manual_server`` fixture) ``seconds`` forward, firing
+    every timer due on the way, then wait until the server's actors are idle."""
+    from web.keys import CLOCK, SYSTEM
+
+    async def step(app) -> None:  # type: ignore[no-untyped-def]
+        left = seconds
+        while left > 0:  # a second at a time, idle between: the database keeps up as it does in real time
+            await app[CLOCK].advance(min(1.0, left))
+            await app[SYSTEM].idle()
+            left -= 1.0
+
+    server.call(step, timeout=60)
