@@ -33,6 +33,9 @@ class Board:
         self.listeners.append(fn)
         return lambda: None
 
+    def market(self, code):
+        return "KOSPI"
+
     def base_price(self, code):
         return 50_000
 
