@@ -12,6 +12,7 @@ class Board:
 
     def __init__(self, clock):
         self.clock, self.latest_q, self.waiters, self.listeners = clock, {}, [], []
+        self.markets = {}  # code -> KOSDAQ where it is not KOSPI
 
     def watch(self, code): ...
     def unwatch(self, code): ...
@@ -34,7 +35,7 @@ class Board:
         return lambda: None
 
     def market(self, code):
-        return "KOSPI"
+        return self.markets.get(code, "KOSPI")
 
     def base_price(self, code):
         return 50_000
