@@ -12,9 +12,10 @@ Tokens and throttles come from a :class:`~engine.brokers.kis.keyring.KisKeyring`
 the app passes its one keyring, so an account using a market-data key shares
 its token and throttle; alone, the source makes (and closes) its own.
 
-A code's market (:meth:`KisMarketData.listing`) is learnt once, when its trades
-are first subscribed, from 상품기본조회 (search-info, CTPF1604R, ``mket_id_cd``);
-until then, or when KIS cannot say, it is :data:`engine.market.listing.DEFAULT_MARKET`.
+A code's market (:meth:`KisMarketData.listing`) is learnt once, with its first
+backfill (REST access is needed then anyway; streaming needs no token), from
+상품기본조회 (search-info, CTPF1604R, ``mket_id_cd``); until then, or when KIS
+cannot say, it is :data:`engine.market.listing.DEFAULT_MARKET`.
 """
 
 from __future__ import annotations
@@ -186,8 +187,6 @@ class KisMarketData:
             )
         # KisStream.subscribe claims the slot before its first await: no lock needed
         await min(free, key=lambda s: s.load).subscribe(tr_id, code)
-        if channel == "trade":
-            await self._learn_listing(code)
 
     async def unsubscribe(self, channel: Channel, code: str) -> None:
         tr_id = self._tr_by_channel[channel]
@@ -199,4 +198,5 @@ class KisMarketData:
         """Closed bars from KIS chart endpoints; raises :class:`BackfillError`."""
         if self._http is None:
             raise BackfillError("the KIS source is not started")
+        await self._learn_listing(code)
         return await fetch_bars(self.rest, self._clock, code, bar_size, n, market=self.market_code)
