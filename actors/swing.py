@@ -53,6 +53,7 @@ from actors.account_messages import OrderResult
 from actors.market_feed import History, UpstreamStatus
 from engine.market.krx import accepts_orders, bar_end, next_acceptance, to_kst
 from engine.market.messages import Bar
+from engine.pnl import CostBasis
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
     SEED_BARS,
@@ -97,6 +98,9 @@ class OrderOutcome(msgspec.Struct, frozen=True, kw_only=True):
     status: str  # filled | partially_filled | rejected | cancelled | unknown | accepted | pending
     filled_quantity: int = 0
     average_price: int = 0
+    filled_value: int = 0  # Σ quantity × price of the fills (0: filled_quantity × average_price)
+    commission: int = 0  # the fills' fees, as the account booked them
+    tax: int = 0
     reason: str = ""
     order_id: str = ""
 
@@ -525,7 +529,7 @@ class SwingActor(Actor):
                            else f"the {rest} left are sold at the next check, SIGNAL stays {before.signal}"))
             else:
                 self.state = apply_fill(self.state, decision, fill)
-            pnl = round((fill.price - before.avg_cost) * fill.quantity) if decision.action == "sell" else 0
+            pnl = self._book(decision.action, outcome, before.shares)
             self.row = msgspec.structs.replace(self.row, realized_pnl=self.row.realized_pnl + pnl)
             event = NewSwingEvent(kind="fill", action=decision.action, signal_before=before.signal,
                                   signal_after=self.state.signal, bar_start_ms=decision.bar_start_ms,
@@ -546,6 +550,21 @@ class SwingActor(Actor):
         await self._save(event)  # the new state and its event in one transaction
         if self.status in ("completed", "stopped"):
             self.ctx.stop_self()
+
+    def _book(self, action: Action, outcome: OrderOutcome, shares: int) -> int:
+        """The fill on the swing's exact cost basis of its ``shares``; a sale's realised P&L
+        (engine.pnl: the cash round trip, fees and tax in, as the paper ledger books it)."""
+        assert self.row is not None
+        qty = outcome.filled_quantity
+        value = outcome.filled_value or qty * outcome.average_price
+        held = CostBasis(quantity=shares, total=self.row.cost_basis)
+        if action == "buy":
+            rest, pnl = held.bought(qty, value, outcome.commission), 0
+        else:
+            sale = held.sold(min(qty, held.quantity), value, outcome.commission, outcome.tax)
+            rest, pnl = sale.rest, sale.realized
+        self.row = msgspec.structs.replace(self.row, cost_basis=rest.total)
+        return pnl
 
     async def _stop(self, liquidate: bool) -> SwingView:
         self.status = "stopped"
@@ -585,7 +604,7 @@ class SwingActor(Actor):
             status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
             shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
             realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
-            intent=self.intent, last_bar_ms=self.row.last_bar_ms), list(events))
+            intent=self.intent, last_bar_ms=self.row.last_bar_ms, cost_basis=self.row.cost_basis), list(events))
 
     def _note(self, kind: EventKind, reason: str, *, order_id: str | None = None,
               bar_start_ms: int | None = None) -> NewSwingEvent:

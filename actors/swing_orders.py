@@ -62,4 +62,5 @@ def outcome_of(msg: Any) -> OrderOutcome | None:
         return None
     return OrderOutcome(client_order_id=msg.client_order_id, status=REJECTED.get(msg.status, msg.status),
                         filled_quantity=msg.filled_quantity, average_price=msg.average_price,
+                        filled_value=msg.filled_value, commission=msg.commission, tax=msg.tax,
                         reason=msg.reason or msg.reason_code, order_id=str(msg.order_id or ""))

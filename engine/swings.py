@@ -64,6 +64,7 @@ class SwingUpdate(msgspec.Struct, frozen=True, kw_only=True):
     intent_order_id: str | None
     intent: Intent | None
     last_bar_ms: int | None
+    cost_basis: int = 0  # KRW the swing's shares cost, buy commission included (engine.pnl)
 
 
 class Swing(SwingUpdate, frozen=True, kw_only=True):

@@ -114,7 +114,8 @@ def _swing(row: SwingRow) -> Swing:
         stage2_shares=row.stage2_shares, realized_pnl=row.realized_pnl, order_seq=row.order_seq,
         intent_order_id=row.intent_order_id,
         intent=_decode_intent.decode(row.intent_decision) if row.intent_decision else None,
-        last_bar_ms=row.last_bar_ms, created_at=row.created_at, updated_at=row.updated_at)
+        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis, created_at=row.created_at,
+        updated_at=row.updated_at)
 
 
 def _event(row: SwingEventRow) -> SwingEvent:
