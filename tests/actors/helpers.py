@@ -86,7 +86,7 @@ class SwingRig:
                 paper_initial_cash=cash)
             if held:
                 session.add(PositionRow(account_id=account.id, code=CODE, quantity=held,
-                                        average_price=average_price))
+                                        average_price=average_price, cost_basis=held * average_price))
         self.user_id, self.account_id = user.id, account.id
         system, spec = self.system, ChildSpec(backoff_base_s=0)
         feeds = system.spawn(paths.FEEDS, FeedsSink)
@@ -110,14 +110,16 @@ class SwingRig:
 
     async def add_swing(self, *, shares: int = 0, avg_cost: int = 0, signal: int = 0, repeat: bool = False,
                         intent: Intent | None = None) -> int:
-        """A swing of CODE on the rig's account, as registration (and its earlier fills) left it."""
+        """A swing of CODE on the rig's account, as registration (and its earlier fills) left it; its
+        cost basis is ``shares x avg_cost`` (earlier buy commissions not kept, as a migrated row)."""
         params = msgspec.structs.replace(PARAMS, account_id=self.account_id, repeat=repeat)
         async with self.sessions.begin() as session:
             repo = SwingRepo(session)
             swing = await repo.create(user_id=self.user_id, account_id=self.account_id, stock_code=CODE,
                                       params=params, status="active" if signal else "warming_up")
             await repo.save(swing.id, msgspec.structs.replace(
-                swing.state(), signal_state=signal, shares=shares, avg_cost=avg_cost, intent=intent))
+                swing.state(), signal_state=signal, shares=shares, avg_cost=avg_cost, intent=intent,
+                cost_basis=shares * avg_cost))
         self.system.ref(paths.SWINGS).tell(StartSwing(swing.id, "1Min"))
         await self.system.idle()
         return swing.id

@@ -55,7 +55,9 @@ async def test_a_partly_filled_sale_keeps_the_signal_and_sells_the_rest_at_the_n
         assert (swing.signal_state, swing.shares, swing.status) == (1, 50, "active")
         assert swing.intent is not None and swing.intent.remainder and swing.intent.quantity == 50
         assert swing.intent_order_id is None  # carried, no order in flight
-        assert swing.realized_pnl == (69_260 - 60_000) * 50 == 463_000
+        # realised (engine.pnl): 3,463,000 - commission (311 + 207) - tax (4,157 + 2,768, see below)
+        # - the cost basis of 50 of the 100 shares (6,000,000 x 50 / 100 = 3,000,000)
+        assert swing.realized_pnl == 3_463_000 - 518 - 6_925 - 3_000_000 == 455_557
         view = await rig.system.ref(paths.swing(swing_id)).ask(GetSwing(), 5)
         assert (view.carried, view.pending_order, view.signal_state) == (50, None, 1)
 
@@ -65,7 +67,8 @@ async def test_a_partly_filled_sale_keeps_the_signal_and_sells_the_rest_at_the_n
         swing = await rig.swing(swing_id)
         assert (swing.signal_state, swing.shares, swing.intent) == (3, 0, None)
         assert swing.status == ("active" if repeat else "completed")
-        assert swing.realized_pnl == 463_000 + (69_000 - 60_000) * 50 == 913_000
+        # + 3,450,000 - 517 - 6,900 - the other 3,000,000: the cash round trip, as the ledger books it
+        assert swing.realized_pnl == 455_557 + 3_450_000 - 517 - 6_900 - 3_000_000 == 898_140
 
         cash, held = await cash_and_held(rig)
         # fill            value      commission (0.015 %)   tax 0.05 % + 0.15 %
