@@ -28,7 +28,7 @@ from engine.market.messages import Bar, Quote
 from engine.runtime import ActorSystem, ChildSpec, ManualClock, Supervisor
 from engine.strategy.schedule import CHECK_DELAY_MS
 from engine.strategy.swing import SwingParams
-from engine.swings import Intent, Swing
+from engine.swings import Intent, NewSwingEvent, Swing, SwingBooks, SwingUpdate
 from storage import AccountRepo, Crypto, SqlJournal, SqlPaperLedger, SqlSwingStore, SwingRepo, UserRepo
 from storage.models import PositionRow
 
@@ -155,3 +155,42 @@ class SwingRig:
 
     async def stop(self) -> None:
         await self.system.shutdown(2)
+
+
+class FakeStore:
+    """A swing's row and events in memory (a :class:`engine.swings.SwingStore`); the books are the row's own."""
+
+    def __init__(self, row: Swing) -> None:
+        self.row = row
+        self.events: list[NewSwingEvent] = []
+
+    async def load(self, swing_id: int) -> Swing:
+        return self.row
+
+    async def save(self, swing_id: int, state: SwingUpdate, events: list[NewSwingEvent]) -> None:
+        self.row = msgspec.structs.replace(self.row, **msgspec.structs.asdict(state))
+        self.events.extend(events)
+
+    async def event(self, swing_id: int, event: NewSwingEvent) -> None:
+        self.events.append(event)
+
+    async def books(self, account_id: int, code: str) -> SwingBooks:
+        return SwingBooks(account_halted=False, swing_shares=self.row.shares,
+                          in_flight=self.row.intent_order_id is not None)
+
+
+class LosingPort:
+    """An order port that records every order and answers nothing (the replies are lost)."""
+
+    def __init__(self) -> None:
+        self.placed: list[dict[str, Any]] = []
+        self.cancelled: list[dict[str, Any]] = []
+
+    def place(self, **order: Any) -> None:
+        self.placed.append(order)
+
+    def cancel_open(self, **which: Any) -> None:
+        self.cancelled.append(which)
+
+    async def held(self, account_id: int, code: str) -> int | None:
+        return None  # the account cannot say: the books are not compared

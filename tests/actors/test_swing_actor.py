@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import msgspec
 
 from actors.account_messages import OrderResult
 from actors.market_feed import UpstreamStatus
@@ -16,44 +15,8 @@ from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
 from engine.strategy.swing import SwingParams
-from engine.swings import Intent, NewSwingEvent, Swing, SwingBooks, SwingUpdate
-
-
-class FakeStore:
-    def __init__(self, row: Swing) -> None:
-        self.row = row
-        self.events: list[NewSwingEvent] = []
-
-    async def load(self, swing_id: int) -> Swing:
-        return self.row
-
-    async def save(self, swing_id: int, state: SwingUpdate, events: list[NewSwingEvent]) -> None:
-        self.row = msgspec.structs.replace(self.row, **msgspec.structs.asdict(state))
-        self.events.extend(events)
-
-    async def event(self, swing_id: int, event: NewSwingEvent) -> None:
-        self.events.append(event)
-
-    async def books(self, account_id: int, code: str) -> SwingBooks:
-        return SwingBooks(account_halted=False, swing_shares=self.row.shares,
-                          in_flight=self.row.intent_order_id is not None)
-
-
-class LosingPort:
-    """Records every order; answers nothing (the replies are lost)."""
-
-    def __init__(self) -> None:
-        self.placed: list[dict[str, Any]] = []
-        self.cancelled: list[dict[str, Any]] = []
-
-    def place(self, **order: Any) -> None:
-        self.placed.append(order)
-
-    def cancel_open(self, **which: Any) -> None:
-        self.cancelled.append(which)
-
-    async def held(self, account_id: int, code: str) -> int | None:
-        return None  # the account cannot say: the books are not compared
+from engine.swings import Intent, Swing
+from tests.actors.helpers import FakeStore, LosingPort
 
 
 class FeedsSink(Supervisor):
