@@ -7,6 +7,10 @@ the manual clock with KRX hours respected, and real :class:`SwingActor`\\ s on
 give: the order book (``quote``, published on the account's :class:`QuoteBoard`)
 and the swing's closed bars (``bar``, told to the swing as its feed would).
 ``/feeds`` is a sink: no simulated market moves anything behind the test's back.
+
+Also a parent that ignores what its children report (:class:`Sink`), fakes of a swing's store
+and order port, and a market-data source whose market time is the manual clock's. Test modules
+import from here, never from one another or a conftest.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ PARAMS = SwingParams(stock_code=CODE, unit_amount=1_000_000, bar_size="1Min", sh
                      long_term=3, rsi_threshold=1.0, adx_threshold=0.0, obv_threshold=0.0)
 
 
-class FeedsSink(Supervisor):
-    """``/feeds`` that takes every subscription and sends nothing."""
+class Sink(Supervisor):
+    """A parent for the actor under test (or ``/feeds``): supervises it and drops every other message."""
 
     async def receive(self, msg: Any) -> None:
         return None
@@ -89,7 +93,7 @@ class SwingRig:
                                         average_price=average_price, cost_basis=held * average_price))
         self.user_id, self.account_id = user.id, account.id
         system, spec = self.system, ChildSpec(backoff_base_s=0)
-        feeds = system.spawn(paths.FEEDS, FeedsSink)
+        feeds = system.spawn(paths.FEEDS, Sink)
 
         async def load_account(account_id: int) -> AccountInfo:
             return AccountInfo(account_id=account_id, user_id=self.user_id, broker="paper")
@@ -194,3 +198,13 @@ class LosingPort:
 
     async def held(self, account_id: int, code: str) -> int | None:
         return None  # the account cannot say: the books are not compared
+
+
+class ClockSource:
+    """The part of a market-data source a feed asks for: its market time (the manual clock's)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
+    def market_time_ms(self) -> int:
+        return self.clock.now_ms()

@@ -16,12 +16,7 @@ from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
 from engine.strategy.swing import SwingParams
 from engine.swings import Intent, Swing
-from tests.actors.helpers import FakeStore, LosingPort
-
-
-class FeedsSink(Supervisor):
-    async def receive(self, msg: Any) -> None:
-        return None
+from tests.actors.helpers import FakeStore, LosingPort, Sink
 
 
 PARAMS = SwingParams(stock_code="005930", unit_amount=1_000_000, bar_size="1Min", short_term=1, medium_term=2,
@@ -43,7 +38,7 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     clock = ManualClock()
     system = ActorSystem(clock=clock)
     store, port = FakeStore(row()), LosingPort()
-    feeds = system.spawn("/feeds", FeedsSink)
+    feeds = system.spawn("/feeds", Sink)
 
     async def no_history(code: str, size: str, n: int) -> list[Bar]:
         return []
@@ -77,7 +72,7 @@ async def test_every_swing_decision_leaves_one_info_line(caplog):
     clock = ManualClock()
     system = ActorSystem(clock=clock)
     store, port = FakeStore(row(intent_order_id=None, intent=None)), LosingPort()
-    feeds = system.spawn("/feeds", FeedsSink)
+    feeds = system.spawn("/feeds", Sink)
 
     async def no_history(code: str, size: str, n: int) -> list[Bar]:
         return []

@@ -4,7 +4,6 @@ tax as the account booked them, on the swing's exact cost basis, which survives 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 
@@ -15,15 +14,10 @@ from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
 from engine.strategy.swing import SwingParams
 from engine.swings import Intent, Swing
-from tests.actors.helpers import FakeStore, LosingPort
+from tests.actors.helpers import FakeStore, LosingPort, Sink
 
 PARAMS = SwingParams(stock_code="005930", unit_amount=1_000_000, bar_size="1Min", short_term=1, medium_term=2,
                      long_term=3, rsi_threshold=1.0, adx_threshold=0.0, obv_threshold=0.0, repeat=True)
-
-
-class Sink(Supervisor):
-    async def receive(self, msg: Any) -> None:
-        return None
 
 
 def sell(quantity: int, signal_after: int) -> Intent:

@@ -263,7 +263,7 @@ def test_risk_halt_and_resume_in_one_click(page, server):
     expect(page.locator('[data-limit="max_order_value"]')).to_have_text("50,000,000원")
     page.locator("#halt-reason").fill("점심 시간")
     page.locator("#halt").click()
-    expect(page.locator("#risk-state")).to_contain_text("거래 정지 중 — 점심 시간")
+    expect(page.locator("#risk-state")).to_contain_text("거래 정지 중 (본인이 정지) — 점심 시간")
     expect(page.locator("#resume")).to_be_focused()
     shot(page, "08-risk")
     page.goto(server.url + "/#/trade?code=005930")
@@ -272,6 +272,39 @@ def test_risk_halt_and_resume_in_one_click(page, server):
     page.goto(server.url + "/#/risk")
     page.locator("#resume").click()
     expect(page.locator("#risk-state")).to_contain_text("거래 가능")
+
+
+def test_the_risk_page_says_who_halted_and_an_admins_halt_stays(page, server):
+    owner = user_with_account(server, "halted@example.com")
+    account_id = rest(server, "GET", "/accounts", token=owner)[1]["accounts"][0]["account_id"]
+    user_with_account(server, "desk@example.com")
+
+    async def promote(app):  # type: ignore[no-untyped-def]
+        async with app[SESSIONS].begin() as session:
+            await UserRepo(session).promote("desk@example.com")
+
+    server.call(promote)
+    admin = rest(server, "POST", "/users/login", {"email": "desk@example.com", "password": PASSWORD})[1]["access_token"]
+    sign_in(page, server, "halted@example.com")
+    page.goto(server.url + "/#/risk")
+    page.locator("#halt-reason").fill("점검")
+    page.locator("#halt").click()
+    state = page.locator("#risk-state")
+    expect(state).to_have_text("■ 거래 정지 중 (본인이 정지) — 점검")
+    expect(state).to_have_attribute("data-halted-by", "owner")
+    expect(page.locator("#admin-halt-note")).to_have_count(0)
+    page.locator("#resume").click()
+    expect(state).to_contain_text("거래 가능")
+    assert rest(server, "POST", f"/accounts/{account_id}/halt", {"reason": "감사"}, admin)[0] == 200
+    page.reload()
+    expect(state).to_have_text("■ 거래 정지 중 (관리자가 정지) — 감사")
+    expect(state).to_have_attribute("data-halted-by", "admin")
+    expect(page.locator("#admin-halt-note")).to_be_visible()
+    shot(page, "08-risk-admin-halt")
+    page.locator("#resume").click()  # the owner may not lift it: the server says why, the page keeps the halt
+    expect(page.locator("#toast")).to_contain_text("admin_halt")
+    expect(state).to_have_attribute("data-halted-by", "admin")
+    assert rest(server, "POST", f"/accounts/{account_id}/resume", {}, admin)[0] == 200
 
 
 def test_docs_render_the_openapi_document_with_try_it(page, server):

@@ -10,18 +10,11 @@ NATS_URL = os.environ.get("AUTOTRADER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 async def drop_buckets(prefix: str) -> None:
-    """Delete the lease and node buckets of the cluster ``prefix`` (absent ones are fine)."""
-    import nats
-    from nats.js.errors import NotFoundError
+    """Delete the lease and node buckets of the cluster ``prefix`` (absent ones are fine): what the
+    cluster load test does after its run."""
+    from benchmarks.loadtest.cluster import _drop_buckets
 
-    nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
-    for name in (f"{prefix}_leases", f"{prefix}_nodes"):
-        try:
-            await js.delete_key_value(name)
-        except NotFoundError:
-            pass
-    await nc.close()
+    await _drop_buckets(NATS_URL, prefix)
 
 
 def node_settings(url: str, tmp_path, prefix: str, node_id: str, **extra):  # type: ignore[no-untyped-def]
