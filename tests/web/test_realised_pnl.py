@@ -75,7 +75,7 @@ async def test_swing_ledger_backtest_and_loss_limit_share_one_realised_pnl(aioht
     assert resp.status == 201, await resp.text()
     swing_id = (await resp.json())["swing_id"]
     await app[SYSTEM].idle()
-    assert (await app[SYSTEM].lookup(paths.swing(swing_id)).ask(GetSwing(), 5))["history_ready"]
+    assert (await app[SYSTEM].lookup(paths.swing(swing_id)).ask(GetSwing(), 5)).history_ready
 
     # The third buy fills at 2019-11-28's opening auction: 95 x 51,900 = 4,930,500, commission
     # floor(0.015 %) = 739. The holding shows its market (a replay's file: KOSPI).
