@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.cluster.fencing import Fence
 from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
-from storage.db import is_unique_violation, retry_transaction
+from storage.db import is_unique_violation, retry_transaction, writing
 from storage.fences import check as check_fence
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
@@ -255,7 +255,7 @@ class SqlJournal:
     @retry_transaction
     async def create(self, new: NewOrder) -> Order:
         try:
-            async with self.sessions.begin() as session:
+            async with writing(self.sessions), self.sessions.begin() as session:
                 await self._fenced(session, account_id=new.account_id)
                 return await OrderRepo(session).create(new)
         except IntegrityError as error:
@@ -266,20 +266,20 @@ class SqlJournal:
     @retry_transaction
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
                                                    broker_order_no=broker_order_no, reason=reason)
 
     @retry_transaction
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
     @retry_transaction
     async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).accept(order_id, broker_order_no=broker_order_no, fills=fills,
                                                    now_ms=now_ms)
 
@@ -290,13 +290,13 @@ class SqlJournal:
     @retry_transaction
     async def set_action(self, order_id: int, action: Action, now_ms: int, *, price: int | None = None,
                          quantity: int | None = None) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).set_action(order_id, action, now_ms, price=price, quantity=quantity)
 
     @retry_transaction
     async def amend(self, order_id: int, *, price: int | None, quantity: int, broker_order_no: str | None,
                     now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).amend(order_id, price=price, quantity=quantity,
                                                   broker_order_no=broker_order_no, now_ms=now_ms)
 

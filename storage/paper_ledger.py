@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.brokers.base import OrderRequest
 from engine.brokers.paper import LedgerRefused, PaperOrder, Position
-from storage.db import retry_transaction
+from storage.db import retry_transaction, writing
 from storage.errors import NotFound
 from storage.models import Account as AccountRow
 from storage.models import PaperOrderRow, PositionRow
@@ -31,7 +31,7 @@ class SqlPaperLedger:
 
     @retry_transaction
     async def open_order(self, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder:
-        async with self.sessions.begin() as session:  # one INSERT (Core: no unit of work on the hot path)
+        async with writing(self.sessions), self.sessions.begin() as session:  # one INSERT, in Core
             values = dict(account_id=account_id, code=req.code, side=req.side, quantity=req.quantity,
                           price=req.price, filled_quantity=0, filled_value=0, status="open", reason="",
                           accepted_ms=accepted_ms)
@@ -54,7 +54,7 @@ class SqlPaperLedger:
     @retry_transaction
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             account, order, position = await _fill_rows(session, account_id, order_no)
             if order.status != "open" or quantity > order.quantity - order.filled_quantity:
                 raise LedgerRefused(f"paper order {order_no} has no {quantity} shares left to fill")
@@ -91,7 +91,7 @@ class SqlPaperLedger:
     @retry_transaction
     async def cancel(self, account_id: int, order_no: str, reason: str,
                      status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)
             if order.status == "open":
                 order.status = status
@@ -100,7 +100,7 @@ class SqlPaperLedger:
 
     @retry_transaction
     async def modify(self, account_id: int, order_no: str, *, price: int, quantity: int) -> PaperOrder:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)
             if order.status != "open" or quantity <= order.filled_quantity:
                 raise LedgerRefused(f"paper order {order_no} is {order.status} with {order.filled_quantity} "
