@@ -169,17 +169,25 @@ class OrderRepo:
     async def list_for_user(self, user_id: int, *, account_id: int | None = None, code: str | None = None,
                             status: str | None = None, limit: int = MAX_LIST) -> list[Order]:
         """The user's orders, newest first, optionally of one account, code or status."""
-        query = (select(OrderRow).join(AccountRow, AccountRow.id == OrderRow.account_id)
+        query = (select(_ORDERS).join(AccountRow, AccountRow.id == _ORDERS.c.account_id)
                  .where(AccountRow.user_id == user_id))
         if account_id is not None:
-            query = query.where(OrderRow.account_id == account_id)
+            query = query.where(_ORDERS.c.account_id == account_id)
         if code is not None:
-            query = query.where(OrderRow.code == code)
+            query = query.where(_ORDERS.c.code == code)
         if status is not None:
-            query = query.where(OrderRow.status == status)
-        rows = list(await self.session.scalars(query.order_by(OrderRow.id.desc()).limit(min(limit,
-            MAX_LIST))))
-        return await self._many(rows)
+            query = query.where(_ORDERS.c.status == status)
+        query = query.order_by(_ORDERS.c.id.desc()).limit(min(limit, MAX_LIST))
+        rows = [r._mapping for r in await self.session.execute(query)]  # Core rows: no ORM objects to build
+        if not rows:
+            return []
+        by_order: dict[int, list[Fill]] = defaultdict(list)
+        fills = await self.session.execute(
+            select(_FILLS).where(_FILLS.c.order_id.in_([r["id"] for r in rows])).order_by(_FILLS.c.id))
+        for f in fills:
+            by_order[f.order_id].append(Fill(quantity=f.quantity, price=f.price, commission=f.commission,
+                                             tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms))
+        return [_order_of(r, by_order.get(r["id"], [])) for r in rows]
 
     # -- risk ----------------------------------------------------------------------
 
