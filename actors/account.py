@@ -105,6 +105,7 @@ class AccountActor(Actor):
         self._realized: tuple[Any, int] | None = None  # (KST day, realised P&L of that day)
         self._keys: dict[str, int] = {}  # idempotency keys journalled by this actor (the latest 10,000)
         self._risk: RiskOverrides | None = None  # the journal's risk row, read once, replaced by RiskChanged
+        self._calendar_loaded = False
         self.orders_placed = 0
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
@@ -445,7 +446,9 @@ class AccountActor(Actor):
         if deps.settings.market_hours_ignored:
             market_open = True
         else:
-            await asyncio.get_running_loop().run_in_executor(None, load_calendar)
+            if not self._calendar_loaded:  # built once per process (~1 s, blocking): off the loop
+                await asyncio.get_running_loop().run_in_executor(None, load_calendar)
+                self._calendar_loaded = True
             market_open = accepts_orders(now)  # from 08:30 (the opening call auction) to the close
         open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(

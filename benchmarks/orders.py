@@ -90,6 +90,8 @@ async def reads(http, url, headers, seconds: float, concurrency: int) -> float:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     ours = ServerProcess({"AUTOTRADER_MAX_POSITION_VALUE": "0", "AUTOTRADER_MAX_ACCOUNTS_PER_USER": "1000"})
+    if args.profile:  # the server under cProfile: its stats are written when it stops (SIGTERM ends it cleanly)
+        ours.command[1:1] = ["-m", "cProfile", "-o", args.profile]
     bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.bare", "--bodies", ""])
     await ours.start()
     out: dict[str, Any] = {"machine": machine(), "args": vars(args)}
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=4.0, help="per read endpoint")
     parser.add_argument("--json", default="")
+    parser.add_argument("--profile", default="", help="run our server under cProfile, its stats to this file")
     args = parser.parse_args(argv)
     out = asyncio.run(run(args))
     print(json.dumps(out, indent=2))

@@ -74,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # -- web / auth -------------------------------------------------------
     jwt_secret: str = ""  # default: generated into <data_dir>/keys.json
     jwt_lifetime_s: int = 86400
+    token_cache_s: float = 2.0  # a user's token version is reused this long (logout here drops it at once)
     data_keys: str = ""  # comma-separated Fernet keys, first encrypts; default generated
     hash_key: str = ""  # HMAC key for account-number uniqueness; default generated
     paper_initial_cash: int = 100_000_000  # KRW a new paper account starts with
@@ -234,6 +235,7 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
     ("paper_quote_timeout_s", 0.001, None), ("max_order_value", 0, None), ("max_position_value", 0, None),
     ("daily_loss_limit", 0, None), ("balance_cache_s", 0, None), ("order_timeout_s", 0.001, None),
+    ("token_cache_s", 0, 3600),
     ("order_retry_max", 0, 100), ("order_retry_backoff_s", 0, None),
     ("restart_max", 0, None), ("restart_window_s", 0.001, None), ("restart_backoff_base_s", 0, None),
     ("restart_backoff_max_s", 0, None), ("shutdown_deadline_s", 0, None), ("ask_timeout_s", 0.001, None),

@@ -18,6 +18,7 @@ server's start and ``autotrader db upgrade`` both call it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -121,6 +122,29 @@ async def ping(engine: AsyncEngine, timeout: float) -> None:
         raise DatabaseUnavailable(
             f"database {backend} unavailable: {type(reason).__name__}: {_first_line(reason)}"
         ) from None
+
+
+_WRITERS: dict[tuple[int, int], asyncio.Lock] = {}
+
+
+def writing(sessions: async_sessionmaker) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Hold around a write transaction of the hot path (the order journal, the paper ledger).
+
+    An SQLite file takes one writer at a time, and a connection that finds another one writing
+    sleeps in SQLite's busy handler (1, 2, 5, 10 ... ms) before it tries again: concurrent orders
+    lost milliseconds per collision. On SQLite this process's hot writers queue on one asyncio
+    lock per engine instead (the next one starts the moment the last commits); on MySQL/MariaDB,
+    row locks serialise only what conflicts, so nothing is held."""
+    engine = sessions.kw.get("bind")
+    if engine is None or engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    key = (id(engine), id(asyncio.get_running_loop()))
+    lock = _WRITERS.get(key)
+    if lock is None:
+        if len(_WRITERS) > 256:  # engines of finished event loops (tests)
+            _WRITERS.clear()
+        lock = _WRITERS[key] = asyncio.Lock()
+    return lock
 
 
 RETRYABLE_MYSQL = frozenset({1213, 1205})  # deadlock found; lock wait timeout

@@ -12,20 +12,24 @@ are scoped to the caller through the account's owner.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import func, select
+import msgspec
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.cluster.fencing import Fence
 from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
-from storage.db import is_unique_violation, retry_transaction
+from storage.db import is_unique_violation, retry_transaction, writing
 from storage.fences import check as check_fence
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
 from storage.models import Account as AccountRow
 
 MAX_LIST = 500
+_ORDERS = OrderRow.__table__
+_FILLS = FillRow.__table__
 
 
 class OrderRepo:
@@ -33,15 +37,15 @@ class OrderRepo:
         self.session = session
 
     async def create(self, new: NewOrder) -> Order:
-        row = OrderRow(
+        """One INSERT (Core: the hot path takes no unit of work); the order as journalled."""
+        values = dict(
             account_id=new.account_id, client_order_id=new.client_order_id, fingerprint=new.fingerprint,
             source=new.source, code=new.code, side=new.side, quantity=new.quantity, price=new.price,
             status="pending", broker_order_no=None, filled_quantity=0, filled_value=0, reason="",
-            created_ms=new.created_ms, updated_ms=new.created_ms,
+            created_ms=new.created_ms, updated_ms=new.created_ms, action="",
         )
-        self.session.add(row)
-        await self.session.flush()
-        return _order(row, [])
+        result = await self.session.execute(insert(_ORDERS).values(**values))
+        return Order(id=result.inserted_primary_key[0], **values, fills=[])  # type: ignore[arg-type]
 
     async def find(self, account_id: int, client_order_id: str) -> Order | None:
         row = await self.session.scalar(select(OrderRow).where(
@@ -77,22 +81,31 @@ class OrderRepo:
         return await self._with_fills(row)
 
     async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        row = await self._row(order_id)
-        row.broker_order_no = broker_order_no
-        if row.status in ("pending", "unknown"):
-            row.status = "accepted"
-        for fill in fills:
-            self.session.add(FillRow(
-                order_id=row.id, account_id=row.account_id, quantity=fill.quantity, price=fill.price,
-                commission=fill.commission, tax=fill.tax, realized_pnl=fill.realized_pnl, ts_ms=fill.ts_ms,
-            ))
-            row.filled_quantity += fill.quantity
-            row.filled_value += fill.quantity * fill.price
+        """The broker took the order, with the fills it made already: one SELECT of the row, one
+        UPDATE, one INSERT of the fills (Core); the fills read back only if it had some before."""
+        row = (await self.session.execute(select(_ORDERS).where(_ORDERS.c.id == order_id))).one_or_none()
+        if row is None:
+            raise NotFound("no such order")
+        before = _order_of(row._mapping, [])
+        if before.filled_quantity:
+            before = await self._with_fills(before)
+        status = before.status
+        if status in ("pending", "unknown"):
+            status = "accepted"
+        filled = before.filled_quantity + sum(f.quantity for f in fills)
+        value = before.filled_value + sum(f.quantity * f.price for f in fills)
         if fills:
-            row.status = "filled" if row.filled_quantity >= row.quantity else "partially_filled"
-        row.updated_ms = now_ms
-        await self.session.flush()
-        return await self._with_fills(row)
+            status = "filled" if filled >= before.quantity else "partially_filled"
+            await self.session.execute(insert(_FILLS), [
+                dict(order_id=order_id, account_id=before.account_id, quantity=f.quantity, price=f.price,
+                     commission=f.commission, tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms)
+                for f in fills])
+        await self.session.execute(update(_ORDERS).where(_ORDERS.c.id == order_id).values(
+            broker_order_no=broker_order_no, status=status, filled_quantity=filled, filled_value=value,
+            updated_ms=now_ms))
+        return msgspec.structs.replace(before, broker_order_no=broker_order_no, status=status,
+                                       filled_quantity=filled, filled_value=value, updated_ms=now_ms,
+                                       fills=[*before.fills, *fills])
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         row = await self.session.get(OrderRow, order_id)
@@ -156,17 +169,25 @@ class OrderRepo:
     async def list_for_user(self, user_id: int, *, account_id: int | None = None, code: str | None = None,
                             status: str | None = None, limit: int = MAX_LIST) -> list[Order]:
         """The user's orders, newest first, optionally of one account, code or status."""
-        query = (select(OrderRow).join(AccountRow, AccountRow.id == OrderRow.account_id)
+        query = (select(_ORDERS).join(AccountRow, AccountRow.id == _ORDERS.c.account_id)
                  .where(AccountRow.user_id == user_id))
         if account_id is not None:
-            query = query.where(OrderRow.account_id == account_id)
+            query = query.where(_ORDERS.c.account_id == account_id)
         if code is not None:
-            query = query.where(OrderRow.code == code)
+            query = query.where(_ORDERS.c.code == code)
         if status is not None:
-            query = query.where(OrderRow.status == status)
-        rows = list(await self.session.scalars(query.order_by(OrderRow.id.desc()).limit(min(limit,
-            MAX_LIST))))
-        return await self._many(rows)
+            query = query.where(_ORDERS.c.status == status)
+        query = query.order_by(_ORDERS.c.id.desc()).limit(min(limit, MAX_LIST))
+        rows = [r._mapping for r in await self.session.execute(query)]  # Core rows: no ORM objects to build
+        if not rows:
+            return []
+        by_order: dict[int, list[Fill]] = defaultdict(list)
+        fills = await self.session.execute(
+            select(_FILLS).where(_FILLS.c.order_id.in_([r["id"] for r in rows])).order_by(_FILLS.c.id))
+        for f in fills:
+            by_order[f.order_id].append(Fill(quantity=f.quantity, price=f.price, commission=f.commission,
+                                             tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms))
+        return [_order_of(r, by_order.get(r["id"], [])) for r in rows]
 
     # -- risk ----------------------------------------------------------------------
 
@@ -201,10 +222,12 @@ class OrderRepo:
             raise NotFound("no such order")
         return row
 
-    async def _with_fills(self, row: OrderRow) -> Order:
-        fills = await self.session.scalars(
-            select(FillRow).where(FillRow.order_id == row.id).order_by(FillRow.id))
-        return _order(row, [_fill(f) for f in fills])
+    async def _with_fills(self, row: OrderRow | Order) -> Order:
+        fills = [_fill(f) for f in await self.session.scalars(
+            select(FillRow).where(FillRow.order_id == row.id).order_by(FillRow.id))]
+        if isinstance(row, Order):
+            return msgspec.structs.replace(row, fills=fills)
+        return _order(row, fills)
 
     async def _many(self, rows: list[OrderRow]) -> list[Order]:
         if not rows:
@@ -240,7 +263,7 @@ class SqlJournal:
     @retry_transaction
     async def create(self, new: NewOrder) -> Order:
         try:
-            async with self.sessions.begin() as session:
+            async with writing(self.sessions), self.sessions.begin() as session:
                 await self._fenced(session, account_id=new.account_id)
                 return await OrderRepo(session).create(new)
         except IntegrityError as error:
@@ -251,20 +274,20 @@ class SqlJournal:
     @retry_transaction
     async def update(self, order_id: int, *, status: OrderStatus, now_ms: int,
                      broker_order_no: str | None = None, reason: str | None = None) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).update(order_id, status=status, now_ms=now_ms,
                                                    broker_order_no=broker_order_no, reason=reason)
 
     @retry_transaction
     async def add_fill(self, order_id: int, fill: Fill, now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
     @retry_transaction
     async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).accept(order_id, broker_order_no=broker_order_no, fills=fills,
                                                    now_ms=now_ms)
 
@@ -275,13 +298,13 @@ class SqlJournal:
     @retry_transaction
     async def set_action(self, order_id: int, action: Action, now_ms: int, *, price: int | None = None,
                          quantity: int | None = None) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).set_action(order_id, action, now_ms, price=price, quantity=quantity)
 
     @retry_transaction
     async def amend(self, order_id: int, *, price: int | None, quantity: int, broker_order_no: str | None,
                     now_ms: int) -> Order:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             return await OrderRepo(session).amend(order_id, price=price, quantity=quantity,
                                                   broker_order_no=broker_order_no, now_ms=now_ms)
 
@@ -309,6 +332,18 @@ class SqlJournal:
 def _fill(row: FillRow) -> Fill:
     return Fill(quantity=row.quantity, price=row.price, commission=row.commission, tax=row.tax,
                 realized_pnl=row.realized_pnl, ts_ms=row.ts_ms)
+
+
+def _order_of(row: Any, fills: list[Fill]) -> Order:
+    """An order from a Core row's mapping (the columns are named as the ORM's attributes)."""
+    return Order(
+        id=row["id"], account_id=row["account_id"], client_order_id=row["client_order_id"],
+        fingerprint=row["fingerprint"], source=row["source"], code=row["code"], side=row["side"],
+        quantity=row["quantity"], price=row["price"], status=row["status"], broker_order_no=row["broker_order_no"],
+        filled_quantity=row["filled_quantity"], filled_value=row["filled_value"], reason=row["reason"],
+        created_ms=row["created_ms"], updated_ms=row["updated_ms"], fills=fills, action=row["action"] or "",
+        action_price=row["action_price"], action_quantity=row["action_quantity"],
+    )
 
 
 def _order(row: OrderRow, fills: list[Fill]) -> Order:

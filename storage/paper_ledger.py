@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.brokers.base import OrderRequest
 from engine.brokers.paper import LedgerRefused, PaperOrder, Position
 from engine.pnl import CostBasis
-from storage.db import retry_transaction
+from storage.db import retry_transaction, writing
 from storage.errors import NotFound
 from storage.models import Account as AccountRow
 from storage.models import PaperOrderRow, PositionRow
@@ -36,13 +36,14 @@ class SqlPaperLedger:
 
     @retry_transaction
     async def open_order(self, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder:
-        async with self.sessions.begin() as session:
-            row = PaperOrderRow(account_id=account_id, code=req.code, side=req.side, quantity=req.quantity,
-                                price=req.price, filled_quantity=0, filled_value=0, status="open", reason="",
-                                accepted_ms=accepted_ms)
-            session.add(row)
-            await session.flush()
-            return _order(row)
+        async with writing(self.sessions), self.sessions.begin() as session:  # one INSERT, in Core
+            values = dict(account_id=account_id, code=req.code, side=req.side, quantity=req.quantity,
+                          price=req.price, filled_quantity=0, filled_value=0, status="open", reason="",
+                          accepted_ms=accepted_ms)
+            result = await session.execute(insert(PaperOrderRow.__table__).values(**values))
+        return PaperOrder(order_no=str(result.inserted_primary_key[0]), code=req.code, side=req.side,
+                          quantity=req.quantity, price=req.price, filled_quantity=0, filled_value=0,
+                          status="open", accepted_ms=accepted_ms, reason="")
 
     async def orders(self, account_id: int, *, since_ms: int = 0, until_ms: int | None = None,
                      open_only: bool = False) -> list[PaperOrder]:
@@ -58,12 +59,10 @@ class SqlPaperLedger:
     @retry_transaction
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
-        async with self.sessions.begin() as session:
-            account = await _locked_account(session, account_id)
-            order = await _order_row(session, account_id, order_no)
+        async with writing(self.sessions), self.sessions.begin() as session:
+            account, order, position = await _fill_rows(session, account_id, order_no)
             if order.status != "open" or quantity > order.quantity - order.filled_quantity:
                 raise LedgerRefused(f"paper order {order_no} has no {quantity} shares left to fill")
-            position = await session.get(PositionRow, (account_id, order.code), with_for_update=True)
             value = quantity * price
             realized = 0
             if order.side == "buy":
@@ -99,7 +98,7 @@ class SqlPaperLedger:
     @retry_transaction
     async def cancel(self, account_id: int, order_no: str, reason: str,
                      status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)
             if order.status == "open":
                 order.status = status
@@ -108,7 +107,7 @@ class SqlPaperLedger:
 
     @retry_transaction
     async def modify(self, account_id: int, order_no: str, *, price: int, quantity: int) -> PaperOrder:
-        async with self.sessions.begin() as session:
+        async with writing(self.sessions), self.sessions.begin() as session:
             order = await _order_row(session, account_id, order_no)
             if order.status != "open" or quantity <= order.filled_quantity:
                 raise LedgerRefused(f"paper order {order_no} is {order.status} with {order.filled_quantity} "
@@ -127,11 +126,23 @@ class SqlPaperLedger:
                                    cost_basis=r.cost_basis) for r in rows]
 
 
-async def _locked_account(session: AsyncSession, account_id: int) -> AccountRow:
-    row = await session.scalar(select(AccountRow).where(AccountRow.id == account_id).with_for_update())
+async def _fill_rows(session: AsyncSession, account_id: int,
+                     order_no: str) -> tuple[AccountRow, PaperOrderRow, PositionRow | None]:
+    """The account, the paper order and the position a fill moves, in one locking read (one round trip)."""
+    row = None
+    if order_no.isdigit():
+        query = (select(AccountRow, PaperOrderRow, PositionRow)
+                 .join(PaperOrderRow, PaperOrderRow.account_id == AccountRow.id)
+                 .outerjoin(PositionRow, (PositionRow.account_id == AccountRow.id)
+                            & (PositionRow.code == PaperOrderRow.code))
+                 .where(AccountRow.id == account_id, PaperOrderRow.id == int(order_no))
+                 .with_for_update())
+        row = (await session.execute(query)).one_or_none()
     if row is None:
-        raise NotFound("no such account")
-    return row
+        if await session.get(AccountRow, account_id) is None:
+            raise NotFound("no such account")
+        raise NotFound(f"no paper order {order_no}")
+    return row[0], row[1], row[2]
 
 
 async def _order_row(session: AsyncSession, account_id: int, order_no: str) -> PaperOrderRow:

@@ -48,6 +48,7 @@ from storage import (
 from web import (
     accounts,
     admin,
+    auth,
     backtests,
     cluster,
     balance,
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                                         max_per_address=settings.login_max_per_address,
                                         max_delay_s=settings.login_max_delay_s)
     app[REGISTER_LIMIT] = AddressLimit(app[CLOCK], settings.register_max_per_address, settings.login_lockout_s)
+    auth.install(app)  # the token-version cache of the revocation check
     app.cleanup_ctx.append(loop_lag.monitor)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(cluster.context)  # joins the cluster in cluster mode only

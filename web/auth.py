@@ -5,11 +5,15 @@ HS256 with the secret from settings; claims ``sub`` (the user id as a string),
 decoded with an algorithm allow-list, so ``alg: none`` and other algorithms
 are refused. Any bad, expired or missing token is 401 with the same body shape.
 
-A token is also checked against the database on every request that carries
-one (:func:`check_tokens`, a middleware): a deleted user's token, or a token
-issued before the user's last logout or password change (an older ``ver``),
-is 401 ``token_revoked``. Roles are read from the database on each admin
-request, so a promotion or demotion counts at once.
+A token is also checked on every request that carries one (:func:`check_tokens`,
+a middleware): a deleted user's token, or a token issued before the user's
+last logout or password change (an older ``ver``), is 401 ``token_revoked``.
+The user's current version is read from the database and kept in process
+(:class:`TokenVersions`) for ``token_cache_s``: a logout or password change
+in this process replaces it at once (:func:`revoked`), so revocation here is
+immediate; a change made elsewhere (another cluster node, a deleted user)
+counts within ``token_cache_s``. Roles are read from the database on each
+admin request, so a promotion or demotion counts at once.
 """
 
 from __future__ import annotations
@@ -22,12 +26,57 @@ from aiohttp import web
 from storage import UserRepo
 from web import logs
 from web.errors import Forbidden, Unauthorized
-from web.keys import SESSIONS, SETTINGS
+from web.keys import CLOCK, SESSIONS, SETTINGS
 
 ALGORITHM = "HS256"
 _ALLOWED = [ALGORITHM]
 _CHECKED = web.RequestKey("auth_user_id", int)  # the user id whose token passed the database check
 _REFUSED = web.RequestKey("auth_refused", Unauthorized)  # why a well-signed token was refused
+
+
+class TokenVersions:
+    """User id → (current token version, when it was read): the revocation check without a query.
+
+    Versions only grow, so a read that lost a race with a logout never lowers what is kept."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._kept: dict[int, tuple[int, float]] = {}
+        self.hits = 0
+        self.reads = 0
+
+    def get(self, user_id: int, now: float) -> int | None:
+        kept = self._kept.get(user_id)
+        if kept is None or now - kept[1] >= self.ttl_s:
+            return None
+        self.hits += 1
+        return kept[0]
+
+    def put(self, user_id: int, version: int, now: float) -> int:
+        """Keep ``version`` (or the newer one kept already); returns the one kept."""
+        kept = self._kept.get(user_id)
+        if kept is not None:
+            version = max(version, kept[0])
+        self._kept[user_id] = (version, now)
+        if len(self._kept) > 100_000:  # stale entries of users gone quiet
+            self._kept = {u: v for u, v in self._kept.items() if now - v[1] < self.ttl_s}
+        return version
+
+    def forget(self, user_id: int) -> None:
+        self._kept.pop(user_id, None)
+
+
+TOKEN_VERSIONS = web.AppKey("token_versions", TokenVersions)
+
+
+def install(app: web.Application) -> None:
+    """The app's token-version cache (call while building the app)."""
+    app[TOKEN_VERSIONS] = TokenVersions(app[SETTINGS].token_cache_s)
+
+
+def revoked(app: web.Application, user_id: int, version: int) -> None:
+    """The user's tokens older than ``version`` are revoked (committed): refuse them from now on."""
+    app[TOKEN_VERSIONS].put(user_id, version, app[CLOCK].monotonic())
 
 
 def issue_token(user_id: int, secret: str, lifetime_s: int, now: float | None = None, version: int = 0) -> str:
@@ -36,19 +85,36 @@ def issue_token(user_id: int, secret: str, lifetime_s: int, now: float | None = 
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+_DECODED: dict[tuple[str, str], tuple[int, int, int]] = {}  # (secret, token) -> (user id, version, exp)
+MAX_DECODED = 10_000
+
+
 def decode_token(token: str, secret: str) -> tuple[int, int]:
-    """(user id, token version) of a valid token; :class:`Unauthorized` otherwise."""
+    """(user id, token version) of a valid token; :class:`Unauthorized` otherwise.
+
+    A token whose signature and claims were checked once is kept (at most ``MAX_DECODED``): a
+    repeat costs a dict lookup and the expiry check, not PyJWT's decode (most of a cheap
+    request's time)."""
+    known = _DECODED.get((secret, token))
+    if known is not None:
+        if time.time() >= known[2]:
+            raise Unauthorized("token expired", code="token_expired")
+        return known[0], known[1]
     try:
         claims = jwt.decode(token, secret, algorithms=_ALLOWED, options={"require": ["sub", "exp", "iat"]})
         user_id = int(claims["sub"])
         version = claims.get("ver", 0)
         if not isinstance(version, int) or isinstance(version, bool) or not 0 < user_id < 2**63:
             raise ValueError("bad claims")
-        return user_id, version
+        expires = int(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired", code="token_expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
         raise Unauthorized("invalid token", code="invalid_token") from None
+    if len(_DECODED) >= MAX_DECODED:
+        _DECODED.clear()
+    _DECODED[(secret, token)] = (user_id, version, expires)
+    return user_id, version
 
 
 def verify_token(token: str, secret: str) -> int:
@@ -59,8 +125,17 @@ def verify_token(token: str, secret: str) -> int:
 async def verify_live_token(app: web.Application, token: str) -> int:
     """The user id in a valid token whose user exists and whose version is current."""
     user_id, version = decode_token(token, app[SETTINGS].jwt_secret)
-    async with app[SESSIONS]() as session:
-        current = await UserRepo(session).token_version(user_id)
+    cache, clock = app[TOKEN_VERSIONS], app[CLOCK]
+    current = cache.get(user_id, clock.monotonic())
+    if current is None:
+        started = clock.monotonic()
+        cache.reads += 1
+        async with app[SESSIONS]() as session:
+            current = await UserRepo(session).token_version(user_id)
+        if current is None:  # deleted: not kept, so a new read answers the same
+            cache.forget(user_id)
+        else:
+            current = cache.put(user_id, current, started)  # a logout during the read wins
     if current is None or current != version:
         raise Unauthorized("token revoked", code="token_revoked")
     return user_id

@@ -13,7 +13,7 @@ import re
 from aiohttp import web
 
 from storage import EmailTaken, HasherBusy, UserRepo, normalize_email, password_problem
-from web.auth import issue_token, require_user
+from web.auth import issue_token, require_user, revoked
 from web.bodies import read, respond
 from web.errors import ConflictError, Invalid, TooManyRequests, Unauthorized
 from web.keys import HASHER, LOGIN_THROTTLE, REGISTER_LIMIT, SESSIONS, SETTINGS
@@ -94,7 +94,8 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     user_id = require_user(request)
     async with request.app[SESSIONS].begin() as session:
-        await UserRepo(session).bump_token_version(user_id)
+        version = await UserRepo(session).bump_token_version(user_id)
+    revoked(request.app, user_id, version)
     return respond(Message("로그아웃: every token issued so far is revoked"))
 
 
@@ -115,6 +116,7 @@ async def change_password(request: web.Request) -> web.Response:
         raise TooManyRequests(BUSY, retry_after_s=1.0) from None
     async with request.app[SESSIONS].begin() as session:
         version = await UserRepo(session).bump_token_version(user.id, password_hash)
+    revoked(request.app, user.id, version)
     return respond(_token(request, user.id, version))
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import delete
 from storage import HasherBusy, PasswordHasher, UserRepo
 from storage.models import User as UserRow
 from web.app import create_app
+from web.auth import TOKEN_VERSIONS
+from web.keys import SETTINGS
 
 PASSWORD = "s3cret-pass"
 WRONG = "wrong-pass1"
@@ -207,3 +209,47 @@ async def test_a_revoked_token_is_refused_on_the_websocket(hclient):
     msg = await asyncio.wait_for(ws.receive_json(), 5)
     assert msg["type"] == "error" and msg["code"] == "token_revoked"
     await ws.close()
+
+
+async def test_a_cached_token_version_is_replaced_at_once_by_logout(hclient):
+    """The revocation check keeps the user's version in process; a logout here refuses the old
+    token on the very next request, with no database read and no time passing."""
+    cache = hclient.app[TOKEN_VERSIONS]
+    assert await register(hclient, "kim@example.com") == 201
+    headers = await _token(hclient)
+    assert (await hclient.get("/accounts", headers=headers)).status == 200
+    reads, hits = cache.reads, cache.hits
+    assert (await hclient.get("/accounts", headers=headers)).status == 200
+    assert (cache.reads, cache.hits) == (reads, hits + 1)  # answered from the cache
+    assert (await hclient.post("/users/logout", headers=headers)).status == 200
+    resp = await hclient.get("/accounts", headers=headers)
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_revoked"
+    assert cache.reads == reads  # the cache itself refused it
+    fresh = await _token(hclient)
+    assert (await hclient.get("/accounts", headers=fresh)).status == 200
+
+
+async def test_a_cached_token_version_is_replaced_at_once_by_a_password_change(hclient):
+    assert await register(hclient, "kim@example.com") == 201
+    old = await _token(hclient)
+    assert (await hclient.get("/accounts", headers=old)).status == 200  # cached now
+    resp = await hclient.post("/users/password", headers=old,
+                              json={"old_password": PASSWORD, "new_password": "n3w-Password"})
+    assert resp.status == 200
+    new = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    assert (await hclient.get("/accounts", headers=old)).status == 401
+    assert (await hclient.get("/accounts", headers=new)).status == 200
+
+
+async def test_a_revocation_made_elsewhere_counts_within_token_cache_s(hclient, session_factory, clock):
+    """Another node's logout (or an operator's edit) reaches this process's cache when the kept
+    version is older than token_cache_s: the next request reads the database again."""
+    assert await register(hclient, "kim@example.com") == 201
+    headers = await _token(hclient)
+    assert (await hclient.get("/accounts", headers=headers)).status == 200
+    async with session_factory.begin() as session:
+        user = await UserRepo(session).get_by_email("kim@example.com")
+        await UserRepo(session).bump_token_version(user.id)  # as another node's logout does
+    await clock.advance(hclient.app[SETTINGS].token_cache_s)
+    resp = await hclient.get("/accounts", headers=headers)
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_revoked"
