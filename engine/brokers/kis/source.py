@@ -8,9 +8,11 @@ least loaded connection, and beyond the total capacity ``subscribe`` raises
 connection drops and ``live`` once every connection is up and re-subscribed.
 ``backfill`` uses the first app key's REST access (token cached, calls throttled).
 
-Tokens and throttles come from a :class:`~engine.brokers.kis.keyring.KisKeyring`:
-the app passes its one keyring, so an account using a market-data key shares
-its token and throttle; alone, the source makes (and closes) its own.
+Tokens, throttles and the WebSocket sessions come from a
+:class:`~engine.brokers.kis.keyring.KisKeyring`: the app passes its one keyring,
+so an account using a market-data key shares its token, its throttle and its one
+WebSocket session (KIS refuses a second, OPSP8996), its fill notices riding the
+market-data connection; alone, the source makes (and closes) its own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
 from engine.brokers.kis.frames import VENUES
 from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.rest import KisRest
-from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.brokers.kis.key_session import KeySession
+from engine.brokers.kis.stream import KisStream, stream_options
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
 from engine.settings import Settings, SettingsError
@@ -56,23 +59,16 @@ class KisMarketData:
         self._creds = app_credentials(settings)
         self._paper = paper = settings.kis_paper
         self._rest_url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
-        self._ws_url = settings.kis_paper_ws_url if paper else settings.kis_ws_url
         self._keyring = keyring or KisKeyring(settings, clock)
         self._owns_keyring = keyring is None
         self._clock = clock
         trade_tr, quote_tr, _, self.market_code = VENUES[settings.kis_venue]
         self._tr_by_channel = {"trade": trade_tr, "quote": quote_tr}  # AUTOTRADER_KIS_VENUE
-        self._options = StreamOptions(
-            max_subscriptions=settings.kis_max_subscriptions,
-            pingpong_timeout_s=settings.kis_pingpong_timeout_s,
-            reconnect_base_s=settings.kis_reconnect_base_s,
-            reconnect_max_s=settings.kis_reconnect_max_s,
-            timeout_s=settings.kis_timeout_s,
-            resubscribe_per_s=settings.kis_resubscribe_per_s,
-        )
+        self._options = stream_options(settings)
         self._http: aiohttp.ClientSession | None = None
         self._auths: list[KisAuth] = []
         self._rest: KisRest | None = None
+        self._sessions: list[KeySession] = []
         self.streams: list[KisStream] = []
         self._sink: MarketDataSink | None = None
         self._down: set[int] = set()
@@ -114,19 +110,19 @@ class KisMarketData:
     async def start(self, sink: MarketDataSink) -> None:
         if self.streams:
             return
-        http = self._ensure_http()
+        self._ensure_http()
         self._sink = sink
         self._down = set(range(len(self._auths)))
-        for i, auth in enumerate(self._auths):
-            stream = KisStream(
-                f"kis[{i}]", auth, http, self._ws_url, self._clock, sink, self._on_state, self._options
-            )
-            self.streams.append(stream)
-            stream.start()
+        for auth in self._auths:
+            session = self._keyring.session(auth, self._paper)  # shared with the accounts on this key
+            self._sessions.append(session)
+            self.streams.append(session.stream)
+        for session in self._sessions:
+            session.join_market(sink, self._on_state)
 
     async def stop(self) -> None:
-        streams, self.streams = self.streams, []
-        await asyncio.gather(*(s.stop() for s in streams), return_exceptions=True)
+        sessions, self._sessions, self.streams = self._sessions, [], []
+        await asyncio.gather(*(s.leave_market() for s in sessions), return_exceptions=True)
         self._http = None
         if self._owns_keyring:
             await self._keyring.close()
