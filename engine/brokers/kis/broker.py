@@ -70,6 +70,7 @@ from engine.brokers.kis.notice_stream import FillFeed, FillListener, StatusListe
 from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.throttle import Throttle, default_rate
+from engine.market.krx import kst_date
 from engine.runtime.clock import Clock
 from engine.settings import Settings
 
@@ -79,6 +80,8 @@ ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
 RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
 PSBL_RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl"
 PSBL_ORDER_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-order"
+PRICE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"
+TR_PRICE = "FHKST01010100"  # 주식현재가 시세: the same tr_id in both modes
 TR_BUY, TR_SELL, TR_RVSECNCL = "TTTC0012U", "TTTC0011U", "TTTC0013U"
 TR_BALANCE, TR_CCLD = "TTTC8434R", "TTTC0081R"
 TR_PSBL_RVSECNCL, TR_PSBL_ORDER = "TTTC0084R", "TTTC8908R"
@@ -127,6 +130,8 @@ class KisBroker:
         self._timeout_s = settings.kis_timeout_s
         self._ca_file = settings.ca_file
         self._exchange = VENUES[settings.kis_venue][2]  # EXCG_ID_DVSN_CD (AUTOTRADER_KIS_VENUE)
+        self._market_code = VENUES[settings.kis_venue][3]  # FID_COND_MRKT_DIV_CODE of the quotations
+        self._limits: dict[str, tuple[str, tuple[int, int]]] = {}  # code -> (KST day, (lower, upper))
         self._settings = settings
         self._keyring = keyring
         self._owns_keyring = keyring is None
@@ -310,6 +315,29 @@ class KisBroker:
         if orderable is None:
             raise BrokerUnavailable("inquire-psbl-order answer without output.ord_psbl_cash")
         return msgspec.structs.replace(balance, orderable=orderable)
+
+    async def price_limits(self, code: str) -> tuple[int, int] | None:
+        """Today's (lower, upper) of ``code`` as the exchange set them: inquire-price's ``stck_llam`` /
+        ``stck_mxpr``, asked once per code and KST day. None when KIS cannot answer now (the caller
+        falls back to the limits computed from the base price)."""
+        day = kst_date(self._clock.now_ms()).isoformat()
+        known = self._limits.get(code)
+        if known is not None and known[0] == day:
+            return known[1]
+        params = {"FID_COND_MRKT_DIV_CODE": self._market_code, "FID_INPUT_ISCD": code}
+        try:
+            resp = await self._client().get(PRICE_PATH, TR_PRICE, params)
+            output = resp.body.get("output")
+            lower = number(output.get("stck_llam")) if isinstance(output, dict) else None
+            upper = number(output.get("stck_mxpr")) if isinstance(output, dict) else None
+        except (KisError, ValueError) as exc:
+            log.warning("%r: the exchange's limits of %s unknown (%s); computed ones apply", self, code, exc)
+            return None
+        if not lower or not upper or lower > upper:
+            log.warning("%r: inquire-price gave no usable limits for %s; computed ones apply", self, code)
+            return None
+        self._limits[code] = (day, (lower, upper))
+        return lower, upper
 
     async def _pages(self, path: str, tr_id: str, params: dict[str, str]) -> list[dict]:
         rest = self._client()

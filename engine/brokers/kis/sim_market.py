@@ -153,10 +153,12 @@ def _minute_of(now: datetime) -> int:
 
 
 class SimMarket:
-    def __init__(self, seed: int = 7, now: Any = None) -> None:
+    def __init__(self, seed: int = 7, now: Any = None, closed: frozenset[date] = frozenset()) -> None:
         self.seed = seed
+        self.closed = closed  # sessions of the library calendar this market declares closed (holidays)
         self._now = now  # () -> aware datetime in KST; the simulator passes its clock's
         self._states: dict[str, _CodeState] = {}
+        self._limits: dict[str, tuple[int, int]] = {}  # code -> (lower, upper) the exchange declared
         self._daily: dict[str, list[tuple[date, int, int, int, int, int]]] = {}
 
     def _today(self) -> datetime:
@@ -175,6 +177,8 @@ class SimMarket:
         day = now.strftime("%Y%m%d")
         if st.day != day:
             st.start_day(day, self.base_price(code, now.date()))
+            if code in self._limits:
+                st.lower, st.upper = self._limits[code]
         self._walk_until(st, now)
         return st
 
@@ -186,11 +190,14 @@ class SimMarket:
 
     def in_session(self, now: datetime) -> bool:
         minute = _minute_of(now)
-        return SESSION_OPEN_MIN <= minute < SESSION_CLOSE_MIN and is_session_day(now.date())
+        return SESSION_OPEN_MIN <= minute < SESSION_CLOSE_MIN and self.is_open_day(now.date())
+
+    def is_open_day(self, day: date) -> bool:
+        return is_session_day(day) and day not in self.closed
 
     def _walk_until(self, st: _CodeState, now: datetime) -> None:
         """Walk the session's minutes before ``now`` that nobody watched."""
-        if not is_session_day(now.date()):
+        if not self.is_open_day(now.date()):
             return
         until = min(_minute_of(now), SESSION_CLOSE_MIN)
         rng = random.Random(zlib.crc32(f"{self.seed}:{st.code}:{st.day}:{st.walked_to}".encode()))
@@ -201,6 +208,15 @@ class SimMarket:
             for _ in range(STEPS_PER_MINUTE):
                 st.record(minute, hour, st.step(rng), 1 + int(rng.random() * 1_250))
         st.walked_to = max(st.walked_to, until)
+
+    def set_limits(self, code: str, lower: int, upper: int, now: datetime | None = None) -> None:
+        """Declare ``code``'s daily limits (a test hook: the exchange widened or narrowed them, e.g. a
+        newly listed or a resumed stock), instead of base ∓ 30 %; the walk, inquire-price and the order
+        checks all follow them."""
+        self._limits[code] = (lower, upper)
+        st = self.state(code, now)
+        st.lower, st.upper = lower, upper
+        st.price = min(max(st.price, lower), upper)
 
     def set_price(self, code: str, price: int, now: datetime | None = None) -> None:
         """Move the walk to ``price`` (a test hook; a print of one share inside the session)."""

@@ -13,6 +13,10 @@ Tokens, throttles and the WebSocket sessions come from a
 so an account using a market-data key shares its token, its throttle and its one
 WebSocket session (KIS refuses a second, OPSP8996), its fill notices riding the
 market-data connection; alone, the source makes (and closes) its own.
+
+With ``calendar=True`` (the app's source) the KIS holiday inquiry is the authority
+for the KRX calendar while the source runs (:class:`KisCalendar`, once a KST day,
+real mode only; the library calendar stays in force when KIS does not answer).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
 from engine.brokers.kis.frames import VENUES
 from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.rest import KisRest
+from engine.brokers.kis.holidays import KisCalendar
 from engine.brokers.kis.key_session import KeySession
 from engine.brokers.kis.stream import KisStream, stream_options
 from engine.market.messages import Bar
@@ -55,7 +60,8 @@ def app_credentials(settings: Settings) -> list[tuple[str, str]]:
 class KisMarketData:
     name = "kis"
 
-    def __init__(self, settings: Settings, clock: Clock, keyring: KisKeyring | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock, keyring: KisKeyring | None = None, *,
+                 calendar: bool = False) -> None:
         self._creds = app_credentials(settings)
         self._paper = paper = settings.kis_paper
         self._rest_url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
@@ -69,6 +75,9 @@ class KisMarketData:
         self._auths: list[KisAuth] = []
         self._rest: KisRest | None = None
         self._sessions: list[KeySession] = []
+        self._keep_calendar = calendar and not paper  # 모의투자 does not serve the holiday inquiry
+        self.calendar: KisCalendar | None = None
+        self._calendar_task: asyncio.Task[None] | None = None
         self.streams: list[KisStream] = []
         self._sink: MarketDataSink | None = None
         self._down: set[int] = set()
@@ -119,8 +128,15 @@ class KisMarketData:
             self.streams.append(session.stream)
         for session in self._sessions:
             session.join_market(sink, self._on_state)
+        if self._keep_calendar:
+            self.calendar = KisCalendar(self.rest, self._clock)
+            self._calendar_task = asyncio.create_task(self.calendar.run(), name="kis-calendar")
 
     async def stop(self) -> None:
+        task, self._calendar_task = self._calendar_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         sessions, self._sessions, self.streams = self._sessions, [], []
         await asyncio.gather(*(s.leave_market() for s in sessions), return_exceptions=True)
         self._http = None
