@@ -60,6 +60,7 @@ from actors.account_messages import (
 )
 from actors.reconcile import reconcile
 from actors.session_hub import OrderEvent, ToUser
+from actors.wire import OrderEventKind, fill_event
 from engine.brokers.base import (
     Broker, BrokerBalance, BrokerError, BrokerFill, BrokerUnavailable, CancelRequest, ModifyRequest, OrderAck,
         OrderRejected, OrderRequest, OutcomeUnknown,
@@ -389,7 +390,7 @@ class AccountActor(Actor):
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
         if made:
-            self._emit(order.status, order)
+            self._emit(fill_event(order.status), order)
             self._settled(order)
         if walk is not None:
             if walk.cancelled and not order.final:
@@ -654,7 +655,7 @@ class AccountActor(Actor):
         self._fault("fill")
         order = await self.deps.journal.add_fill(order.id, self._fill_of(fill), self.ctx.clock.now_ms())
         self._after_fills(order, [fill])
-        self._emit(order.status, order)
+        self._emit(fill_event(order.status), order)
         self._settled(order)
         return order
 
@@ -709,7 +710,7 @@ class AccountActor(Actor):
                            quantity=order.quantity, filled_quantity=order.filled_quantity,
                            average_price=order.average_price, reason=order.reason)
 
-    def _emit(self, event: str, order: Order) -> None:
+    def _emit(self, event: OrderEventKind, order: Order) -> None:
         log.info("account %d: order %d %s: %s %s %d @ %s, filled %d for %d KRW%s", self.account_id, order.id,
                  event, order.side, order.code, order.quantity, order.price or "market", order.filled_quantity,
                  order.filled_value, f" ({order.reason})" if order.reason else "")  # the audit line; no secrets

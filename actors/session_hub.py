@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from actors.wire import OrderView
+from actors.wire import ORDER_EVENTS, OrderEventKind, OrderView
 from engine.runtime import ActorRef, ChildTerminated, MailboxSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,12 @@ class Unregister(msgspec.Struct, frozen=True):
 class OrderEvent(msgspec.Struct, frozen=True):
     """An order of the session's user changed (sent by its AccountActor)."""
 
-    event: str
+    event: OrderEventKind
     order: OrderView
+
+    def __post_init__(self) -> None:  # every producer is held to the names the socket documents
+        if self.event not in ORDER_EVENTS:
+            raise ValueError(f"{self.event!r} is not an order event; expected one of {', '.join(ORDER_EVENTS)}")
 
 
 UserMsg = OrderEvent  # what goes to every socket of a user (a union as more kinds join); a WsSession takes it
