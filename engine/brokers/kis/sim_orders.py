@@ -404,7 +404,7 @@ class SimOrders:
             await asyncio.sleep(1.0 / self.sim.config.rate)
             now = self.now()
             for code in codes:
-                self.sim.market.trade_record(code, now)
+                self.sim.market.state(code, now)  # the walk at now
                 self._match(code)
 
     # -- fill notices ------------------------------------------------------------------
