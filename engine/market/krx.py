@@ -321,14 +321,14 @@ def apply_exchange_days(days: dict[dt.date, bool], source: str) -> list[dt.date]
     library already agrees on keeps the library's hours (e.g. a CSAT day's 10:00 open).
     """
     global _current
-    library = _library_table()
+    library = _library_table() if _library_table.cache_info().currsize else None  # never built here: ~1 s
     changed = []
     for day, opens in days.items():
         n = _day_number(day)
         if _EXCHANGE_DAYS.get(n) == opens:
             continue
         _EXCHANGE_DAYS[n] = opens
-        if (n in library) != opens:
+        if library is not None and (n in library) != opens:
             changed.append(day)
             log.warning("%s says KRX is %s on %s, the library says %s: following %s", source,
                         "open" if opens else "closed", day, "closed" if opens else "open", source)

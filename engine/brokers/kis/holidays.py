@@ -80,7 +80,6 @@ class KisCalendar:
             self.failures += 1
             log.warning("KIS holiday inquiry answered no days; the library calendar stays in force")
             return False
-        await asyncio.get_running_loop().run_in_executor(None, krx.load_calendar)  # the library's table first
         changed = krx.apply_exchange_days(days, "KIS")
         self.asked_for = today
         self.answered.set()

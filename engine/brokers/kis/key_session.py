@@ -55,12 +55,19 @@ class _MarketSink:
     def __init__(self, name: str) -> None:
         self.target: MarketDataSink | None = None
         self.none = NoMarketData(name)
+        self.left = False  # the source left: its last records still in flight are dropped quietly
 
     def on_tick(self, tick: Tick) -> None:
-        (self.target or self.none).on_tick(tick)
+        if self.target is not None:
+            self.target.on_tick(tick)
+        elif not self.left:
+            self.none.on_tick(tick)
 
     def on_quote(self, quote: Quote) -> None:
-        (self.target or self.none).on_quote(quote)
+        if self.target is not None:
+            self.target.on_quote(quote)
+        elif not self.left:
+            self.none.on_quote(quote)
 
     def on_status(self, status: StreamStatus, detail: str) -> None:
         (self.target or self.none).on_status(status, detail)
@@ -103,12 +110,14 @@ class KeySession:
     def join_market(self, sink: MarketDataSink, on_state: StateListener) -> KisStream:
         """Carry the source's market data; its subscriptions go to the returned stream."""
         self._market.target, self._market_state = sink, on_state
+        self._market.left = False
         self._start(on_state)
         return self.stream
 
     async def leave_market(self) -> None:
         """Drop the source's subscriptions (the accounts' notices stay) and close if it was the last."""
         self._market.target = self._market_state = None
+        self._market.left = True
         for tr_id, code in [k for k in self.stream.wanted if k[0] not in NOTICE_TRS]:
             await self.stream.unsubscribe(tr_id, code)
         await self._close_if_unused()
