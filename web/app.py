@@ -277,7 +277,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
-    orders = AccountOrderPort(system)
+    orders = AccountOrderPort(system, settings.ask_timeout_s)
 
     def make(swing_id: int) -> SwingActor:
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),

@@ -177,6 +177,7 @@ async def _seed_swing_mid_transition(settings, account_id: int) -> int:
     import msgspec
     from sqlalchemy import text
 
+    from engine.strategy.swing import SwingParams
     from engine.swings import Intent
     from storage import SwingRepo, create_engine, create_session_factory
     from tests.integration.helpers import SWING_PARAMS as PARAMS
@@ -188,7 +189,7 @@ async def _seed_swing_mid_transition(settings, account_id: int) -> int:
             user_id = (await session.execute(text("SELECT user_id FROM accounts WHERE id = :a"),
                                              {"a": account_id})).scalar()
             swing = await repo.create(user_id=user_id, account_id=account_id, stock_code="005930",
-                                      params={**PARAMS, "account_id": account_id}, status="active")
+                                      params=SwingParams(**PARAMS, account_id=account_id), status="active")
             await repo.save(swing.id, msgspec.structs.replace(
                 swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
                     status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,

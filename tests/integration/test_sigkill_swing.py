@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.settings import Settings
+from engine.strategy.swing import SwingParams
 from engine.swings import Intent
 from storage import (
     AccountRepo,
@@ -46,7 +47,7 @@ async def seed(settings: Settings, email: str) -> int:
                 paper_initial_cash=100_000_000)
             swing = await SwingRepo(session).create(
                 user_id=user.id, account_id=account.id, stock_code="005930",
-                params={**SWING_PARAMS, "account_id": account.id}, status="active")
+                params=SwingParams(**SWING_PARAMS, account_id=account.id), status="active")
             await SwingRepo(session).save(swing.id, msgspec.structs.replace(
                 swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
                     status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
