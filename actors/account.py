@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, assert_never
 
 import msgspec
@@ -92,6 +93,7 @@ class AccountActor(Actor):
         self.deps = deps
         self.info: AccountInfo | None = None
         self.broker: Broker | None = None
+        self._exchange_limits: Callable[[str], Awaitable[tuple[int, int] | None]] | None = None
         self.book: MatchingBook | None = None  # the paper broker matches orders itself
         self.waiting: dict[int, ActorRef] = {}  # order id -> reply_to, for orders not final yet
         self.early_fills: dict[str, list[BrokerFill]] = {}  # notices that beat their ack
@@ -127,6 +129,7 @@ class AccountActor(Actor):
             if deps.kis_broker is None:
                 raise RuntimeError("no KIS broker factory configured")
             kis = self.broker = deps.kis_broker(self.info.credentials)
+            self._exchange_limits = kis.price_limits  # the exchange's own limits win over computed ones
             live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
@@ -296,8 +299,9 @@ class AccountActor(Actor):
                 reason=f"{len(self._open)} orders are open on this account, the limit is "
                        f"{deps.settings.max_open_orders_per_account}: cancel some first")
         try:
-            check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code))
-            facts = await self._facts(msg)
+            limits = await self._limits_of(msg.code)
+            check_shape(msg.quantity, msg.price, deps.board.base_price(msg.code), limits)
+            facts = await self._facts(msg, limits)
             check_order(facts, await self._limits(), deps.fees)
         except OrderRefused as exc:
             return msgspec.structs.replace(base, reason_code=exc.code, reason=exc.message)
@@ -428,7 +432,11 @@ class AccountActor(Actor):
                 self._realized = (day, self._realized[1] + gained)
         self._track(order)
 
-    async def _facts(self, msg: PlaceOrder) -> OrderFacts:
+    async def _limits_of(self, code: str) -> tuple[int, int] | None:
+        """The exchange's (lower, upper) of ``code`` when the broker tells them (KIS), else None."""
+        return None if self._exchange_limits is None else await self._exchange_limits(code)
+
+    async def _facts(self, msg: PlaceOrder, limits: tuple[int, int] | None = None) -> OrderFacts:
         deps, now = self.deps, self.ctx.clock.now_ms()
         if msg.code not in self._watched:
             self._watched.add(msg.code)
@@ -453,8 +461,9 @@ class AccountActor(Actor):
         open_buys = [o for o in self._open.values() if o.side == "buy" and o.code == msg.code]
         return OrderFacts(
             side=msg.side, quantity=msg.quantity, price=msg.price, reference=reference,
-            reserve_price=(msg.price if msg.price is not None
+            reserve_price=(msg.price if msg.price is not None else limits[1] if limits is not None
                            else price_limits(base_price)[1] if base_price > 0 else reference),
+            limits=limits,
             base_price=base_price, cash=self._buying_power(balance),
             held=self._sellable(balance, msg.code),
             held_value=(holding.quantity if holding is not None else 0) * unit,
@@ -584,7 +593,7 @@ class AccountActor(Actor):
                                            reason=f"{order.filled_quantity} shares are filled: the quantity must "
                                                   "stay above that (cancel the order to keep only those)")
         try:
-            check_shape(quantity, price, self.deps.board.base_price(order.code))
+            check_shape(quantity, price, self.deps.board.base_price(order.code), await self._limits_of(order.code))
             if order.side == "buy" and price is not None and order.price is not None and price > order.price:
                 more = self.deps.fees.buy_cost((quantity - order.filled_quantity) * price) - self.deps.fees.buy_cost(
                     (order.quantity - order.filled_quantity) * order.price)

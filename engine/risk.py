@@ -97,13 +97,19 @@ class OrderFacts(msgspec.Struct, frozen=True, kw_only=True):
     held: int  # shares of this code held and not reserved by open sells
     held_value: int  # the holding's value at the reference price
     reserve_price: int = 0  # what a buy reserves per share (limit, or the upper limit); 0: the unit price
+    limits: tuple[int, int] | None = None  # the exchange's own (lower, upper) when the broker tells them (KIS)
     open_buy_value: int = 0  # the open buys of this code, at their limits
     realized_today: int  # realised P&L of today (KST), negative = loss
     market_open: bool
 
 
-def check_shape(quantity: int, price: int | None, base_price: int) -> None:
-    """Quantity, the tick grid and the daily limits: the checks that need no account."""
+def check_shape(quantity: int, price: int | None, base_price: int,
+                limits: tuple[int, int] | None = None) -> None:
+    """Quantity, the tick grid and the daily limits: the checks that need no account.
+
+    ``limits`` are the exchange's own (lower, upper) when the broker knows them (KIS's
+    ``stck_llam``/``stck_mxpr``): they win over the ones computed from ``base_price``.
+    """
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
         raise OrderRefused("invalid_quantity", f"quantity must be a positive integer, got {quantity!r}",
                            "quantity")
@@ -117,19 +123,20 @@ def check_shape(quantity: int, price: int | None, base_price: int) -> None:
             f"price {price} is not on the KRX tick grid (tick {tick_size(price)} KRW at this price)",
             "price",
         )
-    if base_price > 0:
-        low, high = price_limits(base_price)
+    if limits is not None or base_price > 0:
+        low, high = limits if limits is not None else price_limits(base_price)
         if not low <= price <= high:
+            source = "the exchange's" if limits is not None else f"base {base_price}"
             raise OrderRefused(
                 "outside_price_limits",
-                f"price {price} is outside today's limits {low}..{high} (base {base_price})",
+                f"price {price} is outside today's limits {low}..{high} ({source})",
                 "price",
             )
 
 
 def check_order(facts: OrderFacts, limits: Limits, fees: Fees) -> None:
     """Every check in order; raises :class:`OrderRefused` for the first one broken."""
-    check_shape(facts.quantity, facts.price, facts.base_price)
+    check_shape(facts.quantity, facts.price, facts.base_price, facts.limits)
     if limits.halted:
         why = f": {limits.halted_reason}" if limits.halted_reason else ""
         raise OrderRefused("account_halted", f"trading is halted on this account{why}")

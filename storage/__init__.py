@@ -44,7 +44,7 @@ from storage.errors import (
     WeakPassword,
 )
 from storage.keys import ensure_keys, stored_data_keys, write_data_keys
-from storage.kis_tokens import SqlTokenStore
+from storage.kis_tokens import SqlTokenStore, TokenKeys, check_tokens, rotate_tokens, tokens_not_under
 from storage.leases import PROCESS, LeaseHeld, LeaseKeeper
 from storage.orders import OrderRepo, SqlJournal
 from storage.paper_ledger import SqlPaperLedger
@@ -80,6 +80,10 @@ __all__ = [
     "StorageError",
     "SqlSwingStore",
     "SqlTokenStore",
+    "TokenKeys",
+    "check_tokens",
+    "rotate_tokens",
+    "tokens_not_under",
     "Swing",
     "SwingEvent",
     "SwingRepo",

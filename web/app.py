@@ -105,7 +105,7 @@ def make_source(settings: Settings, clock: Clock, app: web.Application | None = 
         return ReplayMarket.from_settings(settings, clock)
     from engine.brokers.kis import KisMarketData
 
-    return KisMarketData(settings, clock, trading.keyring(app) if app is not None else None)
+    return KisMarketData(settings, clock, trading.keyring(app) if app is not None else None, calendar=app is not None)
 
 
 def _clock_for(settings: Settings) -> Clock:

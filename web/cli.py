@@ -101,16 +101,26 @@ def cmd_users_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_check(args: argparse.Namespace) -> int:
-    from storage import check_keys
+    """Every account row and stored KIS token, and the key that opens it; exit 1 if an account row does not."""
+    import time
+
+    from storage import check_keys, check_tokens
 
     async def work(settings, sessions):  # type: ignore[no-untyped-def]
-        return await check_keys(sessions, settings.data_keys, settings.hash_key)
+        return (await check_keys(sessions, settings.data_keys, settings.hash_key),
+                await check_tokens(sessions, settings.data_keys))
 
-    rows = _run(_with_database(work))
+    rows, tokens = _run(_with_database(work))
     for row in rows:
         print(row.describe())
     bad = sum(not row.ok for row in rows)
     print(f"{len(rows)} account rows: {len(rows) - bad} open under the configured keys, {bad} do not")
+    now_ms = int(time.time() * 1000)
+    for token in tokens:
+        print(token.describe(now_ms))
+    closed = sum(token.key is None for token in tokens)
+    print(f"{len(tokens)} stored KIS tokens: {len(tokens) - closed} open under the configured keys, {closed} do not"
+          + (" (each costs a new token at its next use)" if closed else ""))
     return 1 if bad else 0
 
 
@@ -119,7 +129,16 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     import msgspec
     from cryptography.fernet import Fernet
 
-    from storage import Crypto, ensure_keys, rotate_keys, rows_not_under, stored_data_keys, write_data_keys
+    from storage import (
+        Crypto,
+        ensure_keys,
+        rotate_keys,
+        rotate_tokens,
+        rows_not_under,
+        stored_data_keys,
+        tokens_not_under,
+        write_data_keys,
+    )
     from storage.keys import validate_data_keys
 
     given = _settings()
@@ -136,23 +155,28 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
     async def work(_settings, sessions):  # type: ignore[no-untyped-def]
         stale = await rows_not_under(sessions, keys[0])
-        if stale == 0 and not args.generate:
+        stale_tokens = await tokens_not_under(sessions, settings.data_keys)
+        if stale == 0 and stale_tokens == 0 and not args.generate:
             return None
         file_keys = stored_data_keys(settings)
         if (not from_env or file_keys) and file_keys != settings.data_keys:
             # before any row moves: a crash half-way leaves a file that opens both old and new rows
             path = write_data_keys(settings, settings.data_keys)
             print(f"wrote the data keys ({len(keys)}, the first encrypts) into {path}")
-        return await rotate_keys(sessions, Crypto.from_settings(settings)), stale
+        crypto = Crypto.from_settings(settings)
+        return await rotate_keys(sessions, crypto), stale, await rotate_tokens(sessions, crypto)
 
     result = _run(_with_database(work))
     if result is None:
-        print("autotrader: nothing to rotate: every account row is already encrypted under the first data key; "
+        print("autotrader: nothing to rotate: every account row and stored KIS token is already encrypted under the first data key; "
               "put a new key first in AUTOTRADER_DATA_KEYS, or run `autotrader keys rotate --generate`",
               file=sys.stderr)
         return 1
-    count, stale = result
+    count, stale, (tokens, unreadable) = result
     print(f"re-encrypted {count} account rows with the first data key ({stale} were under an older key)")
+    print(f"re-encrypted {tokens} stored KIS tokens with the first data key"
+          + (f"; {unreadable} open under no configured key and were left (each costs a new token)"
+             if unreadable else ""))
     if from_env:
         print("the keys came from AUTOTRADER_DATA_KEYS: keep the new key first there for every later start")
     return 0

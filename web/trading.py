@@ -83,7 +83,7 @@ def _kis_factory(app: web.Application) -> Callable[[Any], NotifyingBroker]:
 
     def make(credentials: Any) -> NotifyingBroker:
         rest = ring.rest(credentials.app_key, credentials.app_secret, bool(credentials.paper_trading))
-        return KisBroker(settings, clock, credentials, ring.http, rest=rest)
+        return KisBroker(settings, clock, credentials, ring.http, rest=rest, keyring=ring)
 
     return make
 

@@ -257,5 +257,14 @@ class FillNotifier(Protocol):
         arrive before ``place_order`` returns its ack: match fills by broker order number."""
 
 
-class NotifyingBroker(Broker, FillNotifier, Protocol):
-    """A broker with pushed fills: what a KIS account's factory returns (declared, not probed)."""
+class ExchangeLimits(Protocol):
+    """A broker that knows the exchange's own daily price limits (KIS: inquire-price)."""
+
+    async def price_limits(self, code: str) -> tuple[int, int] | None:
+        """``(lower, upper)`` of ``code`` today as the exchange set them; None when it cannot tell
+        now (then the limits computed from the base price apply)."""
+
+
+class NotifyingBroker(Broker, FillNotifier, ExchangeLimits, Protocol):
+    """A broker with pushed fills and the exchange's limits: what a KIS account's factory returns
+    (declared, not probed)."""

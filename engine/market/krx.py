@@ -17,7 +17,8 @@ to the tick of the price itself always lands on the grid.
 Sessions and holidays come from exchange_calendars ``XKRX`` (09:00-15:30 KST,
 with the late opening of the first session of the year), corrected by the small
 sourced table :data:`SESSION_OVERRIDES` (days the library gets wrong: new
-holidays, CSAT days opening 10:00 and closing 16:30). The
+holidays, CSAT days opening 10:00 and closing 16:30); in kis mode the days KIS's
+holiday inquiry declares win over both (:func:`apply_exchange_days`). The
 calendar object takes about a second to build, so it is built once, lazily,
 into an immutable table of ``KST day -> (open_ms, close_ms)``; after that
 :func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
@@ -48,6 +49,7 @@ __all__ = [
     "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
     "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
     "PRE_OPEN_MS", "CLOSING_AUCTION_MS", "accepts_orders", "auction_at", "next_acceptance",
+    "apply_exchange_days", "reset_exchange_days",
 ]
 
 log = logging.getLogger(__name__)
@@ -265,7 +267,8 @@ def _kst_ms(day: dt.date, hhmm: str) -> int:
 
 
 @functools.cache
-def _sessions() -> _Sessions:
+def _library_table() -> dict[int, tuple[int, int]]:
+    """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES` (built once, ~1 s)."""
     import exchange_calendars as xcals  # heavy import: only when first needed
 
     with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
@@ -283,10 +286,61 @@ def _sessions() -> _Sessions:
             table.pop(n, None)
         else:
             table[n] = (_kst_ms(day, hours[0]), _kst_ms(day, hours[1]))
-    days = sorted(table)
-    log.info("XKRX calendar loaded: %d sessions %s .. %s (%d overrides)", len(days),
+    log.info("XKRX calendar loaded: %d sessions %s .. %s (%d overrides)", len(table),
              schedule.index[0].date(), schedule.index[-1].date(), len(SESSION_OVERRIDES))
-    return _Sessions(days, [table[d][0] for d in days], [table[d][1] for d in days])
+    return table
+
+
+# Days the exchange itself declared (KIS's 국내휴장일조회 in kis mode): KST day number -> open.
+# They override the library and SESSION_OVERRIDES; see apply_exchange_days.
+_EXCHANGE_DAYS: dict[int, bool] = {}
+_current: _Sessions | None = None
+
+
+def _sessions() -> _Sessions:
+    global _current
+    if _current is None:
+        table = dict(_library_table())
+        for n, opens in _EXCHANGE_DAYS.items():
+            if not opens:
+                table.pop(n, None)
+            elif n not in table:  # open by the exchange's word: the regular hours (it gives no times)
+                day = dt.date.fromordinal(_EPOCH_ORDINAL + n)
+                table[n] = (_kst_ms(day, "09:00"), _kst_ms(day, "15:30"))
+        days = sorted(table)
+        _current = _Sessions(days, [table[d][0] for d in days], [table[d][1] for d in days])
+    return _current
+
+
+def apply_exchange_days(days: dict[dt.date, bool], source: str) -> list[dt.date]:
+    """Let the exchange's own word on ``days`` (date -> open) win over the library; the days it changed.
+
+    In kis mode the KIS holiday inquiry is the authority where it answers: a day it calls
+    closed is closed (an unannounced holiday the library does not know), a day it calls
+    open on which the library has no session opens at the regular 09:00-15:30. A day the
+    library already agrees on keeps the library's hours (e.g. a CSAT day's 10:00 open).
+    """
+    global _current
+    library = _library_table() if _library_table.cache_info().currsize else None  # never built here: ~1 s
+    changed = []
+    for day, opens in days.items():
+        n = _day_number(day)
+        if _EXCHANGE_DAYS.get(n) == opens:
+            continue
+        _EXCHANGE_DAYS[n] = opens
+        if library is not None and (n in library) != opens:
+            changed.append(day)
+            log.warning("%s says KRX is %s on %s, the library says %s: following %s", source,
+                        "open" if opens else "closed", day, "closed" if opens else "open", source)
+    _current = None
+    return changed
+
+
+def reset_exchange_days() -> None:
+    """Forget what the exchange declared (tests; the library and the override table rule again)."""
+    global _current
+    _EXCHANGE_DAYS.clear()
+    _current = None
 
 
 def session_of(ts_ms: int) -> tuple[int, int] | None:

@@ -65,6 +65,9 @@ class FakeKis:
         self.listener = listener
         return True
 
+    async def price_limits(self, code):
+        return None  # the computed limits apply
+
     async def close(self):
         pass
 

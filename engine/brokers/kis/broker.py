@@ -20,13 +20,13 @@ Inquiries (``inquire-daily-ccld``, ``inquire-balance``) follow KIS paging (respo
 ``tr_cont`` F/M = more; request ``tr_cont: N`` with the ``CTX_AREA_FK100/NK100`` of the
 previous page) and raise :class:`BrokerUnavailable` with the broker's words on failure.
 
-Fill notices: :meth:`subscribe_fills` opens a :class:`NoticeStream` (one WebSocket for
-this account's app key, H0STCNI0 / H0STCNI9 keyed by the HTS id) and calls the
-listener with a :class:`BrokerFill` per fill. KIS allows one WebSocket session per app
-key; an account's app key is the user's own, so this connection is that key's only
-one. When the account's key is also a market-data key (``AUTOTRADER_KIS_APP_KEY``) no
-second connection is opened (it would be refused with OPSP8996): fills then come from
-:meth:`orders_today` only, and :meth:`subscribe_fills` returns False.
+Fill notices: :meth:`subscribe_fills` joins the app key's one WebSocket session (a
+:class:`~engine.brokers.kis.key_session.KeySession` of the keyring, H0STCNI0 /
+H0STCNI9 keyed by the HTS id) and calls the listener with a :class:`BrokerFill` per
+fill. KIS allows one WebSocket session per app key (a second is refused with
+OPSP8996), so the session is shared: by every account on the key and by the
+market-data source when the key is also a market-data key. Pass the process's
+``keyring=``; alone, the broker makes a private one (its own session).
 
 REST calls share the app key's :class:`Throttle` and token (pass ``rest=`` to share a
 :class:`KisRest` of the same app key); every call and the WebSocket have timeouts.
@@ -68,8 +68,9 @@ from engine.brokers.kis.inquiries import (
 )
 from engine.brokers.kis.notice_stream import FillFeed, FillListener, StatusListener
 from engine.brokers.kis.rest import KisRest
-from engine.brokers.kis.stream import StreamOptions
+from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.throttle import Throttle, default_rate
+from engine.market.krx import kst_date
 from engine.runtime.clock import Clock
 from engine.settings import Settings
 
@@ -79,6 +80,8 @@ ORDER_PATH = "/uapi/domestic-stock/v1/trading/order-cash"
 RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
 PSBL_RVSECNCL_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl"
 PSBL_ORDER_PATH = "/uapi/domestic-stock/v1/trading/inquire-psbl-order"
+PRICE_PATH = "/uapi/domestic-stock/v1/quotations/inquire-price"
+TR_PRICE = "FHKST01010100"  # 주식현재가 시세: the same tr_id in both modes
 TR_BUY, TR_SELL, TR_RVSECNCL = "TTTC0012U", "TTTC0011U", "TTTC0013U"
 TR_BALANCE, TR_CCLD = "TTTC8434R", "TTTC0081R"
 TR_PSBL_RVSECNCL, TR_PSBL_ORDER = "TTTC0084R", "TTTC8908R"
@@ -113,6 +116,7 @@ class KisBroker:
         http: aiohttp.ClientSession | None = None,
         *,
         rest: KisRest | None = None,
+        keyring: KisKeyring | None = None,
     ) -> None:
         number = credentials.account_number
         if len(number) != 10 or not number.isdigit():
@@ -122,21 +126,15 @@ class KisBroker:
         self._creds = credentials
         self._clock = clock
         self._rest_url = settings.kis_paper_rest_url if self.paper else settings.kis_rest_url
-        self._ws_url = settings.kis_paper_ws_url if self.paper else settings.kis_ws_url
         self._rate = settings.kis_rest_rate_per_s or default_rate(self.paper)
         self._timeout_s = settings.kis_timeout_s
         self._ca_file = settings.ca_file
         self._exchange = VENUES[settings.kis_venue][2]  # EXCG_ID_DVSN_CD (AUTOTRADER_KIS_VENUE)
-        self._options = StreamOptions(
-            max_subscriptions=settings.kis_max_subscriptions,
-            pingpong_timeout_s=settings.kis_pingpong_timeout_s,
-            reconnect_base_s=settings.kis_reconnect_base_s,
-            reconnect_max_s=settings.kis_reconnect_max_s,
-            timeout_s=settings.kis_timeout_s,
-            resubscribe_per_s=settings.kis_resubscribe_per_s,
-        )
-        market_keys = {k.strip() for k in settings.kis_app_key.split(",") if k.strip()}
-        self._key_shared = settings.market_data == "kis" and credentials.app_key in market_keys
+        self._market_code = VENUES[settings.kis_venue][3]  # FID_COND_MRKT_DIV_CODE of the quotations
+        self._limits: dict[str, tuple[str, tuple[int, int]]] = {}  # code -> (KST day, (lower, upper))
+        self._settings = settings
+        self._keyring = keyring
+        self._owns_keyring = keyring is None
         self._http = http
         self._owns_http = http is None
         self._rest = rest if rest is not None and rest.auth.app_key == credentials.app_key else None
@@ -318,6 +316,29 @@ class KisBroker:
             raise BrokerUnavailable("inquire-psbl-order answer without output.ord_psbl_cash")
         return msgspec.structs.replace(balance, orderable=orderable)
 
+    async def price_limits(self, code: str) -> tuple[int, int] | None:
+        """Today's (lower, upper) of ``code`` as the exchange set them: inquire-price's ``stck_llam`` /
+        ``stck_mxpr``, asked once per code and KST day. None when KIS cannot answer now (the caller
+        falls back to the limits computed from the base price)."""
+        day = kst_date(self._clock.now_ms()).isoformat()
+        known = self._limits.get(code)
+        if known is not None and known[0] == day:
+            return known[1]
+        params = {"FID_COND_MRKT_DIV_CODE": self._market_code, "FID_INPUT_ISCD": code}
+        try:
+            resp = await self._client().get(PRICE_PATH, TR_PRICE, params)
+            output = resp.body.get("output")
+            lower = number(output.get("stck_llam")) if isinstance(output, dict) else None
+            upper = number(output.get("stck_mxpr")) if isinstance(output, dict) else None
+        except (KisError, ValueError) as exc:
+            log.warning("%r: the exchange's limits of %s unknown (%s); computed ones apply", self, code, exc)
+            return None
+        if not lower or not upper or lower > upper:
+            log.warning("%r: inquire-price gave no usable limits for %s; computed ones apply", self, code)
+            return None
+        self._limits[code] = (day, (lower, upper))
+        return lower, upper
+
     async def _pages(self, path: str, tr_id: str, params: dict[str, str]) -> list[dict]:
         rest = self._client()
         bodies: list[dict] = []
@@ -351,33 +372,30 @@ class KisBroker:
     ) -> bool:
         """Call ``listener`` with each fill of this account from now on (see base.FillNotifier).
 
-        True once the notice subscription is live; False when there is no HTS id, the
-        app key's WebSocket belongs to the market-data source, or the connection did not
-        come up within ``kis_timeout_s`` (it keeps trying; ``on_status(live, detail)``
+        True once the notice subscription is live; False when there is no HTS id, KIS
+        refused the subscription, or the connection did not come up within ``kis_timeout_s`` (it keeps trying; ``on_status(live, detail)``
         reports each change so the caller can reconcile after a gap).
         """
         hts_id = self._creds.hts_id
         if not hts_id:
             log.warning("%r: no HTS id, fill notices off (reconcile with orders_today)", self)
             return False
-        if self._key_shared:
-            log.warning("%r: app key also carries market data; no second WebSocket, fill notices off", self)
-            return False
         if self.fill_feed is None:
-            stream_args = (self._client().auth, self._session(), self._ws_url, self._clock, self._options)
-            self.fill_feed = FillFeed(
-                f"kis-notices-{self._cano[-4:]}",
-                *stream_args,
-                tr_id=self.notice_tr_id,
-                hts_id=hts_id,
-                cano=self._cano,
-            )
+            if self._keyring is None:
+                self._keyring = KisKeyring(self._settings, self._clock, http=self._session())
+            session = self._keyring.session(self._client().auth, self.paper)
+            self.fill_feed = FillFeed(f"kis-notices-{self._cano[-4:]}", session, self._clock,
+                                      tr_id=self.notice_tr_id, hts_id=hts_id,
+                                      account_number=self._creds.account_number)
         return await self.fill_feed.start(listener, on_status, self._timeout_s)
 
     async def close(self) -> None:
         feed, self.fill_feed = self.fill_feed, None
         if feed is not None:
             await feed.stop()
+        ring, self._keyring = self._keyring, None
+        if ring is not None and self._owns_keyring:
+            await ring.close()
         http, self._http = self._http, None
         if http is not None and self._owns_http:
             await http.close()

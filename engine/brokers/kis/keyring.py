@@ -1,10 +1,16 @@
-"""One owner per KIS app key in the process: its token, its approval key, its throttle.
+"""One owner per KIS app key in the process: its token, its approval key, its throttle, its socket.
 
 KIS issues one access token a minute per app key (``EGW00133``) and counts REST
 calls per app key per second (``EGW00201``), so everything in the process that
 uses a key — the market-data source and every account registered with it — must
 share one :class:`KisAuth` and one :class:`Throttle`. :class:`KisKeyring` hands out
 that one :class:`KisRest` per (app key, mode); the HTTP session is shared too.
+
+KIS allows one WebSocket session per app key (a second gets ``OPSP8996 ALREADY IN
+USE appkey``), so the keyring also owns that one session (:meth:`KisKeyring.session`,
+a :class:`~engine.brokers.kis.key_session.KeySession`): the market data of the key
+and the fill notices of every account on it ride it; it closes when its last user
+leaves.
 
 A second secret for a key already in use is refused (:class:`KisTokenError`
 ``EGW00105``): KIS binds a secret to its key, so one of the two is wrong, and the
@@ -20,7 +26,9 @@ import aiohttp
 from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth, TokenStore
 from engine.brokers.kis.errors import KisTokenError
+from engine.brokers.kis.key_session import KeySession
 from engine.brokers.kis.rest import KisRest
+from engine.brokers.kis.stream import stream_options
 from engine.brokers.kis.throttle import Throttle, default_rate
 from engine.runtime.clock import Clock
 from engine.settings import Settings
@@ -29,21 +37,47 @@ log = logging.getLogger(__name__)
 
 
 class KisKeyring:
-    def __init__(self, settings: Settings, clock: Clock, store: TokenStore | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock, store: TokenStore | None = None,
+                 http: aiohttp.ClientSession | None = None) -> None:
         self._settings = settings
         self._clock = clock
         self.store = store  # may be set later (the database opens after the app is built)
-        self._http: aiohttp.ClientSession | None = None
+        self._http = http
+        self._owns_http = http is None  # a session passed in is its owner's to close
         self._rests: dict[tuple[str, bool], KisRest] = {}
+        self._sessions: dict[tuple[str, bool], KeySession] = {}
 
     def __repr__(self) -> str:
-        return f"KisKeyring(keys={len(self._rests)})"
+        return f"KisKeyring(keys={len(self._rests)}, sessions={len(self._sessions)})"
 
     @property
     def http(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             self._http = client_session(self._settings.ca_file)
+            self._owns_http = True
         return self._http
+
+    def ws_url(self, paper: bool) -> str:
+        return self._settings.kis_paper_ws_url if paper else self._settings.kis_ws_url
+
+    def session(self, auth: KisAuth, paper: bool) -> KeySession:
+        """The one WebSocket session of ``auth``'s app key in this mode (made on first use)."""
+        key = (auth.app_key, paper)
+        found = self._sessions.get(key)
+        if found is None or found.closed:
+            name = f"kis-ws-{auth.fingerprint}{'-paper' if paper else ''}"
+            found = self._sessions[key] = KeySession(
+                name, auth, self.http, self.ws_url(paper), self._clock, stream_options(self._settings),
+                on_closed=lambda s: self._forget(key, s),
+            )
+        return found
+
+    def _forget(self, key: tuple[str, bool], session: KeySession) -> None:
+        if self._sessions.get(key) is session:
+            del self._sessions[key]
+
+    def sessions(self) -> list[KeySession]:
+        return list(self._sessions.values())
 
     def rest_url(self, paper: bool) -> str:
         return self._settings.kis_paper_rest_url if paper else self._settings.kis_rest_url
@@ -97,6 +131,10 @@ class KisKeyring:
         return self._rests.get((app_key, paper))
 
     async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.closed = True
+            await session.stream.stop()
         http, self._http = self._http, None
-        if http is not None:
+        if http is not None and self._owns_http:
             await http.close()

@@ -1,8 +1,9 @@
 """Fill notices (H0STCNI0 real / H0STCNI9 paper): the connection and the account's feed.
 
 :class:`NoticeStream` is a :class:`KisStream` that also carries notice frames;
-:class:`FillFeed` subscribes one to (tr_id, HTS id) and turns this account's fill
-notices into :class:`BrokerFill` for a listener.
+:class:`FillFeed` joins the app key's one session (:class:`KeySession`, shared with
+the market data and the other accounts of that key) for (tr_id, HTS id) and turns
+this account's fill notices into :class:`BrokerFill` for a listener.
 
 It reuses everything of the market-data stream (approval key, connect, re-subscribe
 after a reconnect, PINGPONG echo and watchdog, back-off, the AES key/iv taken from
@@ -17,17 +18,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from engine.brokers.base import BrokerFill, MarketDataSink, StreamStatus
 from engine.brokers.kis.auth import KisAuth
-from engine.brokers.kis.errors import FrameError
+from engine.brokers.kis.errors import FrameError, KisSubscriptionError
 from engine.brokers.kis.frames import NOTICE_TRS, FillNotice, parse_fill_notices
 from engine.brokers.kis.inquiries import kst_ms
 from engine.brokers.kis.stream import KisStream, StreamOptions
 from engine.market.messages import Quote, Tick
 from engine.runtime.clock import Clock
+
+if TYPE_CHECKING:
+    from engine.brokers.kis.key_session import KeySession
 
 log = logging.getLogger(__name__)
 
@@ -95,55 +100,47 @@ class NoticeStream(KisStream):
 
 
 class FillFeed:
-    """One account's fills: a :class:`NoticeStream` subscribed to (``tr_id``, ``hts_id``).
+    """One account's fills: its membership of the app key's :class:`KeySession`, (``tr_id``, ``hts_id``).
 
-    Notices of other accounts on the same HTS id are counted and dropped; acceptance
-    notices (CNTG_YN 1) are not fills; a refusal (RFUS_YN 1) is logged.
+    The session routes this account's notices here (others on the same HTS id go to
+    their own accounts); acceptance notices (CNTG_YN 1) are not fills; a refusal
+    (RFUS_YN 1) is logged.
     """
 
-    def __init__(
-        self,
-        name: str,
-        auth: KisAuth,
-        http: aiohttp.ClientSession,
-        ws_url: str,
-        clock: Clock,
-        options: StreamOptions,
-        *,
-        tr_id: str,
-        hts_id: str,
-        cano: str,
-    ) -> None:
+    def __init__(self, name: str, session: KeySession, clock: Clock, *, tr_id: str, hts_id: str,
+                 account_number: str) -> None:
         self.name = name
+        self.session = session
         self._clock = clock
         self._key = (tr_id, hts_id)
-        self._cano = cano
-        self._stream = NoticeStream(
-            name, auth, http, ws_url, clock, self._on_notices, self._on_state, options
-        )
+        self._number = account_number
         self._live = asyncio.Event()
         self._listener: FillListener | None = None
         self._on_status: StatusListener | None = None
-        self._started = False
+        self._joined = False
         self.fills_seen = 0
-        self.foreign_notices = 0  # notices of another account on the same HTS id
 
     async def start(self, listener: FillListener, on_status: StatusListener | None, timeout_s: float) -> bool:
         """Deliver to ``listener`` from now on; True once the subscription is live."""
         self._listener, self._on_status = listener, on_status
-        if not self._started:
-            self._started = True
-            await self._stream.subscribe(*self._key)
-            self._stream.start()
+        if not self._joined:
+            try:
+                await self.session.join_account(self._number, *self._key, self._on_notices, self._on_state)
+            except KisSubscriptionError as exc:
+                log.error("%s: notice subscription refused: %s", self.name, exc.reason)
+                return False
+            self._joined = True
         try:
             async with asyncio.timeout(timeout_s):
                 await self._live.wait()
         except TimeoutError:
             return False
-        return self._key in self._stream.wanted
+        return self._key in self.session.stream.wanted
 
     async def stop(self) -> None:
-        await self._stream.stop()
+        if self._joined:
+            self._joined = False
+            await self.session.leave_account(self._number)
 
     def _on_state(self, stream: KisStream, live: bool, detail: str) -> None:
         if live:
@@ -156,9 +153,6 @@ class FillFeed:
     def _on_notices(self, notices: list[FillNotice]) -> None:
         now_ms = self._clock.now_ms()
         for n in notices:
-            if n.account_no[:8] != self._cano:
-                self.foreign_notices += 1
-                continue
             if n.rejected:
                 log.warning("%s: KIS refused order %s (%s %s)", self.name, n.order_no, n.side, n.code)
                 continue

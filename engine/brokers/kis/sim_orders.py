@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.brokers.kis.frames import TR_NOTICE, TR_NOTICE_PAPER, encrypt
-from engine.market.krx import is_on_tick, price_limits
+from engine.market.krx import is_on_tick
 
 if TYPE_CHECKING:
     from engine.brokers.kis.simulator import KisSimulator
@@ -267,7 +267,7 @@ class SimOrders:
         if qty is None or qty <= 0:
             raise OrderError("APBK0400", "주문수량을 확인하여 주십시오.")  # (inferred)
         state = self.sim.market.state(code)
-        lower, upper = price_limits(state.prev_close)
+        lower, upper = state.limits()
         price = _int(body.get("ORD_UNPR", "")) if kind == "00" else 0
         if kind == "00":
             if price is None or price <= 0 or not is_on_tick(price):
@@ -314,7 +314,7 @@ class SimOrders:
         total = 0
         for o in self.orders:
             if o.account is acct and o.side == "buy" and o.open:
-                unit = o.price or price_limits(self.sim.market.state(o.code).prev_close)[1]
+                unit = o.price or self.sim.market.state(o.code).limits()[1]
                 total += o.remaining * unit
         return total
 
@@ -345,7 +345,7 @@ class SimOrders:
         price = original.price
         if kind == "01":
             price = _int(body.get("ORD_UNPR", "")) or 0
-            lower, upper = price_limits(self.sim.market.state(original.code).prev_close)
+            lower, upper = self.sim.market.state(original.code).limits()
             if original.kind != "00" or price <= 0 or not is_on_tick(price) or not lower <= price <= upper:
                 raise OrderError("APBK0506", "주문단가를 호가단위에 맞게 입력하여 주십시오.")  # (inferred)
             if original.side == "buy" and qty * (price - original.price) > self.orderable_cash(acct):
@@ -404,7 +404,7 @@ class SimOrders:
             await asyncio.sleep(1.0 / self.sim.config.rate)
             now = self.now()
             for code in codes:
-                self.sim.market.trade_record(code, now)
+                self.sim.market.state(code, now)  # the walk at now
                 self._match(code)
 
     # -- fill notices ------------------------------------------------------------------

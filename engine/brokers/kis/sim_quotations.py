@@ -184,15 +184,13 @@ async def daily_chart(sim: KisSimulator, request: web.Request, tr_id: str) -> we
 
 async def inquire_holiday(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
     """국내휴장일조회 (CTCA0903R): from BASS_DT, the next days with whether KRX opens (opnd_yn)."""
-    from engine.brokers.kis.sim_market import is_session_day
-
     start = _date(request.query.get("BASS_DT", ""))
     if start is None or start == date.min:
         return _bad("BASS_DT 를 확인하세요.")
     rows = []
     for n in range(23):
         day = start + timedelta(days=n)
-        opens = "Y" if is_session_day(day) else "N"
+        opens = "Y" if sim.market.is_open_day(day) else "N"  # its declared holidays included
         rows.append({"bass_dt": day.strftime("%Y%m%d"), "wday_dvsn_cd": f"{(day.isoweekday() % 7) + 1:02d}",
                      "bzdy_yn": opens, "tr_day_yn": opens, "opnd_yn": opens, "sttl_day_yn": opens})
     return _reply({"output": rows})

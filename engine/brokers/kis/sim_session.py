@@ -49,6 +49,8 @@ class SimSession:
         self.frames_sent = 0
         self.pong_frames = 0
         self.subscribe_times: list[float] = []  # time.monotonic() of each tr_type "1" message (pacing tests)
+        self._tape: dict[tuple[str, str], tuple[str, int, int] | None] = {}  # (tr_id, code) -> last step sent
+        self._held: dict[tuple[str, str], tuple[int, list[str]]] = {}  # trades held for a multi-record frame
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._ping_loop())]
@@ -184,11 +186,20 @@ class SimSession:
                 if tr_id not in MARKET_TRS:
                     continue  # fill notices are pushed by the order endpoints
                 count = rng.randint(2, 4) if rng.random() < cfg.batch_prob else 1
-                if tr_id in TRADE_TRS:
-                    records = [market.trade_record(code, now, cfg.trade_fields) for _ in range(count)]
+                if tr_id in TRADE_TRS:  # the walk's trades since the last frame (KRX, NXT and UN alike)
+                    key = (tr_id, code)
+                    fresh, self._tape[key] = market.trade_records(code, now, cfg.trade_fields,
+                                                                  self._tape.get(key), count)
+                    target, held = self._held.pop(key, (count, []))
+                    records = held + fresh
+                    if len(records) < target and market.in_session(now):  # KIS batches trades: wait for more
+                        self._held[key] = (target, records)
+                        continue
                 else:
                     records = [market.quote_record(code, now, cfg.quote_fields) for _ in range(count)]
-                await self.send_text(f"0|{tr_id}|{count:03d}|{'^'.join(records)}")
+                if not records:
+                    continue
+                await self.send_text(f"0|{tr_id}|{len(records):03d}|{'^'.join(records)}")
                 self.frames_sent += 1
 
     async def _ping_loop(self) -> None:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.brokers.kis.sim_orders import BRANCH, Fault, OrderError, SimOrder, _int, business_days_after
-from engine.market.krx import price_limits
 
 if TYPE_CHECKING:
     from engine.brokers.kis.simulator import KisSimulator
@@ -364,7 +363,7 @@ async def inquire_psbl_order(sim: KisSimulator, request: web.Request, tr_id: str
     cash = sim.orders.orderable_cash(acct)
     unit = _int(q["ORD_UNPR"]) or 0
     if not unit and q["PDNO"]:
-        unit = price_limits(sim.market.state(q["PDNO"]).prev_close)[1]
+        unit = sim.market.state(q["PDNO"]).limits()[1]
     qty = cash // unit if unit > 0 else 0
     output = {"ord_psbl_cash": str(cash), "ord_psbl_sbst": "0", "ruse_psbl_amt": "0", "fund_rpch_chgs": "0",
               "psbl_qty_calc_unpr": str(unit), "nrcvb_buy_amt": str(cash), "nrcvb_buy_qty": str(qty),

@@ -61,6 +61,7 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     rest_rate_per_s: int = 20  # REST calls per app key per second (paper KIS: 2)
     paper: bool = False  # accept V-prefixed trading tr_ids instead of T/J/C ones
     state_file: str = ""  # the walk is saved here on shutdown and continued from it on start
+    holidays: tuple[str, ...] = ()  # YYYYMMDD days KRX closes that the library calendar calls sessions
     apps: tuple[tuple[str, str], ...] = ()  # known (app key, app secret); empty: any key, secret bound on first use
 
 
@@ -86,7 +87,9 @@ class KisSimulator:
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or WallClock()
-        self.market = SimMarket(config.seed, lambda: datetime.fromtimestamp(self.clock.now_ms() / 1000, KST))
+        holidays = frozenset(datetime.strptime(d, "%Y%m%d").date() for d in config.holidays)
+        self.market = SimMarket(config.seed, lambda: datetime.fromtimestamp(self.clock.now_ms() / 1000, KST),
+                                holidays)
         self.rng = random.Random(config.seed)
         self.secrets: dict[str, str] = dict(config.apps)  # app key -> app secret (else bound on first use)
         self.tokens: dict[str, tuple[str, int]] = {}  # token -> (app key, expiry ms)
@@ -346,6 +349,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quote-fields", type=int, default=59, help="H0STASP0 record width (62: as seen live)")
     parser.add_argument("--state", default="", metavar="FILE",
                         help="save the walk here on shutdown and continue it from here on start")
+    parser.add_argument("--holiday", action="append", default=[], metavar="YYYYMMDD",
+                        help="a day KRX is closed though the library calendar says it trades (repeatable): "
+                             "the holiday inquiry (CTCA0903R) answers N and the market stands still")
     parser.add_argument("--app", action="append", default=[], metavar="KEY:SECRET",
                         help="a known app key and secret (repeatable); default: any key, its secret bound on first use")
 
@@ -363,6 +369,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         state_file=args.state,
         quote_fields=args.quote_fields,
         apps=tuple(tuple(a.split(":", 1)) for a in args.app if ":" in a),  # type: ignore[misc]
+        holidays=tuple(args.holiday),
     )
 
 

@@ -8,9 +8,15 @@ least loaded connection, and beyond the total capacity ``subscribe`` raises
 connection drops and ``live`` once every connection is up and re-subscribed.
 ``backfill`` uses the first app key's REST access (token cached, calls throttled).
 
-Tokens and throttles come from a :class:`~engine.brokers.kis.keyring.KisKeyring`:
-the app passes its one keyring, so an account using a market-data key shares
-its token and throttle; alone, the source makes (and closes) its own.
+Tokens, throttles and the WebSocket sessions come from a
+:class:`~engine.brokers.kis.keyring.KisKeyring`: the app passes its one keyring,
+so an account using a market-data key shares its token, its throttle and its one
+WebSocket session (KIS refuses a second, OPSP8996), its fill notices riding the
+market-data connection; alone, the source makes (and closes) its own.
+
+With ``calendar=True`` (the app's source) the KIS holiday inquiry is the authority
+for the KRX calendar while the source runs (:class:`KisCalendar`, once a KST day,
+real mode only; the library calendar stays in force when KIS does not answer).
 
 A code's market (:meth:`KisMarketData.listing`) is learnt once, with its first
 backfill (REST access is needed then anyway; streaming needs no token), from
@@ -32,7 +38,9 @@ from engine.brokers.kis.errors import BackfillError, KisError, KisSubscriptionEr
 from engine.brokers.kis.frames import VENUES
 from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.rest import KisRest
-from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.brokers.kis.holidays import KisCalendar
+from engine.brokers.kis.key_session import KeySession
+from engine.brokers.kis.stream import KisStream, stream_options
 from engine.market.listing import DEFAULT_MARKET, from_kis
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
@@ -58,27 +66,24 @@ def app_credentials(settings: Settings) -> list[tuple[str, str]]:
 class KisMarketData:
     name = "kis"
 
-    def __init__(self, settings: Settings, clock: Clock, keyring: KisKeyring | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock, keyring: KisKeyring | None = None, *,
+                 calendar: bool = False) -> None:
         self._creds = app_credentials(settings)
         self._paper = paper = settings.kis_paper
         self._rest_url = settings.kis_paper_rest_url if paper else settings.kis_rest_url
-        self._ws_url = settings.kis_paper_ws_url if paper else settings.kis_ws_url
         self._keyring = keyring or KisKeyring(settings, clock)
         self._owns_keyring = keyring is None
         self._clock = clock
         trade_tr, quote_tr, _, self.market_code = VENUES[settings.kis_venue]
         self._tr_by_channel = {"trade": trade_tr, "quote": quote_tr}  # AUTOTRADER_KIS_VENUE
-        self._options = StreamOptions(
-            max_subscriptions=settings.kis_max_subscriptions,
-            pingpong_timeout_s=settings.kis_pingpong_timeout_s,
-            reconnect_base_s=settings.kis_reconnect_base_s,
-            reconnect_max_s=settings.kis_reconnect_max_s,
-            timeout_s=settings.kis_timeout_s,
-            resubscribe_per_s=settings.kis_resubscribe_per_s,
-        )
+        self._options = stream_options(settings)
         self._http: aiohttp.ClientSession | None = None
         self._auths: list[KisAuth] = []
         self._rest: KisRest | None = None
+        self._sessions: list[KeySession] = []
+        self._keep_calendar = calendar and not paper  # 모의투자 does not serve the holiday inquiry
+        self.calendar: KisCalendar | None = None
+        self._calendar_task: asyncio.Task[None] | None = None
         self._markets: dict[str, str] = {}  # code -> KOSPI | KOSDAQ, from search-info
         self.streams: list[KisStream] = []
         self._sink: MarketDataSink | None = None
@@ -141,19 +146,26 @@ class KisMarketData:
     async def start(self, sink: MarketDataSink) -> None:
         if self.streams:
             return
-        http = self._ensure_http()
+        self._ensure_http()
         self._sink = sink
         self._down = set(range(len(self._auths)))
-        for i, auth in enumerate(self._auths):
-            stream = KisStream(
-                f"kis[{i}]", auth, http, self._ws_url, self._clock, sink, self._on_state, self._options
-            )
-            self.streams.append(stream)
-            stream.start()
+        for auth in self._auths:
+            session = self._keyring.session(auth, self._paper)  # shared with the accounts on this key
+            self._sessions.append(session)
+            self.streams.append(session.stream)
+        for session in self._sessions:
+            session.join_market(sink, self._on_state)
+        if self._keep_calendar:
+            self.calendar = KisCalendar(self.rest, self._clock)
+            self._calendar_task = asyncio.create_task(self.calendar.run(), name="kis-calendar")
 
     async def stop(self) -> None:
-        streams, self.streams = self.streams, []
-        await asyncio.gather(*(s.stop() for s in streams), return_exceptions=True)
+        task, self._calendar_task = self._calendar_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        sessions, self._sessions, self.streams = self._sessions, [], []
+        await asyncio.gather(*(s.leave_market() for s in sessions), return_exceptions=True)
         self._http = None
         if self._owns_keyring:
             await self._keyring.close()

@@ -7,8 +7,11 @@ connection. When the connection ends it reconnects after an exponential back-off
 with jitter, fetching a new approval key for every reconnect (and when the key is
 a day old), and re-subscribes at ``resubscribe_per_s`` messages a second (KIS warns
 that connect/subscribe storms get an app key or address blocked; subscriptions
-asked for meanwhile join the paced queue). Acks carry the AES key/iv per tr_id
-(new ones per connection).
+asked for meanwhile join the paced queue). Acks carry the AES key/iv
+(new ones per connection); whether KIS gives one per tr_id or one per subscription
+is not documented, so each (tr_id, tr_key)'s is kept and an encrypted frame is
+opened with the newest key of its tr_id that decrypts it (several HTS ids of one
+app key share the connection).
 
 A malformed frame is counted and logged, never fatal; ``ALREADY IN SUBSCRIBE`` is
 a success; ``MAX SUBSCRIBE OVER`` and invalid tr_id/code refuse that subscription.
@@ -39,6 +42,7 @@ from engine.brokers.kis.frames import (
     split_frame,
 )
 from engine.runtime.clock import Clock
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,30 @@ class StreamOptions:
         self.timeout_s = timeout_s
 
 
+def stream_options(settings: Settings) -> StreamOptions:
+    """The WebSocket options of the ``AUTOTRADER_KIS_*`` settings."""
+    return StreamOptions(
+        max_subscriptions=settings.kis_max_subscriptions,
+        pingpong_timeout_s=settings.kis_pingpong_timeout_s,
+        reconnect_base_s=settings.kis_reconnect_base_s,
+        reconnect_max_s=settings.kis_reconnect_max_s,
+        timeout_s=settings.kis_timeout_s,
+        resubscribe_per_s=settings.kis_resubscribe_per_s,
+    )
+
+
+def _decrypt_any(data: str, keys: list[tuple[str, str]]) -> str:
+    """``data`` decrypted with the first of ``keys`` that opens it (PKCS7 padding and UTF-8 both hold)."""
+    error: FrameError | None = None
+    for key, iv in keys:
+        try:
+            return decrypt(data, key, iv)
+        except FrameError as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 class KisStream:
     def __init__(
         self,
@@ -100,7 +128,7 @@ class KisStream:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._approval = ""
         self._pending: dict[Key, deque[asyncio.Future[None]]] = {}
-        self._aes: dict[str, tuple[str, str]] = {}
+        self._aes: dict[str, dict[str, tuple[str, str]]] = {}  # tr_id -> tr_key -> (key, iv), newest last
         self._last_ping = 0.0
         self._close_reason = ""
         self._task: asyncio.Task[None] | None = None
@@ -302,10 +330,10 @@ class KisStream:
         frame = split_frame(text)
         data = frame.data
         if frame.encrypted:
-            aes = self._aes.get(frame.tr_id)
-            if aes is None:
+            keys = self._aes.get(frame.tr_id)
+            if not keys:
                 raise FrameError(f"{frame.tr_id}: encrypted frame before its key")
-            data = decrypt(data, *aes)
+            data = _decrypt_any(data, list(dict.fromkeys(reversed(keys.values()))))
         return frame, data
 
     def _on_frame(self, text: str) -> None:
@@ -353,7 +381,9 @@ class KisStream:
         msg_cd, msg1 = str(body.get("msg_cd", "")), str(body.get("msg1", ""))
         output = body.get("output")
         if isinstance(output, dict) and output.get("key") and output.get("iv"):
-            self._aes[tr_id] = (str(output["key"]), str(output["iv"]))
+            keys = self._aes.setdefault(tr_id, {})
+            keys.pop(tr_key, None)
+            keys[tr_key] = (str(output["key"]), str(output["iv"]))
         error: KisError | None = None
         if msg_cd in SESSION_CODES:
             error = SessionRejected(f"{msg_cd} {msg1}")

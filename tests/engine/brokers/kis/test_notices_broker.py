@@ -77,7 +77,7 @@ async def test_a_hand_written_notice_frame_is_decrypted_and_filtered():
             4,
             73200,
         )
-        assert broker.fill_feed.foreign_notices == 1 and fills.empty()
+        assert broker.fill_feed.session.unrouted == 1 and fills.empty()
 
 
 async def test_simulator_notices_have_the_26_field_layout():
@@ -114,13 +114,7 @@ async def test_reconnect_reports_the_gap_and_notices_resume_with_the_new_key():
         assert (await next_item(fills)).quantity == 1
 
 
-async def test_without_hts_id_or_with_a_market_data_key_there_is_no_notice_socket():
+async def test_without_hts_id_there_is_no_notice_socket():
     async with broker_env(FAST, Creds(hts_id=None)) as (s, broker):
-        assert not await broker.subscribe_fills(lambda f: None)
-        assert APP_KEY not in s.sim.sessions
-    async with broker_env(FAST, market_data="kis", kis_app_key=f"other,{APP_KEY}", kis_app_secret="a,b") as (
-        s,
-        broker,
-    ):
         assert not await broker.subscribe_fills(lambda f: None)
         assert APP_KEY not in s.sim.sessions

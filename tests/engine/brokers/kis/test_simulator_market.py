@@ -66,12 +66,13 @@ async def test_stream_price_minute_and_daily_charts_are_one_series():
         prints = []
         async with http.ws_connect(s.ws_url) as ws:
             await ws.send_str(_msg(approval, "1", "H0STCNT0", "005930"))
-            while len(prints) < 20:
+            while len(prints) < 20:  # market time moves a second; the trades of that second arrive
+                await clock.advance(1.0)
                 msg = await ws.receive(timeout=5)
                 if msg.data[0] == "0":
                     frame = split_frame(msg.data)
                     prints += [t.price for t in parse_ticks(frame.data, frame.count)]
-            s.sim.stalled = True  # no more prints while we look
+            s.sim.stalled = True  # no more prints while we look (the clock stands too)
         token = await _token(http, s)
         price, minutes, daily = await _charts(http, s, token)
         now = int(price["stck_prpr"])
@@ -112,22 +113,42 @@ async def test_minute_bars_only_inside_the_session_and_the_price_stands_after_th
         assert minutes["output2"] == []
 
 
-async def test_a_restart_continues_the_walk(tmp_path):
+async def test_a_restart_continues_the_walk_without_a_state_file():
+    clock = ManualClock(TEN_KST_20250613 + 3600_000)  # 11:00 KST
+    async with running_simulator(SimulatorConfig(rate=1.0), clock) as s:
+        before = s.sim.market.state("005930")
+        price, bars, volume = before.price, dict(before.bars), before.cum_vol
+        tape, _ = s.sim.market.trade_records("005930", s.sim.orders.now(), 46, ("20250613", 10 * 60 + 59, 0))
+        chart = s.sim.market.minute_bars("005930", "20250613")  # with the minute under way (its first step)
+        assert min(bars) == 9 * 60 and max(bars) == 10 * 60 + 59 and volume == sum(b[4] for b in chart.values())
+    async with running_simulator(SimulatorConfig(rate=1.0), clock) as s:  # a new process at the same moment
+        after = s.sim.market.state("005930")
+        assert (after.price, after.bars, after.cum_vol) == (price, bars, volume)  # not replayed, not reset
+        again, _ = s.sim.market.trade_records("005930", s.sim.orders.now(), 46, ("20250613", 10 * 60 + 59, 0))
+        assert [r.split("^")[1:3] for r in again] == [r.split("^")[1:3] for r in tape]  # the same trades
+    await clock.advance(30 * 60)
+    async with running_simulator(SimulatorConfig(rate=1.0), clock) as s:  # restarted at 11:30
+        later = s.sim.market.state("005930")
+        assert {m: b for m, b in later.bars.items() if m < 11 * 60} == bars  # the morning as it was
+        assert later.bars[11 * 60][0] == bars[10 * 60 + 59][3]  # 11:00 opens at 10:59's close
+
+
+async def test_a_moved_price_survives_a_restart_with_the_state_file(tmp_path):
     state = str(tmp_path / "walk.json")
     clock = ManualClock(TEN_KST_20250613 + 3600_000)
     config = SimulatorConfig(rate=1.0, state_file=state)
     async with running_simulator(config, clock) as s:
-        for _ in range(50):
-            s.sim.market.trade_record("005930", s.sim.orders.now())
+        moved = s.sim.market.state("005930").prev_close + 1_000  # a test hook moved it (on the grid)
+        s.sim.orders.set_price("005930", moved)
+        await clock.advance(90)
         before = s.sim.market.state("005930")
         price, bars = before.price, dict(before.bars)
-    async with running_simulator(config, clock) as s:  # the same minute, a new process
+        assert bars[11 * 60][0] == moved
+    async with running_simulator(config, clock) as s:
         after = s.sim.market.state("005930")
         assert after.price == price and after.bars == bars
-    async with running_simulator(SimulatorConfig(rate=1.0), clock) as s:  # no state file: walked from 09:00
-        fresh = s.sim.market.state("005930")
-        assert min(fresh.bars) == 9 * 60 and max(fresh.bars) == 10 * 60 + 59
-        assert fresh.prev_close == before.prev_close
+    async with running_simulator(SimulatorConfig(rate=1.0), clock) as s:  # without the file: the seeded walk
+        assert s.sim.market.state("005930").bars[11 * 60][0] != moved
 
 
 async def test_holiday_inquiry_follows_the_krx_calendar():

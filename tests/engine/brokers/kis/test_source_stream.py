@@ -60,7 +60,7 @@ async def test_drop_reconnects_resubscribes_with_a_new_approval_key(start_simula
             s.sim.forget_approvals()  # KIS restarted: old approval keys are gone
             await s.sim.drop_all()
             detail = await sink.status("reconnecting")
-            assert "kis[0]" in detail
+            assert source.streams[0].name in detail
             await sink.status("live")
             sink.drain()
             await sink.tick_of("005930")
