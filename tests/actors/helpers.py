@@ -15,6 +15,7 @@ import from here, never from one another or a conftest.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -27,7 +28,7 @@ from actors.quote_board import QuoteBoard
 from actors.swing import SwingActor
 from actors.swing_hub import CountSwings, StartSwing, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
-from engine.market.krx import KST
+from engine.market.krx import KST, load_calendar
 from engine.market.messages import Bar, Quote
 from engine.runtime import ActorSystem, ChildSpec, ManualClock, Supervisor
 from engine.strategy.schedule import CHECK_DELAY_MS
@@ -83,6 +84,9 @@ class SwingRig:
 
     async def start(self, *, cash: int = 100_000_000, held: int = 0, average_price: int = 0) -> None:
         """A user with a paper account holding ``held`` shares of CODE; then the hubs."""
+        # As the app does at start-up: the KRX session table is built off the loop before any actor
+        # (and any timeout) exists.
+        await asyncio.get_running_loop().run_in_executor(None, load_calendar)
         async with self.sessions.begin() as session:
             user = await UserRepo(session).create("swing@example.com", "not-a-real-hash")
             account = await AccountRepo(session, Crypto.from_settings(self.settings)).create(
