@@ -1,11 +1,11 @@
 """Cluster tests run against the real NATS server (127.0.0.1:4222, started by scripts/test)
 and, where a database is needed, MariaDB (cluster mode refuses SQLite). Every test gets its
-own cluster prefix, so its subjects and buckets never meet another run's."""
+own cluster prefix, so its subjects and buckets never meet another run's. Shared helpers are in
+``tests/cluster/helpers.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -13,27 +13,12 @@ import pytest
 
 from engine.cluster.codec import Codec
 from engine.cluster.node import ClusterNode
-
-NATS_URL = os.environ.get("AUTOTRADER_TEST_NATS_URL", "nats://127.0.0.1:4222")
+from tests.cluster.helpers import NATS_URL, drop_buckets
 
 
 @pytest.fixture
 def prefix() -> str:
     return f"t{secrets.token_hex(5)}"
-
-
-async def drop_buckets(prefix: str) -> None:
-    import nats
-    from nats.js.errors import NotFoundError
-
-    nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
-    for name in (f"{prefix}_leases", f"{prefix}_nodes"):
-        try:
-            await js.delete_key_value(name)
-        except NotFoundError:
-            pass
-    await nc.close()
 
 
 @pytest.fixture
@@ -58,13 +43,3 @@ def mariadb_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
     request.addfinalizer(lambda: server.drop(url))
     asyncio.run(upgrade(url))
     return url
-
-
-def node_settings(url: str, tmp_path, prefix: str, node_id: str, **extra):
-    from engine.settings import Settings
-    from tests.helpers import TEST_DATA_KEY
-
-    return Settings(database_url=url, data_dir=str(tmp_path / node_id), jwt_secret="cluster-jwt-" + "x" * 32,
-                    data_keys=TEST_DATA_KEY, hash_key="cluster-hash-key", bcrypt_cost=4,
-                    shutdown_deadline_s=2.0, cluster_nats_url=NATS_URL, node_id=node_id, cluster_prefix=prefix,
-                    cluster_lease_ttl_s=3.0, **extra)

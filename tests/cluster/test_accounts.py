@@ -13,7 +13,7 @@ from actors.account import PlaceOrder
 from actors.account_hub import AccountRef
 from engine.cluster.errors import FencedOut
 from storage import UserRepo
-from tests.cluster.conftest import NATS_URL, drop_buckets, node_settings
+from tests.cluster.helpers import NATS_URL, drop_buckets, node_settings
 from tests.web.orders_env import PAPER, register
 from web.app import create_app
 from web.auth import issue_token

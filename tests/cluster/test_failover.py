@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from tests.cluster.conftest import NATS_URL, drop_buckets
+from tests.cluster.helpers import NATS_URL, drop_buckets
 from tests.helpers import TEST_DATA_KEY
 from tests.integration.helpers import server_env, start_server
 

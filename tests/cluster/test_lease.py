@@ -59,7 +59,7 @@ async def test_registry_and_rendezvous(nodes):
 async def test_a_node_with_another_lease_ttl_is_refused(nodes, prefix):
     from engine.cluster.codec import Codec
     from engine.cluster.node import ClusterConfigError, ClusterNode
-    from tests.cluster.conftest import NATS_URL
+    from tests.cluster.helpers import NATS_URL
 
     with pytest.raises(ClusterConfigError, match="same TTL"):
         await ClusterNode.join(NATS_URL, node_id="c", prefix=prefix, ttl_s=9.0, codec=Codec([]))

@@ -15,7 +15,7 @@ from engine.cluster.market_plane import ClusterMarketData
 from engine.cluster.node import ClusterNode
 from engine.market.messages import Bar
 from engine.runtime import WallClock
-from tests.cluster.conftest import NATS_URL, drop_buckets
+from tests.cluster.helpers import NATS_URL, drop_buckets
 
 pytestmark = pytest.mark.timeout(30)
 
