@@ -59,6 +59,7 @@ from actors.account_messages import (
 )
 from actors.reconcile import reconcile
 from actors.session_hub import OrderEvent, ToUser
+from actors.wire import OrderEventKind, fill_event
 from engine.brokers.base import (
     Broker, BrokerBalance, BrokerError, BrokerFill, BrokerUnavailable, CancelRequest, ModifyRequest, OrderAck,
         OrderRejected, OrderRequest, OutcomeUnknown,
@@ -68,6 +69,7 @@ from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, finge
 from engine.market.krx import (
     accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
 )
+from engine.pnl import realized_pnl
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
@@ -386,7 +388,7 @@ class AccountActor(Actor):
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
         if made:
-            self._emit(order.status, order)
+            self._emit(fill_event(order.status), order)
             self._settled(order)
         if walk is not None:
             if walk.cancelled and not order.final:
@@ -398,16 +400,22 @@ class AccountActor(Actor):
         return self._result(order)
 
     def _fill_of(self, fill: BrokerFill) -> Fill:
-        """A broker fill as the journal records it (its fees and realised P&L)."""
+        """A broker fill as the journal records it (its fees and realised P&L).
+
+        The paper broker books a sale's realised P&L on the exact cost basis (engine.pnl). A broker
+        that does not say (KIS) reports only its average price, fees excluded: the shares sold are
+        taken to have cost that price plus the buy commission it implies, in the same definition."""
         value = fill.quantity * fill.price
         booked = fill.costs()
         if booked is not None:
             commission, tax, realized = booked.commission, booked.tax, booked.realized_pnl
         else:
             fees = self.deps.fees
-            commission, tax = fees.commission(value), fees.tax(fill.side, value)
+            commission = fees.commission(value)
+            tax = fees.tax(fill.side, value, fill.ts_ms, self.deps.board.market(fill.code))
             avg = self.avg_cost.get(fill.code, 0)
-            realized = value - commission - tax - fill.quantity * avg if fill.side == "sell" and avg else 0
+            basis = fees.buy_cost(fill.quantity * avg)
+            realized = realized_pnl(value, commission, tax, basis) if fill.side == "sell" and avg else 0
         return Fill(quantity=fill.quantity, price=fill.price, commission=commission, tax=tax,
                     realized_pnl=realized, ts_ms=fill.ts_ms)
 
@@ -648,7 +656,7 @@ class AccountActor(Actor):
         self._fault("fill")
         order = await self.deps.journal.add_fill(order.id, self._fill_of(fill), self.ctx.clock.now_ms())
         self._after_fills(order, [fill])
-        self._emit(order.status, order)
+        self._emit(fill_event(order.status), order)
         self._settled(order)
         return order
 
@@ -701,9 +709,11 @@ class AccountActor(Actor):
         return OrderResult(account_id=self.account_id, client_order_id=order.client_order_id,
                            status=order.status, order_id=order.id, code=order.code, side=order.side,
                            quantity=order.quantity, filled_quantity=order.filled_quantity,
-                           average_price=order.average_price, reason=order.reason)
+                           average_price=order.average_price, filled_value=order.filled_value,
+                           commission=sum(f.commission for f in order.fills),
+                           tax=sum(f.tax for f in order.fills), reason=order.reason)
 
-    def _emit(self, event: str, order: Order) -> None:
+    def _emit(self, event: OrderEventKind, order: Order) -> None:
         log.info("account %d: order %d %s: %s %s %d @ %s, filled %d for %d KRW%s", self.account_id, order.id,
                  event, order.side, order.code, order.quantity, order.price or "market", order.filled_quantity,
                  order.filled_value, f" ({order.reason})" if order.reason else "")  # the audit line; no secrets

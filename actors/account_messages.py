@@ -69,6 +69,9 @@ class OrderResult(msgspec.Struct, frozen=True, kw_only=True):
     quantity: int = 0
     filled_quantity: int = 0
     average_price: int = 0
+    filled_value: int = 0  # Σ quantity × price of the fills
+    commission: int = 0  # of the fills, as the account booked them
+    tax: int = 0
     reason_code: str = ""
     reason: str = ""
 

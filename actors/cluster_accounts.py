@@ -52,7 +52,7 @@ from actors.account_hub import AccountRef
 from actors.session_hub import OrderEvent, ToUser
 from actors.swing import StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
-from actors.wire import OrderView
+from actors.wire import OrderEventKind, OrderView
 from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, least_loaded
 from engine.cluster.subjects import Subjects
@@ -94,7 +94,7 @@ class OwnAccount(msgspec.Struct, frozen=True):
 class _Event(msgspec.Struct, frozen=True, array_like=True):
     origin: str
     user_id: int
-    event: str
+    event: OrderEventKind  # checked on decode: a peer's unknown event is refused, not forwarded
     order: OrderView
 
 

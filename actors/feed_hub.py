@@ -136,6 +136,8 @@ class FeedTable:
         self.subs: dict[str, dict[tuple[str, bool], set[ActorRef]]] = defaultdict(lambda: defaultdict(set))
         self.upstream: dict[str, set[str]] = defaultdict(set)  # code -> upstream channels on
         self.generation: dict[str, int] = defaultdict(int)  # bumped by every change; a grace stop checks it
+        # subscriber -> (code, channel) it holds: a subscriber's exit touches its own rows, not every code's
+        self.held: dict[ActorRef, set[tuple[str, str]]] = defaultdict(set)
 
 
 class FeedHub(Supervisor):
@@ -185,9 +187,8 @@ class FeedHub(Supervisor):
             case Unsubscribe():
                 self._remove(msg.code, msg.channel, msg.subscriber)
             case UnsubscribeAll():
-                for code in list(self.subs):
-                    for channel, _wire in list(self.subs[code]):
-                        self._remove(code, channel, msg.subscriber)
+                for code, channel in list(self.table.held.get(msg.subscriber, ())):
+                    self._remove(code, channel, msg.subscriber)
             case SubscriberGone():
                 for channel, _wire in list(self.subs.get(msg.code, {})):
                     self._remove(msg.code, channel, msg.subscriber)
@@ -206,7 +207,9 @@ class FeedHub(Supervisor):
         log.error("feed %s stopped for good: %s", code, msg.reason)
         self.router.feeds.pop(code, None)
         await self._upstream_off(code)
-        self.subs.pop(code, None)
+        for (channel, _wire), subscribers in self.subs.pop(code, {}).items():
+            for subscriber in subscribers:
+                self._forget_held(subscriber, code, channel)
 
     async def _subscribe(self, msg: Subscribe) -> None:
         error = ""
@@ -217,6 +220,7 @@ class FeedHub(Supervisor):
                 await self._upstream_on(msg.code, "quote" if msg.channel == "quote" else "trade")
                 feed = self._feed(msg.code)
                 self.subs[msg.code][(msg.channel, msg.wire)].add(msg.subscriber)
+                self.table.held[msg.subscriber].add((msg.code, msg.channel))
                 self.generation[msg.code] += 1  # cancels a pending grace stop
                 feed.tell(AddSubscriber(msg.channel, msg.subscriber, msg.wire, msg.history))
             except Exception as exc:  # the source refused (capacity, bad code): the caller hears why
@@ -241,6 +245,7 @@ class FeedHub(Supervisor):
         return ref
 
     def _remove(self, code: str, channel: str, subscriber: ActorRef) -> None:
+        self._forget_held(subscriber, code, channel)
         by_channel = self.subs.get(code)
         if not by_channel:
             return
@@ -255,6 +260,13 @@ class FeedHub(Supervisor):
                     feed.try_tell(RemoveSubscriber(channel, subscriber))  # type: ignore[arg-type]
         if removed and not any(by_channel.values()):  # the last one left: the grace period starts
             self._start_grace(code)
+
+    def _forget_held(self, subscriber: ActorRef, code: str, channel: str) -> None:
+        held = self.table.held.get(subscriber)
+        if held is not None:
+            held.discard((code, channel))
+            if not held:
+                del self.table.held[subscriber]
 
     def _start_grace(self, code: str) -> None:
         generation = self.generation[code] = self.generation[code] + 1

@@ -25,6 +25,7 @@ import msgspec
 from actors import paths
 from actors.feed_hub import Subscribe, Unsubscribe
 from actors.market_feed import UpstreamStatus
+from engine.market.listing import DEFAULT_MARKET
 from engine.market.messages import Quote, Tick
 from engine.runtime import Actor, ActorRef, Clock, MailboxSpec
 
@@ -50,9 +51,11 @@ class _Waiter:
 
 
 class QuoteBoard:
-    def __init__(self, clock: Clock, base_of: Callable[[str], int | None] | None = None) -> None:
+    def __init__(self, clock: Clock, base_of: Callable[[str], int | None] | None = None,
+                 listing: Callable[[str], str] | None = None) -> None:
         self.clock = clock
         self.base_of = base_of  # a fallback for the previous close (the simulated market knows it)
+        self.listing = listing  # the source's code -> KOSPI | KOSDAQ
         self.tap: ActorRef | None = None
         self.counts: dict[str, int] = defaultdict(int)
         self._latest: dict[str, Quote] = {}
@@ -87,6 +90,10 @@ class QuoteBoard:
         if base:
             return base
         return (self.base_of(code) or 0) if self.base_of is not None else 0
+
+    def market(self, code: str) -> str:
+        """The market ``code`` is listed on, as the market-data source knows it."""
+        return self.listing(code) if self.listing is not None else DEFAULT_MARKET
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         future: asyncio.Future[Quote] = asyncio.get_running_loop().create_future()

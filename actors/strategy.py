@@ -192,6 +192,8 @@ class StrategyHub(Supervisor):
                 self._push(key)
             case Detach():
                 key = (msg.user_id, msg.name)
+                if msg.session not in self.registry.get(key, {}):
+                    return  # never attached (a socket refused at admission): nothing changes
                 self.registry[key].pop(msg.session, None)
                 if not self.registry[key]:
                     await self._retire(key)

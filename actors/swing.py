@@ -23,6 +23,20 @@ clock timer sends it for the opening call auction (a market order then fills at
 the opening price, the backtest's next-bar open). It is shown in the swing's
 view and events, survives a restart (the timer is armed again; the client order
 id makes a second send a no-op), and stopping the swing cancels it.
+
+A partly filled sale (the visible book was thinner than the order: the broker
+cancels the rest of a market order) moves the shares and the P&L of what
+filled, but not the SIGNAL: the rest is *carried* (the intent without an order
+id) and sold at the next check, before any new decision; only when the last
+share is sold does the SIGNAL move (to 3, or 1 after a second-stage sale).
+
+The swing's books are the account's: before each decision the swing reads
+(off its mailbox, piped to itself) the account's kill switch and the
+account's holding of its code, and compares the holding with what the
+account's live swings of that code hold together. Halted account or missing
+shares (sold elsewhere): the swing is ``halted`` with an event saying which,
+and decides nothing; it goes back to its status when both are right again
+(the account resumed: the hub tells every swing :class:`AccountHalted`).
 """
 
 from __future__ import annotations
@@ -39,6 +53,7 @@ from actors.account_messages import OrderResult
 from actors.market_feed import History, UpstreamStatus
 from engine.market.krx import accepts_orders, bar_end, next_acceptance, to_kst
 from engine.market.messages import Bar
+from engine.pnl import CostBasis
 from engine.runtime import Actor, ActorRef, MailboxSpec
 from engine.strategy.swing import (
     SEED_BARS,
@@ -51,7 +66,17 @@ from engine.strategy.swing import (
     apply_fill,
     decide,
 )
-from engine.swings import EventKind, Intent, NewSwingEvent, Swing, SwingStatus, SwingStore, SwingUpdate
+from engine.swings import (
+    EventKind,
+    Intent,
+    NewSwingEvent,
+    Swing,
+    SwingBooks,
+    SwingStatus,
+    SwingStore,
+    SwingUpdate,
+    SwingView,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +98,9 @@ class OrderOutcome(msgspec.Struct, frozen=True, kw_only=True):
     status: str  # filled | partially_filled | rejected | cancelled | unknown | accepted | pending
     filled_quantity: int = 0
     average_price: int = 0
+    filled_value: int = 0  # Σ quantity × price of the fills (0: filled_quantity × average_price)
+    commission: int = 0  # the fills' fees, as the account booked them
+    tax: int = 0
     reason: str = ""
     order_id: str = ""
 
@@ -88,7 +116,27 @@ class StopSwing(msgspec.Struct, frozen=True):
 
 
 class GetSwing(msgspec.Struct, frozen=True):
-    pass
+    """Ask: the running swing's :class:`~engine.swings.SwingView`."""
+
+
+class AccountHalted(msgspec.Struct, frozen=True):
+    """The account's kill switch changed (told through the hub to every swing; others ignore it)."""
+
+    account_id: int
+    halted: bool
+    reason: str = ""
+
+
+class BooksRead(msgspec.Struct, frozen=True, kw_only=True):
+    """Private: the account's side of the swing's books, read off the mailbox.
+
+    ``held`` is the account's holding of the code (None: not asked, or the account could not
+    say, ``why``); ``now_ms`` is the check it belongs to (None: only the status is re-derived)."""
+
+    books: SwingBooks | None
+    held: int | None = None
+    why: str = ""
+    now_ms: int | None = None
 
 
 class OrderPort(Protocol):
@@ -102,11 +150,15 @@ class OrderPort(Protocol):
     def cancel_open(self, *, account_id: int, swing_id: int) -> None:
         """Cancel the swing's orders still open at its account (the swing stops)."""
 
+    async def held(self, account_id: int, code: str) -> int | None:
+        """The shares of ``code`` the account holds; None when it cannot say now."""
+
 
 FINAL = frozenset({"filled", "rejected", "cancelled", "expired"})
 
 SwingMsg = (Bar | HistoryLoaded | History | UpstreamStatus | CheckSignal | SendScheduled | StopSwing | GetSwing
-            | OrderResult)
+            | OrderResult | AccountHalted | BooksRead)
+RUNNING: tuple[SwingStatus, ...] = ("warming_up", "active")
 
 
 class SwingActor(Actor):
@@ -137,17 +189,23 @@ class SwingActor(Actor):
         self.checks = 0
         self.history_ready = False  # checks wait for the history (or its failure)
         self._send_timer: Any = None
+        self._reading = False  # the books are being read for a check: later checks wait for it
+        self._resume_to: SwingStatus = "warming_up"  # the status a halt goes back to
 
     # -- lifecycle ---------------------------------------------------------
     async def on_start(self) -> None:
         row = await self.store.load(self.swing_id)
         self.row = row
-        self.params = SwingParams(**row.params).validate()
+        self.params = row.params.validate()
         self.state = SwingState(signal=row.signal_state, shares=row.shares, avg_cost=float(row.avg_cost),
                                 stage2_shares=row.stage2_shares)
         self.status = row.status
         self.last_decision = row.last_decision
         self.intent, self.intent_order_id = row.intent, row.intent_order_id
+        if self.status in RUNNING:
+            self._resume_to = self.status
+        elif self.state.signal or self.state.shares:
+            self._resume_to = "active"
         self.indicators = SwingIndicators(self.params)
         me = self.ctx.self_ref
         self.feeds.tell(Subscribe(self.params.stock_code, "bar", me))
@@ -166,6 +224,17 @@ class SwingActor(Actor):
                 "not resending",
                 order_id=self.intent_order_id))
             self._requery()
+        await self._halt_if_account_halted()
+
+    async def _halt_if_account_halted(self) -> None:
+        """At start: a swing of a halted account is halted at once; a halted one re-derives its status."""
+        if self.status not in (*RUNNING, "halted"):
+            return
+        books = await self.store.books(self.row.account_id, self.row.stock_code)
+        if books.account_halted:
+            await self._halt(self._account_halt_reason(books))
+        elif self.status == "halted":  # halted before the restart: right again?
+            self._read_books(None)
 
     async def on_stop(self) -> None:
         self.feeds.try_tell(UnsubscribeAll(self.ctx.self_ref))  # not taken: the feeds hub is stopping too
@@ -204,6 +273,10 @@ class SwingActor(Actor):
                 return await self._stop(msg.liquidate)
             case GetSwing():
                 return self.view()
+            case AccountHalted():
+                await self._on_account_halted(msg)
+            case BooksRead():
+                await self._on_books(msg)
             case OrderResult():
                 outcome = self.to_outcome(msg)
                 if outcome is not None:
@@ -246,6 +319,8 @@ class SwingActor(Actor):
         self._feed_closed(now_ms)
         if self.snapshot is None or self.snapshot.start_ms <= (self.row.last_bar_ms or -1):
             return  # no new closed bar since the last check
+        if self._reading:
+            return  # the check waiting for the books decides on the newest closed bar
         self.checks += 1
         due = self._send_at()
         if due is not None and due > now_ms:
@@ -259,7 +334,12 @@ class SwingActor(Actor):
                 bar_start_ms=self.snapshot.start_ms))
             self._requery()  # an answer may have been lost (the account crashed mid-order)
             return
-        if self.status == "halted":
+        self._read_books(now_ms)  # the decision follows in _on_books
+
+    async def _decide(self, now_ms: int) -> None:
+        assert self.params is not None and self.snapshot is not None and self.row is not None
+        if self.intent is not None and self.intent_order_id is None:  # the rest of a partly filled sale
+            await self._sell_rest(now_ms, self.intent)
             return
         decision = decide(self.params, self.state, self.snapshot)
         self.last_decision = decision.action
@@ -279,6 +359,106 @@ class SwingActor(Actor):
         send_at = None if not self.sessions or accepts_orders(now_ms) else next_acceptance(now_ms)
         await self._send(decision, check, send_at=send_at)
 
+    async def _sell_rest(self, now_ms: int, carried: Intent) -> None:
+        """The carried rest is sold before any new decision: the SIGNAL moves once it is sold."""
+        assert self.snapshot is not None and self.row is not None
+        left = self.state.shares if carried.quantity_rule == "all" else min(carried.quantity, self.state.shares)
+        self.row = msgspec.structs.replace(self.row, last_bar_ms=self.snapshot.start_ms)
+        base = carried.decision()
+        if left <= 0:  # nothing left to sell: the sale is done
+            done = msgspec.structs.replace(base, action="hold", quantity_rule="none", quantity=0)
+            self.state = apply_fill(self.state, done, None)
+            self.intent = None
+            if self.state.signal == 3 and not (self.params and self.params.repeat):
+                self.status = "completed"
+            await self._save(self._note("check", "no shares left of the partly filled sale: SIGNAL "
+                                        f"{done.signal_before} -> {done.signal_after}",
+                                        bar_start_ms=self.snapshot.start_ms))
+            if self.status == "completed":
+                self.ctx.stop_self()
+            return
+        self.last_decision = "sell"
+        rest = msgspec.structs.replace(base, quantity=left, price=self.snapshot.close,
+                                       reason=f"the rest of a partly filled sale ({carried.trigger}): {left} shares")
+        check = self._note("check", f"selling the {left} shares left of the partly filled sale "
+                           f"({carried.trigger}); no new decision", bar_start_ms=self.snapshot.start_ms)
+        send_at = None if not self.sessions or accepts_orders(now_ms) else next_acceptance(now_ms)
+        await self._send(rest, check, send_at=send_at, remainder=True)
+
+    # -- the books -----------------------------------------------------------
+    def _read_books(self, now_ms: int | None) -> None:
+        """Read the account's side of the books off the mailbox; :class:`BooksRead` comes back."""
+        assert self.row is not None
+        self._reading = now_ms is not None or self._reading
+        account_id, code = self.row.account_id, self.row.stock_code
+
+        async def read() -> BooksRead:
+            books = await self.store.books(account_id, code)
+            if books.account_halted or books.swing_shares <= 0 or books.in_flight:
+                return BooksRead(books=books, now_ms=now_ms)  # a holding moving under an order is not compared
+            try:
+                held = await self.orders.held(account_id, code)
+            except Exception as exc:  # noqa: BLE001 - the account's actor is stopping, busy or slow
+                return BooksRead(books=books, why=f"{type(exc).__name__}: {exc}", now_ms=now_ms)
+            return BooksRead(books=books, held=held, why="" if held is not None else "the account cannot say",
+                             now_ms=now_ms)
+
+        self.ctx.pipe_to_self(read(), lambda got: got,
+                              lambda exc: BooksRead(books=None, why=f"{type(exc).__name__}: {exc}", now_ms=now_ms))
+
+    async def _on_books(self, msg: BooksRead) -> None:
+        if msg.now_ms is not None:
+            self._reading = False
+        if self.status not in (*RUNNING, "halted"):
+            return
+        if msg.books is None:  # storage did not answer: no check of the books, no decision on them
+            log.warning("swing %d: books not read (%s)", self.swing_id, msg.why)
+            return
+        why = self._halt_reason(msg)
+        if why is not None:
+            await self._halt(why)
+            return
+        if self.status == "halted":
+            self.status = self._resume_to
+            await self._save(self._note("resumed", "the account trades again and holds the swing's shares: "
+                                        f"back to {self.status}"))
+        if msg.now_ms is not None and self.intent_order_id is None:
+            await self._decide(msg.now_ms)
+
+    def _halt_reason(self, msg: BooksRead) -> str | None:
+        assert msg.books is not None and self.params is not None
+        books = msg.books
+        if books.account_halted:
+            return self._account_halt_reason(books)
+        if msg.held is not None and self.state.shares > 0 and books.swing_shares > msg.held:
+            others = books.swing_shares - self.state.shares
+            mine = f"this swing {self.state.shares}" + (f", the account's other swings {others}" if others else "")
+            return (f"the account holds {msg.held} shares of {self.params.stock_code} but its swings hold "
+                    f"{books.swing_shares} ({mine}): sold elsewhere? No decision until the holding covers them "
+                    "again; stop the swing to end it")
+        return None
+
+    @staticmethod
+    def _account_halt_reason(books: SwingBooks) -> str:
+        why = f": {books.halted_reason}" if books.halted_reason else ""
+        return f"the account is halted{why}; no decision until it is resumed"
+
+    async def _halt(self, why: str) -> None:
+        if self.status == "halted":
+            return
+        self._resume_to = self.status if self.status in RUNNING else self._resume_to
+        self.status = "halted"
+        log.info("swing %d halted: %s", self.swing_id, why)
+        await self._save(self._note("halted", why))
+
+    async def _on_account_halted(self, msg: AccountHalted) -> None:
+        if self.row is None or msg.account_id != self.row.account_id:
+            return
+        if msg.halted and self.status in RUNNING:
+            await self._halt(self._account_halt_reason(SwingBooks(account_halted=True, halted_reason=msg.reason)))
+        elif not msg.halted and self.status == "halted":
+            self._read_books(None)  # resumed: back to running once the holding covers the shares too
+
     def _send_at(self) -> int | None:
         """When the pending intent is to be sent, if it is a scheduled order."""
         if self.intent is None or self.intent_order_id is None:
@@ -292,12 +472,13 @@ class SwingActor(Actor):
         self._send_timer = self.ctx.tell_later(max(0.0, (due - self.ctx.clock.now_ms()) / 1000),
                                                SendScheduled(self.intent_order_id))
 
-    async def _send(self, decision: Decision, *events: NewSwingEvent, send_at: int | None = None) -> None:
+    async def _send(self, decision: Decision, *events: NewSwingEvent, send_at: int | None = None,
+                    remainder: bool = False) -> None:
         assert self.params is not None
         seq = self.row.order_seq + 1
         client_order_id = f"swing-{self.swing_id}-{seq}"
         self.row = msgspec.structs.replace(self.row, order_seq=seq)
-        self.intent = Intent(**msgspec.structs.asdict(decision), send_at_ms=send_at)
+        self.intent = Intent(**msgspec.structs.asdict(decision), send_at_ms=send_at, remainder=remainder)
         self.intent_order_id = client_order_id
         self.status = "active"
         what = f"{decision.action} {decision.quantity} at market ({decision.trigger})"
@@ -324,7 +505,8 @@ class SwingActor(Actor):
         if outcome.client_order_id != self.intent_order_id or self.intent is None:
             log.info("swing %d: outcome for %s is not the pending intent", self.swing_id, outcome.client_order_id)
             return
-        decision: Decision = self.intent
+        intent = self.intent
+        decision = intent.decision()
         if outcome.status not in FINAL:
             if outcome.status == "unknown":
                 await self.store.event(self.swing_id, NewSwingEvent(
@@ -332,30 +514,59 @@ class SwingActor(Actor):
                     reason=f"order outcome unknown: {outcome.reason}; reconciling"))
             return  # accepted / partially filled / unknown: the final outcome follows
         before = self.state
-        if outcome.status == "filled" or (outcome.status == "cancelled" and outcome.filled_quantity > 0):
+        carried: Intent | None = None
+        if outcome.filled_quantity > 0:  # filled, or cancelled / expired after part of it filled
             fill = Fill(quantity=outcome.filled_quantity, price=outcome.average_price)
-            self.state = apply_fill(self.state, decision, fill)
-            pnl = 0
-            if decision.action == "sell":
-                pnl = round((fill.price - before.avg_cost) * fill.quantity)
+            rest = decision.quantity - fill.quantity if decision.action == "sell" else 0
+            what = f"{decision.action} {fill.quantity} filled at {fill.price}"
+            if rest > 0:  # a partly filled sale: the SIGNAL waits for the rest, sold at the next check
+                self.state = apply_fill(self.state, msgspec.structs.replace(decision, signal_after=before.signal),
+                                        fill)
+                carried = msgspec.structs.replace(intent, quantity=rest, send_at_ms=None, remainder=True)
+                what = (f"sell {fill.quantity} of {decision.quantity} filled at {fill.price} (order "
+                        f"{outcome.status}: {outcome.reason or 'the rest did not fill'}); "
+                        + ("the swing is stopped: the rest stays in the account" if self.status == "stopped"
+                           else f"the {rest} left are sold at the next check, SIGNAL stays {before.signal}"))
+            else:
+                self.state = apply_fill(self.state, decision, fill)
+            pnl = self._book(decision.action, outcome, before.shares)
             self.row = msgspec.structs.replace(self.row, realized_pnl=self.row.realized_pnl + pnl)
             event = NewSwingEvent(kind="fill", action=decision.action, signal_before=before.signal,
                                   signal_after=self.state.signal, bar_start_ms=decision.bar_start_ms,
-                                  reason=f"{decision.action} {fill.quantity} filled at {fill.price}",
-                                  order_id=outcome.client_order_id)
+                                  reason=what, order_id=outcome.client_order_id)
             if self.state.signal == 3 and not (self.params and self.params.repeat) and self.status != "stopped":
                 self.status = "completed"
         else:
+            keep = intent.remainder and self.status != "stopped"
+            if keep:  # the rest of a sale stays carried: the next check tries again
+                carried = msgspec.structs.replace(intent, send_at_ms=None)
             event = NewSwingEvent(kind="rejected", action=decision.action, signal_before=before.signal,
                                   signal_after=before.signal, bar_start_ms=decision.bar_start_ms,
-                                  reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays",
+                                  reason=f"order {outcome.status}: {outcome.reason}; SIGNAL stays"
+                                         + ("; the rest of the sale is tried again at the next check" if keep
+                                            else ""),
                                   order_id=outcome.client_order_id)
-        self.intent, self.intent_order_id = None, None
+        self.intent, self.intent_order_id = (carried if self.status != "stopped" else None), None
         await self._save(event)  # the new state and its event in one transaction
         if self.status in ("completed", "stopped"):
             self.ctx.stop_self()
 
-    async def _stop(self, liquidate: bool) -> dict[str, Any]:
+    def _book(self, action: Action, outcome: OrderOutcome, shares: int) -> int:
+        """The fill on the swing's exact cost basis of its ``shares``; a sale's realised P&L
+        (engine.pnl: the cash round trip, fees and tax in, as the paper ledger books it)."""
+        assert self.row is not None
+        qty = outcome.filled_quantity
+        value = outcome.filled_value or qty * outcome.average_price
+        held = CostBasis(quantity=shares, total=self.row.cost_basis)
+        if action == "buy":
+            rest, pnl = held.bought(qty, value, outcome.commission), 0
+        else:
+            sale = held.sold(min(qty, held.quantity), value, outcome.commission, outcome.tax)
+            rest, pnl = sale.rest, sale.realized
+        self.row = msgspec.structs.replace(self.row, cost_basis=rest.total)
+        return pnl
+
+    async def _stop(self, liquidate: bool) -> SwingView:
         self.status = "stopped"
         due = self._send_at()
         if due is not None and due > self.ctx.clock.now_ms():  # not sent yet: cancelled with the swing
@@ -366,6 +577,8 @@ class SwingActor(Actor):
                 order_id=self.intent_order_id)
             self.intent, self.intent_order_id = None, None
             await self._save(cancelled)
+        if self.intent_order_id is None:
+            self.intent = None  # a carried rest is not sold by a stopped swing (unless it liquidates)
         if liquidate and self.state.shares > 0 and self.intent_order_id is None and self.params is not None:
             close = self.snapshot.close if self.snapshot is not None else 0
             decision = Decision(status="active", action="sell", quantity_rule="all", quantity=self.state.shares,
@@ -391,7 +604,7 @@ class SwingActor(Actor):
             status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
             shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
             realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
-            intent=self.intent, last_bar_ms=self.row.last_bar_ms), list(events))
+            intent=self.intent, last_bar_ms=self.row.last_bar_ms, cost_basis=self.row.cost_basis), list(events))
 
     def _note(self, kind: EventKind, reason: str, *, order_id: str | None = None,
               bar_start_ms: int | None = None) -> NewSwingEvent:
@@ -399,12 +612,13 @@ class SwingActor(Actor):
         return NewSwingEvent(kind=kind, reason=reason, order_id=order_id, bar_start_ms=bar_start_ms,
                              signal_before=self.state.signal, signal_after=self.state.signal)
 
-    def view(self) -> dict[str, Any]:
-        return {"swing_id": self.swing_id, "status": self.status, "signal_state": self.state.signal,
-                "last_decision": self.last_decision, "shares": self.state.shares,
-                "average_price": round(self.state.avg_cost), "pending_order": self.intent_order_id,
-                "scheduled_for": _kst(due) if (due := self._send_at()) is not None else None,
-                "history_ready": self.history_ready}
+    def view(self) -> SwingView:
+        carried = self.intent.quantity if self.intent is not None and self.intent_order_id is None else 0
+        return SwingView(swing_id=self.swing_id, status=self.status, signal_state=self.state.signal,
+                         last_decision=self.last_decision, shares=self.state.shares,
+                         average_price=round(self.state.avg_cost), pending_order=self.intent_order_id,
+                         scheduled_for=_kst(due) if (due := self._send_at()) is not None else None,
+                         carried=carried, history_ready=self.history_ready)
 
     def state_view(self) -> dict[str, Any]:
         return {"status": self.status, "signal": self.state.signal, "bars": len(self.bars),

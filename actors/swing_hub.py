@@ -9,6 +9,10 @@ hours are ignored). Self-timed (a replay on market time) it arms one clock
 timer for the next close of its swings' sizes instead, so closed hours and idle
 minutes cost nothing.
 
+An account's kill switch (:class:`~actors.swing.AccountHalted`, told by the risk
+endpoints) is told to every swing; each reads its account's switch again at each
+check as well, so a missed one (a full mailbox, another node) is only late.
+
 Its routing (which swing has which bar size) is rebuilt from storage on every
 start: a restarted hub reads the live swings again and adopts the ones still
 running instead of spawning them twice.
@@ -23,7 +27,7 @@ from typing import Any
 import msgspec
 
 from actors import paths
-from actors.swing import CheckSignal, SwingActor
+from actors.swing import AccountHalted, CheckSignal, SwingActor
 from engine.runtime import ChildSpec, ChildTerminated, MailboxSpec, Supervisor
 from engine.strategy.schedule import CHECK_DELAY_MS, closes_between, next_tick_ms
 
@@ -47,7 +51,7 @@ class CountSwings(msgspec.Struct, frozen=True):
     """Ask: how many swings run (also a barrier: the restore in on_start is done)."""
 
 
-SwingHubMsg = StartSwing | MinuteTick | SwingEnded | CountSwings | ChildTerminated
+SwingHubMsg = StartSwing | MinuteTick | SwingEnded | CountSwings | AccountHalted | ChildTerminated
 
 
 class SwingHub(Supervisor):
@@ -69,7 +73,7 @@ class SwingHub(Supervisor):
 
     async def on_start(self) -> None:
         for swing in await self.live():
-            self._spawn(swing.id, swing.params.get("bar_size", "1H"))
+            self._spawn(swing.id, swing.params.bar_size)
         log.info("swings restored: %d", len(self.bar_sizes))
         self._arm()
 
@@ -123,6 +127,8 @@ class SwingHub(Supervisor):
                 self._arm()
             case SwingEnded():
                 self.bar_sizes.pop(msg.swing_id, None)
+            case AccountHalted():
+                self._tell_all(msg)
             case _:
                 await super().receive(msg)
         return None
@@ -156,6 +162,14 @@ class SwingHub(Supervisor):
                 self.checks_sent += 1
             else:
                 log.warning("swing %d not checked (mailbox full or stopped)", swing_id)
+
+    def _tell_all(self, msg: AccountHalted) -> None:
+        """The kill switch moved: every swing hears it, the account's own act on it."""
+        for swing_id in list(self.bar_sizes):
+            ref = self.ctx.system.lookup(paths.swing(swing_id))
+            if ref is not None and not ref.try_tell(msg):
+                log.warning("swing %d not told account %d's halt (mailbox full or stopped); its next check "
+                            "reads it", swing_id, msg.account_id)
 
     def state_view(self) -> dict[str, Any]:
         return {**super().state_view(), "swings": len(self.bar_sizes), "checks_sent": self.checks_sent}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -90,8 +90,23 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+OrderEventKind = Literal["accepted", "partially_filled", "filled", "modified", "cancelled", "expired", "rejected"]
+ORDER_EVENTS: tuple[OrderEventKind, ...] = get_args(OrderEventKind)
+_AFTER_FILL: dict[str, OrderEventKind] = {  # a late fill of a cancelled or expired order keeps its final word
+    "partially_filled": "partially_filled", "filled": "filled", "cancelled": "cancelled", "expired": "expired",
+}
+
+
+def fill_event(status: str) -> OrderEventKind:
+    """The event that announces an order's status after a fill was journalled; any other status is a bug."""
+    try:
+        return _AFTER_FILL[status]
+    except KeyError:
+        raise ValueError(f"an order with a fill cannot be {status!r}") from None
+
+
 class OrderOut(msgspec.Struct, frozen=True, tag_field="type", tag="order"):
-    event: str  # accepted | filled | partially_filled | rejected | cancelled
+    event: OrderEventKind
     order: OrderView
 
 

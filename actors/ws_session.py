@@ -2,7 +2,8 @@
 
 The web handler reads the socket and tells the session each text message;
 the session answers every one with an ``ack`` or an ``error``, subscribes
-through the feeds hub, and writes what the feeds, strategies and accounts
+through the sessions hub (which counts them against the user's limits) to
+the feeds hub, and writes what the feeds, strategies and accounts
 send it. Its mailbox conflates trades and quotes per (type, code) above the
 high-water mark, so a slow client costs the feeds nothing; a client that
 cannot keep up even so (a send stalls past the send timeout, or the mailbox
@@ -20,7 +21,7 @@ import msgspec
 
 from actors import paths
 from actors import strategy as strategies
-from actors.session_hub import OrderEvent, Register, Unregister
+from actors.session_hub import Claim, ClaimRefused, OrderEvent, Release, Unregister
 from actors.feed_hub import Subscribe, Subscribed, Unsubscribe, UnsubscribeAll
 from actors.market_feed import UpstreamStatus, Wire
 from actors.wire import AckOut, ErrorOut, OrderOut, SignalOut, StatusOut, encode
@@ -86,7 +87,7 @@ def mailbox_for(high_water: int, limit: int) -> MailboxSpec:
                        conflate_key=conflate_key)
 
 
-SessionMsg = Wire | ClientText | Refused | Subscribed | UpstreamStatus | Signal | OrderEvent
+SessionMsg = Wire | ClientText | Refused | Subscribed | ClaimRefused | UpstreamStatus | Signal | OrderEvent
 
 
 class WsSession(Actor):
@@ -103,9 +104,6 @@ class WsSession(Actor):
         self.pending: dict[tuple[str, str], list[ClientRequest]] = {}  # awaiting the hub -> requests queued behind
         self.sent = 0
         self.close_code: int | None = None
-
-    async def on_start(self) -> None:
-        self.ctx.system.ref(paths.SESSIONS).tell(Register(self.user_id, self.ctx.self_ref))
 
     async def on_stop(self) -> None:
         me = self.ctx.self_ref
@@ -138,6 +136,8 @@ class WsSession(Actor):
                 await self._error(msg.code, msg.message)
             case Subscribed():
                 await self._on_subscribed(msg)
+            case ClaimRefused():
+                await self._answered(msg.tr_id, msg.code, msg.error, msg.message)
             case UpstreamStatus():
                 await self._send(encode(StatusOut(msg.status, msg.detail)))
             case Signal():
@@ -177,27 +177,34 @@ class WsSession(Actor):
                 return await self._error("too_many_subscriptions",
                                          f"at most {self.max_subscriptions} subscriptions per client")
             self.pending[key] = []
-            self.feeds.tell(Subscribe(req.st_code, channel, me, wire=True, reply_to=me, tag=req.tr_id))  # type: ignore[arg-type]
+            subscribe = Subscribe(req.st_code, channel, me, wire=True, reply_to=me, tag=req.tr_id)  # type: ignore[arg-type]
+            self.ctx.system.ref(paths.SESSIONS).tell(Claim(self.user_id, subscribe, self.feeds))
         else:
             if key not in self.subscriptions:
                 return await self._error("not_subscribed", f"not subscribed to {req.tr_id} {req.st_code}")
             self.subscriptions.discard(key)
             self.feeds.tell(Unsubscribe(req.st_code, channel, me))  # type: ignore[arg-type]
+            self.ctx.system.ref(paths.SESSIONS).tell(Release(self.user_id, me, req.tr_id, req.st_code))
             if channel == "trade":
                 self.strategy_hub.tell(strategies.Unwatch(self.user_id, self.strategy_name, req.st_code, me))
             await self._send(encode(AckOut("unsubscribed", "2", req.tr_id, req.st_code)))
 
     async def _on_subscribed(self, msg: Subscribed) -> None:
-        key = (msg.tag, msg.code)
-        deferred = self.pending.pop(key, [])
         if msg.error:
-            await self._error("subscribe_failed", msg.error)
+            self.ctx.system.ref(paths.SESSIONS).tell(Release(self.user_id, self.ctx.self_ref, msg.tag, msg.code))
+            return await self._answered(msg.tag, msg.code, "subscribe_failed", msg.error)
+        self.subscriptions.add((msg.tag, msg.code))
+        if msg.channel == "trade":
+            self.strategy_hub.tell(strategies.Watch(self.user_id, self.strategy_name, msg.code, self.ctx.self_ref))
+        await self._answered(msg.tag, msg.code)
+
+    async def _answered(self, tr_id: str, code: str, error: str = "", message: str = "") -> None:
+        """A pending subscribe got its answer (an ack, or an error naming why): then the requests behind it."""
+        deferred = self.pending.pop((tr_id, code), [])
+        if error:
+            await self._error(error, message)
         else:
-            self.subscriptions.add(key)
-            if msg.channel == "trade":
-                self.strategy_hub.tell(strategies.Watch(self.user_id, self.strategy_name, msg.code,
-                                                        self.ctx.self_ref))
-            await self._send(encode(AckOut("subscribed", "1", msg.tag, msg.code)))
+            await self._send(encode(AckOut("subscribed", "1", tr_id, code)))
         for req in deferred:  # may make the key pending again: the rest queue behind it
             await self._request(req)
 

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from actors.wire import encode_trade
+from benchmarks.bare import loop_runner
 from benchmarks.loadtest.report import machine, summarize
 from benchmarks.loadtest.scenario import Scenario, run_scenario
 from engine.brokers.sim import SimulatedMarket
@@ -201,12 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-rounds", type=int, default=3)
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # not on this platform: the default loop works too
-        runner = asyncio.run
+    runner = loop_runner()
     if args.cmd == "serve":
         runner(serve_bare(args.port, args.rate))
         return 0

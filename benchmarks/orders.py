@@ -10,10 +10,10 @@ user and one paper account on the simulated market. ``POST /stocks/order`` marke
 otherwise). Then ``GET /accounts/balance`` and ``GET /stocks/orders`` for a few seconds each
 with ``--concurrency`` clients.
 
-Baseline, in the same run: a bare aiohttp server whose ``POST /order`` inserts one row into
-its own SQLite file (aiosqlite, one connection, committed per request) and answers 201, and
-whose ``GET /balance`` returns the body our balance returned (parsed once, serialized per
-request). Both sides are driven by the same aiohttp client code.
+Baseline, in the same run: the bare aiohttp server of ``benchmarks/bare.py``, whose ``POST /order``
+inserts one row into its own SQLite file (aiosqlite, one connection, committed per request) and
+answers 201, and whose ``GET /balance`` returns the body our balance returned (parsed once,
+serialized per request). Both sides are driven by the same aiohttp client code.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ async def reads(http, url, headers, seconds: float, concurrency: int) -> float:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     ours = ServerProcess({"AUTOTRADER_MAX_POSITION_VALUE": "0", "AUTOTRADER_MAX_ACCOUNTS_PER_USER": "1000"})
-    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.orders", "serve-bare", "--bodies", ""])
+    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.bare", "--bodies", ""])
     await ours.start()
     out: dict[str, Any] = {"machine": machine(), "args": vars(args)}
     try:
@@ -141,47 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def serve_bare(bodies_file: str) -> None:
-    import aiosqlite
-    from aiohttp import web
-
-    with open(bodies_file, encoding="utf-8") as f:
-        payloads = {name: json.loads(text) for name, text in json.load(f).items()}
-    db_file = bodies_file.rsplit("/", 1)[0] + "/bare.sqlite"
-
-    async def main() -> None:
-        db = await aiosqlite.connect(db_file)
-        await db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, body TEXT)")
-        await db.commit()
-
-        async def order(request: web.Request) -> web.Response:
-            body = await request.text()
-            cursor = await db.execute("INSERT INTO orders (body) VALUES (?)", (body,))
-            await db.commit()
-            return web.json_response({"message": "주문 성공", "order_id": str(cursor.lastrowid)}, status=201)
-
-        async def balance(request: web.Request) -> web.Response:
-            return web.json_response(payloads["balance"])
-
-        app = web.Application()
-        app.router.add_post("/order", order)
-        app.router.add_get("/balance", balance)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(f"listening on http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
-        await asyncio.Event().wait()  # until SIGTERM ends the process
-
-    asyncio.run(main())
-
-
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
-    if argv[:1] == ["serve-bare"]:
-        serve_bare(argv[argv.index("--bodies") + 1])
-        return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.orders", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20)

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from engine.journal import NewOrder, fingerprint
 from engine.settings import Settings
+from engine.strategy.swing import SwingParams
 from engine.swings import Intent
 from storage import AccountRepo, Crypto, OrderRepo, SwingRepo, UserRepo, create_engine, create_session_factory
 from storage import ensure_keys, upgrade
@@ -75,7 +76,7 @@ async def seed(data: Path, swings: int, accounts: int) -> None:
         for i in range(swings):
             account_id, code = ids[i % accounts], f"{i % 500 + 1:06d}"
             swing = await SwingRepo(session).create(user_id=user.id, account_id=account_id, stock_code=code,
-                                                    params={**PARAMS, "stock_code": code, "account_id": account_id},
+                                                    params=SwingParams(**{**PARAMS, "stock_code": code, "account_id": account_id}),
                                                     status="active")
             client_order_id = f"swing-{swing.id}-1"
             intent = Intent(status="active", action="buy", quantity_rule="unit_amount", quantity=1, price=10_000,

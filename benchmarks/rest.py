@@ -7,7 +7,7 @@ connections, on loopback). Subject: the real server (``autotrader serve``, its o
 temporary SQLite database, default bcrypt cost 12) with one user, one paper
 account, and one WebSocket client keeping the 005930 feed running so
 ``/realtime/ohlc/005930`` answers from the feed's bars in memory (200 one-minute
-bars). Baseline: bare aiohttp handlers returning, through ``web.json_response``,
+bars). Baseline: the bare aiohttp handlers of ``benchmarks/bare.py`` returning, through ``web.json_response``,
 the very bodies our ``/accounts/balance`` and ``/realtime/ohlc/005930`` returned
 (each parsed once at start, so the baseline serializes the same JSON per request).
 Rounds interleave baseline and subject; medians.
@@ -108,7 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     ours = ServerProcess({"AUTOTRADER_LOGIN_MAX_FAILURES": "1000"})
-    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.rest", "serve-bare", "--bodies", ""])
+    bare = ServerProcess(command=[sys.executable, "-m", "benchmarks.bare", "--bodies", ""])
     await ours.start()
     stop = asyncio.Event()
     feed: asyncio.Task[None] | None = None
@@ -153,47 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ratio": {k: med[k] / med[f"bare_{k}"] for k in ("balance", "ohlc")}, "health": health}
 
 
-def serve_bare(bodies_file: str) -> None:
-    from aiohttp import web
-
-    with open(bodies_file, encoding="utf-8") as f:
-        payloads = {name: json.loads(text) for name, text in json.load(f).items()}
-
-    def handler(payload: Any):  # type: ignore[no-untyped-def]
-        async def handle(request: web.Request) -> web.Response:
-            return web.json_response(payload)
-
-        return handle
-
-    async def main() -> None:
-        app = web.Application()
-        for name, payload in payloads.items():
-            app.router.add_get(f"/{name}", handler(payload))
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(f"listening on http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
-        await asyncio.Event().wait()  # until SIGTERM ends the process
-
-    _runner()(main())
-
-
-def _runner():  # type: ignore[no-untyped-def]
-    try:
-        import uvloop
-
-        return uvloop.run
-    except ImportError:  # not on this platform: the default loop works too
-        return asyncio.run
-
-
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
-    if argv[:1] == ["serve-bare"]:
-        serve_bare(argv[argv.index("--bodies") + 1])
-        return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rest", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)

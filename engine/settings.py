@@ -99,6 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_send_timeout_s: float = 5.0  # a send stalled this long closes the client with 1013
     ws_rate_per_s: float = 20.0  # client messages per second, per client
     ws_rate_burst: int = 100
+    ws_user_rate_per_s: float = 50.0  # client messages per second per user, all their sockets together
+    ws_user_rate_burst: int = 400
     max_body_bytes: int = 1048576
     # -- orders and risk ---------------------------------------------------
     commission_pct: float = 0.015  # % of the traded value, both sides (rounded down to the won)
@@ -117,6 +119,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_swings_per_user: int = 20  # live swings (not completed or stopped) per user (422 max_swings)
     max_open_orders_per_account: int = 200  # open orders per account (422 max_open_orders)
     ws_max_connections_per_user: int = 20  # /kis_socket sessions one user may hold (error max_connections, 1008)
+    ws_max_subscriptions_per_user: int = 200  # subscriptions across all a user's sockets (error max_subscriptions)
+    ws_max_feeds_per_user: int = 100  # distinct codes across all a user's sockets (error max_feeds)
     # -- runtime ----------------------------------------------------------
     restart_max: int = 5
     restart_window_s: float = 60.0
@@ -221,8 +225,12 @@ RANGES: tuple[tuple[str, float | None, float | None], ...] = (
     ("login_lockout_s", 0.001, None), ("login_max_per_address", 1, None), ("login_max_delay_s", 0, None),
     ("register_max_per_address", 1, None), ("lease_ttl_s", 0.3, None),
     ("header_timeout_s", 0.01, None), ("body_timeout_s", 0.01, None), ("keepalive_timeout_s", 0.01, None), ("ws_auth_timeout_s", 0.001, None), ("ws_max_subscriptions", 1, None),
+    ("ws_max_connections_per_user", 1, None), ("ws_max_subscriptions_per_user", 1, None),
+    ("ws_max_feeds_per_user", 1, None), ("max_accounts_per_user", 1, None), ("max_swings_per_user", 1, None),
+    ("max_open_orders_per_account", 1, None),
     ("ws_high_water", 1, None), ("ws_max_queue", 1, None), ("ws_max_message_bytes", 64, None),
     ("ws_send_timeout_s", 0.001, None), ("ws_rate_per_s", 0.001, None), ("ws_rate_burst", 1, None),
+    ("ws_user_rate_per_s", 0.001, None), ("ws_user_rate_burst", 1, None),
     ("max_body_bytes", 1024, None), ("commission_pct", 0, 100), ("sell_tax_pct", 0, 100),
     ("paper_quote_timeout_s", 0.001, None), ("max_order_value", 0, None), ("max_position_value", 0, None),
     ("daily_loss_limit", 0, None), ("balance_cache_s", 0, None), ("order_timeout_s", 0.001, None),

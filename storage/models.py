@@ -249,6 +249,8 @@ class PositionRow(Base):
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     quantity: Mapped[int] = mapped_column(BigInteger)
     average_price: Mapped[int] = mapped_column(BigInteger)  # KRW per share, fees excluded, rounded down
+    # KRW the shares held cost, buy commission included (engine.pnl): realised P&L is taken from it
+    cost_basis: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class AccountRiskRow(Base):

@@ -5,9 +5,13 @@ each call is one committed transaction. A fill locks the account row
 (``SELECT ... FOR UPDATE`` on MariaDB; SQLite serialises writers) and moves
 the order, the cash and the position together, or nothing at all.
 
-Average price: a buy moves it to ``floor((qty × avg + fill qty × price) /
-new qty)`` (fees excluded); a sell leaves it. Realised P&L of a sell is
-``value − commission − tax − fill qty × avg``.
+A position keeps its exact cost basis (``cost_basis``: the KRW its buys cost,
+commission included) and, for display, the average price as brokers report it
+(``floor((qty × avg + fill qty × price) / new qty)``, fees excluded; a sell
+leaves it). Realised P&L of a sell is the one definition of :mod:`engine.pnl`:
+``value − commission − tax − basis taken``, the basis taken in proportion
+(rounded down; the last share takes the rest), so a round trip's sales sum to
+its cash exactly.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.brokers.base import OrderRequest
 from engine.brokers.paper import LedgerRefused, PaperOrder, Position
+from engine.pnl import CostBasis
 from storage.db import retry_transaction
 from storage.errors import NotFound
 from storage.models import Account as AccountRow
@@ -69,18 +74,20 @@ class SqlPaperLedger:
                 account.cash_balance -= cost
                 if position is None:
                     session.add(PositionRow(account_id=account_id, code=order.code, quantity=quantity,
-                                            average_price=price))
+                                            average_price=price, cost_basis=cost))
                 else:
                     total = position.quantity + quantity
                     position.average_price = (position.quantity * position.average_price + value) // total
                     position.quantity = total
+                    position.cost_basis += cost
             else:
                 held = position.quantity if position is not None else 0
                 if position is None or quantity > held:
                     raise LedgerRefused(f"selling {quantity} shares of {order.code} but {held} are held")
-                realized = value - commission - tax - quantity * position.average_price
+                sale = CostBasis(quantity=held, total=position.cost_basis).sold(quantity, value, commission, tax)
+                realized = sale.realized
                 account.cash_balance += value - commission - tax
-                position.quantity -= quantity
+                position.quantity, position.cost_basis = sale.rest.quantity, sale.rest.total
                 if position.quantity == 0:
                     await session.delete(position)
             order.filled_quantity += quantity
@@ -116,8 +123,8 @@ class SqlPaperLedger:
                 raise NotFound("no such account")
             rows = await session.scalars(
                 select(PositionRow).where(PositionRow.account_id == account_id).order_by(PositionRow.code))
-            return cash, [Position(code=r.code, quantity=r.quantity,
-                average_price=r.average_price) for r in rows]
+            return cash, [Position(code=r.code, quantity=r.quantity, average_price=r.average_price,
+                                   cost_basis=r.cost_basis) for r in rows]
 
 
 async def _locked_account(session: AsyncSession, account_id: int) -> AccountRow:

@@ -41,6 +41,7 @@ class SwingRow(Base):
     last_decision: Mapped[str | None] = mapped_column(String(8), nullable=True)
     shares: Mapped[int] = mapped_column(BigInteger, default=0)
     avg_cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_basis: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # KRW, fees in (engine.pnl)
     stage2_shares: Mapped[int] = mapped_column(BigInteger, default=0)
     realized_pnl: Mapped[int] = mapped_column(BigInteger, default=0)
     order_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,26 +5,27 @@ from __future__ import annotations
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.strategy.swing import Action
+from engine.strategy.swing import Action, SwingParams
 from engine.swings import (
     LIVE_STATUSES,
     EventKind,
     Intent,
     NewSwingEvent,
     Swing,
+    SwingBooks,
     SwingEvent,
     SwingStatus,
     SwingUpdate,
 )
 from storage.db import retry_transaction
-from storage.models import utc_now
+from storage.models import AccountRiskRow, utc_now
 from storage.swing_models import SwingEventRow, SwingRow
 
 _json = msgspec.json.Encoder()
-_decode = msgspec.json.Decoder()
+_decode_params = msgspec.json.Decoder(SwingParams)  # the rows' JSON as written before the Struct: same keys
 _decode_intent = msgspec.json.Decoder(Intent)
 _decode_indicators = msgspec.json.Decoder(dict[str, float])
 
@@ -33,7 +34,7 @@ class SwingRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, *, user_id: int, account_id: int, stock_code: str, params: dict[str, Any],
+    async def create(self, *, user_id: int, account_id: int, stock_code: str, params: SwingParams,
                      status: SwingStatus = "warming_up") -> Swing:
         now = utc_now()
         row = SwingRow(user_id=user_id, account_id=account_id, stock_code=stock_code,
@@ -64,6 +65,17 @@ class SwingRepo:
         rows = await self.session.scalars(
             select(SwingRow).where(SwingRow.status.in_(LIVE_STATUSES)).order_by(SwingRow.id))
         return [_swing(r) for r in rows]
+
+    async def books(self, account_id: int, code: str) -> SwingBooks:
+        """The account's kill switch, and the shares its live swings of ``code`` hold together."""
+        risk = await self.session.get(AccountRiskRow, account_id)
+        shares, in_flight = (await self.session.execute(
+            select(func.coalesce(func.sum(SwingRow.shares), 0), func.count(SwingRow.intent_order_id))
+            .where(SwingRow.account_id == account_id, SwingRow.stock_code == code,
+                   SwingRow.status.in_(LIVE_STATUSES)))).one()
+        return SwingBooks(account_halted=bool(risk is not None and risk.halted),
+                          halted_reason=risk.halted_reason if risk is not None and risk.halted else "",
+                          swing_shares=int(shares), in_flight=bool(in_flight))
 
     async def save(self, swing_id: int, state: SwingUpdate) -> None:
         values = msgspec.structs.asdict(state)
@@ -96,13 +108,14 @@ class SwingRepo:
 def _swing(row: SwingRow) -> Swing:
     return Swing(
         id=row.id, user_id=row.user_id, account_id=row.account_id, stock_code=row.stock_code,
-        params=_decode.decode(row.params), status=cast(SwingStatus, row.status),
+        params=_decode_params.decode(row.params), status=cast(SwingStatus, row.status),
         signal_state=row.signal_state,
         last_decision=cast(Action | None, row.last_decision), shares=row.shares, avg_cost=row.avg_cost,
         stage2_shares=row.stage2_shares, realized_pnl=row.realized_pnl, order_seq=row.order_seq,
         intent_order_id=row.intent_order_id,
         intent=_decode_intent.decode(row.intent_decision) if row.intent_decision else None,
-        last_bar_ms=row.last_bar_ms, created_at=row.created_at, updated_at=row.updated_at)
+        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis, created_at=row.created_at,
+        updated_at=row.updated_at)
 
 
 def _event(row: SwingEventRow) -> SwingEvent:
@@ -139,6 +152,10 @@ class SqlSwingStore:
     async def event(self, swing_id: int, event: NewSwingEvent) -> None:
         async with self.sessions.begin() as session:
             await SwingRepo(session).add_event(swing_id, event)
+
+    async def books(self, account_id: int, code: str) -> SwingBooks:
+        async with self.sessions() as session:
+            return await SwingRepo(session).books(account_id, code)
 
     async def live(self) -> list[Swing]:
         async with self.sessions() as session:

@@ -54,8 +54,14 @@ def test_nothing_private_is_imported_from_another_package():
     assert bad == []
 
 
-def test_no_test_module_imports_another():
+def _is_test_or_conftest(module: str) -> bool:
+    last = module.rsplit(".", 1)[-1]
+    return module.startswith("tests.") and (last.startswith("test_") or last == "conftest")
+
+
+def test_no_test_module_imports_another_or_a_conftest():
+    """Shared helpers live in tests/<pkg>/helpers.py; fixtures in conftest reach tests by pytest alone."""
     bad = [f"{path.relative_to(ROOT)}:{line} imports {module}"
-           for path in _modules("tests") for module, _, line in _imports(path)
-           if module.startswith("tests.") and module.rsplit(".", 1)[-1].startswith("test_")]
+           for path in _modules("tests") for module, names, line in _imports(path)
+           if _is_test_or_conftest(module) or any(_is_test_or_conftest(f"{module}.{n}") for n in names)]
     assert bad == []

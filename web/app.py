@@ -226,7 +226,9 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
         load_stored=load_bars,
     ), ChildSpec(restart="permanent"))
     system.spawn(paths.STRATEGIES, lambda: StrategyHub(feeds, spec), ChildSpec(restart="permanent"))
-    system.spawn(paths.SESSIONS, SessionHub, ChildSpec(restart="permanent"))
+    system.spawn(paths.SESSIONS, lambda: SessionHub(max_subscriptions_per_user=settings.ws_max_subscriptions_per_user,
+                                                    max_feeds_per_user=settings.ws_max_feeds_per_user),
+                 ChildSpec(restart="permanent"))
     system.spawn(paths.ACCOUNTS, trading.account_hub(app, system, spec), ChildSpec(restart="permanent"))
     app[SYSTEM] = system
     trading.use_token_store(app)  # KIS tokens outlive restarts (the market-data key's too)
@@ -277,7 +279,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
     store = SqlSwingStore(app[SESSIONS])
-    orders = AccountOrderPort(system)
+    orders = AccountOrderPort(system, settings.ask_timeout_s)
 
     def make(swing_id: int) -> SwingActor:
         return SwingActor(swing_id, store, orders, feeds, history, outcome_of, fault=app.get(trading.ORDER_FAULT),

@@ -6,7 +6,8 @@ open orders reserve: a buy its value plus commission, a market buy at the day's 
 ``settlement_d1`` / ``settlement_d2`` the cash after the next settlements (a paper account
 settles at once, so both equal its cash). ``evaluation`` = quantity × current price,
 ``profit_loss`` = evaluation − quantity × average price (fees excluded),
-``total_evaluation`` = cash + every evaluation.
+``total_evaluation`` = cash + every evaluation. ``market`` is where the code is listed (KOSPI /
+KOSDAQ: its sales' tax), as the broker or the simulated market knows it; null when unknown.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def body_of(account_id: int, balance: BrokerBalance) -> BalanceBody:
         StockBalance(stock_code=h.code, quantity=h.quantity, orderable_quantity=h.sellable,
                      current_price=h.current_price,
                      average_price=h.average_price, evaluation=h.quantity * h.current_price,
-                     profit_loss=h.quantity * (h.current_price - h.average_price))
+                     profit_loss=h.quantity * (h.current_price - h.average_price), market=h.market or None)
         for h in balance.holdings if h.quantity > 0
     ]
     return BalanceBody(

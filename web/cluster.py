@@ -115,7 +115,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
         return await claim(sessions, account_id, token, node_id, int(time.time() * 1000))
 
     async def swings_of(account_id: int) -> list[tuple[int, str]]:
-        return [(s.id, s.params.get("bar_size", "1H")) for s in await store.live() if s.account_id == account_id]
+        return [(s.id, s.params.bar_size) for s in await store.live() if s.account_id == account_id]
 
     async def needed() -> set[int]:
         async with sessions() as session:

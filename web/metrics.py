@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from web.auth import require_admin
 from web.keys import METRICS, ROUTER, SOURCE, SYSTEM, WEBSOCKETS
-from web.loop_lag import LOOP_LAG, LoopLag
+from web.loop_lag import EDGES, LOOP_LAG, LoopLag
 from web.openapi import route
 
 
@@ -75,6 +75,7 @@ class _EngineCollector(Collector):
         if LOOP_LAG in app:
             lag = app[LOOP_LAG]
             yield _lag_family(lag)
+            yield _lag_histogram(lag)
         upstream = app[SOURCE].counters()
         errors = CounterMetricFamily("autotrader_broker_errors", "upstream broker errors", labels=["kind"])
         for kind in ("reconnects", "bad_frames", "missed_pingpongs"):
@@ -99,6 +100,16 @@ def _lag_family(lag: LoopLag) -> GaugeMetricFamily:
     family.add_metric(["max"], lag.recent_max())
     family.add_metric(["worst"], lag.worst)
     return family
+
+
+def _lag_histogram(lag: LoopLag) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for edge, n in zip((*map(repr, EDGES), "+Inf"), lag.counts, strict=True):
+        cumulative += n
+        buckets.append((edge, cumulative))
+    return HistogramMetricFamily("autotrader_event_loop_delay_seconds",
+                                 "how late each 100 ms timer fired, since start", buckets=buckets,
+                                 sum_value=lag.total_s)
 
 
 @web.middleware

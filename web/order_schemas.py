@@ -75,6 +75,7 @@ class StockBalance(msgspec.Struct, frozen=True):
     average_price: int
     evaluation: int  # quantity x current price
     profit_loss: int  # evaluation - quantity x average price
+    market: str | None = None  # KOSPI | KOSDAQ, as the broker (or the simulated market) lists the code; null unknown
 
 
 class BalanceBody(msgspec.Struct, frozen=True):

@@ -5,7 +5,8 @@ owner or an admin: a halted account refuses every new order, from swings and
 REST alike, at once (the account actor reads the switch for each order). Who
 halted is kept (``halted_by``): an owner may not resume an administrator's halt
 (403 ``admin_halt``), nor turn it into their own by halting again; an
-administrator may resume any halt.
+administrator may resume any halt. The account's swings are told too: they are
+``halted`` with it, and go back to running when it resumes.
 ``GET /accounts/{id}/risk`` shows the effective limits; ``PUT`` sets the
 overrides (null = the server's setting, 0 = no limit).
 """
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from actors import paths
 from actors.account_messages import RiskChanged
+from actors.swing import AccountHalted
 from engine.journal import RiskOverrides
 from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
@@ -95,6 +97,9 @@ async def _change(request: web.Request, account_id: int, guard: Callable[[RiskOv
     actor = request.app[SYSTEM].lookup(paths.account(account_id))
     if actor is not None:  # its copy is replaced before we answer: the next order sees the change
         await actor.ask(RiskChanged(account_id, updated), request.app[SETTINGS].ask_timeout_s)
+    swings = request.app[SYSTEM].lookup(paths.SWINGS)
+    if "halted" in changes and swings is not None:  # the account's swings are halted (or resumed) with it
+        swings.try_tell(AccountHalted(account_id, updated.halted, updated.halted_reason))
     return respond(_view(request, account_id, updated))
 
 

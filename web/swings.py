@@ -10,7 +10,7 @@ them. Everything is scoped to the caller: another user's swing is 404.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -53,7 +53,7 @@ class SwingView(msgspec.Struct, frozen=True):
     realized_pnl: int
     unrealized_pnl: int | None  # null when no current price is known
     pending_order: str | None
-    params: dict[str, Any]
+    params: SwingParams
     created_at: str
     last_updated: str
     scheduled_order: ScheduledOrder | None = None  # a decision waiting for the next session's opening
@@ -169,7 +169,7 @@ async def register(request: web.Request) -> web.Response:
             if await accounts.get_for_user(user_id, params.account_id) is None:
                 raise NotFoundError("no such account", fields={"account_id": "not found"})
             account_id = params.account_id
-        stored = msgspec.to_builtins(msgspec.structs.replace(params, account_id=account_id))
+        stored = msgspec.structs.replace(params, account_id=account_id)
         swing = await SwingRepo(session).create(user_id=user_id, account_id=account_id,
                                                 stock_code=params.stock_code, params=stored)
     cluster = request.app.get(CLUSTER)

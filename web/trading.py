@@ -92,7 +92,7 @@ def account_hub(app: web.Application, system: ActorSystem, spec: ChildSpec) -> C
     """The factory of ``/accounts`` (call inside the app's start-up, after the database is open)."""
     settings, sessions, crypto = app[SETTINGS], app[SESSIONS], app[CRYPTO]
     source = app[SOURCE]
-    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], source.previous_close)
+    board = app[QUOTE_BOARD] = QuoteBoard(app[CLOCK], source.previous_close, source.listing)
 
     async def load_account(account_id: int) -> AccountInfo:
         async with sessions() as session:

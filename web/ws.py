@@ -5,7 +5,12 @@ The first message, within ``ws_auth_timeout_s`` on the app clock, must be
 otherwise the client gets an ``error`` and close 1008. Then the handler only
 reads: each text message goes to the client's WsSession actor, which owns the
 write side and answers every message. Messages over the size limit close the
-socket with 1009 (aiohttp); over the per-client rate they get an error.
+socket with 1009 (aiohttp); over the per-client rate, or over the per-user rate
+(one bucket shared by all of a user's sockets), they get an error.
+
+A user already at the socket limit is refused on the token's signature alone,
+before the database is asked whether the token is still current: a client that
+keeps reconnecting past its limit costs a handshake, not a query.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from actors import paths
 from actors import strategy as strategies
-from actors.session_hub import CountSessions
+from actors.session_hub import Admit, CountSessions
 from actors.ws_session import ClientText, Refused, WsSession, mailbox_for
 from actors.wire import AckOut, ErrorOut, encode
-from engine.runtime import ActorStopped, ChildSpec, Clock
+from engine.runtime import ActorRef, ActorStopped, ChildSpec, Clock
 from engine.strategy.realtime import StrategyParams, StrategyParamsError, parse_params
 from web import logs
-from web.auth import verify_live_token
+from web.auth import decode_token, verify_live_token
 from web.errors import Unauthorized
 from web.keys import CLOCK, SETTINGS, SYSTEM, WEBSOCKETS
 
@@ -62,6 +67,19 @@ class RateLimit:
             self.tokens -= 1
             return True
         return False
+
+
+# user id -> the bucket all their sockets share; it goes when the user's last socket does
+USER_RATES: web.AppKey[weakref.WeakValueDictionary[int, RateLimit]] = web.AppKey("ws_user_rates")
+
+
+def user_rate(app: web.Application, user_id: int) -> RateLimit:
+    rates = app[USER_RATES]
+    bucket = rates.get(user_id)
+    if bucket is None:
+        settings = app[SETTINGS]
+        bucket = rates[user_id] = RateLimit(app[CLOCK], settings.ws_user_rate_per_s, settings.ws_user_rate_burst)
+    return bucket
 
 
 class AiohttpSocket:
@@ -131,15 +149,13 @@ async def _authenticate(request: web.Request,
         await _refuse(ws, "bad_json", "malformed JSON")
         return None
     try:
+        user_id, _ = decode_token(auth.token, settings.jwt_secret)  # signature and expiry: no database
+        if await _at_socket_limit(request, user_id):
+            await _refuse(ws, "max_connections", _max_connections(settings.ws_max_connections_per_user))
+            return None
         user_id = await verify_live_token(request.app, auth.token)
     except Unauthorized as exc:
         await _refuse(ws, exc.code, exc.message)
-        return None
-    limit = request.app[SETTINGS].ws_max_connections_per_user
-    hub = request.app[SYSTEM].lookup(paths.SESSIONS)
-    if hub is not None and await hub.ask(CountSessions(user_id), request.app[SETTINGS].ask_timeout_s) >= limit:
-        await _refuse(ws, "max_connections", f"at most {limit} sockets per user "
-                                             "(AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first")
         return None
     try:
         params = parse_params(auth.strategy_type, auth.params)  # the name and every rule checked here
@@ -150,6 +166,24 @@ async def _authenticate(request: web.Request,
         await _refuse(ws, "bad_strategy", str(exc))
         return None
     return user_id, auth, params
+
+
+def _max_connections(limit: int) -> str:
+    return f"at most {limit} sockets per user (AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER): close one first"
+
+
+async def _at_socket_limit(request: web.Request, user_id: int) -> bool:
+    """A cheap early look (``Admit`` decides): the user holds their limit of sockets already."""
+    settings = request.app[SETTINGS]
+    hub = request.app[SYSTEM].ref(paths.SESSIONS)
+    return bool(await hub.ask(CountSessions(user_id), settings.ask_timeout_s) >= settings.ws_max_connections_per_user)
+
+
+async def _admitted(request: web.Request, user_id: int, session: ActorRef) -> bool:
+    """Registered with the sessions hub, within the user's socket limit (checked and counted in one step)."""
+    settings = request.app[SETTINGS]
+    hub = request.app[SYSTEM].ref(paths.SESSIONS)
+    return bool(await hub.ask(Admit(user_id, session, settings.ws_max_connections_per_user), settings.ask_timeout_s))
 
 
 async def kis_socket(request: web.Request) -> web.WebSocketResponse:
@@ -166,7 +200,6 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
         logs.user_id.set(str(user_id))
         system = request.app[SYSTEM]
         feeds, strategy_hub = system.ref(paths.FEEDS), system.ref(paths.STRATEGIES)
-        await ws.send_frame(encode(AckOut("authenticated", strategy_type=hello.strategy_type)), WSMsgType.TEXT)
         session = system.spawn(
             paths.session(uuid.uuid4().hex[:12]),
             lambda: WsSession(AiohttpSocket(ws, request.transport), user_id, hello.strategy_type, feeds,
@@ -175,12 +208,16 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
             ChildSpec(restart="temporary"),
             mailbox=mailbox_for(settings.ws_high_water, settings.ws_max_queue),
         )
+        if not await _admitted(request, user_id, session):  # the session has written nothing yet
+            await _refuse(ws, "max_connections", _max_connections(settings.ws_max_connections_per_user))
+            return ws
+        await ws.send_frame(encode(AckOut("authenticated", strategy_type=hello.strategy_type)), WSMsgType.TEXT)
         strategy_hub.tell(strategies.Attach(user_id, hello.strategy_type, params, session))
         limit = RateLimit(request.app[CLOCK], settings.ws_rate_per_s, settings.ws_rate_burst)
+        shared = user_rate(request.app, user_id)  # held while this socket lives
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                item: Any = ClientText(msg.data) if limit.take() else Refused(
-                    "rate_limited", f"at most {settings.ws_rate_per_s:g} messages a second")
+                item: Any = _admit_text(msg.data, limit, shared, settings)
             elif msg.type == WSMsgType.BINARY:
                 item = Refused("text_only", "send JSON text messages")
             else:
@@ -196,6 +233,15 @@ async def kis_socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def _admit_text(data: str, limit: RateLimit, shared: RateLimit, settings: Any) -> ClientText | Refused:
+    if not limit.take():
+        return Refused("rate_limited", f"at most {settings.ws_rate_per_s:g} messages a second per socket")
+    if not shared.take():
+        return Refused("user_rate_limited", f"at most {settings.ws_user_rate_per_s:g} messages a second per user "
+                                            "across their sockets (AUTOTRADER_WS_USER_RATE_PER_S)")
+    return ClientText(data)
+
+
 async def close_all(app: web.Application) -> None:
     """On shutdown: every client gets a going-away close (1001)."""
     for ws in list(app[WEBSOCKETS]):
@@ -207,5 +253,6 @@ async def close_all(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app[WEBSOCKETS] = weakref.WeakSet()
+    app[USER_RATES] = weakref.WeakValueDictionary()
     app.router.add_get("/kis_socket", kis_socket)
     app.on_shutdown.append(close_all)

@@ -94,6 +94,13 @@ def server_settings(sc: Scenario, chunk: int) -> dict[str, str]:
         "AUTOTRADER_WS_RATE_BURST": str(max(100, sc.per_client, chunk) + 10),
         "AUTOTRADER_BCRYPT_COST": "4",
         "AUTOTRADER_LOGIN_MAX_FAILURES": "1000",
+        # the load clients share a user or a few: the per-user limits would cap the load itself
+        "AUTOTRADER_WS_MAX_CONNECTIONS_PER_USER": str(sc.clients + sc.slow_clients + sc.codes // max(1, chunk) + 10),
+        "AUTOTRADER_WS_MAX_SUBSCRIPTIONS_PER_USER": str((sc.clients + sc.slow_clients) * max(1, sc.per_client)
+                                                        + sc.codes + 10),
+        "AUTOTRADER_WS_MAX_FEEDS_PER_USER": str(max(100, sc.codes) + 10),
+        "AUTOTRADER_WS_USER_RATE_PER_S": "1000000",
+        "AUTOTRADER_WS_USER_RATE_BURST": str(sc.clients * max(100, sc.per_client, chunk) + 10),
         **sc.settings,
     }
 

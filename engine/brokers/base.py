@@ -66,6 +66,9 @@ class MarketDataSource(Protocol):
         """The previous close of ``code`` when known before any trade (the simulated
         market's base price); None otherwise (it is learnt from the first trade)."""
 
+    def listing(self, code: str) -> str:
+        """The market ``code`` is listed on, ``KOSPI`` or ``KOSDAQ`` (:mod:`engine.market.listing`)."""
+
     def counters(self) -> UpstreamCounters:
         """Upstream trouble so far, for ``/metrics``."""
 
@@ -190,6 +193,7 @@ class Holding(msgspec.Struct, frozen=True, kw_only=True):
     average_price: int
     current_price: int
     orderable: int | None = None  # shares not reserved by open sells (KIS ord_psbl_qty); None: quantity
+    market: str = ""  # KOSPI | KOSDAQ, as the broker or the simulated market knows it ("" unknown)
 
     @property
     def sellable(self) -> int:

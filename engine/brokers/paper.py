@@ -37,8 +37,9 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
 - **Day orders** end with the session: :meth:`expire_open` moves every open
   remainder to ``expired`` (the owner calls it at the close).
 - Every fill is one ledger transaction: the order's filled quantity, the cash
-  (value ± commission, − tax on sells), the position and its average price
-  (fees excluded, rounded down). A fill the cash cannot pay for cancels the
+  (value ± commission, − tax on sells: by the trade's date and the code's market,
+  :meth:`QuoteSource.market`), the position, its exact cost basis and its average
+  price (fees excluded, rounded down). A sale's realised P&L is :mod:`engine.pnl`'s. A fill the cash cannot pay for cancels the
   order instead (:class:`PaperCancelled`).
 - ``orders_today`` / ``orders_on`` read the ledger's book: reconciliation needs nothing else.
 - After a restart :meth:`start` cancels market orders left unfilled (their
@@ -72,6 +73,7 @@ from engine.brokers.base import (
 from engine.errors import DomainError
 from engine.market.krx import auction_at, kst_date, kst_midnight_ms, price_limits
 from engine.market.messages import Quote, Tick
+from engine.pnl import CostBasis
 from engine.risk import Fees
 from engine.runtime.clock import Clock
 
@@ -113,7 +115,8 @@ class PaperOrder(msgspec.Struct, frozen=True, kw_only=True):
 class Position(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     quantity: int
-    average_price: int
+    average_price: int  # fees excluded, rounded down (as brokers show it)
+    cost_basis: int = 0  # KRW the shares cost, buy commission included (engine.pnl)
 
 
 class PaperFill(BrokerFill, frozen=True, kw_only=True):
@@ -164,6 +167,9 @@ class QuoteSource(Protocol):
 
     def base_price(self, code: str) -> int:
         """The previous close of ``code`` (the day's limits), 0 when unknown."""
+
+    def market(self, code: str) -> str:
+        """The market ``code`` is listed on, ``KOSPI`` or ``KOSDAQ`` (its sales' tax; the holdings)."""
 
     async def quote_after(self, code: str, after_ms: int, timeout_s: float) -> Quote:
         """The first quote of ``code`` arriving from now on with ``ts_ms >= after_ms``; TimeoutError."""
@@ -337,7 +343,7 @@ class PaperBroker:
             bid = quote.bids[0] if quote is not None and quote.bids else 0
             price = bid if bid > 0 else pos.average_price
             holdings.append(Holding(code=pos.code, quantity=pos.quantity, average_price=pos.average_price,
-                                    current_price=price,
+                                    current_price=price, market=self.quotes.market(pos.code),
                                     orderable=max(0, pos.quantity - reserved_shares.get(pos.code, 0))))
         return BrokerBalance(cash=cash, holdings=holdings, orderable=max(0, cash - reserved_cash), d2=cash)
 
@@ -460,7 +466,8 @@ class PaperBroker:
     async def _fill(self, order_no: str, qty: int, price: int, ts_ms: int) -> PaperFill:
         order = self._open[order_no]
         value = qty * price
-        commission, tax = self.fees.commission(value), self.fees.tax(order.side, value, ts_ms)
+        commission = self.fees.commission(value)
+        tax = self.fees.tax(order.side, value, ts_ms, self.quotes.market(order.code))
         try:
             async with self._writes:
                 realized = await self.ledger.fill(self.account_id, order_no, qty, price, commission, tax)
@@ -488,14 +495,17 @@ class PaperBroker:
             cash -= value + commission
             held = pos.quantity if pos is not None else 0
             avg = ((held * pos.average_price if pos is not None else 0) + value) // (held + qty)
-            positions[code] = Position(code=code, quantity=held + qty, average_price=avg)
+            basis = (pos.cost_basis if pos is not None else 0) + value + commission
+            positions[code] = Position(code=code, quantity=held + qty, average_price=avg, cost_basis=basis)
         else:
             cash += value - commission - tax
             assert pos is not None
-            if pos.quantity == qty:
+            rest = CostBasis(quantity=pos.quantity, total=pos.cost_basis).sold(qty, value, commission, tax).rest
+            if rest.quantity == 0:
                 del positions[code]
             else:
-                positions[code] = Position(code=code, quantity=pos.quantity - qty, average_price=pos.average_price)
+                positions[code] = Position(code=code, quantity=rest.quantity, average_price=pos.average_price,
+                                           cost_basis=rest.total)
         self._book = (cash, positions)
 
     async def _close(self, order_no: str, reason: str) -> None:

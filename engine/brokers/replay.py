@@ -58,6 +58,7 @@ from engine.market.krx import (
     BAR_MS, DAY_MS, KST_OFFSET_MS, is_on_tick, is_valid_code, parse_bar_size,
     round_to_tick, tick_size,
 )
+from engine.market.listing import DEFAULT_MARKET
 from engine.market.messages import Bar, Quote, Tick
 from engine.market import krx
 from engine.runtime.clock import Cancellable, Clock
@@ -270,6 +271,9 @@ class ReplayMarket:
 
     def previous_close(self, code: str) -> None:
         return None  # learnt from the first replayed trade (price - change)
+
+    def listing(self, code: str) -> str:
+        return DEFAULT_MARKET  # a file of bars does not say (engine.market.listing)
 
     def counters(self) -> UpstreamCounters:
         return UpstreamCounters()

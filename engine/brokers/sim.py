@@ -40,6 +40,7 @@ from engine.market.krx import (
     BAR_MS, DAY_MS, KST_OFFSET_MS, bar_start, is_valid_code, parse_bar_size,
     price_limits, round_to_tick, tick_size,
 )
+from engine.market.listing import simulated_market
 from engine.market.messages import Bar, Quote, Tick
 from engine.runtime.clock import Cancellable, Clock
 from engine.settings import Settings
@@ -204,6 +205,9 @@ class SimulatedMarket:
 
     def previous_close(self, code: str) -> int:
         return base_price(code)
+
+    def listing(self, code: str) -> str:
+        return simulated_market(code)
 
     def counters(self) -> UpstreamCounters:
         return UpstreamCounters()

@@ -7,7 +7,9 @@ KRW and whole shares. A decision is never filled on a zero-volume (halted)
 bar: it waits for the next bar that trades. Commission (default 0.015 %) on both sides and the
 sell-side tax are rounded down to the won, with the live paper broker's
 :class:`~engine.risk.Fees` (by default the KRX transaction tax of each sale's
-settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A buy that the cash
+settlement date and market, :mod:`engine.market.tax`; ``--tax`` sets a flat one). A sale's
+``pnl`` is the realised P&L of :mod:`engine.pnl`, as the paper ledger books it: proceeds less
+commission and tax, less the exact cost basis (commission in) its shares take. A buy that the cash
 cannot cover (value plus commission at the fill price) is refused whole and the
 SIGNAL stays — the live rule: the account refuses it as ``insufficient_cash``
 and the swing records the rejection without moving its SIGNAL.
@@ -34,6 +36,7 @@ from engine.market.bars import merge_bars
 from engine.market.csv_bars import infer_bar_size, load_csv, to_bars
 from engine.market.krx import BAR_MS, parse_bar_size
 from engine.market.tax import MARKETS
+from engine.pnl import CostBasis
 from engine.risk import Fees, fee
 from engine.strategy.swing import (
     SEED_BARS, Decision, Fill, Snapshot, SwingParams, SwingState, apply_fill, decide, indicator_arrays,
@@ -62,7 +65,7 @@ class Trade(msgspec.Struct, frozen=True, kw_only=True):
     signal_after: int
     trigger: str
     reason: str
-    pnl: int | None = None  # sells: proceeds after fees − what the shares cost with fees
+    pnl: int | None = None  # sells: realised P&L, the cash round trip of engine.pnl
 
 
 class EquityPoint(msgspec.Struct, frozen=True, array_like=False):
@@ -129,7 +132,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
     times = _iso_utc(df.index)
     opens, closes, volumes = o.tolist(), c.tolist(), v.tolist()
     snapshots = _snapshots(arrays, starts, closes)
-    state, money, cost_basis = SwingState(), cash, 0  # cost_basis: KRW paid for the shares held, fees in
+    state, money, basis = SwingState(), cash, CostBasis()  # the shares held and the KRW they cost, fees in
     pending: Decision | None = None
     decided_at = ""  # the bar whose close made the pending decision
     trades: list[Trade] = []
@@ -160,7 +163,7 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                 else:
                     fee = _fee(qty * price, commission_pct)
                     money -= qty * price + fee
-                    cost_basis += qty * price + fee
+                    basis = basis.bought(qty, qty * price, fee)
                     state = apply_fill(state, d, Fill(quantity=qty, price=price))
                     trades.append(Trade(time=times[i], decided_at=decided_at, side="buy", quantity=qty,
                                         price=price, commission=fee, tax=0, cash_after=money,
@@ -170,14 +173,14 @@ def backtest(df: pd.DataFrame, params: SwingParams, *, cash: int = DEFAULT_CASH,
                 qty = min(d.quantity, state.shares)
                 value = qty * price
                 fee, tax = _fee(value, commission_pct), fees.tax("sell", value, starts[i], market)
-                basis = cost_basis * qty // state.shares
-                cost_basis -= basis
+                sale = basis.sold(qty, value, fee, tax)  # the one realised P&L (engine.pnl)
+                basis = sale.rest
                 money += value - fee - tax
                 state = apply_fill(state, d, Fill(quantity=qty, price=price))
                 trades.append(Trade(time=times[i], decided_at=decided_at, side="sell", quantity=qty,
                                     price=price, commission=fee, tax=tax, cash_after=money,
                                     signal_before=d.signal_before, signal_after=d.signal_after,
-                                    trigger=d.trigger, reason=d.reason, pnl=value - fee - tax - basis))
+                                    trigger=d.trigger, reason=d.reason, pnl=sale.realized))
         d = decide(params, state, snap)
         decisions.append(d)
         if d.action == "hold":

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
@@ -77,17 +77,22 @@ class SwingParamsError(DomainError, ValueError):
 
 
 class SwingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    stock_code: str
-    unit_amount: int  # KRW per stage
-    short_term: int = 5
-    medium_term: int = 20
-    long_term: int = 60
-    rsi_threshold: float = 30.0
-    adx_threshold: float = 25.0
-    obv_threshold: float = 1000.0
-    account_id: int | None = None  # default: the caller's first account
-    bar_size: str = "1H"
-    stop_loss_pct: float | None = None
+    """A swing's parameters: the request body of ``POST /swing/register`` and the ``params`` of
+    its stored row. The single-field rules are ``msgspec.Meta`` constraints (checked when a body
+    or a row is decoded, and shown in the OpenAPI document); :meth:`validate` checks them again
+    for parameters built in code, and the rules that relate two fields."""
+
+    stock_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="6 digits")]
+    unit_amount: Annotated[int, msgspec.Meta(gt=0, description="KRW per stage")]
+    short_term: Annotated[int, msgspec.Meta(ge=1)] = 5
+    medium_term: Annotated[int, msgspec.Meta(ge=2, description="greater than short_term")] = 20
+    long_term: Annotated[int, msgspec.Meta(ge=3, le=240, description="greater than medium_term")] = 60
+    rsi_threshold: Annotated[float, msgspec.Meta(gt=0, lt=50)] = 30.0
+    adx_threshold: Annotated[float, msgspec.Meta(ge=0, le=100)] = 25.0
+    obv_threshold: Annotated[float, msgspec.Meta(ge=0)] = 1000.0
+    account_id: Annotated[int, msgspec.Meta(gt=0)] | None = None  # default: the caller's first account
+    bar_size: Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(BAR_SIZES)})$")] = "1H"
+    stop_loss_pct: Annotated[float, msgspec.Meta(gt=0, lt=100)] | None = None
     repeat: bool = False
 
     @property

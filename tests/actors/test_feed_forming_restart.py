@@ -16,26 +16,14 @@ from actors.market_feed import FORMING_SAVE_S, GetBars, LoadHistory, MarketFeed
 from engine.market.bars import BarAggregator
 from engine.market.krx import BAR_SIZES
 from engine.market.messages import Bar, Tick
-from engine.runtime import ActorSystem, ManualClock, Supervisor
+from engine.runtime import ActorSystem, ManualClock
+from tests.actors.helpers import ClockSource, Sink
 
 pytestmark = pytest.mark.timeout(30)
 
 T0 = 1_749_776_400_000  # 2025-06-13 10:00 KST
 RESTART = T0 + 2 * 60_000 + 30_000  # 10:02:30, inside a minute
 END = T0 + 5 * 60_000 + 20_000
-
-
-class Sink(Supervisor):
-    async def receive(self, msg: Any) -> None:
-        return None
-
-
-class Source:
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-
-    def market_time_ms(self) -> int:
-        return self.clock.now_ms()
 
 
 class Store:
@@ -74,7 +62,7 @@ def _system(clock: ManualClock, store: Store) -> tuple[ActorSystem, Any]:
     writer = system.spawn("/bars", lambda: BarWriter(store.save, interval_s=1.0))
     hub = system.spawn("/feeds", Sink)
     feed = system.spawn("/feeds/005930", lambda: MarketFeed(
-        "005930", Source(clock), hub, writer, store.load, 600, load_stored=store.load))
+        "005930", ClockSource(clock), hub, writer, store.load, 600, load_stored=store.load))
     return system, feed
 
 

@@ -3,27 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.market_feed import GetBars, LoadHistory, MarketFeed
 from engine.market.messages import Bar, Tick
-from engine.runtime import ActorSystem, ManualClock, Supervisor
+from engine.runtime import ActorSystem, ManualClock
+from tests.actors.helpers import ClockSource, Sink
 
 START = 1_749_772_800_000  # 2025-06-13 09:00 KST
 RESTART = START + 3_600_000 + 30 * 60_000  # 10:30
-
-
-class Sink(Supervisor):
-    async def receive(self, msg: Any) -> None:
-        return None
-
-
-class Source:
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-
-    def market_time_ms(self) -> int:
-        return self.clock.now_ms()
 
 
 async def test_the_forming_daily_bar_keeps_the_volume_stored_before_the_restart():
@@ -35,7 +21,7 @@ async def test_the_forming_daily_bar_keeps_the_volume_stored_before_the_restart(
         return stored[-n:] if size == "1Min" else []
 
     hub = system.spawn("/feeds", Sink)
-    feed = system.spawn("/feeds/005930", lambda: MarketFeed("005930", Source(clock), hub, None, load, 600))
+    feed = system.spawn("/feeds/005930", lambda: MarketFeed("005930", ClockSource(clock), hub, None, load, 600))
     for i in range(10):
         feed.tell(Tick("005930", RESTART + i * 1_000, 70_010 + i, 50, 0, 0, 0, 0))
     before = await feed.ask(GetBars("1D", 1), 1)

@@ -145,7 +145,8 @@ async def test_a_restarted_session_hub_still_reaches_every_session_of_a_user(wor
 
 async def test_a_restarted_swing_hub_adopts_the_running_swings_and_keeps_checking_them(world, clock):
     system = world.system
-    live = [SimpleNamespace(id=1, params={"bar_size": "1Min"}), SimpleNamespace(id=2, params={"bar_size": "1Min"})]
+    live = [SimpleNamespace(id=1, params=SimpleNamespace(bar_size="1Min")),
+            SimpleNamespace(id=2, params=SimpleNamespace(bar_size="1Min"))]
 
     async def load_live():
         return live

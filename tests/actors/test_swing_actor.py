@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import msgspec
 
 from actors.account_messages import OrderResult
 from actors.market_feed import UpstreamStatus
@@ -15,46 +14,13 @@ from actors.swing import CheckSignal, GetSwing, OrderOutcome, SwingActor
 from actors.swing_orders import outcome_of
 from engine.market.messages import Bar
 from engine.runtime import ActorSystem, ManualClock, Supervisor
-from engine.swings import Intent, NewSwingEvent, Swing, SwingUpdate
+from engine.strategy.swing import SwingParams
+from engine.swings import Intent, Swing
+from tests.actors.helpers import FakeStore, LosingPort, Sink
 
 
-class FakeStore:
-    def __init__(self, row: Swing) -> None:
-        self.row = row
-        self.events: list[NewSwingEvent] = []
-
-    async def load(self, swing_id: int) -> Swing:
-        return self.row
-
-    async def save(self, swing_id: int, state: SwingUpdate, events: list[NewSwingEvent]) -> None:
-        self.row = msgspec.structs.replace(self.row, **msgspec.structs.asdict(state))
-        self.events.extend(events)
-
-    async def event(self, swing_id: int, event: NewSwingEvent) -> None:
-        self.events.append(event)
-
-
-class LosingPort:
-    """Records every order; answers nothing (the replies are lost)."""
-
-    def __init__(self) -> None:
-        self.placed: list[dict[str, Any]] = []
-        self.cancelled: list[dict[str, Any]] = []
-
-    def place(self, **order: Any) -> None:
-        self.placed.append(order)
-
-    def cancel_open(self, **which: Any) -> None:
-        self.cancelled.append(which)
-
-
-class FeedsSink(Supervisor):
-    async def receive(self, msg: Any) -> None:
-        return None
-
-
-PARAMS = {"stock_code": "005930", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
-          "medium_term": 2, "long_term": 3, "rsi_threshold": 1.0, "adx_threshold": 0.0, "obv_threshold": 0.0}
+PARAMS = SwingParams(stock_code="005930", unit_amount=1_000_000, bar_size="1Min", short_term=1, medium_term=2,
+                     long_term=3, rsi_threshold=1.0, adx_threshold=0.0, obv_threshold=0.0)
 
 
 def row(**kw: Any) -> Swing:
@@ -72,7 +38,7 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     clock = ManualClock()
     system = ActorSystem(clock=clock)
     store, port = FakeStore(row()), LosingPort()
-    feeds = system.spawn("/feeds", FeedsSink)
+    feeds = system.spawn("/feeds", Sink)
 
     async def no_history(code: str, size: str, n: int) -> list[Bar]:
         return []
@@ -81,7 +47,7 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
     ref = system.spawn("/swings/7", lambda: SwingActor(
         7, store, port, feeds, no_history, outcome_of))
     view = await ref.ask(GetSwing(), 1)
-    assert view["pending_order"] == "swing-7-1" and len(port.placed) == 1  # reconciled on start
+    assert view.pending_order == "swing-7-1" and len(port.placed) == 1  # reconciled on start
     now = clock.now_ms()
     ref.tell(Bar("005930", "1Min", now - 120_000, 100_000, 100_100, 99_900, 100_000, 10))
     ref.tell(CheckSignal(now))
@@ -93,7 +59,7 @@ async def test_a_lost_answer_is_asked_for_again_and_the_fill_moves_the_signal():
                          average_price=100_000))
     view = await ref.ask(GetSwing(), 1)
     assert system.cell_info("/swings/7")["restarts"] == 0
-    assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 10
+    assert view.pending_order is None and view.signal_state == 1 and view.shares == 10
     assert store.row.intent_order_id is None and store.row.signal_state == 1
     assert [(e.kind, e.signal_before, e.signal_after, e.order_id) for e in store.events] == [
         ("resumed", 0, 0, "swing-7-1"), ("check", 0, 0, None), ("fill", 0, 1, "swing-7-1")]
@@ -106,7 +72,7 @@ async def test_every_swing_decision_leaves_one_info_line(caplog):
     clock = ManualClock()
     system = ActorSystem(clock=clock)
     store, port = FakeStore(row(intent_order_id=None, intent=None)), LosingPort()
-    feeds = system.spawn("/feeds", FeedsSink)
+    feeds = system.spawn("/feeds", Sink)
 
     async def no_history(code: str, size: str, n: int) -> list[Bar]:
         return []
@@ -119,7 +85,7 @@ async def test_every_swing_decision_leaves_one_info_line(caplog):
     now = clock.now_ms()
     ref.tell(Bar("005930", "1Min", now - 120_000, 100_000, 100_100, 99_900, 100_000, 10))
     ref.tell(CheckSignal(now))
-    await ref.ask(GetSwing(), 1)
+    await system.idle()  # the check reads the books off the mailbox, then decides
     lines = [r.getMessage() for r in caplog.records if r.name == "actors.swing" and r.levelno == logging.INFO]
     assert len(lines) == 1 and lines[0].startswith("swing 7: 005930 hold (SIGNAL 0 -> 0): "), lines
     await system.shutdown(1)

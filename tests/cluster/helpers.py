@@ -1,5 +1,6 @@
-"""Helpers of the cluster tests (test modules import from here, never from conftest): the NATS
-server's address, dropping a test's buckets, one node's settings."""
+"""Helpers for the cluster tests (the fixtures stay in ``conftest``; test modules import from here,
+never from conftest or one another): the NATS server's address, dropping a run's buckets, and the
+settings of one node."""
 
 from __future__ import annotations
 
@@ -9,20 +10,15 @@ NATS_URL = os.environ.get("AUTOTRADER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 async def drop_buckets(prefix: str) -> None:
-    import nats
-    from nats.js.errors import NotFoundError
+    """Delete the lease and node buckets of the cluster ``prefix`` (absent ones are fine): what the
+    cluster load test does after its run."""
+    from benchmarks.loadtest.cluster import _drop_buckets
 
-    nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
-    for name in (f"{prefix}_leases", f"{prefix}_nodes"):
-        try:
-            await js.delete_key_value(name)
-        except NotFoundError:
-            pass
-    await nc.close()
+    await _drop_buckets(NATS_URL, prefix)
 
 
-def node_settings(url: str, tmp_path, prefix: str, node_id: str, **extra):
+def node_settings(url: str, tmp_path, prefix: str, node_id: str, **extra):  # type: ignore[no-untyped-def]
+    """The settings of node ``node_id`` of cluster ``prefix`` on the database ``url`` (3 s lease TTL)."""
     from engine.settings import Settings
     from tests.helpers import TEST_DATA_KEY
 

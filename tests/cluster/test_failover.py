@@ -20,7 +20,7 @@ import pytest
 
 from tests.cluster.helpers import NATS_URL, drop_buckets
 from tests.helpers import TEST_DATA_KEY
-from tests.integration.helpers import server_env, start_server
+from tests.integration.helpers import seed_paper_account, seed_swing_mid_buy, server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -157,44 +157,25 @@ async def test_a_rolling_restart_loses_nothing_and_nobody_logs_in_again(tmp_path
         await drop_buckets(prefix)
 
 
-async def _seed_account(settings, email: str) -> int:
-    from storage import AccountRepo, Crypto, PasswordHasher, UserRepo, create_engine, create_session_factory
+async def _seed_account(settings, email: str) -> tuple[int, int]:
+    from storage import create_engine, create_session_factory
 
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine).begin() as session:
-            user = await UserRepo(session).create(email, await PasswordHasher(4).hash("s3cret-pass"))
-            account = await AccountRepo(session, Crypto.from_settings(settings)).create(
-                user.id, broker="paper", account_number="50123456-03", app_key="k-3", app_secret="s-3",
-                paper_initial_cash=100_000_000)
-            return account.id
+            return await seed_paper_account(session, settings, email, "50123456-03")
     finally:
         await engine.dispose()
 
 
-async def _seed_swing_mid_transition(settings, account_id: int) -> int:
+async def _seed_swing_mid_transition(settings, user_id: int, account_id: int) -> int:
     """A swing whose first-stage buy was decided (intent written), as a SIGKILL leaves it."""
-    import msgspec
-    from sqlalchemy import text
-
-    from engine.swings import Intent
-    from storage import SwingRepo, create_engine, create_session_factory
-    from tests.integration.helpers import SWING_PARAMS as PARAMS
+    from storage import create_engine, create_session_factory
 
     engine = create_engine(settings)
     try:
         async with create_session_factory(engine).begin() as session:
-            repo = SwingRepo(session)
-            user_id = (await session.execute(text("SELECT user_id FROM accounts WHERE id = :a"),
-                                             {"a": account_id})).scalar()
-            swing = await repo.create(user_id=user_id, account_id=account_id, stock_code="005930",
-                                      params={**PARAMS, "account_id": account_id}, status="active")
-            await repo.save(swing.id, msgspec.structs.replace(
-                swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
-                    status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
-                    signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded", bar_start_ms=0,
-                    indicators={})))
-            return swing.id
+            return await seed_swing_mid_buy(session, user_id, account_id)
     finally:
         await engine.dispose()
 
@@ -210,7 +191,7 @@ async def test_sigkill_the_owner_mid_swing_the_swing_continues_elsewhere(tmp_pat
     settings = Settings(data_dir=str(tmp_path / "seed"), database_url=mariadb_url, jwt_secret="k" * 40,
                         data_keys=TEST_DATA_KEY, hash_key="cluster-hash")
     email = "swing-fail@example.com"
-    account_id = await _seed_account(settings, email)
+    user_id, account_id = await _seed_account(settings, email)
     key = f"account.{account_id}"
     doomed = next(n for n in (f"a{i}" for i in range(100)) if rendezvous(key, [n, "b", "c"]) == n)
 
@@ -225,7 +206,7 @@ async def test_sigkill_the_owner_mid_swing_the_swing_continues_elsewhere(tmp_pat
     a = await start_server(env(doomed), kill_at="fill")
     try:
         watch = asyncio.ensure_future(taken_over(prefix, key, dead=doomed))
-        swing_id = await _seed_swing_mid_transition(settings, account_id)  # the sweep gives it to `doomed`
+        swing_id = await _seed_swing_mid_transition(settings, user_id, account_id)  # the sweep gives it to `doomed`
         assert await asyncio.wait_for(a.proc.wait(), 30) == -9  # killed after the broker filled the swing's order
         killed = time.monotonic()
         new_owner, at = await asyncio.wait_for(watch, 15)

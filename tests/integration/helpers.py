@@ -1,5 +1,6 @@
 """Helpers of the integration tests: run the real `autotrader` processes on 127.0.0.1 and talk to
-them over sockets. Test modules import from here (never from conftest or each other)."""
+them over sockets, and seed their database as a crash leaves it. Test modules import from here (never
+from conftest or each other)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ async def start_server(env: dict[str, str], kill_at: str | None = None) -> Proc:
 SWING_PARAMS = {"stock_code": "005930", "unit_amount": 1_000_000, "bar_size": "1Min", "short_term": 1,
           "medium_term": 3, "long_term": 5, "rsi_threshold": 1.0, "adx_threshold": 0.0, "obv_threshold": 0.0,
           "repeat": False, "stop_loss_pct": None}
+
+
+async def seed_paper_account(session, settings, email: str, number: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """A user ``email`` (password ``s3cret-pass``) with a paper account of 100,000,000 KRW: (user id, account id)."""
+    from storage import AccountRepo, Crypto, PasswordHasher, UserRepo
+
+    user = await UserRepo(session).create(email, await PasswordHasher(4).hash("s3cret-pass"))
+    account = await AccountRepo(session, Crypto.from_settings(settings)).create(
+        user.id, broker="paper", account_number=number, app_key=f"k-{number[-1]}", app_secret=f"s-{number[-1]}",
+        paper_initial_cash=100_000_000)
+    return user.id, account.id
+
+
+async def seed_swing_mid_buy(session, user_id: int, account_id: int) -> int:  # type: ignore[no-untyped-def]
+    """A swing of ``SWING_PARAMS`` whose first-stage buy (7 shares at 100,000) was decided and written as its
+    intent, the order not yet answered: what a SIGKILL mid-transition leaves. Returns its id."""
+    import msgspec
+
+    from engine.strategy.swing import SwingParams
+    from engine.swings import Intent
+    from storage import SwingRepo
+
+    repo = SwingRepo(session)
+    swing = await repo.create(user_id=user_id, account_id=account_id, stock_code="005930",
+                              params=SwingParams(**SWING_PARAMS, account_id=account_id), status="active")
+    await repo.save(swing.id, msgspec.structs.replace(
+        swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
+            status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
+            signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded", bar_start_ms=0,
+            indicators={})))
+    return swing.id

@@ -24,9 +24,11 @@ def rss_kb(pid: int) -> int:
 
 
 async def test_a_thousand_clients_at_once(tmp_path):
-    # one user holds them all: its per-user socket limit is lifted for this test
+    # one user holds them all: its per-user socket, subscription and message limits are lifted for this test
     server = await start_server(server_env(tmp_path, ws_auth_timeout_s="60",
-                                           ws_max_connections_per_user=str(CLIENTS + 10)))
+                                           ws_max_connections_per_user=str(CLIENTS + 10),
+                                           ws_max_subscriptions_per_user=str(CLIENTS + 10),
+                                           ws_user_rate_burst=str(CLIENTS * 2 + 10)))
     try:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:

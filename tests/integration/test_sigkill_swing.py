@@ -8,29 +8,15 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from engine.settings import Settings
-from engine.swings import Intent
-from storage import (
-    AccountRepo,
-    Crypto,
-    PasswordHasher,
-    SwingRepo,
-    UserRepo,
-    create_engine,
-    create_session_factory,
-    ensure_keys,
-    upgrade,
-)
+from storage import create_engine, create_session_factory, ensure_keys, upgrade
 from storage.models import PaperOrderRow
-from tests.integration.helpers import SWING_PARAMS, server_env, start_server
+from tests.integration.helpers import seed_paper_account, seed_swing_mid_buy, server_env, start_server
 
 pytestmark = pytest.mark.timeout(180)
-
-
 
 
 async def seed(settings: Settings, email: str) -> int:
@@ -40,19 +26,8 @@ async def seed(settings: Settings, email: str) -> int:
     await upgrade(engine)
     try:
         async with create_session_factory(engine).begin() as session:
-            user = await UserRepo(session).create(email, await PasswordHasher(4).hash("s3cret-pass"))
-            account = await AccountRepo(session, Crypto.from_settings(settings)).create(
-                user.id, broker="paper", account_number="50123456-01", app_key="k-1", app_secret="s-1",
-                paper_initial_cash=100_000_000)
-            swing = await SwingRepo(session).create(
-                user_id=user.id, account_id=account.id, stock_code="005930",
-                params={**SWING_PARAMS, "account_id": account.id}, status="active")
-            await SwingRepo(session).save(swing.id, msgspec.structs.replace(
-                swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(
-                    status="active", action="buy", quantity_rule="unit_amount", quantity=7, price=100_000,
-                    signal_before=0, signal_after=1, trigger="first_stage_buy", reason="seeded", bar_start_ms=0,
-                    indicators={})))
-            return swing.id
+            user_id, account_id = await seed_paper_account(session, settings, email, "50123456-01")
+            return await seed_swing_mid_buy(session, user_id, account_id)
     finally:
         await engine.dispose()
 

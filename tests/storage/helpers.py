@@ -12,6 +12,7 @@ class Board:
 
     def __init__(self, clock):
         self.clock, self.latest_q, self.waiters, self.listeners = clock, {}, [], []
+        self.markets = {}  # code -> KOSDAQ where it is not KOSPI
 
     def watch(self, code): ...
     def unwatch(self, code): ...
@@ -32,6 +33,9 @@ class Board:
     def listen(self, fn):
         self.listeners.append(fn)
         return lambda: None
+
+    def market(self, code):
+        return self.markets.get(code, "KOSPI")
 
     def base_price(self, code):
         return 50_000

@@ -61,10 +61,16 @@ async def test_market_orders_walk_the_book_as_it_stands_and_move_the_ledger(pape
     first, second = walk.fills
     assert (first.quantity, first.price, second.quantity, second.price) == (6, 49_900, 8, 49_800)
     assert first.tax == 6 * 49_900 * 18 // 10_000 == 538 and second.tax == 8 * 49_800 * 18 // 10_000 == 717
-    average = (500_600 + 200_400) // 14  # 50,071
-    assert first.realized_pnl == 299_400 - 44 - 538 - 6 * average
+    # Realised P&L is the cash round trip (engine.pnl): the 14 shares cost 200,030 + 300,645 + 200,430
+    # = 701,105 KRW, commission in; 6 of 14 take 701,105 x 6 // 14 = 300,473, the last 8 the rest, 400,632.
+    basis = 200_030 + 300_645 + 200_400 + 30
+    assert first.realized_pnl == 299_400 - 44 - 538 - basis * 6 // 14 == -1_655
+    assert second.commission == 398_400 * 15 // 100_000 == 59
+    assert second.realized_pnl == 398_400 - 59 - 717 - (basis - basis * 6 // 14) == -3_008
+    # The two sales sum to the round trip's cash exactly: (298,818 + 397,624) - 701,105 = -4,663.
+    assert first.realized_pnl + second.realized_pnl == (299_400 - 44 - 538 + 398_400 - 59 - 717) - basis
     # The account books a paper fill's costs as the ledger made them; a broker that does not say gets None.
-    assert first.costs() == FillCosts(commission=44, tax=538, realized_pnl=299_400 - 44 - 538 - 6 * average)
+    assert first.costs() == FillCosts(commission=44, tax=538, realized_pnl=-1_655)
     assert BrokerFill(broker_order_no="1", code="005930", side="sell", quantity=6, price=49_900,
                       ts_ms=0).costs() is None
     statuses = await broker.orders_today()

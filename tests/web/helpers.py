@@ -60,7 +60,7 @@ async def settle_swing(app, clock, swing_id: int, max_steps: int = 120):
         if ref is None:
             return None
         view = await ref.ask(GetSwing(), 5)
-        if view["pending_order"] is None and view["history_ready"]:
+        if view.pending_order is None and view.history_ready:
             return view
         await clock.advance(1)
     raise AssertionError(f"swing {swing_id} never settled: {view}")

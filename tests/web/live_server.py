@@ -1,4 +1,5 @@
-"""The real app served from a background thread, for synchronous clients (schemathesis)."""
+"""The real app served from a background thread, for synchronous clients (schemathesis, the browser),
+on the wall clock or on a clock the test drives (``call`` reaches the server's loop)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from engine.runtime import Clock
 from engine.settings import Settings
 from web.app import create_app
 
@@ -16,8 +18,9 @@ T = TypeVar("T")
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock  # None: the app's own (the wall clock)
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -53,7 +56,7 @@ class LiveServer:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, clock=self.clock)
         runner = web.AppRunner(self.app)
         try:
             await runner.setup()

@@ -69,6 +69,7 @@ async def test_no_quote_in_time_is_503_naming_it(aiohttp_client, app_settings, e
         async def backfill(self, code, bar_size, n): return []
         def market_time_ms(self): return clock.now_ms()
         def previous_close(self, code): return None
+        def listing(self, code): return "KOSPI"
         def counters(self): return UpstreamCounters()
 
     settings = msgspec.structs.replace(app_settings, paper_quote_timeout_s=2.0)

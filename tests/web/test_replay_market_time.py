@@ -60,7 +60,7 @@ async def replay_client(aiohttp_client, app_settings, engine):
 async def until_history(app, swing_id: int) -> None:
     ref = app[SYSTEM].lookup(paths.swing(swing_id))
     await app[SYSTEM].idle()  # the history load is a piped task: idle waits for it and its message
-    assert (await ref.ask(GetSwing(), 5))["history_ready"], "the swing's history never arrived"
+    assert (await ref.ask(GetSwing(), 5)).history_ready, "the swing's history never arrived"
 
 
 async def test_daily_swing_on_a_replay_trades_exactly_as_the_backtest(replay_client, make_user, session_factory,
@@ -216,7 +216,7 @@ async def test_a_scheduled_order_survives_a_restart_and_is_sent_once(aiohttp_cli
     await asyncio.wait_for(clock.paused.wait(), 60)
     await app[SYSTEM].idle()
     assert app[SYSTEM].lookup(paths.swing(swing_id)) is not None
-    assert (await app[SYSTEM].lookup(paths.swing(swing_id)).ask(GetSwing(), 5))["scheduled_for"] == (
+    assert (await app[SYSTEM].lookup(paths.swing(swing_id)).ask(GetSwing(), 5)).scheduled_for == (
         "2019-01-14T08:30:00+09:00")
     del ref
     assert (await client.post("/admin/replay/resume", headers=admin)).status == 200

@@ -1,5 +1,6 @@
-"""Security headers on every response; Cache-Control: no-store on answers; X-Request-Id limited to a
-safe charset and length (it goes into every log line of the request)."""
+"""Security headers on every response; Cache-Control: no-store on answers, kept-but-revalidated for the
+dashboard's files; X-Request-Id limited to a safe charset and length (it goes into every log line of the
+request)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,27 @@ async def test_an_unsafe_request_id_is_replaced(client, given):
 async def test_a_safe_request_id_is_kept(client, given):
     resp = await client.get("/health", headers={"X-Request-Id": given})
     assert resp.headers["X-Request-Id"] == given
+
+
+@pytest.mark.parametrize("path", ["/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/js/app.js",
+                                  "/static/css/app.css"])
+async def test_the_dashboards_files_are_kept_and_revalidated_by_their_etag(client, path):
+    first = await client.get(path)
+    body = await first.read()
+    assert first.status == 200 and body
+    assert first.headers["Cache-Control"] == "public, no-cache"
+    etag = first.headers["ETag"]
+    again = await client.get(path, headers={"If-None-Match": etag})
+    assert again.status == 304 and await again.read() == b""  # the next visit downloads nothing
+    assert again.headers["Cache-Control"] == "public, no-cache" and again.headers["ETag"] == etag
+    for name, value in HEADERS.items():
+        assert first.headers.get(name) == value
+
+
+async def test_a_missing_static_file_and_every_answer_beside_the_files_stay_no_store(client, make_user):
+    _, headers = await make_user()
+    for resp in (await client.get("/static/js/no-such.js"), await client.get("/static/../web/app.py"),
+                 await client.get("/accounts", headers=headers), await client.get("/openapi.json")):
+        assert resp.headers["Cache-Control"] == "no-store", resp.url
+    page = await client.get("/")
+    assert page.headers["Cache-Control"] == "no-cache" and "ETag" in page.headers  # the page: always revalidated

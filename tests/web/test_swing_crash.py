@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from actors.swing import GetSwing
+from engine.strategy.swing import SwingParams
 from engine.swings import Intent
 from storage import SwingRepo
 from storage.models import PaperOrderRow
@@ -39,8 +40,8 @@ async def run_until_an_order_is_in_flight(client, clock, swing_id):
         await clock.advance_to_ms(now - now % 60_000 + 62_500)  # just past the next check
         await quiesce(app, clock)
         view = await ref.ask(GetSwing(), 5)
-        if view["pending_order"] is not None:
-            return view["pending_order"]
+        if view.pending_order is not None:
+            return view.pending_order
     raise AssertionError("the swing never ordered")
 
 
@@ -64,7 +65,7 @@ async def test_restart_mid_transition_resumes_without_a_duplicate(aiohttp_client
 
     client = await aiohttp_client(create_app(app_settings, clock=clock))
     view = await settle_swing(client.server.app, clock, swing_id)
-    assert view["pending_order"] is None
+    assert view.pending_order is None
     async with session_factory() as session:
         after = await SwingRepo(session).get(swing_id)
         events = await SwingRepo(session).events(swing_id, limit=200)
@@ -95,12 +96,12 @@ async def test_an_intent_that_never_reached_the_account_is_placed_once(aiohttp_c
     async with session_factory.begin() as session:
         repo = SwingRepo(session)
         swing = await repo.create(user_id=user_id, account_id=account_id, stock_code=DEMO["stock_code"],
-                                  params=params, status="active")
+                                  params=SwingParams(**params), status="active")
         await repo.save(swing.id, msgspec.structs.replace(
             swing.state(), order_seq=1, intent_order_id=f"swing-{swing.id}-1", intent=Intent(**intent)))
     client = await aiohttp_client(create_app(app_settings, clock=clock))
     view = await settle_swing(client.server.app, clock, swing.id)
-    assert view["pending_order"] is None and view["signal_state"] == 1 and view["shares"] == 3
+    assert view.pending_order is None and view.signal_state == 1 and view.shares == 3
     orders = (await (await client.get("/stocks/orders", headers=headers)).json())["orders"]
     assert [o["client_order_id"] for o in orders] == [f"swing-{swing.id}-1"]
     assert await broker_orders(session_factory) == 1

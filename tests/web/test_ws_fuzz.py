@@ -39,6 +39,7 @@ messages = st.one_of(
 @pytest.fixture
 def app_settings(db_settings):
     return msgspec.structs.replace(db_settings, ws_rate_per_s=1e6, ws_rate_burst=1_000_000,
+                                   ws_user_rate_per_s=1e6, ws_user_rate_burst=1_000_000,
                                    ws_max_message_bytes=4096)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.market.krx import is_session, price_limits, tick_size
+from engine.market.listing import simulated_market
 
 SESSION_OPEN_MIN = 9 * 60
 SESSION_CLOSE_MIN = 15 * 60 + 30  # the minute bars end at the close, 15:30 KST
@@ -179,8 +180,8 @@ class SimMarket:
         return st
 
     def is_kosdaq(self, code: str) -> bool:
-        """The code's market, fixed per code (about a third of codes are KOSDAQ)."""
-        return sum(map(ord, code)) % 3 == 0
+        """The code's market, fixed per code (:func:`engine.market.listing.simulated_market`)."""
+        return simulated_market(code) == "KOSDAQ"
 
     # -- the walk ---------------------------------------------------------------
 

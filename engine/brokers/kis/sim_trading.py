@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from engine.brokers.kis.sim_orders import BRANCH, OrderError, SimOrder, _int, business_days_after
+from engine.brokers.kis.sim_orders import BRANCH, Fault, OrderError, SimOrder, _int, business_days_after
 from engine.market.krx import price_limits
 
 if TYPE_CHECKING:
@@ -79,7 +79,11 @@ def _missing(fields: tuple[str, ...], values: Any) -> None:
             raise OrderError("OPSQ2000", f"ERROR : INPUT_FIELD_NAME {name}")  # (inferred)
 
 
-async def order_cash(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+async def _order_body(sim: KisSimulator, request: web.Request,
+                      fields: tuple[str, ...]) -> tuple[dict[str, Any], Fault | None] | web.Response:
+    """An order call (place, or amend/cancel): counted, its body checked for ``fields``. Returns the body
+    and the injected fault that strikes once the order is taken (``_after_taken``), or the answer KIS
+    gives instead (a fault before the order, bad JSON, a missing field)."""
     orders = sim.orders
     orders.order_calls += 1
     fault = orders.take_fault()
@@ -92,16 +96,35 @@ async def order_cash(sim: KisSimulator, request: web.Request, tr_id: str) -> web
     try:
         if not isinstance(body, dict):
             raise OrderError("OPSQ2000", "ERROR : INPUT_FIELD_NAME CANO")
-        _missing(ORDER_FIELDS, body)
+        _missing(fields, body)
+    except OrderError as exc:
+        return _error(exc)
+    return body, fault
+
+
+async def _after_taken(sim: KisSimulator, fault: Fault | None) -> web.Response | None:
+    """The injected fault's answer after the order was taken (or its stall); None: answer as KIS does."""
+    if fault is not None and fault.kind == "fail":
+        return _fault_response(fault.status, fault.body)
+    if fault is not None and fault.kind == "stall":
+        await sim.orders.withheld()
+    return None
+
+
+async def order_cash(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    got = await _order_body(sim, request, ORDER_FIELDS)
+    if isinstance(got, web.Response):
+        return got
+    body, fault = got
+    orders = sim.orders
+    try:
         side = "buy" if ("T" + tr_id[1:]) in BUY_TRS else "sell"
         acct = orders.account(body["CANO"], body["ACNT_PRDT_CD"], request.headers.get("appkey", ""))
         order = orders.place(acct, request.headers.get("appkey", ""), side, body)
     except OrderError as exc:
         return _error(exc)
-    if fault is not None and fault.kind == "fail":
-        return _fault_response(fault.status, fault.body)
-    if fault is not None and fault.kind == "stall":
-        await orders.withheld()
+    if (faulted := await _after_taken(sim, fault)) is not None:
+        return faulted
     return _json(
         200,
         {
@@ -293,27 +316,18 @@ RVSECNCL_FIELDS = ("CANO", "ACNT_PRDT_CD", "KRX_FWDG_ORD_ORGNO", "ORGN_ODNO", "O
 
 
 async def order_rvsecncl(sim: KisSimulator, request: web.Request, tr_id: str) -> web.Response:
+    got = await _order_body(sim, request, RVSECNCL_FIELDS)
+    if isinstance(got, web.Response):
+        return got
+    body, fault = got
     orders = sim.orders
-    orders.order_calls += 1
-    fault = orders.take_fault()
-    if fault is not None and fault.kind == "fail" and not fault.place:
-        return _fault_response(fault.status, fault.body)
     try:
-        body = await request.json()
-    except ValueError:
-        return _json(400, {"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "JSON 형식이 아닙니다."})
-    try:
-        if not isinstance(body, dict):
-            raise OrderError("OPSQ2000", "ERROR : INPUT_FIELD_NAME CANO")
-        _missing(RVSECNCL_FIELDS, body)
         acct = orders.account(body["CANO"], body["ACNT_PRDT_CD"], request.headers.get("appkey", ""))
         order = orders.amend(acct, request.headers.get("appkey", ""), body)
     except OrderError as exc:
         return _error(exc)
-    if fault is not None and fault.kind == "fail":
-        return _fault_response(fault.status, fault.body)
-    if fault is not None and fault.kind == "stall":
-        await orders.withheld()
+    if (faulted := await _after_taken(sim, fault)) is not None:
+        return faulted
     done = "취소" if order.is_cancel else "정정"
     return _json(200, {"rt_cd": "0", "msg_cd": "APBK0013", "msg1": f"주문 {done} 완료 되었습니다.",
                        "output": {"KRX_FWDG_ORD_ORGNO": BRANCH, "ODNO": order.odno, "ORD_TMD": order.tmd}})

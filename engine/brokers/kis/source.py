@@ -11,6 +11,11 @@ connection drops and ``live`` once every connection is up and re-subscribed.
 Tokens and throttles come from a :class:`~engine.brokers.kis.keyring.KisKeyring`:
 the app passes its one keyring, so an account using a market-data key shares
 its token and throttle; alone, the source makes (and closes) its own.
+
+A code's market (:meth:`KisMarketData.listing`) is learnt once, with its first
+backfill (REST access is needed then anyway; streaming needs no token), from
+상품기본조회 (search-info, CTPF1604R, ``mket_id_cd``); until then, or when KIS
+cannot say, it is :data:`engine.market.listing.DEFAULT_MARKET`.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import aiohttp
 from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
 from engine.brokers.kis.auth import KisAuth
 from engine.brokers.kis.charts import fetch_bars
-from engine.brokers.kis.errors import BackfillError, KisSubscriptionError
+from engine.brokers.kis.errors import BackfillError, KisError, KisSubscriptionError
 from engine.brokers.kis.frames import VENUES
 from engine.brokers.kis.keyring import KisKeyring
 from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.stream import KisStream, StreamOptions
+from engine.market.listing import DEFAULT_MARKET, from_kis
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
 from engine.settings import Settings, SettingsError
@@ -73,6 +79,7 @@ class KisMarketData:
         self._http: aiohttp.ClientSession | None = None
         self._auths: list[KisAuth] = []
         self._rest: KisRest | None = None
+        self._markets: dict[str, str] = {}  # code -> KOSPI | KOSDAQ, from search-info
         self.streams: list[KisStream] = []
         self._sink: MarketDataSink | None = None
         self._down: set[int] = set()
@@ -85,6 +92,26 @@ class KisMarketData:
 
     def previous_close(self, code: str) -> None:
         return None  # learnt from the first trade (price - change)
+
+    def listing(self, code: str) -> str:
+        return self._markets.get(code, DEFAULT_MARKET)
+
+    async def _learn_listing(self, code: str) -> None:
+        """The code's market from 상품기본조회 (search-info); kept once known, logged when KIS cannot say."""
+        if code in self._markets or self._rest is None:
+            return
+        try:
+            resp = await self._rest.get("/uapi/domestic-stock/v1/quotations/search-info", "CTPF1604R",
+                                        {"PDNO": code, "PRDT_TYPE_CD": "300"})
+        except KisError as exc:
+            log.warning("kis: market of %s unknown (search-info: %s); taken as %s", code, exc, DEFAULT_MARKET)
+            return
+        output = resp.body.get("output")
+        market = from_kis(str(output.get("mket_id_cd", ""))) if isinstance(output, dict) else None
+        if market is None:
+            log.warning("kis: search-info gave no KOSPI/KOSDAQ market for %s; taken as %s", code, DEFAULT_MARKET)
+            return
+        self._markets[code] = market
 
     def counters(self) -> UpstreamCounters:
         streams = self.streams
@@ -171,4 +198,5 @@ class KisMarketData:
         """Closed bars from KIS chart endpoints; raises :class:`BackfillError`."""
         if self._http is None:
             raise BackfillError("the KIS source is not started")
+        await self._learn_listing(code)
         return await fetch_bars(self.rest, self._clock, code, bar_size, n, market=self.market_code)

@@ -10,26 +10,12 @@ from engine.runtime import (
     Actor,
     ActorNotFound,
     ActorState,
-    ActorSystem,
     ChildSpec,
     IllegalTransition,
     MailboxSpec,
-    ManualClock,
 )
 from engine.runtime.lifecycle import TRANSITIONS, Trigger, next_state
 from tests.engine.runtime.helpers import Add, Block, Boom, Counter, Get
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-async def system(clock):
-    system = ActorSystem(clock=clock)
-    yield system
-    await system.shutdown(1)
 
 
 class Tick(msgspec.Struct, frozen=True):

@@ -8,23 +8,10 @@ from engine.runtime import (
     ActorSystem,
     AskTimeout,
     ChildSpec,
-    ManualClock,
     PathTaken,
     Supervisor,
 )
 from tests.engine.runtime.helpers import Add, Block, BlockThenBoom, Boom, Counter, Get, StopSelf
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-async def system(clock):
-    system = ActorSystem(clock=clock)
-    yield system
-    await system.shutdown(1)
 
 
 async def test_crash_restarts_with_exponential_backoff_on_the_clock(system, clock):

@@ -92,3 +92,13 @@ async def test_failures_are_typed(kis):
     with pytest.raises(BackfillError, match="bar size"):
         await source.backfill("005930", "2Min", 5)
     assert await source.backfill("005930", "1Min", 0) == []
+
+
+async def test_a_codes_market_is_learnt_from_search_info_with_its_first_backfill(kis):
+    s, source = kis
+    # the simulator lists 000660 on KOSDAQ (48 x 4 + 54 x 2 = 300, a multiple of 3) and 005930 on KOSPI
+    assert s.sim.market.is_kosdaq("000660") and not s.sim.market.is_kosdaq("005930")
+    assert source.listing("000660") == "KOSPI"  # not known yet: the default
+    await source.backfill("000660", "1D", 5)
+    await source.backfill("005930", "1D", 5)
+    assert (source.listing("000660"), source.listing("005930")) == ("KOSDAQ", "KOSPI")

@@ -19,8 +19,8 @@ from engine.market.krx import price_limits
 from tests.engine.brokers.kis.helpers import running_simulator
 
 pykis = pytest.importorskip("pykis")
-import pykis.client.websocket  # noqa: E402
-import pykis.kis  # noqa: E402
+pykis_kis = pytest.importorskip("pykis.kis")
+pykis_websocket = pytest.importorskip("pykis.client.websocket")
 
 pytestmark = pytest.mark.timeout(90)
 KEY, SECRET = "P" + "k" * 35, "s" * 180  # python-kis checks KIS's lengths (36 / 180)
@@ -31,8 +31,8 @@ ACCOUNT, HTS_ID = "5012345601", "htsuser1"
 async def kis(monkeypatch):
     config = SimulatorConfig(rest_rate_per_s=1000, rate=20.0, apps=((KEY, SECRET),))
     async with running_simulator(config) as s:
-        monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", s.url)
-        monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", s.url.replace("http://", "ws://"))
+        monkeypatch.setattr(pykis_kis, "REAL_DOMAIN", s.url)
+        monkeypatch.setattr(pykis_websocket, "WEBSOCKET_REAL_DOMAIN", s.url.replace("http://", "ws://"))
         s.sim.orders.open_account(ACCOUNT, cash=50_000_000, app_key=KEY, hts_id=HTS_ID,
                                   holdings={f"{100 + i:06d}": (i + 1, 10_000) for i in range(55)})
         client = await asyncio.to_thread(pykis.PyKis, id=HTS_ID, account="50123456-01", appkey=KEY,

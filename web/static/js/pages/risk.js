@@ -17,8 +17,11 @@ export function mount(view) {
   async function paint() {
     const r = await get(`/accounts/${accountId}/risk`);
     const reason = h("input", { id: "halt-reason", placeholder: t("risk.reason") });
-    const state = h(`p.risk-state.${r.halted ? "halted" : "active"}`, { id: "risk-state", role: "status" },
-      r.halted ? `■ ${t("risk.halted")}${r.halted_reason ? ` — ${r.halted_reason}` : ""}` : `▶ ${t("risk.active")}`);
+    const state = h(`p.risk-state.${r.halted ? "halted" : "active"}`,
+      { id: "risk-state", role: "status", "data-halted-by": r.halted_by || "" },
+      r.halted ? `■ ${t("risk.halted")}${r.halted_by ? ` (${t(`risk.by_${r.halted_by}`)})` : ""}`
+        + `${r.halted_reason ? ` — ${r.halted_reason}` : ""}` : `▶ ${t("risk.active")}`);
+    const note = r.halted && r.halted_by === "admin" ? h("p.muted", { id: "admin-halt-note" }, t("risk.admin_halt")) : null;
     const toggle = r.halted
       ? h("button.big", { type: "button", id: "resume", on: { click: () => act("resume") } }, t("risk.resume"))
       : h("button.big.danger", { type: "button", id: "halt", on: { click: () => act("halt", reason.value) } }, t("risk.halt"));
@@ -37,7 +40,7 @@ export function mount(view) {
     });
     clear(root, h("section.panel.narrow", h("h2", t("risk.title")),
       accountPicker(accounts, accountId, (id) => { accountId = id; paint(); }),
-      state, h("div.row", r.halted ? null : reason, toggle), form));
+      state, note, h("div.row", r.halted ? null : reason, toggle), form));
   }
 
   async function act(what, reason) {
