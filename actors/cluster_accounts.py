@@ -27,8 +27,10 @@ or open orders) and takes those nobody held at its last two sweeps that are
 placed on it: that is failover, within the lease TTL plus two heartbeats (a
 third of the TTL each) of a node's death. The sweep reads the lease keys from
 the KV; the database (which accounts must run) only when that picture changes:
-at the first sweep, when the live nodes change, when a lease disappears, and
-while orphans wait for their second sighting.
+at the first sweep, when the live nodes change, when a lease disappears, while
+orphans wait for their second sighting, and, as a safety net for a write no
+node announced (a swing left live by an earlier life of the cluster, an
+operator's fix), once every ``reread_s`` (three lease TTLs).
 
 A clean stop (:meth:`AccountOwnership.hand_over`) leaves the registry, lets the
 calls it is answering finish, stops each account's actor and swings, releases
@@ -125,6 +127,8 @@ class AccountOwnership:
         self.waited = 0  # requests that found the owner moving and waited for the next one
         self.needed_reads = 0  # database reads of the accounts that must run (only when the picture changes)
         self._needed: set[int] | None = None
+        self._needed_at = 0.0
+        self.reread_s = 3 * node.ttl_s
         self._seen_live: set[str] = set()
         self._seen_held: set[str] = set()
         self._placed: dict[str, int] = {}  # accounts sent to each node since the registry was last read
@@ -245,8 +249,10 @@ class AccountOwnership:
     async def _must_run(self, live: set[str], held: set[str]) -> set[int]:
         """The accounts that must run somewhere, from the database only when the picture changed."""
         changed = live != self._seen_live or bool(self._seen_held - held)  # a node came or went, a lease vanished
-        if self._needed is None or changed or self._orphans:
+        stale = time.monotonic() - self._needed_at >= self.reread_s
+        if self._needed is None or changed or self._orphans or stale:
             self._needed = await self.needed()
+            self._needed_at = time.monotonic()
             self.needed_reads += 1
         self._seen_live, self._seen_held = live, held
         return self._needed

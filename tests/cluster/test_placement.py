@@ -25,6 +25,7 @@ class _Registry:
 
     def __init__(self, loads: dict[str, int]) -> None:
         self.node_id = "a"
+        self.ttl_s = 3.0
         self.registry = loads
         self.peers_read = 0
         self.leases = SimpleNamespace(on_lost=None, held={})
@@ -117,6 +118,7 @@ async def test_the_sweep_reads_the_database_only_when_the_picture_changes(
     try:
         await _fresh(a)
         accounts = a.app[CLUSTER].accounts
+        accounts.reread_s = 3600.0  # the safety-net re-read (every three TTLs) is not what this test is about
         headers = await _user(a, "sweep@example.com")
         account_id = await register(a, headers, PAPER)
         assert (await a.get("/accounts/balance", headers=headers)).status == 200  # a owns it now
