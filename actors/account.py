@@ -122,7 +122,8 @@ class AccountActor(Actor):
                                  quote_timeout_s=deps.settings.paper_quote_timeout_s,
                                  on_cross=lambda: self._tell_self(QuotesCrossed(self.account_id)),
                                  market_now=deps.market_now,
-                                 next_print=deps.settings.market_data == "replay")
+                                 next_print=deps.settings.market_data == "replay",
+                                 auctions=not deps.settings.market_hours_ignored)
             await broker.start()
             self.broker = self.book = broker
         else:
@@ -444,7 +445,9 @@ class AccountActor(Actor):
         balance = await self._balance_now()
         holding = next((h for h in balance.holdings if h.code == msg.code), None)
         quote = deps.board.latest(msg.code)
-        if quote is None and msg.price is None and auction_at(now) is None:  # the pre-open has no book yet
+        # the pre-open has no book yet; the around-the-clock demo market has no auctions (and never builds
+        # the KRX calendar: seconds of CPU on the loop, which stalled a cluster node past its leases)
+        if quote is None and msg.price is None and (deps.settings.market_hours_ignored or auction_at(now) is None):
             quote = await deps.board.quote_after(msg.code, 0, deps.settings.paper_quote_timeout_s)
         levels = () if quote is None else (quote.asks if msg.side == "buy" else quote.bids)
         reference = levels[0] if levels else (deps.board.base_price(msg.code) if msg.price is None else 0)

@@ -11,13 +11,31 @@ Losing it (a renewal failed, or the lease's time ran out locally) stops the
 actor and the swings at once; the journal refuses any write still in flight
 (:mod:`storage.fences`). A request on any node (:meth:`AccountOwnership.ask`)
 goes to the local actor when this node owns the account, else to the owner
-over NATS request/reply with the same timeout; an account nobody owns is taken
-by the node the rendezvous hash of its id names among the live nodes.
+over NATS request/reply with the same timeout. An account nobody owns goes to
+the least-loaded live node (fewest owned accounts in the registry; among equals
+the rendezvous hash of its id). Accounts never move for balance alone, so
+nothing thrashes: only a new account, or one whose owner died or left, is placed.
+
+A request finds the owner *moving* when its lease was just lost, released or
+not yet taken, or when the owner is handing it over: it waits (a short
+back-off) and asks again until its own deadline, then is served by whichever
+node owns the account by then; only when no owner appears in time does it fail
+(503, nothing was written anywhere).
 
 On every heartbeat each node sweeps the accounts that must run (live swings
-or open orders) and takes those nobody held at its last two sweeps that hash
-to it: that is failover, within the lease TTL plus two heartbeats (a third of
-the TTL each) of a node's death.
+or open orders) and takes those nobody held at its last two sweeps that are
+placed on it: that is failover, within the lease TTL plus two heartbeats (a
+third of the TTL each) of a node's death. The sweep reads the lease keys from
+the KV; the database (which accounts must run) only when that picture changes:
+at the first sweep, when the live nodes change, when a lease disappears, while
+orphans wait for their second sighting, and, as a safety net for a write no
+node announced (a swing left live by an earlier life of the cluster, an
+operator's fix), once every ``reread_s`` (three lease TTLs).
+
+A clean stop (:meth:`AccountOwnership.hand_over`) leaves the registry, lets the
+calls it is answering finish, stops each account's actor and swings, releases
+its lease and has the least-loaded other node take it at once: a rolling restart
+never waits for a TTL, and a request meanwhile waits for the new owner.
 """
 
 from __future__ import annotations
@@ -38,7 +56,7 @@ from actors.swing import StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
 from actors.wire import OrderEventKind, OrderView
 from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
-from engine.cluster.node import ClusterNode, rendezvous
+from engine.cluster.node import ClusterNode, least_loaded
 from engine.cluster.subjects import Subjects
 from engine.runtime import ActorRef, ActorStopped, ActorSystem, MailboxFull
 
@@ -105,6 +123,16 @@ class AccountOwnership:
         self.events_in = 0
         self.events_out = 0
         self.handlers: dict[type, Callable[[Any, float], Awaitable[Any]]] = {}  # other calls this node answers
+        self.closing = False  # handing over: nothing is taken or served here any more
+        self.waited = 0  # requests that found the owner moving and waited for the next one
+        self.needed_reads = 0  # database reads of the accounts that must run (only when the picture changes)
+        self._needed: set[int] | None = None
+        self._needed_at = 0.0
+        self.reread_s = 3 * node.ttl_s
+        self._seen_live: set[str] = set()
+        self._seen_held: set[str] = set()
+        self._placed: dict[str, int] = {}  # accounts sent to each node since the registry was last read
+        self._placed_at = -1
         node.leases.on_lost = self._lost
 
     # -- the Fence the journal checks --------------------------------------------------------
@@ -132,6 +160,8 @@ class AccountOwnership:
         """Own the account here if nobody does; True if this node owns it now."""
         if self.token(account_id) is not None:
             return True
+        if self.closing:
+            return False
         pending = self._taking.get(account_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -193,73 +223,117 @@ class AccountOwnership:
             ref.stop()
 
     async def sweep(self) -> None:
-        """Take the accounts that must run, that nobody holds, and that hash to this node."""
+        """Take the accounts that must run, that nobody holds, and that are placed on this node."""
         for key in [k for k in self.node.leases.held if k.startswith(ACCOUNT_PREFIX)]:
             if self.node.leases.valid(key) is None:  # its time passed without a renewal
                 self.node.leases.held.pop(key, None)
                 self._lost(key)
         live = self.node.live_nodes()
-        if self.node_id not in live:
+        if self.closing or self.node_id not in live:
             return
-        held = {h.key for h in await self.node.leases.holders(ACCOUNT_PREFIX)}
-        orphans = {a for a in await self.needed() if Subjects.account_key(a) not in held}
+        held = await self.node.leases.keys(ACCOUNT_PREFIX)
+        needed = await self._must_run(set(live), held)
+        orphans = {a for a in needed if Subjects.account_key(a) not in held}
         # an orphan is taken on its second sighting: by then every node's view of the live nodes
-        # is one heartbeat fresher, so they agree on where it hashes (a new node is counted)
+        # is one heartbeat fresher, so they agree on where it goes (a new node is counted)
+        loads = self.node.loads()
         for account_id in sorted(orphans & self._orphans):
-            if rendezvous(Subjects.account_key(account_id), live) == self.node_id:
+            target = least_loaded(Subjects.account_key(account_id), loads)
+            if target is None:
+                break
+            loads[target] += 1  # a dead node's accounts spread over the others, the same way on every node
+            if target == self.node_id:
                 await self.take(account_id)
         self._orphans = orphans
 
+    async def _must_run(self, live: set[str], held: set[str]) -> set[int]:
+        """The accounts that must run somewhere, from the database only when the picture changed."""
+        changed = live != self._seen_live or bool(self._seen_held - held)  # a node came or went, a lease vanished
+        stale = time.monotonic() - self._needed_at >= self.reread_s
+        if self._needed is None or changed or self._orphans or stale:
+            self._needed = await self.needed()
+            self._needed_at = time.monotonic()
+            self.needed_reads += 1
+        self._seen_live, self._seen_held = live, held
+        return self._needed
+
     def place(self, account_id: int) -> str:
-        """The node an unowned account goes to: the rendezvous hash of its id over the live nodes."""
-        return rendezvous(Subjects.account_key(account_id), self.node.live_nodes()) or self.node_id
+        """The node an unowned account goes to: the least-loaded live node (see :func:`least_loaded`),
+        counting the accounts this node sent there since it last read the registry."""
+        if self._placed_at != self.node.peers_read:
+            self._placed, self._placed_at = {}, self.node.peers_read
+        loads = self.node.loads()
+        for node_id, n in self._placed.items():
+            if node_id in loads:
+                loads[node_id] += n
+        target = least_loaded(Subjects.account_key(account_id), loads) or self.node_id
+        self._placed[target] = self._placed.get(target, 0) + 1
+        return target
 
     # -- requests -----------------------------------------------------------------------------
     async def ask(self, account_id: int, msg: Any, timeout: float, *, wait_for_room: bool = True) -> Any:
         """``msg`` answered by the account's actor wherever it runs, within ``timeout`` (a PlaceOrder: an
-        :class:`OrderTicket`, here or from the owner's answer)."""
+        :class:`OrderTicket`, here or from the owner's answer). While the owner is moving (a handover, a
+        lease lost or lapsing) it waits for the next owner, up to ``timeout``; then OwnerUnavailable."""
         if isinstance(msg, PlaceOrder) and msg.reply_to is not None:
             msg = msgspec.structs.replace(msg, reply_to=None)  # a ref never crosses the wire
+        key = Subjects.account_key(account_id)
         deadline = time.monotonic() + timeout
-        for _ in range(5):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+        pause = _Pause(deadline)
+        why = "nobody owns it"
+        while pause.left() > 0:
+            left = pause.left()
             if self.token(account_id) is not None:
                 try:
                     return await self._local(account_id, msg, left, wait_for_room)
-                except FencedOut:  # another node took it (a rolling restart): nothing was written here
+                except FencedOut as exc:  # another node took it: nothing was written here
+                    why = str(exc)
                     await self.node.leases.renew_all()  # finds the lease lost and drops it
+                    if self.token(account_id) is not None:  # not yet known here: let the renewals tell
+                        await pause.wait(self)
                     continue
-            holder = await self.node.leases.holder(Subjects.account_key(account_id))
+            holder = await self.node.leases.holder(key)
             if holder is None:
-                target = self.place(account_id)
-                if target == self.node_id:
-                    await self.take(account_id)
-                    continue
-                try:
-                    await self.node.call(target, OwnAccount(account_id), min(left, self.node.ttl_s))
-                except (NodeUnreachable, TimeoutError):
-                    await self.take(account_id)  # the hashed node is gone: take it here
+                if not await self._get_owned(account_id, left):
+                    await pause.wait(self)
                 continue
-            if holder.node == self.node_id:  # ours in the bucket but not trusted locally: renew first
+            if holder.node == self.node_id:  # ours in the bucket but not trusted here (an earlier life, a stall)
                 await self.node.leases.renew_all()
+                if self.token(account_id) is None:
+                    why = f"its lease (held by an earlier {self.node_id}) lapses within {self.node.ttl_s:g} s"
+                    await pause.wait(self)
                 continue
             try:
-                self.forwarded += 1
-                if isinstance(msg, PlaceOrder):
-                    loop = asyncio.get_running_loop()
-                    wait_s = left if msg.deadline is None else max(0.0, msg.deadline - loop.time())
-                    remote = PlaceRemote(msgspec.structs.replace(msg, deadline=None), wait_s)
-                    result: OrderResult = await self.node.call(holder.node, remote, left, wait_for_room)
-                    return OrderTicket(result)  # its outcome already waited for, there
-                return await self.node.call(holder.node, msg, left, wait_for_room)
-            except (OwnerUnavailable, FencedOut):
-                continue  # it lost the account before our call arrived: nothing was done there
-            except NodeUnreachable:
-                raise OwnerUnavailable(f"account {account_id}'s node {holder.node} does not answer; "
-                                       f"its lease lapses within {self.node.ttl_s:g} s") from None
-        raise TimeoutError(f"account {account_id}: no owner within {timeout:g} s")
+                return await self._forward(holder.node, msg, left, wait_for_room)
+            except (OwnerUnavailable, FencedOut) as exc:  # moving: nothing was done there
+                why = str(exc)
+            except NodeUnreachable:  # it died or left: its lease is released or lapses within the TTL
+                why = f"its node {holder.node} does not answer; its lease lapses within {self.node.ttl_s:g} s"
+            await pause.wait(self)
+        raise OwnerUnavailable(f"account {account_id}: no owner within {timeout:g} s ({why}); nothing was done")
+
+    async def _get_owned(self, account_id: int, left: float) -> bool:
+        """Nobody owns the account: have the node it is placed on take it. True when someone did."""
+        if self.closing:
+            return False  # this node is leaving: the node it hands the account to takes it
+        target = self.place(account_id)
+        if target == self.node_id:
+            return await self.take(account_id)
+        try:
+            await self.node.call(target, OwnAccount(account_id), min(left, self.node.ttl_s))
+            return True
+        except (NodeUnreachable, OwnerUnavailable, TimeoutError):
+            return await self.take(account_id)  # that node is gone or leaving: take it here
+
+    async def _forward(self, node_id: str, msg: Any, left: float, wait_for_room: bool) -> Any:
+        self.forwarded += 1
+        if isinstance(msg, PlaceOrder):
+            loop = asyncio.get_running_loop()
+            wait_s = left if msg.deadline is None else max(0.0, msg.deadline - loop.time())
+            remote = PlaceRemote(msgspec.structs.replace(msg, deadline=None), wait_s)
+            result: OrderResult = await self.node.call(node_id, remote, left, wait_for_room)
+            return OrderTicket(result)  # its outcome already waited for, there
+        return await self.node.call(node_id, msg, left, wait_for_room)
 
     async def _local(self, account_id: int, msg: Any, timeout: float, wait_for_room: bool = True) -> Any:
         assert self.system is not None
@@ -289,14 +363,73 @@ class AccountOwnership:
             return await handler(msg, timeout)
         match msg:
             case OwnAccount():
+                if self.closing:
+                    raise OwnerUnavailable(f"node {self.node_id} is leaving")
                 await self.node.leases.renew_all()  # a lease we still trust but lost is dropped first
                 await self.take(msg.account_id)
                 return self.node_id
             case _:
                 account_id = msg.order.account_id if isinstance(msg, PlaceRemote) else msg.account_id
+                if self.closing:  # handing over: the caller waits for the next owner
+                    raise OwnerUnavailable(f"account {account_id} is being handed over by {self.node_id}")
                 if self.token(account_id) is None:  # moved meanwhile: the caller asks again
                     raise OwnerUnavailable(f"account {account_id} is not owned by {self.node_id}")
                 return await self._local(account_id, msg, timeout, wait_for_room)
+
+    # -- a clean stop ---------------------------------------------------------------------------
+    async def hand_over(self, timeout: float) -> None:
+        """Leave the registry, finish the calls being answered, then for each owned account: stop its
+        actor and swings, release its lease and have the least-loaded other node take it now."""
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        await self.node.withdraw()
+        await self.node.drain_calls(timeout)
+        owned = self.owned()
+        for account_id in owned:
+            await self._release(account_id, max(0.1, end - loop.time()))
+        if not owned:
+            return
+        await self.node.refresh_peers()  # this node is no longer among them
+        loads = self.node.loads()
+        moves = []
+        for account_id in owned:
+            target = least_loaded(Subjects.account_key(account_id), loads)
+            if target is None:
+                log.warning("no other live node: account %d waits for the next node", account_id)
+                continue
+            loads[target] += 1
+            moves.append(self._pass(account_id, target, max(0.1, min(end - loop.time(), self.node.ttl_s))))
+        await asyncio.gather(*moves)
+
+    async def _release(self, account_id: int, timeout: float) -> None:
+        assert self.system is not None
+        for swing_id in self.swings.pop(account_id, set()):
+            await self._stop(paths.swing(swing_id), timeout)
+            try:
+                self.system.ref(paths.SWINGS).tell(SwingEnded(swing_id))
+            except (MailboxFull, ActorStopped):
+                pass
+        await self._stop(paths.account(account_id), timeout)  # its mailbox drains first
+        await self.node.leases.release(Subjects.account_key(account_id))
+        log.info("account %d released by %s", account_id, self.node_id)
+
+    async def _stop(self, path: str, timeout: float) -> None:
+        assert self.system is not None
+        if self.system.lookup(path) is None:
+            return
+        try:
+            await self.system.stop(path, timeout)
+        except TimeoutError:
+            log.warning("%s did not stop within %g s; its lease is released anyway (the journal is the truth)",
+                        path, timeout)
+
+    async def _pass(self, account_id: int, target: str, timeout: float) -> None:
+        try:
+            await self.node.call(target, OwnAccount(account_id), timeout)
+            log.info("account %d handed over to %s", account_id, target)
+        except Exception as exc:  # the sweep or the next request places it
+            log.warning("account %d not handed over to %s: %r", account_id, target, exc)
 
     async def swings_changed(self, account_id: int, timeout: float) -> None:
         """A swing of the account was registered: its owner (taken if need be) starts it."""
@@ -320,7 +453,25 @@ class AccountOwnership:
 
     def view(self) -> dict[str, Any]:
         return {"owned_accounts": self.owned(), "taken": self.taken, "given_up": self.given_up,
-                "forwarded": self.forwarded, "events_in": self.events_in, "events_out": self.events_out}
+                "forwarded": self.forwarded, "waited": self.waited, "needed_reads": self.needed_reads,
+                "events_in": self.events_in, "events_out": self.events_out}
+
+
+class _Pause:
+    """The back-off of a request waiting for an account's next owner: 20 ms doubling to 250 ms,
+    never past the request's deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.delay = 0.02
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    async def wait(self, owner: AccountOwnership) -> None:
+        owner.waited += 1
+        await asyncio.sleep(max(0.0, min(self.delay, self.left())))
+        self.delay = min(self.delay * 2, 0.25)
 
 
 class _EventRelay:

@@ -249,7 +249,7 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        cluster.stop_taking(app)
+        await cluster.hand_over(app)  # cluster mode: accounts to other nodes before the actors stop
         if isinstance(clock, ReplayClock):
             await clock.stop()
         if reconciliation is not None:

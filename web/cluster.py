@@ -155,12 +155,15 @@ async def attach(app: web.Application, system: ActorSystem) -> None:
     await cluster.accounts.sweep()
 
 
-def stop_taking(app: web.Application) -> None:
-    """Shutdown begins: no account is taken any more (the leases are released after the actors stop)."""
+async def hand_over(app: web.Application) -> None:
+    """Shutdown begins (the HTTP requests are done): nothing is taken here any more, and every owned
+    account is handed to another node at once (see ``AccountOwnership.hand_over``); the code leases go
+    when the source stops, the rest when the node leaves."""
     cluster = app.get(CLUSTER)
     if cluster is not None:
         cluster.closing = True
         cluster.node.on_heartbeat.clear()
+        await cluster.accounts.hand_over(app[SETTINGS].shutdown_deadline_s)
 
 
 # -- GET /admin/cluster -----------------------------------------------------------------------

@@ -203,10 +203,12 @@ class PaperBroker:
 
     def __init__(self, account_id: int, ledger: PaperLedger, quotes: QuoteSource, clock: Clock, fees: Fees,
                  *, quote_timeout_s: float, on_cross: Callable[[], None] | None = None,
-                 market_now: Callable[[], int | None] | None = None, next_print: bool = False) -> None:
+                 market_now: Callable[[], int | None] | None = None, next_print: bool = False,
+                 auctions: bool = True) -> None:
         self.account_id = account_id
         self.next_print = next_print  # a replay: market orders fill at the next trade print
         self.market_now = market_now  # market time (a replay's file time); the clock when None
+        self.auctions = auctions  # False on the around-the-clock demo market: no call auctions, no calendar
         self.ledger = ledger
         self.quotes = quotes
         self.clock = clock
@@ -232,7 +234,7 @@ class PaperBroker:
     async def start(self) -> None:
         """Cancel market orders a restart left unfilled; resume resting limit orders."""
         for order in await self.ledger.orders(self.account_id, open_only=True):
-            auction = auction_at(order.accepted_ms) if order.price is None else None
+            auction = auction_at(order.accepted_ms) if order.price is None and self.auctions else None
             if auction is not None and auction >= self._now():  # its auction is still to come
                 self._open[order.order_no] = order
                 self._auction[order.order_no] = auction
@@ -269,7 +271,7 @@ class PaperBroker:
             self._watch(req.code)
         order = await self.ledger.open_order(self.account_id, req, self._now())
         self._open[order.order_no] = order
-        auction = auction_at(order.accepted_ms) if order.price is None else None
+        auction = auction_at(order.accepted_ms) if order.price is None and self.auctions else None
         if auction is not None:
             self._auction[order.order_no] = auction  # filled by the auction's print (fill_resting)
         elif order.price is None:

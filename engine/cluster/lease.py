@@ -168,6 +168,17 @@ class LeaseTable:
         value = _value.decode(entry.value)
         return Holder(key, value.node, value.token or entry.revision, entry.revision)
 
+    async def keys(self, prefix: str = "") -> set[str]:
+        """The keys of every live lease starting with ``prefix`` (one request: no values read)."""
+        from nats.js.errors import NoKeysError
+
+        try:
+            async with nats_errors("list leases"):
+                keys = await self.kv.keys()
+        except NoKeysError:
+            return set()
+        return {key for key in keys if key.startswith(prefix)}
+
     async def holders(self, prefix: str = "") -> list[Holder]:
         """Every live lease (optionally of keys starting with ``prefix``)."""
         from nats.js.errors import NoKeysError

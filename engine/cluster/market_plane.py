@@ -12,6 +12,19 @@ code some feed on this node wants:
 
 Each node aggregates bars from the trades it gets; the holder alone persists a
 code's closed bars and publishes them on ``md.<venue>.bar.<SIZE>.<code>``.
+A follower's MarketFeed does not take its bars from that subject, deliberately:
+it receives every trade the holder's upstream gave, in the holder's order, and
+a bar is a pure function of the trades and market time (``BarAggregator``), so
+the bars it closes are the holder's (``test_a_follower_aggregates_the_holders_
+very_bars_from_its_trades``). Aggregating there also keeps the bar still forming
+(what strategies read between closes), which the bar subject does not carry,
+and keeps a follower's bars going across a takeover without a gap. What may
+differ: a trade NATS dropped (core NATS is at most once; a slow consumer) is
+missing from that follower's bar, and a follower that starts in the middle of
+a bar restores the forming part from the stored row (saved every 5 s by the
+holder), as after a restart. The persisted bars, which backtests and warm-ups
+read, are always the holder's; the bar subject is for consumers outside the
+feeds (and for checking a follower against the holder).
 
 Publishing never awaits per record: records queue and one task per loop turn
 publishes them. On every heartbeat a follower looks at its codes' leases; a

@@ -61,6 +61,15 @@ def rendezvous(key: str, nodes: list[str]) -> str | None:
     return max(nodes, key=lambda n: hashlib.blake2b(f"{n}|{key}".encode(), digest_size=8).digest())
 
 
+def least_loaded(key: str, loads: dict[str, int]) -> str | None:
+    """The node of ``loads`` (node id -> owned accounts) with the fewest; among equals, the rendezvous
+    hash of ``key`` decides, so every node that sees the same loads names the same node."""
+    if not loads:
+        return None
+    low = min(loads.values())
+    return rendezvous(key, [n for n, load in loads.items() if load == low])
+
+
 async def _bucket(js: Any, name: str, ttl_s: float) -> Any:
     from nats.js.errors import BucketNotFoundError
 
@@ -102,6 +111,8 @@ class ClusterNode:
         self.calls_out = 0
         self.call_failures = 0
         self.peers: dict[str, NodeInfo] = {}
+        self.peers_read = 0  # how many times the registry was read (a placement's view is that fresh)
+        self.leaving = False  # withdrawn from the registry: a clean stop is under way
 
     @classmethod
     async def join(cls, url: str, *, node_id: str, prefix: str, ttl_s: float, codec: Codec,
@@ -136,6 +147,8 @@ class ClusterNode:
                                               name=f"cluster-heartbeat:{self.node_id}")
 
     async def _beat(self) -> None:
+        if self.leaving:
+            return
         await self.announce()
         await self.refresh_peers()
         for hook in self.on_heartbeat:
@@ -160,8 +173,28 @@ class ClusterNode:
             if entry.value:
                 info = _info.decode(entry.value)
                 peers[info.id] = info
+        if self.leaving:
+            peers.pop(self.node_id, None)
         self.peers = peers
+        self.peers_read += 1
         return peers
+
+    async def withdraw(self) -> None:
+        """Leave the registry now (a clean stop begins): no node places an account here any more.
+        The leases stay renewed until they are released."""
+        from nats.errors import Error as NatsError
+
+        self.leaving = True
+        self.peers.pop(self.node_id, None)
+        try:
+            await self.nodes_kv.delete(self.subjects.node_key(self.node_id))
+        except (NatsError, TimeoutError, OSError) as exc:
+            log.warning("registry entry not removed (it expires by itself): %r", exc)
+
+    async def drain_calls(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) for the calls this node is answering: their answers go out."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
     async def leave(self) -> None:
         """Stop the heartbeat, release every lease, leave the registry, close the connection."""
@@ -171,10 +204,8 @@ class ClusterNode:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.leases.release_all()
-        try:
-            await self.nodes_kv.delete(self.subjects.node_key(self.node_id))
-        except (NatsError, TimeoutError, OSError) as exc:
-            log.warning("registry entry not removed (it expires by itself): %r", exc)
+        if not self.leaving:
+            await self.withdraw()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -244,6 +275,10 @@ class ClusterNode:
 
     def live_nodes(self) -> list[str]:
         return sorted(self.peers)
+
+    def loads(self) -> dict[str, int]:
+        """Each live node's owned accounts, as the registry last said (the same view on every node)."""
+        return {n: len(info.accounts) for n, info in self.peers.items()}
 
     def view(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "connected": bool(self.nc.is_connected), "calls_in": self.calls_in,

@@ -1,6 +1,7 @@
 """Cluster tests run against the real NATS server (127.0.0.1:4222, started by scripts/test)
 and, where a database is needed, MariaDB (cluster mode refuses SQLite). Every test gets its
-own cluster prefix, so its subjects and buckets never meet another run's."""
+own cluster prefix, so its subjects and buckets never meet another run's. Shared helpers are in
+``tests/cluster/helpers.py``."""
 
 from __future__ import annotations
 

@@ -110,3 +110,47 @@ async def test_a_holder_that_lets_go_hands_over_at_once(prefix):
             await plane.stop()
             await node.leave()
         await drop_buckets(prefix)
+
+
+async def test_a_follower_aggregates_the_holders_very_bars_from_its_trades(prefix):
+    """Why a follower's MarketFeed aggregates its own bars: it gets every trade the holder's upstream
+    gave, in order, and bars are a pure function of the trades and market time, so its closed bars
+    are the bars the holder publishes on md.<venue>.bar.SIZE.<code> (see market_plane's docstring)."""
+    from engine.market.bars import BarAggregator
+    from engine.runtime import ManualClock
+
+    clock = ManualClock(1_796_000_040_000)  # the around-the-clock sim market: bars by the minute
+    nodes = [await ClusterNode.join(NATS_URL, node_id=n, prefix=prefix, ttl_s=30.0, codec=Codec([]))
+             for n in ("a", "b")]
+    planes = [ClusterMarketData(SimulatedMarket(clock, trades_per_s=5.0), n) for n in nodes]
+    sinks = [Sink(), Sink()]
+    try:
+        for plane, sink in zip(planes, sinks):
+            await plane.start(sink)
+        await planes[0].subscribe("trade", "005930")
+        await planes[1].subscribe("trade", "005930")
+        published: asyncio.Queue = asyncio.Queue()
+
+        async def on_bar(msg) -> None:
+            published.put_nowait(msgspec.msgpack.decode(msg.data, type=Bar))
+
+        await nodes[1].subscribe(nodes[1].subjects.md_bar("sim", "1Min", "005930"), on_bar)
+        await clock.advance(3 * 60.0)  # three minutes of trades at the holder
+        sent = sinks[0].ticks.qsize()
+        assert sent > 100
+        holder = [sinks[0].ticks.get_nowait() for _ in range(sent)]
+        follower = [await sinks[1].next_tick() for _ in range(sent)]  # over NATS, each awaited
+        assert follower == holder  # the same trades, in the same order
+        bars = []
+        for ticks in (holder, follower):
+            agg = BarAggregator("005930", ["1Min"], sessions=False)
+            closed = [bar for tick in ticks for bar in agg.add(tick)] + agg.flush(clock.now_ms())
+            bars.append(closed)
+        assert len(bars[0]) == 3 and bars[1] == bars[0]  # the follower's own bars are the holder's
+        assert planes[0].own_bars(bars[0]) == bars[0]
+        assert [await asyncio.wait_for(published.get(), 5) for _ in bars[0]] == bars[1]  # and what it publishes
+    finally:
+        for plane, node in zip(planes, nodes):
+            await plane.stop()
+            await node.leave()
+        await drop_buckets(prefix)
