@@ -34,7 +34,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 __all__ = [
     "ema", "rsi", "adx", "plus_di", "minus_di", "obv",
@@ -93,6 +92,15 @@ def _kernel(b0: float, pole: float) -> tuple[np.ndarray, np.ndarray]:
     return k, decay
 
 
+def _lfilter(b: list[float], a: list[float], x: np.ndarray, zi: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.lfilter``, imported when a batch first runs: scipy.signal costs 1.4 s at
+    import, which every server start and CLI call would otherwise pay (live swings and
+    strategies use the incremental states, which need no scipy)."""
+    from scipy.signal import lfilter
+
+    return lfilter(b, a, x, zi=zi)
+
+
 def _first_order(x: np.ndarray, b0: float, pole: float, y0: float,
                  out: np.ndarray | None = None) -> np.ndarray:
     """y[n] = pole * y[n-1] + b0 * x[n] with y[-1] = y0, in compiled code, into `out`.
@@ -113,7 +121,7 @@ def _first_order(x: np.ndarray, b0: float, pole: float, y0: float,
     rows = n // _BLOCK
     if n < _BLOCKED_MIN or not math.isfinite(float(np.dot(x, x))):
         if n:
-            y[:], _ = lfilter([b0], [1.0, -pole], x, zi=[pole * y0])
+            y[:], _ = _lfilter([b0], [1.0, -pole], x, zi=[pole * y0])
         return y
     k, decay = _kernel(float(b0), float(pole))
     step = float(decay[-1])  # pole ** _BLOCK
@@ -125,7 +133,7 @@ def _first_order(x: np.ndarray, b0: float, pole: float, y0: float,
         r = min(_CHUNK_ROWS, rows - first)
         lo, hi = first * _BLOCK, (first + r) * _BLOCK
         block = np.matmul(x[lo:hi].reshape(r, _BLOCK), k, out=scratch[:r])
-        ends, _ = lfilter([1.0], [1.0, -step], block[:, -1], zi=[step * last])
+        ends, _ = _lfilter([1.0], [1.0, -step], block[:, -1], zi=[step * last])
         carry[0] = last
         carry[1:r] = ends[:-1]
         block += np.multiply(carry[:r, None], decay, out=term[:r])
@@ -133,7 +141,7 @@ def _first_order(x: np.ndarray, b0: float, pole: float, y0: float,
         last = float(ends[-1])
     full = rows * _BLOCK
     if full < n:
-        y[full:], _ = lfilter([b0], [1.0, -pole], x[full:], zi=[pole * last])
+        y[full:], _ = _lfilter([b0], [1.0, -pole], x[full:], zi=[pole * last])
     return y
 
 
