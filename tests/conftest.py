@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,11 +41,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{kind}: the {kind} leg of the database fixtures")
 
 
+# Tests that start several server processes on NATS run one after another on one pytest-xdist
+# worker (scripts/test runs ``-n 2 --dist loadgroup``): their lease TTLs are seconds of wall time.
+_ONE_WORKER = ("tests/cluster/test_failover.py", "tests/benchmarks/test_loadtest.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         kind = _kind_of(item)
         if kind is not None:
             item.add_marker(getattr(pytest.mark, kind))
+        if item.nodeid.startswith(_ONE_WORKER):
+            item.add_marker(pytest.mark.xdist_group("server-processes"))
 
 
 def _kind_of(item: pytest.Item) -> str | None:
@@ -55,13 +62,11 @@ def _kind_of(item: pytest.Item) -> str | None:
     return callspec.params["db_kind"]
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    report = yield
-    kind = _kind_of(item)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count each leg's outcomes where the reports arrive (the controller under pytest-xdist)."""
+    kind = next((k for k in DB_KINDS if k in report.keywords), None)
     if kind is not None and (report.when == "call" or (report.when == "setup" and not report.passed)):
         _legs[(kind, report.outcome if report.when == "call" else f"{report.outcome} in setup")] += 1
-    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
