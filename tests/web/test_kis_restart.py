@@ -1,8 +1,9 @@
 """KIS tokens survive restarts; one owner per app key; start-up never dies of a broker (issue 12).
 
 The KIS simulator on 127.0.0.1 enforces KIS's one token issuance a minute per app
-key (EGW00133) on the wall clock, so a restart within the minute that asked for a
-new token would be refused.
+key (EGW00133) on its clock, so a restart within the minute that asked for a
+new token would be refused. The restart test runs on market time: a clock inside a
+session that moves at wall speed (``SessionClock``), the simulator's and the server's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from engine.brokers.kis.simulator import SimulatorConfig
 from engine.runtime import ManualClock, WallClock
 from storage.kis_tokens import KisTokenRow
 from tests.engine.brokers.kis.broker_env import APP_KEY, APP_SECRET, HTS_ID
-from tests.engine.brokers.kis.helpers import running_simulator
+from tests.engine.brokers.kis.helpers import SessionClock, running_simulator
 from tests.web.orders_env import register
 from tests.web.helpers import common_price as _common_price
 from web.app import create_app
@@ -37,11 +38,12 @@ def _settings(app_settings, sim, **extra):
 
 async def test_a_restart_within_the_minute_reuses_the_token_of_the_shared_app_key(
         aiohttp_client, app_settings, engine, session_factory, make_user):
-    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+    clock = SessionClock()  # market hours respected: inside a session, at wall speed (tokens' minutes)
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000), clock) as sim:
         # the normal retail set-up: market data and the account on one app key
         settings = _settings(app_settings, sim, market_data="kis", kis_app_key=APP_KEY, kis_app_secret=APP_SECRET,
-                             ignore_market_hours=True)
-        app = create_app(settings, clock=WallClock())
+                             ignore_market_hours=False)
+        app = create_app(settings, clock=clock)
         client = await aiohttp_client(app)
         _, headers = await make_user()
         account = await register(client, headers, KIS)
@@ -62,7 +64,7 @@ async def test_a_restart_within_the_minute_reuses_the_token_of_the_shared_app_ke
         await client.close()
 
         # restarted inside the minute, with an open order to reconcile: listens, no new token
-        app = create_app(settings, clock=WallClock())
+        app = create_app(settings, clock=clock)
         client = await aiohttp_client(app)
         ready = await client.get("/ready")
         assert ready.status == 200 and (await ready.json())["waiting_accounts"] == []

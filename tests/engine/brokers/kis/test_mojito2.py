@@ -12,7 +12,7 @@ import pytest
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits, round_to_tick
-from tests.engine.brokers.kis.helpers import running_simulator
+from tests.engine.brokers.kis.helpers import SessionClock, running_simulator
 
 mojito = pytest.importorskip("mojito")
 
@@ -31,7 +31,7 @@ def _client(url: str):
 async def test_mojito2_token_quotes_charts_balance_and_orders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # mojito keeps its token in ./token.dat
     config = SimulatorConfig(rest_rate_per_s=1000, apps=((KEY, SECRET),))
-    async with running_simulator(config) as s:
+    async with running_simulator(config, SessionClock()) as s:
         broker = await asyncio.to_thread(_client, s.url)  # issues a token
         assert broker.access_token.startswith("Bearer ") and s.sim.token_issuances[KEY] == 1
         again = await asyncio.to_thread(_client, s.url)  # a second run reuses token.dat
@@ -86,7 +86,7 @@ async def test_mojito2_realtime_trades_books_and_fill_notices(tmp_path, monkeypa
 
     monkeypatch.chdir(tmp_path)
     config = SimulatorConfig(rest_rate_per_s=1000, rate=50.0, apps=((KEY, SECRET),))
-    async with running_simulator(config) as s:
+    async with running_simulator(config, SessionClock()) as s:
         ws_url = s.url.replace("http://", "ws://")
         real_connect = websockets.connect
         monkeypatch.setattr(mk.websockets, "connect", lambda uri, **kw: real_connect(ws_url, **kw))
@@ -124,7 +124,7 @@ async def test_mojito2_realtime_trades_books_and_fill_notices(tmp_path, monkeypa
 async def test_mojito2_balance_of_one_page(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = SimulatorConfig(rest_rate_per_s=1000, apps=((KEY, SECRET),))
-    async with running_simulator(config) as s:
+    async with running_simulator(config, SessionClock()) as s:
         s.sim.orders.open_account(ACCOUNT.replace("-", ""), app_key=KEY, holdings={"005930": (7, 70_000)})
         broker = await asyncio.to_thread(_client, s.url)
         balance = await asyncio.to_thread(broker.fetch_balance)
@@ -138,7 +138,7 @@ async def test_mojito2_balance_of_one_page(tmp_path, monkeypatch):
 async def test_mojito2_balance_with_paging(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = SimulatorConfig(rest_rate_per_s=1000, apps=((KEY, SECRET),))
-    async with running_simulator(config) as s:
+    async with running_simulator(config, SessionClock()) as s:
         holdings = {f"{100 + i:06d}": (i + 1, 10_000) for i in range(55)}
         s.sim.orders.open_account(ACCOUNT.replace("-", ""), app_key=KEY, holdings=holdings)
         broker = await asyncio.to_thread(_client, s.url)

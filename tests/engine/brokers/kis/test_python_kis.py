@@ -16,7 +16,7 @@ import pytest
 
 from engine.brokers.kis.simulator import SimulatorConfig
 from engine.market.krx import price_limits
-from tests.engine.brokers.kis.helpers import running_simulator
+from tests.engine.brokers.kis.helpers import SessionClock, running_simulator
 
 pykis = pytest.importorskip("pykis")
 pykis_kis = pytest.importorskip("pykis.kis")
@@ -30,7 +30,7 @@ ACCOUNT, HTS_ID = "5012345601", "htsuser1"
 @pytest.fixture
 async def kis(monkeypatch):
     config = SimulatorConfig(rest_rate_per_s=1000, rate=20.0, apps=((KEY, SECRET),))
-    async with running_simulator(config) as s:
+    async with running_simulator(config, SessionClock()) as s:
         monkeypatch.setattr(pykis_kis, "REAL_DOMAIN", s.url)
         monkeypatch.setattr(pykis_websocket, "WEBSOCKET_REAL_DOMAIN", s.url.replace("http://", "ws://"))
         s.sim.orders.open_account(ACCOUNT, cash=50_000_000, app_key=KEY, hts_id=HTS_ID,
@@ -56,7 +56,7 @@ async def test_python_kis_rest_calls(kis):
     assert days.bars and all(b.time.date() < date(2100, 1, 1) for b in days.bars)
     assert int(days.bars[-1].close) == state.price or s.sim.market.today_bar("005930") is None
     minutes = await asyncio.to_thread(stock.day_chart)  # its first page asks FID_INPUT_HOUR_1=000000
-    assert len(minutes.bars) == len(s.sim.market.minute_bars("005930", state.day))
+    assert minutes.bars and len(minutes.bars) == len(s.sim.market.minute_bars("005930", state.day))
     balance = await asyncio.to_thread(client.account().balance, "KR")  # 55 holdings: two pages of 50
     assert len(balance.stocks) == 55 and int(balance.deposits["KRW"].amount) == 50_000_000
     assert s.sim.token_issuances[KEY] == 1
