@@ -267,7 +267,8 @@ class MarketFeed(Actor):
                 self._save_forming()
             case FlushBars():
                 now = self._market_now()
-                if now is not None and self._pending is None:  # waiting trades are not late  # a replay that has not started has no market time yet
+                # no market time yet (a replay not started); trades waiting for the stored bar are not late
+                if now is not None and self._pending is None:
                     self._publish_bars(self.bars.flush(now))
                 self._schedule_flush()
             case Backfilled():

@@ -18,6 +18,7 @@ admin request, so a promotion or demotion counts at once.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jwt
@@ -85,36 +86,32 @@ def issue_token(user_id: int, secret: str, lifetime_s: int, now: float | None = 
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-_DECODED: dict[tuple[str, str], tuple[int, int, int]] = {}  # (secret, token) -> (user id, version, exp)
-MAX_DECODED = 10_000
-
-
 def decode_token(token: str, secret: str) -> tuple[int, int]:
     """(user id, token version) of a valid token; :class:`Unauthorized` otherwise.
 
-    A token whose signature and claims were checked once is kept (at most ``MAX_DECODED``): a
-    repeat costs a dict lookup and the expiry check, not PyJWT's decode (most of a cheap
+    A token whose signature and claims were checked once is kept (:func:`_checked`, an LRU of
+    10,000): a repeat costs a lookup and the expiry check, not PyJWT's decode (most of a cheap
     request's time)."""
-    known = _DECODED.get((secret, token))
-    if known is not None:
-        if time.time() >= known[2]:
-            raise Unauthorized("token expired", code="token_expired")
-        return known[0], known[1]
+    user_id, version, expires = _checked(token, secret)
+    if time.time() >= expires:
+        raise Unauthorized("token expired", code="token_expired")
+    return user_id, version
+
+
+@functools.lru_cache(maxsize=10_000)
+def _checked(token: str, secret: str) -> tuple[int, int, int]:
+    """(user id, version, expiry) of a well-signed token with good claims; a refusal raises (not kept)."""
     try:
         claims = jwt.decode(token, secret, algorithms=_ALLOWED, options={"require": ["sub", "exp", "iat"]})
         user_id = int(claims["sub"])
         version = claims.get("ver", 0)
         if not isinstance(version, int) or isinstance(version, bool) or not 0 < user_id < 2**63:
             raise ValueError("bad claims")
-        expires = int(claims["exp"])
+        return user_id, version, int(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired", code="token_expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
         raise Unauthorized("invalid token", code="invalid_token") from None
-    if len(_DECODED) >= MAX_DECODED:
-        _DECODED.clear()
-    _DECODED[(secret, token)] = (user_id, version, expires)
-    return user_id, version
 
 
 def verify_token(token: str, secret: str) -> int:
