@@ -39,8 +39,8 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
 - Every fill is one ledger transaction: the order's filled quantity, the cash
   (value ± commission, − tax on sells: by the trade's date and the code's market,
   :meth:`QuoteSource.market`), the position, its exact cost basis and its average
-  price (fees excluded, rounded down). A sale's realised P&L is :mod:`engine.pnl`'s. A fill the cash cannot pay for cancels the
-  order instead (:class:`PaperCancelled`).
+  price (fees excluded, rounded down). A sale's realised P&L is :mod:`engine.pnl`'s.
+  A fill the cash cannot pay for cancels the order instead (:class:`PaperCancelled`).
 - ``orders_today`` / ``orders_on`` read the ledger's book: reconciliation needs nothing else.
 - After a restart :meth:`start` cancels market orders left unfilled (their
   moment has passed) and resumes watching resting limit orders.
