@@ -19,9 +19,11 @@ with the late opening of the first session of the year), corrected by the small
 sourced table :data:`SESSION_OVERRIDES` (days the library gets wrong: new
 holidays, CSAT days opening 10:00 and closing 16:30); in kis mode the days KIS's
 holiday inquiry declares win over both (:func:`apply_exchange_days`). The
-calendar object takes about a second to build, so it is built once, lazily,
-into an immutable table of ``KST day -> (open_ms, close_ms)``; after that
-:func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
+calendar object takes seconds of CPU to build, so it is built once per process,
+lazily, into an immutable table of ``KST day -> (open_ms, close_ms)``, and that
+table is kept in a cache file (one per local date and library version, under the
+user's cache dir) so the next process of the day reads it in milliseconds; after
+that :func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
 call :func:`load_calendar` once from an executor at start-up so the first real
 call does not block the loop. Days outside the calendar's range (about 20 years
 back to one year ahead of the real date) count as non-sessions.
@@ -35,11 +37,17 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import hashlib
 import logging
+import os
 import re
+import tempfile
 import warnings
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 __all__ = [
     "KST", "KST_OFFSET_MS", "DAY_MS", "BAR_SIZES", "BAR_MS", "PANDAS_ALIASES",
@@ -49,7 +57,7 @@ __all__ = [
     "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
     "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
     "PRE_OPEN_MS", "CLOSING_AUCTION_MS", "accepts_orders", "auction_at", "next_acceptance",
-    "apply_exchange_days", "reset_exchange_days",
+    "apply_exchange_days", "reset_exchange_days", "default_calendar_cache", "set_calendar_cache",
 ]
 
 log = logging.getLogger(__name__)
@@ -268,7 +276,25 @@ def _kst_ms(day: dt.date, hhmm: str) -> int:
 
 @functools.cache
 def _library_table() -> dict[int, tuple[int, int]]:
-    """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES` (built once, ~1 s)."""
+    """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES`, once per process,
+    from the cache file when it holds today's table (see :func:`set_calendar_cache`)."""
+    key = _cache_key()
+    path = _cache_file
+    if path is not None:
+        cached = _read_cache(path, key)
+        if cached is not None:
+            log.info("XKRX calendar loaded from %s: %d sessions", path, len(cached))
+            return cached
+    table, first, last = _build_library_table()
+    log.info("XKRX calendar built: %d sessions %s .. %s (%d overrides)", len(table), first, last,
+             len(SESSION_OVERRIDES))
+    if path is not None:
+        _write_cache(path, key, table)
+    return table
+
+
+def _build_library_table() -> tuple[dict[int, tuple[int, int]], dt.date, dt.date]:
+    """The table from exchange_calendars itself (~4 s of CPU) and its first and last day."""
     import exchange_calendars as xcals  # heavy import: only when first needed
 
     with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
@@ -286,9 +312,89 @@ def _library_table() -> dict[int, tuple[int, int]]:
             table.pop(n, None)
         else:
             table[n] = (_kst_ms(day, hours[0]), _kst_ms(day, hours[1]))
-    log.info("XKRX calendar loaded: %d sessions %s .. %s (%d overrides)", len(table),
-             schedule.index[0].date(), schedule.index[-1].date(), len(SESSION_OVERRIDES))
-    return table
+    return table, schedule.index[0].date(), schedule.index[-1].date()
+
+
+# -- the cache file of the library table ---------------------------------------------
+#
+# Building the table costs every process (server, test worker, subprocess server) seconds of
+# CPU, almost all of it exchange_calendars computing Korean lunar holidays since 1956. The
+# table is a pure function of the library's versions, SESSION_OVERRIDES and the local date
+# (the library's default range is 20 years back to one year ahead of today), so it is kept in
+# one small JSON file keyed by exactly those; a file with another key, or one that does not
+# decode, is rebuilt. Written atomically (a temporary file renamed over it), so concurrent
+# processes never read half a file. Its I/O runs where the build would: inside load_calendar,
+# which async code calls from an executor.
+
+_CACHE_FORMAT = 1
+_CACHE_NAME = "xkrx-sessions.json"
+
+
+class _CachedTable(msgspec.Struct, forbid_unknown_fields=True):
+    key: str
+    days: list[tuple[int, int, int]]  # (KST day number, open_ms, close_ms), ascending
+
+
+def default_calendar_cache() -> Path:
+    """``$XDG_CACHE_HOME/autotrader`` (``~/.cache/autotrader`` without it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "autotrader" / _CACHE_NAME
+
+
+_cache_file: Path | None = default_calendar_cache()
+
+
+def set_calendar_cache(directory: str | Path | None) -> None:
+    """Keep the library table's cache file in ``directory`` (``None``: no cache file); takes
+    effect if the table is not built yet in this process."""
+    global _cache_file
+    _cache_file = None if directory is None else Path(directory) / _CACHE_NAME
+
+
+def _cache_key(today: dt.date | None = None) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for dist in ("exchange_calendars", "korean_lunar_calendar", "pandas"):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = ""
+    overrides = sorted((d.isoformat(), hours, why) for d, (hours, why) in SESSION_OVERRIDES.items())
+    text = repr((_CACHE_FORMAT, sorted(versions.items()), (today or dt.date.today()).isoformat(), overrides))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_cache(path: Path, key: str) -> dict[int, tuple[int, int]] | None:
+    """The table in ``path`` if it is there, decodes and has ``key``; else None (rebuild)."""
+    try:
+        cached = msgspec.json.decode(path.read_bytes(), type=_CachedTable)
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError) as exc:
+        log.warning("calendar cache %s unreadable, rebuilding: %s", path, exc)
+        return None
+    if cached.key != key or not cached.days:
+        log.info("calendar cache %s is for another date or library version: rebuilding", path)
+        return None
+    return {n: (o, c) for n, o, c in cached.days}
+
+
+def _write_cache(path: Path, key: str, table: dict[int, tuple[int, int]]) -> None:
+    days = [(n, *table[n]) for n in sorted(table)]
+    data = msgspec.json.encode(_CachedTable(key, days))  # type: ignore[arg-type]
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp",
+                                         delete=False) as f:
+            tmp = Path(f.name)
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home costs the next process a build, nothing more
+        log.warning("calendar cache %s not written: %s", path, exc)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 # Days the exchange itself declared (KIS's 국내휴장일조회 in kis mode): KST day number -> open.
@@ -321,7 +427,7 @@ def apply_exchange_days(days: dict[dt.date, bool], source: str) -> list[dt.date]
     library already agrees on keeps the library's hours (e.g. a CSAT day's 10:00 open).
     """
     global _current
-    library = _library_table() if _library_table.cache_info().currsize else None  # never built here: ~1 s
+    library = _library_table() if _library_table.cache_info().currsize else None  # never built here
     changed = []
     for day, opens in days.items():
         n = _day_number(day)
@@ -367,8 +473,12 @@ def next_open(after_ms: int) -> int | None:
     return table.opens[i] if i < len(table.opens) else None
 
 
-def load_calendar() -> None:
-    """Build the session table now (blocking, ~1 s): call from an executor at start-up."""
+def load_calendar(cache_dir: str | Path | None = "") -> None:
+    """Build the session table now (blocking: a file read, or seconds of CPU without the cache
+    file): call from an executor at start-up. ``cache_dir`` is where the cache file lives
+    (``""``: the default, :func:`default_calendar_cache`; ``None``: no cache file)."""
+    if cache_dir != "":
+        set_calendar_cache(cache_dir)
     _sessions()
 
 

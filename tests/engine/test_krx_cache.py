@@ -1,0 +1,73 @@
+"""The KRX session table's cache file: what it gives back is exactly a fresh build from
+exchange_calendars; a file for another date or library version, or one that does not
+decode, is rebuilt (and rewritten), never believed."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from engine.market import krx
+
+pytestmark = pytest.mark.timeout(120)  # one real build of the library's calendar (seconds of CPU)
+
+
+@pytest.fixture(scope="module")
+def fresh() -> dict[int, tuple[int, int]]:
+    table, _first, _last = krx._build_library_table()
+    return table
+
+
+def _load() -> dict[int, tuple[int, int]]:
+    """What a new process would get from its cache file (the per-process memo bypassed)."""
+    return krx._library_table.__wrapped__()
+
+
+@pytest.fixture
+def cache_file(tmp_path, monkeypatch):
+    path = tmp_path / "xkrx-sessions.json"
+    monkeypatch.setattr(krx, "_cache_file", path)
+    return path
+
+
+def test_the_cached_table_is_a_fresh_build(cache_file, fresh):
+    assert _load() == fresh  # no file yet: built, then written
+    assert cache_file.exists()
+    assert krx._read_cache(cache_file, krx._cache_key()) == fresh  # read back, not rebuilt
+    assert _load() == fresh
+    assert krx._library_table() == fresh  # and the process's own table is the same one
+
+
+def test_a_stale_key_is_rebuilt(cache_file, fresh):
+    some_day = min(fresh)
+    stale = krx._CachedTable("another date or library version", [(some_day, 1, 2)])
+    cache_file.write_bytes(msgspec.json.encode(stale))
+    assert krx._read_cache(cache_file, krx._cache_key()) is None
+    assert _load() == fresh  # not the stale file's one-day table
+    assert krx._read_cache(cache_file, krx._cache_key()) == fresh  # rewritten with the current key
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"key": 3, "days": []}', b"\x00\xff" * 40])
+def test_a_corrupt_file_is_rebuilt(cache_file, fresh, content):
+    cache_file.write_bytes(content)
+    assert _load() == fresh
+    assert krx._read_cache(cache_file, krx._cache_key()) == fresh
+
+
+def test_the_key_follows_the_overrides_and_the_date(monkeypatch):
+    key = krx._cache_key()
+    day = next(iter(krx.SESSION_OVERRIDES))
+    monkeypatch.setitem(krx.SESSION_OVERRIDES, day, (("09:00", "15:30"), "changed"))
+    assert krx._cache_key() != key
+    monkeypatch.undo()
+    assert krx._cache_key() == key
+    today = krx.dt.date.today()
+    assert krx._cache_key(today) == key
+    assert krx._cache_key(today + krx.dt.timedelta(days=1)) != key  # the library's range moved a day
+
+
+def test_an_unwritable_place_costs_a_build_not_an_error(tmp_path, monkeypatch, fresh):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(krx, "_cache_file", blocker / "xkrx-sessions.json")  # its parent is a file
+    assert _load() == fresh
