@@ -52,7 +52,7 @@ import msgspec
 __all__ = [
     "KST", "KST_OFFSET_MS", "DAY_MS", "BAR_SIZES", "BAR_MS", "PANDAS_ALIASES",
     "parse_bar_size", "bar_ms", "pandas_alias", "bar_start",
-    "tick_size", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
+    "tick_size", "TICK_BANDS", "TOP_TICK", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
     "to_kst", "kst_date", "kst_midnight_ms", "is_valid_code",
     "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
     "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
@@ -157,6 +157,8 @@ _TICK_BANDS: tuple[tuple[int, int], ...] = (
     (2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500),
 )
 _TOP_TICK = 1_000
+TICK_BANDS = _TICK_BANDS  # (upper bound exclusive, tick) per band, ascending; TOP_TICK above the last
+TOP_TICK = _TOP_TICK
 LIMIT_RATE_PCT = 30  # daily price limit, percent of the base price
 
 
