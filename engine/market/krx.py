@@ -280,24 +280,24 @@ def _kst_ms(day: dt.date, hhmm: str) -> int:
 def _library_table() -> dict[int, tuple[int, int]]:
     """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES`, once per process,
     from the cache file when it holds today's table (see :func:`set_calendar_cache`)."""
-    key = _cache_key()
     path = _cache_file
     if path is not None:
-        cached = _read_cache(path, key)
+        cached = _read_cache(path, _cache_key(_default_range(dt.date.today())))
         if cached is not None:
             log.info("XKRX calendar loaded from %s: %d sessions", path, len(cached))
             return cached
-    table, first, last = _build_library_table()
-    log.info("XKRX calendar built: %d sessions %s .. %s (%d overrides)", len(table), first, last,
+    table, built_range = _build_library_table()
+    log.info("XKRX calendar built: %d sessions in %s .. %s (%d overrides)", len(table), *built_range,
              len(SESSION_OVERRIDES))
-    if path is not None:
-        _write_cache(path, key, table)
+    if path is not None:  # keyed by the range the library really used (it fixed it when imported)
+        _write_cache(path, _cache_key(built_range), table)
     return table
 
 
-def _build_library_table() -> tuple[dict[int, tuple[int, int]], dt.date, dt.date]:
-    """The table from exchange_calendars itself (~4 s of CPU) and its first and last day."""
+def _build_library_table() -> tuple[dict[int, tuple[int, int]], tuple[dt.date, dt.date]]:
+    """The table from exchange_calendars itself (~4 s of CPU) and the range of days it covers."""
     import exchange_calendars as xcals  # heavy import: only when first needed
+    from exchange_calendars.exchange_calendar import GLOBAL_DEFAULT_END, GLOBAL_DEFAULT_START
 
     with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
         warnings.simplefilter("ignore")
@@ -314,15 +314,27 @@ def _build_library_table() -> tuple[dict[int, tuple[int, int]], dt.date, dt.date
             table.pop(n, None)
         else:
             table[n] = (_kst_ms(day, hours[0]), _kst_ms(day, hours[1]))
-    return table, schedule.index[0].date(), schedule.index[-1].date()
+    return table, (GLOBAL_DEFAULT_START.date(), GLOBAL_DEFAULT_END.date())
+
+
+def _default_range(today: dt.date) -> tuple[dt.date, dt.date]:
+    """exchange_calendars' default range on ``today``: 20 years back to one year ahead (a 29 February
+    becomes the 28th, as pandas' DateOffset does)."""
+    def years(n: int) -> dt.date:
+        try:
+            return today.replace(year=today.year + n)
+        except ValueError:
+            return today.replace(year=today.year + n, day=28)
+
+    return years(-20), years(1)
 
 
 # -- the cache file of the library table ---------------------------------------------
 #
 # Building the table costs every process (server, test worker, subprocess server) seconds of
 # CPU, almost all of it exchange_calendars computing Korean lunar holidays since 1956. The
-# table is a pure function of the library's versions, SESSION_OVERRIDES and the local date
-# (the library's default range is 20 years back to one year ahead of today), so it is kept in
+# table is a pure function of the library's versions, SESSION_OVERRIDES and its range of days
+# (the library's default: 20 years back to one year ahead of the local date), so it is kept in
 # one small JSON file keyed by exactly those; a file with another key, or one that does not
 # decode, is rebuilt. Written atomically (a temporary file renamed over it), so concurrent
 # processes never read half a file. Its I/O runs where the build would: inside load_calendar,
@@ -353,7 +365,7 @@ def set_calendar_cache(directory: str | Path | None) -> None:
     _cache_file = None if directory is None else Path(directory) / _CACHE_NAME
 
 
-def _cache_key(today: dt.date | None = None) -> str:
+def _cache_key(days: tuple[dt.date, dt.date]) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
@@ -363,7 +375,7 @@ def _cache_key(today: dt.date | None = None) -> str:
         except PackageNotFoundError:
             versions[dist] = ""
     overrides = sorted((d.isoformat(), hours, why) for d, (hours, why) in SESSION_OVERRIDES.items())
-    text = repr((_CACHE_FORMAT, sorted(versions.items()), (today or dt.date.today()).isoformat(), overrides))
+    text = repr((_CACHE_FORMAT, sorted(versions.items()), [d.isoformat() for d in days], overrides))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
