@@ -10,11 +10,13 @@ backfills ``B`` bars of each of its backfill sizes (``1Min`` and ``1D``, 600 by 
 the best of ``R`` rounds, in milliseconds for the whole burst; the ratio is baseline /
 numpy (above 1: the numpy walk is faster). The two series differ (different generators, a
 reflected instead of a clamped walk); both obey the same rules, checked here on every bar.
+Ours is called as a feed calls it, ``await SimulatedMarket.backfill(code, size, n)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -23,12 +25,17 @@ import random
 import sys
 import time
 
-from engine.brokers.sim import _history, base_price, _volume_mu
+from engine.brokers.sim import SimulatedMarket, base_price
 from engine.market.krx import BAR_MS, is_on_tick, price_limits, round_to_tick
 from engine.market.messages import Bar
+from engine.runtime.clock import ManualClock
 
 SIZES = ("1Min", "1D")
 END = 1_750_000_000_000 - 1_750_000_000_000 % 86_400_000
+
+
+def _volume_mu(price: int) -> float:  # as engine.brokers.sim's
+    return math.log(max(1.0, 3_000_000 / price))
 
 
 def baseline_history(code: str, size: str, n: int, seed: int, end_ms: int) -> list[Bar]:
@@ -77,7 +84,20 @@ def burst(fn, codes: list[str], n: int) -> float:  # type: ignore[no-untyped-def
     return (time.perf_counter() - t0) * 1000
 
 
+async def burst_market(market: SimulatedMarket, codes: list[str], n: int) -> float:
+    """The same burst through ``SimulatedMarket.backfill``, as a feed's warm-up calls it."""
+    t0 = time.perf_counter()
+    for code in codes:
+        for size in SIZES:
+            await market.backfill(code, size, n)
+    return (time.perf_counter() - t0) * 1000
+
+
 def main() -> int:
+    return asyncio.run(amain())
+
+
+async def amain() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codes", type=int, default=100)
     parser.add_argument("--bars", type=int, default=600)
@@ -85,13 +105,14 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     codes = [f"{100_000 + 37 * i:06d}" for i in range(args.codes)]
+    market = SimulatedMarket(ManualClock(END), seed=7)  # not started: backfill needs no stream
     for code in codes:
         for size in SIZES:
-            check(_history(code, size, args.bars, 7, END), code)
+            check(await market.backfill(code, size, args.bars), code)
             check(baseline_history(code, size, args.bars, 7, END), code)
     ours, theirs = [], []
     for _ in range(args.repeat):  # interleaved, so the machine's load falls on both alike
-        ours.append(burst(_history, codes, args.bars))
+        ours.append(await burst_market(market, codes, args.bars))
         theirs.append(burst(baseline_history, codes, args.bars))
     result = {
         "codes": args.codes, "bars": args.bars, "sizes": list(SIZES),

@@ -37,17 +37,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import hashlib
 import logging
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import msgspec
+from engine.market import calendar_cache
 
 __all__ = [
     "KST", "KST_OFFSET_MS", "DAY_MS", "BAR_SIZES", "BAR_MS", "PANDAS_ALIASES",
@@ -282,7 +279,7 @@ def _library_table() -> dict[int, tuple[int, int]]:
     from the cache file when it holds today's table (see :func:`set_calendar_cache`)."""
     path = _cache_file
     if path is not None:
-        cached = _read_cache(path, _cache_key(_default_range(dt.date.today())))
+        cached = calendar_cache.read(path, _cache_key(calendar_cache.default_range(dt.date.today())))
         if cached is not None:
             log.info("XKRX calendar loaded from %s: %d sessions", path, len(cached))
             return cached
@@ -290,7 +287,7 @@ def _library_table() -> dict[int, tuple[int, int]]:
     log.info("XKRX calendar built: %d sessions in %s .. %s (%d overrides)", len(table), *built_range,
              len(SESSION_OVERRIDES))
     if path is not None:  # keyed by the range the library really used (it fixed it when imported)
-        _write_cache(path, _cache_key(built_range), table)
+        calendar_cache.write(path, _cache_key(built_range), table)
     return table
 
 
@@ -317,98 +314,23 @@ def _build_library_table() -> tuple[dict[int, tuple[int, int]], tuple[dt.date, d
     return table, (GLOBAL_DEFAULT_START.date(), GLOBAL_DEFAULT_END.date())
 
 
-def _default_range(today: dt.date) -> tuple[dt.date, dt.date]:
-    """exchange_calendars' default range on ``today``: 20 years back to one year ahead (a 29 February
-    becomes the 28th, as pandas' DateOffset does)."""
-    def years(n: int) -> dt.date:
-        try:
-            return today.replace(year=today.year + n)
-        except ValueError:
-            return today.replace(year=today.year + n, day=28)
-
-    return years(-20), years(1)
-
-
-# -- the cache file of the library table ---------------------------------------------
-#
-# Building the table costs every process (server, test worker, subprocess server) seconds of
-# CPU, almost all of it exchange_calendars computing Korean lunar holidays since 1956. The
-# table is a pure function of the library's versions, SESSION_OVERRIDES and its range of days
-# (the library's default: 20 years back to one year ahead of the local date), so it is kept in
-# one small JSON file keyed by exactly those; a file with another key, or one that does not
-# decode, is rebuilt. Written atomically (a temporary file renamed over it), so concurrent
-# processes never read half a file. Its I/O runs where the build would: inside load_calendar,
-# which async code calls from an executor.
-
-_CACHE_FORMAT = 1
-_CACHE_NAME = "xkrx-sessions.json"
-
-
-class _CachedTable(msgspec.Struct, forbid_unknown_fields=True):
-    key: str
-    days: list[tuple[int, int, int]]  # (KST day number, open_ms, close_ms), ascending
+_cache_file: Path | None = calendar_cache.default_path()
 
 
 def default_calendar_cache() -> Path:
-    """``$XDG_CACHE_HOME/autotrader`` (``~/.cache/autotrader`` without it)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "autotrader" / _CACHE_NAME
-
-
-_cache_file: Path | None = default_calendar_cache()
+    """Where the session table's cache file is kept unless told otherwise (the user's cache dir)."""
+    return calendar_cache.default_path()
 
 
 def set_calendar_cache(directory: str | Path | None) -> None:
     """Keep the library table's cache file in ``directory`` (``None``: no cache file); takes
     effect if the table is not built yet in this process."""
     global _cache_file
-    _cache_file = None if directory is None else Path(directory) / _CACHE_NAME
+    _cache_file = None if directory is None else Path(directory) / calendar_cache.FILE_NAME
 
 
 def _cache_key(days: tuple[dt.date, dt.date]) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for dist in ("exchange_calendars", "korean_lunar_calendar", "pandas"):
-        try:
-            versions[dist] = version(dist)
-        except PackageNotFoundError:
-            versions[dist] = ""
-    overrides = sorted((d.isoformat(), hours, why) for d, (hours, why) in SESSION_OVERRIDES.items())
-    text = repr((_CACHE_FORMAT, sorted(versions.items()), [d.isoformat() for d in days], overrides))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _read_cache(path: Path, key: str) -> dict[int, tuple[int, int]] | None:
-    """The table in ``path`` if it is there, decodes and has ``key``; else None (rebuild)."""
-    try:
-        cached = msgspec.json.decode(path.read_bytes(), type=_CachedTable)
-    except FileNotFoundError:
-        return None
-    except (OSError, msgspec.DecodeError) as exc:
-        log.warning("calendar cache %s unreadable, rebuilding: %s", path, exc)
-        return None
-    if cached.key != key or not cached.days:
-        log.info("calendar cache %s is for another date or library version: rebuilding", path)
-        return None
-    return {n: (o, c) for n, o, c in cached.days}
-
-
-def _write_cache(path: Path, key: str, table: dict[int, tuple[int, int]]) -> None:
-    days = [(n, *table[n]) for n in sorted(table)]
-    data = msgspec.json.encode(_CachedTable(key, days))  # type: ignore[arg-type]
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp",
-                                         delete=False) as f:
-            tmp = Path(f.name)
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only home costs the next process a build, nothing more
-        log.warning("calendar cache %s not written: %s", path, exc)
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+    return calendar_cache.cache_key(days, SESSION_OVERRIDES)
 
 
 # Days the exchange itself declared (KIS's 국내휴장일조회 in kis mode): KST day number -> open.
