@@ -176,7 +176,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
                                   ttl_s=settings.cluster_lease_ttl_s, codec=Codec(WIRE_TYPES, WIRE_ERRORS),
                                   creds=settings.cluster_nats_creds)
     node.address = f"{settings.host}:{settings.port}"
-    store = SqlSwingStore(sessions)
+    store = SqlSwingStore(sessions, app[CLOCK].now_ms)
 
     async def claim_fence(account_id: int, token: int) -> bool:
         return await claim(sessions, account_id, token, node_id, int(time.time() * 1000))
