@@ -756,12 +756,14 @@ class AccountActor(Actor):
         assert self.broker is not None
         moved = await reconcile(self.account_id, self.deps.journal, self.broker, self.deps.fees,
                                 self.ctx.clock.now_ms(), self._emit, skip=set(self._inflight),
-                                expire_days=not self.deps.settings.market_hours_ignored)
+                                expire_days=not self.deps.settings.market_hours_ignored,
+                                market=self.deps.board.market, average_price=lambda c: self.avg_cost.get(c, 0))
         for order in moved:
             self._track(order)
             self._settled(order)
         if moved:
             self._balance = None
+            self._realized = None  # fills found here count toward today's loss: read the journal again
         return len(moved)
 
     def state_view(self) -> dict[str, Any]:
