@@ -94,6 +94,7 @@ class AccountActor(Actor):
         self.info: AccountInfo | None = None
         self.broker: Broker | None = None
         self._exchange_limits: Callable[[str], Awaitable[tuple[int, int] | None]] | None = None
+        self._broker_market: Callable[[str], str | None] | None = None
         self.book: MatchingBook | None = None  # the paper broker matches orders itself
         self.waiting: dict[int, ActorRef] = {}  # order id -> reply_to, for orders not final yet
         self.early_fills: dict[str, list[BrokerFill]] = {}  # notices that beat their ack
@@ -131,6 +132,7 @@ class AccountActor(Actor):
                 raise RuntimeError("no KIS broker factory configured")
             kis = self.broker = deps.kis_broker(self.info.credentials)
             self._exchange_limits = kis.price_limits  # the exchange's own limits win over computed ones
+            self._broker_market = getattr(kis, "market_of", None)  # a code's market as KIS told it
             live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
@@ -417,12 +419,18 @@ class AccountActor(Actor):
         else:
             fees = self.deps.fees
             commission = fees.commission(value)
-            tax = fees.tax(fill.side, value, fill.ts_ms, self.deps.board.market(fill.code))
+            tax = fees.tax(fill.side, value, fill.ts_ms, self._market(fill.code))
             avg = self.avg_cost.get(fill.code, 0)
             basis = fees.buy_cost(fill.quantity * avg)
             realized = realized_pnl(value, commission, tax, basis) if fill.side == "sell" and avg else 0
         return Fill(quantity=fill.quantity, price=fill.price, commission=commission, tax=tax,
                     realized_pnl=realized, ts_ms=fill.ts_ms)
+
+    def _market(self, code: str) -> str:
+        """The code's market for a sale's tax: the broker's word when it gave one (KIS, once learnt),
+        else the market-data source's (the simulated markets; a replay's file)."""
+        known = self._broker_market(code) if self._broker_market is not None else None
+        return known or self.deps.board.market(code)
 
     def _after_fills(self, order: Order, made: list[BrokerFill]) -> None:
         if made:
@@ -757,7 +765,7 @@ class AccountActor(Actor):
         moved = await reconcile(self.account_id, self.deps.journal, self.broker, self.deps.fees,
                                 self.ctx.clock.now_ms(), self._emit, skip=set(self._inflight),
                                 expire_days=not self.deps.settings.market_hours_ignored,
-                                market=self.deps.board.market, average_price=lambda c: self.avg_cost.get(c, 0))
+                                market=self._market, average_price=lambda c: self.avg_cost.get(c, 0))
         for order in moved:
             self._track(order)
             self._settled(order)

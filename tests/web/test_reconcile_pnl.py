@@ -49,6 +49,7 @@ class Kis:
         self.sent: list = []
         self.statuses: list[BrokerOrderStatus] = []
         self.holdings: list[Holding] = []
+        self.markets: dict[str, str] = {}  # what KIS's search-info said of a code
         self.listener = None
 
     async def place_order(self, req):
@@ -73,6 +74,9 @@ class Kis:
 
     async def price_limits(self, code):
         return None
+
+    def market_of(self, code):
+        return self.markets.get(code)
 
     async def close(self):
         pass
@@ -169,3 +173,18 @@ async def test_the_daily_loss_limit_counts_a_loss_found_by_reconciliation(aiohtt
     body = await refused.json()
     assert refused.status == 422 and body["error"]["code"] == "daily_loss_limit", body
     assert "51042" in body["error"]["message"]
+
+
+async def test_a_found_sale_is_taxed_on_the_market_kis_gave(aiohttp_client, app_settings, engine, clock, make_user,
+                                                            session_factory):
+    """KIS says KOSDAQ where the simulated market data would say KOSPI: the broker's word wins. 10 x 45,050
+    = 450,500: KOSDAQ 0.20 % = 901; KOSPI would be 225 + 675 = 900 (each part floored)."""
+    fake = Kis()
+    fake.markets = {CODE: "KOSDAQ"}
+    client = await aiohttp_client(kis_app(app_settings, clock, fake))
+    _, headers = await make_user()
+    account = await register(client, headers, KIS)
+    await bought_ten_then_sell_answer_lost(client, headers, account, fake, clock, 45_050)
+    assert await (await actor(client, account)).ask(Reconcile(account), 5) == 1
+    # 450,500 − 67 − 901 − 500,075
+    assert await sell_fills(session_factory, account) == [(10, 45_050, 67, 901, -50_543)]
