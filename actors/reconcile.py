@@ -14,9 +14,10 @@ Orders are looked up with ``broker.orders_on(day)`` for the KST day each was
 created on (an order left pending by a crash near the close is found the next
 day on its own date). Found: the broker order number is recorded, fills the
 journal lacks are added (one fill for the missing quantity at the price that
-makes the average the broker's, with its commission and tax; a sale's realised
-P&L is :mod:`engine.pnl`'s, on the cost basis of the holding as the journal's
-fills leave it, so it counts toward the daily loss limit like any other fill),
+makes the average the broker's, booked by :class:`~actors.account_books.FillBooks`
+as a fill notice is: its commission and tax, and a sale's realised P&L on the
+cost basis of the holding as the journal's fills leave it, so it counts toward
+the daily loss limit like any other fill),
 and the status follows (filled, cancelled,
 expired, or accepted). A remainder still open at the broker after its day's
 session closed is ``expired`` (KRX day orders end with the day). Not found: a
@@ -36,11 +37,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from engine.brokers.base import Broker, BrokerError, BrokerOrderStatus, CancelRequest
-from engine.journal import Fill, Journal, Order
+from actors.account_books import FillBooks
+from engine.brokers.base import Broker, BrokerError, BrokerFill, BrokerOrderStatus, CancelRequest
+from engine.journal import Journal, Order
 from engine.market.krx import kst_date, kst_midnight_ms, session_bounds
 from engine.market.listing import DEFAULT_MARKET
-from engine.pnl import realized_pnl
 from engine.risk import Fees
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def reconcile(account_id: int, journal: Journal, broker: Broker, fees: Fee
 
     ``market`` names a code's market (the sale's tax); ``average_price`` the broker's average price
     of a holding (0 unknown), for shares of a sale the journal never saw bought."""
-    books = _Books(journal, fees, market, average_price)
+    books = FillBooks(journal, fees, market or (lambda code: DEFAULT_MARKET), average_price or (lambda code: 0))
     open_orders = [o for o in await journal.open_orders(account_id) if not skip or o.id not in skip]
     if not open_orders:
         return []
@@ -103,39 +104,7 @@ def _match(order: Order, statuses: list[BrokerOrderStatus], claimed: set[str]) -
     return None
 
 
-class _Books:
-    """A found fill's fees and realised P&L, on the cost basis of the holding as the journal knows it."""
-
-    def __init__(self, journal: Journal, fees: Fees, market: Callable[[str], str] | None,
-                 average_price: Callable[[str], int] | None) -> None:
-        self.journal, self.fees, self.market, self.average_price = journal, fees, market, average_price
-
-    async def fill(self, order: Order, quantity: int, price: int, ts_ms: int) -> Fill:
-        fees, value = self.fees, quantity * price
-        commission = fees.commission(value)
-        if order.side == "buy":
-            return Fill(quantity=quantity, price=price, commission=commission, tax=0, realized_pnl=0,
-                        ts_ms=ts_ms)
-        market = self.market(order.code) if self.market is not None else DEFAULT_MARKET
-        tax = fees.tax("sell", value, ts_ms, market)
-        held = await self.journal.cost_basis(order.account_id, order.code)
-        if held.quantity >= quantity:
-            realized = held.sold(quantity, value, commission, tax).realized
-        else:  # shares the journal never saw bought: at the broker's average price, as a notice is booked
-            average = self.average_price(order.code) if self.average_price is not None else 0
-            if average:
-                basis = held.total + fees.buy_cost((quantity - held.quantity) * average)
-                realized = realized_pnl(value, commission, tax, basis)
-            else:
-                log.warning("account %d: the cost of %d of the %d %s shares order %d sold is unknown; "
-                            "its realised P&L is booked as 0", order.account_id, quantity - held.quantity,
-                            quantity, order.code, order.id)
-                realized = 0
-        return Fill(quantity=quantity, price=price, commission=commission, tax=tax, realized_pnl=realized,
-                    ts_ms=ts_ms)
-
-
-async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, books: _Books, now_ms: int,
+async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, books: FillBooks, now_ms: int,
                  emit: Callable[[str, Order], None]) -> Order:
     if order.broker_order_no != status.broker_order_no or order.status in ("pending", "unknown"):
         order = await journal.update(order.id,
@@ -146,7 +115,9 @@ async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, book
     if missing > 0:
         value = status.average_price * status.filled_quantity - order.filled_value
         price = max(1, value // missing)
-        fill = await books.fill(order, missing, price, now_ms)
+        (fill,) = await books.book(order.account_id, [BrokerFill(
+            broker_order_no=status.broker_order_no, code=order.code, side=order.side, quantity=missing,
+            price=price, ts_ms=now_ms)])
         order = await journal.add_fill(order.id, fill, now_ms)
         emit(order.status, order)
     if status.cancelled and not order.final:

@@ -1,6 +1,6 @@
 """A fill that only reconciliation finds (the answer was lost, the process died) is journalled with
 its fees and the one realised P&L of engine.pnl, on the cost basis the journal's fills leave, and the
-daily loss limit counts it. A KIS account (a fake Broker that speaks the protocol) on market time:
+daily loss limit counts it; a fill notice books the same (actors.account_books). A KIS account (a fake Broker that speaks the protocol) on market time:
 Tuesday 2026-12-01 in the continuous session, KRX hours respected.
 
 Hand-computed (2026, KOSPI: 0.05 % tax + 0.15 % rural special tax, each floored; commission 0.015 %):
@@ -188,3 +188,30 @@ async def test_a_found_sale_is_taxed_on_the_market_kis_gave(aiohttp_client, app_
     assert await (await actor(client, account)).ask(Reconcile(account), 5) == 1
     # 450,500 − 67 − 901 − 500,075
     assert await sell_fills(session_factory, account) == [(10, 45_050, 67, 901, -50_543)]
+
+
+async def test_a_fill_notice_books_the_same_round_trip_as_reconciliation(aiohttp_client, app_settings, engine,
+                                                                          clock, make_user, session_factory):
+    """The sale's notice arrives (no crash): the same +8,829, on the journal's basis, not on the broker's
+    average price (which the account has not even read: the balance shows no holding)."""
+    fake = Kis()
+    client = await aiohttp_client(kis_app(app_settings, clock, fake))
+    _, headers = await make_user()
+    account = await register(client, headers, KIS)
+    assert (await client.post("/stocks/order", json=BUY, headers=headers)).status == 201
+    fake.listener(BrokerFill(broker_order_no="K1", code=CODE, side="buy", quantity=10, price=50_000,
+                             ts_ms=clock.now_ms()))
+    fake.holdings = [Holding(code=CODE, quantity=10, average_price=50_000, current_price=50_000)]
+    sell = {**BUY, "order_type": "sell", "price": 51_000}
+    assert (await client.post("/stocks/order", json=sell, headers=headers)).status == 201
+    fake.holdings = []
+    for part in (4, 6):  # two notices: the second sale takes the basis the first left
+        fake.listener(BrokerFill(broker_order_no="K2", code=CODE, side="sell", quantity=part, price=51_000,
+                                 ts_ms=clock.now_ms()))
+    await (await actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notices are journalled
+    fills = await sell_fills(session_factory, account)
+    # 4 x 51,000 = 204,000: commission 30, tax 102 + 306; basis 500,075 x 4 // 10 = 200,030 → +3,532
+    # 6 x 51,000 = 306,000: commission 45, tax 153 + 459; basis the rest, 300,045 → +5,298
+    assert fills == [(4, 51_000, 30, 408, 3_532), (6, 51_000, 45, 612, 5_298)]
+    # the round trip's cash exactly: commission floored per fill (30 + 45 = 75, one won less than 76)
+    assert sum(f[-1] for f in fills) == 8_829 + 1
