@@ -1,7 +1,8 @@
 """A fill that only reconciliation finds (the answer was lost, the process died) is journalled with
 its fees and the one realised P&L of engine.pnl, on the cost basis the journal's fills leave, and the
-daily loss limit counts it; a fill notice books the same (actors.account_books). A KIS account (a fake Broker that speaks the protocol) on market time:
-Tuesday 2026-12-01 in the continuous session, KRX hours respected.
+daily loss limit counts it; a fill notice books the same (actors.account_books). A KIS account (a
+fake Broker that speaks the protocol) on market time: Tuesday 2026-12-01 in the continuous session,
+KRX hours respected.
 
 Hand-computed (2026, KOSPI: 0.05 % tax + 0.15 % rural special tax, each floored; commission 0.015 %):
 buy 10 at 50,000 → 500,000 + 75 = 500,075 of basis.
