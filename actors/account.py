@@ -14,8 +14,10 @@ timeout, after ``AccountRef``):
 - :class:`CancelOrder` / :class:`ModifyOrder` → :class:`OrderResult` (the
   order as it stands after the broker's answer); :class:`CancelOpen` → int.
 - :class:`GetBalance` → :class:`~engine.brokers.base.BrokerBalance` (cached
-  ``balance_cache_s``; every order or fill drops the cache), its ``orderable``
-  less what this actor's orders in flight reserve.
+  ``balance_cache_s``; a fill, cancel or modify drops the cache), its ``orderable``
+  less what this actor's orders reserve that the cached answer does not count yet (in
+  flight, or taken by the broker since it was asked for: placing orders does not
+  cost a balance inquiry each, which on KIS would spend 2 of the app key's REST calls).
 - :class:`Reconcile` → int (orders moved): open orders of the journal against
   the broker, each on its own date. Also run in ``on_start`` (a restarted
   actor never resends: it looks the order up) and, for brokers that push no
@@ -105,6 +107,10 @@ class AccountActor(Actor):
         self._balance: tuple[float, BrokerBalance] | None = None
         self._watched: set[str] = set()
         self._inflight: dict[int, Order] = {}  # journalled, the broker call running
+        # orders the broker took since the cached balance was asked for (it does not count them yet):
+        # order id -> (ack sequence number, order); see _balance_now
+        self._acked_since: dict[int, tuple[int, Order]] = {}
+        self._acks = 0
         self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
         self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
         self._timers: list[Any] = []
@@ -215,7 +221,9 @@ class AccountActor(Actor):
             case GetBalance():
                 try:
                     balance = await self._balance_now()
-                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance))
+                    holdings = [msgspec.structs.replace(h, orderable=max(0, self._sellable(balance, h.code)))
+                                for h in balance.holdings]
+                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance), holdings=holdings)
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     return BalanceUnavailable(str(exc))
             case Reconcile():
@@ -280,8 +288,7 @@ class AccountActor(Actor):
             del self._keys[next(iter(self._keys))]
         self.orders_placed += 1
         self._fault("journal")
-        self._balance = None
-        self._inflight[order.id] = order
+        self._inflight[order.id] = order  # reserved while in flight: the cached balance stays right
         self._open[order.id] = order
         outcome = self._outcomes[order.id] = asyncio.get_running_loop().create_future()
         req = OrderRequest(client_order_id=key, code=msg.code, side=msg.side, quantity=msg.quantity,
@@ -365,7 +372,11 @@ class AccountActor(Actor):
         order = self._inflight.pop(msg.order_id, None)
         if order is None:
             return
-        self._balance = None
+        if msg.error is None:  # the broker has it: reserved until a balance read after now counts it
+            self._acks += 1
+            self._acked_since[order.id] = (self._acks, order)
+        elif not isinstance(msg.error, OrderRejected):
+            self._balance = None  # it may have reached the broker: ask again
         result: OrderResult
         if isinstance(msg.error, OrderRejected):
             result = await self._close(order, "rejected", msg.error.code or "broker_rejected", msg.error.message)
@@ -478,16 +489,20 @@ class AccountActor(Actor):
             self._realized = (day, await self.deps.journal.realized_since(self.account_id, kst_midnight_ms(day)))
         return self._realized[1]
 
+    def _uncounted(self) -> list[Order]:
+        """Orders the cached balance does not count yet: in flight, or taken since it was asked for."""
+        return [*self._inflight.values(), *(o for _, o in self._acked_since.values())]
+
     def _buying_power(self, balance: BrokerBalance) -> int:
-        """The broker's orderable cash less what the orders it has not heard of yet reserve."""
+        """The broker's orderable cash less what the orders it has not counted yet reserve."""
         reserved = sum(self.deps.fees.buy_cost(o.quantity * self._reserve_unit(o))
-                       for o in self._inflight.values() if o.side == "buy")
+                       for o in self._uncounted() if o.side == "buy")
         return balance.buying_power - reserved
 
     def _sellable(self, balance: BrokerBalance, code: str) -> int:
         holding = next((h for h in balance.holdings if h.code == code), None)
         sellable = holding.sellable if holding is not None else 0
-        return sellable - sum(o.quantity for o in self._inflight.values() if o.side == "sell" and o.code == code)
+        return sellable - sum(o.quantity for o in self._uncounted() if o.side == "sell" and o.code == code)
 
     def _reserve_unit(self, order: Order) -> int:
         if order.price is not None:
@@ -744,8 +759,10 @@ class AccountActor(Actor):
         now = self.ctx.clock.monotonic()
         if self._balance is not None and now - self._balance[0] < self.deps.settings.balance_cache_s:
             return self._balance[1]
+        asked_after = self._acks  # orders taken before the question are in the broker's answer
         balance = await self.broker.balance()
         self._balance = (now, balance)
+        self._acked_since = {k: v for k, v in self._acked_since.items() if v[0] > asked_after}
         self.avg_cost = {h.code: h.average_price for h in balance.holdings}
         return balance
 
