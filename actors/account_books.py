@@ -44,6 +44,7 @@ class FillBooks:
         """``made`` (oldest first) as the journal records them; the broker's own booking where it gave one.
         Fills of one code in ``made`` follow each other: each sale takes the basis the previous left."""
         held: dict[str, CostBasis] = {}
+        sold = {f.code for f in made if f.side == "sell" and f.costs() is None}  # only a sale needs the basis
         out = []
         for fill in made:
             booked = fill.costs()
@@ -52,7 +53,8 @@ class FillBooks:
                                 tax=booked.tax, realized_pnl=booked.realized_pnl, ts_ms=fill.ts_ms))
                 continue
             if fill.code not in held:
-                held[fill.code] = await self.journal.cost_basis(account_id, fill.code)
+                known = fill.code in sold
+                held[fill.code] = await self.journal.cost_basis(account_id, fill.code) if known else CostBasis()
             entry, held[fill.code] = self._one(account_id, fill, held[fill.code])
             out.append(entry)
         return out
