@@ -339,7 +339,6 @@ class KisBroker:
             self._learning.add(task)
             task.add_done_callback(self._learning.discard)
 
-
     async def price_limits(self, code: str) -> tuple[int, int] | None:
         """Today's (lower, upper) of ``code`` as the exchange set them: inquire-price's ``stck_llam`` /
         ``stck_mxpr``, asked once per code and KST day. None when KIS cannot answer now (the caller

@@ -15,6 +15,9 @@ its own slot between two of them, never N). Until a code is known its market is
 None (the API's ``null``). A code KIS lists with another market (KONEX, an ETN) or
 has no data for is remembered as such and not asked again; a rate-limit, token or
 network failure ends the run and the next :meth:`learn` tries the rest again.
+
+Not persisted: a restarted process asks once more per code it holds (one throttled
+call each, in the background), which costs less than a table kept in step with KIS.
 """
 
 from __future__ import annotations
