@@ -30,5 +30,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("swings") as batch:
-        batch.drop_column("halted_reason")
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+), never the batch copy-and-move: with foreign keys
+    # on, dropping the old ``swings`` table would cascade and delete every swing's events
+    op.drop_column("swings", "halted_reason")
