@@ -280,7 +280,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     """The swings' hub: it restores every live swing, then ticks itself to check them (each minute;
     on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
-    store = SqlSwingStore(app[SESSIONS])
+    store = SqlSwingStore(app[SESSIONS], app[CLOCK].now_ms)  # events on market time (a replay's)
     orders = AccountOrderPort(system, settings.ask_timeout_s)
 
     def make(swing_id: int) -> SwingActor:

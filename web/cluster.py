@@ -38,7 +38,7 @@ from storage import OrderRepo, SqlSwingStore
 from storage.fences import claim
 from web.auth import require_admin
 from web.bodies import respond
-from web.keys import CLUSTER, METRICS, SESSIONS, SETTINGS
+from web.keys import CLOCK, CLUSTER, METRICS, SESSIONS, SETTINGS
 from web.openapi import route
 from web.realtime import StrategyDataInner, StrategyDataOf, strategy_snapshot
 
@@ -111,7 +111,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
                                   ttl_s=settings.cluster_lease_ttl_s, codec=Codec(WIRE_TYPES, WIRE_ERRORS),
                                   creds=settings.cluster_nats_creds)
     node.address = f"{settings.host}:{settings.port}"
-    store = SqlSwingStore(sessions)
+    store = SqlSwingStore(sessions, app[CLOCK].now_ms)
 
     async def claim_fence(account_id: int, token: int) -> bool:
         return await claim(sessions, account_id, token, node_id, int(time.time() * 1000))
