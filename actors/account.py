@@ -41,7 +41,9 @@ order's when reconciliation finds it closed.
 
 ``fault(step)`` is a test-only hook (None in production) that crash tests use
 to stop at a named step. Order events go to the owner's /kis_socket sessions
-through the session hub. Reconciliation lives in :mod:`actors.reconcile`.
+through the session hub. Reconciliation lives in :mod:`actors.reconcile`; the fees and realised
+P&L of a fill the broker did not book (KIS) in :mod:`actors.account_books`, the same for a notice
+and for a fill reconciliation finds.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from typing import Any, assert_never
 import msgspec
 
 from actors import paths
+from actors.account_books import FillBooks
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
@@ -72,7 +75,6 @@ from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, finge
 from engine.market.krx import (
     accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
 )
-from engine.pnl import realized_pnl
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, MailboxSpec
 
@@ -96,6 +98,8 @@ class AccountActor(Actor):
         self.info: AccountInfo | None = None
         self.broker: Broker | None = None
         self._exchange_limits: Callable[[str], Awaitable[tuple[int, int] | None]] | None = None
+        self._broker_market: Callable[[str], str | None] | None = None
+        self._books = FillBooks(deps.journal, deps.fees, self._market, self._average_price)  # fills it books
         self.book: MatchingBook | None = None  # the paper broker matches orders itself
         self.waiting: dict[int, ActorRef] = {}  # order id -> reply_to, for orders not final yet
         self.early_fills: dict[str, list[BrokerFill]] = {}  # notices that beat their ack
@@ -137,6 +141,7 @@ class AccountActor(Actor):
                 raise RuntimeError("no KIS broker factory configured")
             kis = self.broker = deps.kis_broker(self.info.credentials)
             self._exchange_limits = kis.price_limits  # the exchange's own limits win over computed ones
+            self._broker_market = getattr(kis, "market_of", None)  # a code's market as KIS told it
             live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
@@ -397,9 +402,10 @@ class AccountActor(Actor):
         made = self.early_fills.pop(ack.broker_order_no, []) + (walk.fills if walk is not None else [])
         if made:
             self._fault("fill")
-        order = await deps.journal.accept(order.id, broker_order_no=ack.broker_order_no,
-                                          fills=[self._fill_of(f) for f in made], now_ms=clock.now_ms())
-        self._after_fills(order, made)
+        booked = await self._books.book(self.account_id, made) if made else []
+        order = await deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=booked,
+                                          now_ms=clock.now_ms())
+        self._after_fills(order, booked)
         self._fault("send")
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
@@ -415,32 +421,22 @@ class AccountActor(Actor):
             order = await deps.journal.get(self.account_id, order.id) or order
         return self._result(order)
 
-    def _fill_of(self, fill: BrokerFill) -> Fill:
-        """A broker fill as the journal records it (its fees and realised P&L).
+    def _average_price(self, code: str) -> int:
+        return self.avg_cost.get(code, 0)
 
-        The paper broker books a sale's realised P&L on the exact cost basis (engine.pnl). A broker
-        that does not say (KIS) reports only its average price, fees excluded: the shares sold are
-        taken to have cost that price plus the buy commission it implies, in the same definition."""
-        value = fill.quantity * fill.price
-        booked = fill.costs()
-        if booked is not None:
-            commission, tax, realized = booked.commission, booked.tax, booked.realized_pnl
-        else:
-            fees = self.deps.fees
-            commission = fees.commission(value)
-            tax = fees.tax(fill.side, value, fill.ts_ms, self.deps.board.market(fill.code))
-            avg = self.avg_cost.get(fill.code, 0)
-            basis = fees.buy_cost(fill.quantity * avg)
-            realized = realized_pnl(value, commission, tax, basis) if fill.side == "sell" and avg else 0
-        return Fill(quantity=fill.quantity, price=fill.price, commission=commission, tax=tax,
-                    realized_pnl=realized, ts_ms=fill.ts_ms)
+    def _market(self, code: str) -> str:
+        """The code's market for a sale's tax: the broker's word when it gave one (KIS, once learnt),
+        else the market-data source's (the simulated markets; a replay's file)."""
+        known = self._broker_market(code) if self._broker_market is not None else None
+        return known or self.deps.board.market(code)
 
-    def _after_fills(self, order: Order, made: list[BrokerFill]) -> None:
-        if made:
+    def _after_fills(self, order: Order, booked: list[Fill]) -> None:
+        """Fills journalled: the balance is stale, and today's realised P&L moves by theirs."""
+        if booked:
             self._balance = None
             if self._realized is not None:
                 day = self._realized[0]
-                gained = sum(self._fill_of(f).realized_pnl for f in made if kst_date(f.ts_ms) == day)
+                gained = sum(f.realized_pnl for f in booked if kst_date(f.ts_ms) == day)
                 self._realized = (day, self._realized[1] + gained)
         self._track(order)
 
@@ -681,8 +677,9 @@ class AccountActor(Actor):
     async def _record(self, order: Order, fill: BrokerFill) -> Order:
         """Journal one fill of ``order`` (the broker has it already)."""
         self._fault("fill")
-        order = await self.deps.journal.add_fill(order.id, self._fill_of(fill), self.ctx.clock.now_ms())
-        self._after_fills(order, [fill])
+        booked = await self._books.book(self.account_id, [fill])
+        order = await self.deps.journal.add_fill(order.id, booked[0], self.ctx.clock.now_ms())
+        self._after_fills(order, booked)
         self._emit(fill_event(order.status), order)
         self._settled(order)
         return order
@@ -773,12 +770,14 @@ class AccountActor(Actor):
         assert self.broker is not None
         moved = await reconcile(self.account_id, self.deps.journal, self.broker, self.deps.fees,
                                 self.ctx.clock.now_ms(), self._emit, skip=set(self._inflight),
-                                expire_days=not self.deps.settings.market_hours_ignored)
+                                expire_days=not self.deps.settings.market_hours_ignored,
+                                market=self._market, average_price=self._average_price)
         for order in moved:
             self._track(order)
             self._settled(order)
         if moved:
             self._balance = None
+            self._realized = None  # fills found here count toward today's loss: read the journal again
         return len(moved)
 
     def state_view(self) -> dict[str, Any]:

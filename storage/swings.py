@@ -88,7 +88,8 @@ class SwingRepo:
 
     async def set_status(self, swing_id: int, status: SwingStatus) -> None:
         await self.session.execute(
-            update(SwingRow).where(SwingRow.id == swing_id).values(status=status, updated_at=utc_now()))
+            update(SwingRow).where(SwingRow.id == swing_id).values(
+                status=status, updated_at=utc_now(), **({} if status == "halted" else {"halted_reason": None})))
 
     async def add_event(self, swing_id: int, event: NewSwingEvent, at: datetime | None = None) -> None:
         """``at``: when it happened on the engine's clock (market time in a replay); default now."""
@@ -117,7 +118,8 @@ def _swing(row: SwingRow) -> Swing:
         stage2_shares=row.stage2_shares, realized_pnl=row.realized_pnl, order_seq=row.order_seq,
         intent_order_id=row.intent_order_id,
         intent=_decode_intent.decode(row.intent_decision) if row.intent_decision else None,
-        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis, created_at=row.created_at,
+        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis,
+        halted_reason=row.halted_reason if row.status == "halted" else None, created_at=row.created_at,
         updated_at=row.updated_at)
 
 

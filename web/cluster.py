@@ -25,7 +25,9 @@ from prometheus_client.registry import Collector
 from actors.account_messages import (
     BalanceUnavailable, CancelOrder, GetBalance, ModifyOrder, OrderResult, PlaceOrder, Reconcile,
 )
-from actors.cluster_accounts import AccountOwnership, OwnAccount, PlaceRemote, StopSwingAt, SwingsChanged
+from actors.cluster_accounts import (
+    AccountOwnership, AccountRiskChanged, OwnAccount, PlaceRemote, StopSwingAt, SwingsChanged,
+)
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 WIRE_TYPES: list[type] = [PlaceRemote, PlaceOrder, CancelOrder, ModifyOrder, GetBalance, Reconcile, OrderResult,
                           BrokerBalance, BalanceUnavailable, OwnAccount, SwingsChanged, StopSwingAt, StrategyDataOf,
-                          StrategyDataInner]
+                          StrategyDataInner, AccountRiskChanged]
 WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable,
                                           MailboxFull, ActorStopped]
 

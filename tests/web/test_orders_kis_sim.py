@@ -91,6 +91,41 @@ async def test_a_kis_order_is_modified_then_cancelled_through_order_rvsecncl(aio
         sim.sim.orders.release()
 
 
+async def test_a_kis_balance_shows_each_holding_s_market_once_learnt(aiohttp_client, app_settings, engine,
+                                                                     make_user):
+    """inquire-balance does not say a holding's market: null until search-info told it (in the
+    background, the balance answered at once), then KOSPI / KOSDAQ, kept for the process."""
+    from engine.brokers.kis.listings import SEARCH_INFO_PATH
+    from web.trading import KIS_KEYRING
+
+    async with running_simulator(SimulatorConfig(rest_rate_per_s=1000)) as sim:
+        sim.sim.orders.open_account("5012345601", cash=1_000_000, app_key=KIS["api_key"],
+                                    holdings={"000660": (3, 46_000), "005930": (5, 37_000)})
+        calls = []
+        tr_ids, answer = sim.sim.routes[("GET", SEARCH_INFO_PATH)]
+
+        async def counted(simulator, request, tr_id):
+            calls.append(request.query["PDNO"])
+            return await answer(simulator, request, tr_id)
+
+        sim.sim.add_route("GET", SEARCH_INFO_PATH, tr_ids, counted)
+        settings = msgspec.structs.replace(
+            app_settings, kis_rest_url=sim.url, kis_ws_url=sim.ws_url, kis_rest_rate_per_s=1000.0,
+            kis_timeout_s=2.0, balance_cache_s=0)
+        client = await aiohttp_client(create_app(settings, clock=WallClock()))
+        _, headers = await make_user()
+        await register(client, headers, KIS)
+        first = await (await client.get("/accounts/balance", headers=headers)).json()
+        assert {h["stock_code"]: h["market"] for h in first["stock_balance"]} == {"000660": None, "005930": None}
+        await client.app[KIS_KEYRING].listings.settled()
+        after = await (await client.get("/accounts/balance", headers=headers)).json()
+        assert {h["stock_code"]: h["market"] for h in after["stock_balance"]} == {
+            "000660": "KOSDAQ", "005930": "KOSPI"}
+        assert sorted(calls) == ["000660", "005930"]  # once per code
+        await client.close()
+        sim.sim.orders.release()
+
+
 async def test_kis_orders_do_not_each_cost_a_balance_inquiry_and_still_reserve_their_cash(
         aiohttp_client, app_settings, engine, make_user):
     """Issue 17 §3 (on KIS the app key's rate limit is the bound): the risk checks read the balance
