@@ -94,5 +94,12 @@ async def test_0012c_gives_a_swing_halted_before_it_the_reason_of_its_latest_hal
         await downgrade(engine, "0011b")  # in place: no copy of `swings` whose drop would cascade (SQLite)
         async with sessions() as session:
             assert await session.scalar(text("SELECT count(*) FROM swing_events")) == 4
+        # 0011b's downgrade copies `swings` on SQLite (batch mode): its drop must not take the events
+        await downgrade(engine, "0010")
+        await upgrade(engine)
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT count(*) FROM swing_events")) == 4
+            if engine.dialect.name == "sqlite":  # on again for the pooled connections
+                assert await session.scalar(text("PRAGMA foreign_keys")) == 1
     finally:
         await engine.dispose()
