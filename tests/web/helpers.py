@@ -50,6 +50,15 @@ async def quiesce(app, clock, step_s: float = 1.0) -> None:
         await clock.advance(step_s)
 
 
+async def until_history(app, swing_id: int) -> None:
+    """Barrier without moving the clock: the swing has its history (the load is a piped task:
+    ``idle`` waits for it and its message), so where history ends and live bars begin does not
+    depend on how fast the machine loads it."""
+    ref = app[SYSTEM].lookup(paths.swing(swing_id))
+    await app[SYSTEM].idle()
+    assert (await ref.ask(GetSwing(), 5)).history_ready, "the swing's history never arrived"
+
+
 async def settle_swing(app, clock, swing_id: int, max_steps: int = 120):
     """Barrier: the swing has its history and no order in flight (None if it ended).
     Each round quiesces the system; an order still open then needs the market to move."""

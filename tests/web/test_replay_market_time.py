@@ -21,6 +21,7 @@ from engine.market import krx
 from engine.runtime.replay_clock import ReplayClock
 from engine.strategy import backtest as bt
 from storage import SwingRepo
+from tests.web.helpers import until_history
 from tests.web.orders_env import register
 from web.app import create_app
 from web.keys import CLOCK, SYSTEM
@@ -55,12 +56,6 @@ def app_settings(db_settings, db_kind):
 @pytest.fixture
 async def replay_client(aiohttp_client, app_settings, engine):
     return await aiohttp_client(create_app(app_settings))
-
-
-async def until_history(app, swing_id: int) -> None:
-    ref = app[SYSTEM].lookup(paths.swing(swing_id))
-    await app[SYSTEM].idle()  # the history load is a piped task: idle waits for it and its message
-    assert (await ref.ask(GetSwing(), 5)).history_ready, "the swing's history never arrived"
 
 
 async def test_daily_swing_on_a_replay_trades_exactly_as_the_backtest(replay_client, make_user, session_factory,

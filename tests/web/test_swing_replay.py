@@ -14,7 +14,7 @@ from engine.strategy.swing import SwingParams
 from storage import SwingRepo
 from tests.web.orders_env import register
 from tests.helpers import data_file
-from tests.web.helpers import next_check
+from tests.web.helpers import next_check, until_history
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,6 +39,7 @@ async def test_live_swing_equals_the_backtest_bar_for_bar(client, clock, make_us
     _, headers = await make_user()
     await register(client, headers)
     swing_id = (await (await client.post("/swing/register", json=PARAMS, headers=headers)).json())["swing_id"]
+    await until_history(client.server.app, swing_id)  # before the clock moves: the same seam on any machine
     for _ in range(len(expected.decisions) + 1):
         await next_check(client, clock, swing_id)
     async with session_factory() as session:
