@@ -130,6 +130,15 @@ class PaperFill(BrokerFill, frozen=True, kw_only=True):
         return FillCosts(commission=self.commission, tax=self.tax, realized_pnl=self.realized_pnl)
 
 
+class FillStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill the broker asks its ledger to apply: shares, price and the fees it computed."""
+
+    quantity: int
+    price: int
+    commission: int
+    tax: int
+
+
 class PaperFills(msgspec.Struct, frozen=True, kw_only=True):
     """What a market order's walk did: its fills, and the reason its remainder was cancelled ("" none)."""
 
@@ -146,6 +155,13 @@ class PaperLedger(Protocol):
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
         """Apply one fill atomically; returns its realised P&L. :class:`LedgerRefused` if short."""
+
+    async def open_filled(self, account_id: int, req: OrderRequest, accepted_ms: int, steps: list[FillStep],
+                          rest_reason: str) -> tuple[PaperOrder, list[int], str]:
+        """Open ``req`` and apply ``steps`` in one transaction; a step the ledger cannot cover (and
+        those after it) is not applied and cancels the order with its reason, else a remainder is
+        cancelled with ``rest_reason``. Returns the order as it ends, each applied fill's realised
+        P&L, and the reason the remainder was cancelled ("" when it filled whole)."""
 
     async def cancel(self, account_id: int, order_no: str, reason: str,
                      status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
@@ -222,6 +238,7 @@ class PaperBroker:
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
         self._used: matching.Used = {}  # shares of the latest books already given to this account
+        self._walked: dict[str, tuple[PaperFills, bool]] = {}  # walked at acceptance -> (walk, book empty)
         # The owner runs broker calls concurrently (one task per order): ledger writes of this
         # account go one at a time (SQLite's deferred transactions would race on a new position).
         self._writes = asyncio.Lock()
@@ -269,13 +286,43 @@ class PaperBroker:
     async def place_order(self, req: OrderRequest) -> OrderAck:
         if req.code not in self._watched:
             self._watch(req.code)
-        order = await self.ledger.open_order(self.account_id, req, self._now())
+        now = self._now()
+        quote = self.quotes.latest(req.code) if req.price is None and not self.next_print else None
+        if quote is not None and (not self.auctions or auction_at(now) is None):
+            return await self._place_walked(req, quote, now)
+        order = await self.ledger.open_order(self.account_id, req, now)
         self._open[order.order_no] = order
         auction = auction_at(order.accepted_ms) if order.price is None and self.auctions else None
         if auction is not None:
             self._auction[order.order_no] = auction  # filled by the auction's print (fill_resting)
         elif order.price is None:
             self._market.add(order.order_no)
+        return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
+
+    async def _place_walked(self, req: OrderRequest, quote: Quote, now: int) -> OrderAck:
+        """A market order with a book to walk: accepted and filled against the book as it stands, in
+        one ledger transaction; :meth:`await_fills` then answers what the walk did."""
+        steps = matching.walk(quote, req.side, req.quantity,
+                              matching.market_levels(quote, req.side, self.quotes.base_price(req.code)), self._used)
+        market = self.quotes.market(req.code)
+        fills = [FillStep(quantity=qty, price=price, commission=self.fees.commission(qty * price),
+                          tax=self.fees.tax(req.side, qty * price, quote.ts_ms, market)) for qty, price in steps]
+        if not steps:
+            rest = (f"no {'ask' if req.side == 'buy' else 'bid'} on the book of {req.code} "
+                    "inside the day's limits")
+        else:
+            shown = sum(q for q, _ in steps)
+            rest = (f"the visible book of {req.code} showed {shown} of {req.quantity} shares: the remaining "
+                    f"{req.quantity - shown} were cancelled")
+        async with self._writes:
+            order, realized, cancelled = await self.ledger.open_filled(self.account_id, req, now, fills, rest)
+        made = []
+        for step, pnl in zip(fills, realized, strict=False):
+            self._applied(req.code, req.side, step.quantity, step.price, step.commission, step.tax)
+            made.append(PaperFill(broker_order_no=order.order_no, code=req.code, side=req.side,
+                                  quantity=step.quantity, price=step.price, ts_ms=quote.ts_ms,
+                                  commission=step.commission, tax=step.tax, realized_pnl=pnl))
+        self._walked[order.order_no] = (PaperFills(fills=made, cancelled=cancelled), not steps)
         return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
 
     async def cancel_order(self, req: CancelRequest) -> AmendAck:
@@ -375,6 +422,11 @@ class PaperBroker:
 
     async def await_fills(self, order_no: str) -> PaperFills:
         """Fill a market order against the book as it stands (see module doc)."""
+        walked = self._walked.pop(order_no, None)
+        if walked is not None:  # walked at acceptance already
+            if walked[1]:  # nothing on the book to walk
+                raise PaperCancelled(walked[0].cancelled)
+            return walked[0]
         if order_no not in self._market:
             return PaperFills(fills=[])  # a limit order: it rests
         self._market.discard(order_no)
