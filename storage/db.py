@@ -18,7 +18,6 @@ server's start and ``autotrader db upgrade`` both call it.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -32,14 +31,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import event, exc, pool, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from engine.settings import Settings
 from storage.errors import DatabaseUnavailable
 from storage.keys import make_private_dir
+from storage.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -201,55 +200,10 @@ def is_unique_violation(error: exc.IntegrityError) -> bool:
     return message.startswith("UNIQUE constraint failed") or "Duplicate entry" in message
 
 
-class _SqliteWriter:
-    """One thread holding its own connection to an SQLite file, for :func:`transaction`.
-
-    Through aiosqlite every statement, the commit and the pool's reset each hand off to its
-    thread and back (a profiled order spent most of its time there); here a whole transaction
-    is one call into this thread. ``BEGIN IMMEDIATE`` takes the write lock at the start, so a
-    read-then-write body cannot be overtaken between its read and its write."""
-
-    def __init__(self, url: Any) -> None:
-        self.engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"), poolclass=pool.NullPool,
-                                         hide_parameters=True)
-        event.listen(self.engine, "connect", _sqlite_on_connect)
-        event.listen(self.engine, "connect", _sqlite_manual_begin)
-        event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
-        self.thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self._conn: Connection | None = None
-
-    def _run(self, body: Callable[[Connection], T]) -> T:
-        if self._conn is None or self._conn.closed:
-            self._conn = self.engine.connect()
-        conn = self._conn
-        try:
-            with conn.begin():
-                return body(conn)
-        except exc.DBAPIError as error:
-            if error.connection_invalidated:
-                self._conn = None
-            raise
-
-    async def run(self, body: Callable[[Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.thread, self._run, body)
-
-    def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-            self.engine.dispose()
-        self.thread.submit(close)
-        self.thread.shutdown(wait=False)
+_SQLITE_WRITERS: dict[int, SqliteWriter] = {}
 
 
-def _sqlite_manual_begin(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own: the "begin" event does
-
-
-_SQLITE_WRITERS: dict[int, _SqliteWriter] = {}
-
-
-def _sqlite_writer(engine: AsyncEngine) -> _SqliteWriter | None:
+def _sqlite_writer(engine: AsyncEngine) -> SqliteWriter | None:
     """The writer thread of a file-backed SQLite engine (made on first use, closed when the
     engine is disposed); None for other databases and in-memory SQLite."""
     if engine.dialect.name != "sqlite":
@@ -259,7 +213,7 @@ def _sqlite_writer(engine: AsyncEngine) -> _SqliteWriter | None:
         database = engine.url.database or ""
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
-        writer = _SQLITE_WRITERS[id(engine)] = _SqliteWriter(engine.url)
+        writer = _SQLITE_WRITERS[id(engine)] = SqliteWriter(engine.url, _sqlite_on_connect)
 
         def disposed(_engine: Any) -> None:
             if _SQLITE_WRITERS.get(id(engine)) is writer:
@@ -275,15 +229,15 @@ async def transaction(sessions: async_sessionmaker, body: Callable[[Connection],
     transaction of the hot path, or roll it back if it raises.
 
     On a file-backed SQLite it runs in one call to the engine's writer thread (under
-    :func:`writing`); elsewhere on the async engine through ``run_sync`` (MariaDB: each statement
-    one round trip, as before). A deadlock or lock wait runs it again (:func:`retry_transaction`)."""
+    :func:`writing`), committed together with the bodies that queued meanwhile
+    (:mod:`storage.sqlite_writer`); elsewhere on the async engine through ``run_sync`` (MariaDB:
+    each statement one round trip, as before). A deadlock or lock wait runs it again."""
     engine: AsyncEngine = sessions.kw["bind"]
     writer = _sqlite_writer(engine)
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
             if writer is not None:
-                async with writing(sessions):
-                    return await writer.run(body)
+                return await writer.run(writing(sessions), body)
             async with engine.begin() as conn:
                 return await conn.run_sync(body)
         except exc.OperationalError as error:
