@@ -22,15 +22,18 @@ timeout, after ``AccountRef``):
   fills, on a timer (``reconcile_interval_s``).
 
 The broker call is asynchronous: the actor journals the order, starts a task
-that sends it (for a paper market order, also walks the book) and goes on
-with its mailbox; the task tells :class:`Sent` back and the actor journals
-the answer. State stays the actor's: the task touches only the broker. What
-an order in flight may spend is reserved in the actor (``_inflight``) until
-the broker has it, so the checks of the next order count it. The order path::
+that sends it (a paper market order is walked against the book in the same
+call) and goes on with its mailbox; the task tells :class:`Sent` back, and the
+acceptance is journalled by another task that tells :class:`Accepted`, so the
+next order's journal entry can share that commit (the SQLite writer's group
+commit). State stays the actor's: the tasks touch only the broker and the
+journal. What an order in flight may spend is reserved in the actor
+(``_inflight``) until its acceptance is journalled, so the checks of the next
+order count it. The order path::
 
     key lookup ─▶ checks (engine.risk, open orders reserved) ─▶ journal pending ─▶ fault("journal")
-      ─▶ [task] broker.place_order (+ paper market walk) ─▶ Sent
-      ─▶ journal accepted ─▶ fault("send") ─▶ event "accepted" ─▶ fault("fill") ─▶ fills ─▶ events
+      ─▶ [task] broker.place_order (+ paper market walk) ─▶ Sent ─▶ fault("fill") if it filled
+      ─▶ [task] journal accepted (+ its fills) ─▶ Accepted ─▶ fault("send") ─▶ events ─▶ the outcome
 
 Cancel and modify are journalled on the order (``action``) before the broker
 hears of them, then applied (events ``cancelled`` / ``modified``). Day orders
@@ -55,7 +58,7 @@ import msgspec
 from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
-    AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
+    Accepted, AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
     OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
@@ -207,6 +210,8 @@ class AccountActor(Actor):
                 return await self._cancel_open(msg)
             case Sent():
                 await self._on_sent(msg)
+            case Accepted():
+                await self._on_accepted(msg)
             case GetBalance():
                 try:
                     balance = await self._balance_now()
@@ -357,52 +362,75 @@ class AccountActor(Actor):
         return Sent(account_id=self.account_id, order_id=order_id, ack=ack, error=error, fills=fills)
 
     async def _on_sent(self, msg: Sent) -> None:
-        order = self._inflight.pop(msg.order_id, None)
+        order = self._inflight.get(msg.order_id)
         if order is None:
             return
         self._balance = None
+        if msg.error is None:
+            self._accept(order, msg.ack, msg.fills)  # answered once the journal holds it (Accepted)
+            return
+        del self._inflight[msg.order_id]
         result: OrderResult
         if isinstance(msg.error, OrderRejected):
             result = await self._close(order, "rejected", msg.error.code or "broker_rejected", msg.error.message)
         elif isinstance(msg.error, BrokerUnavailable):
             order = await self._update(order, "rejected", f"not sent, broker unavailable: {msg.error}")
             result = msgspec.structs.replace(self._result(order), reason_code="broker_unavailable")
-        elif msg.error is not None:
+        else:
             order = await self._update(order, "unknown", f"sent, answer lost: {msg.error}")
             result = msgspec.structs.replace(self._result(order), reason_code="outcome_unknown")
-        else:
-            result = await self._on_ack(order, msg.ack, msg.fills)
+        self._answered(msg.order_id, result)
+
+    def _answered(self, order_id: int, result: OrderResult) -> None:
+        """The placing of ``order_id`` has its outcome: the web's ticket and ``reply_to`` hear it."""
         self._count(result)
-        outcome = self._outcomes.pop(msg.order_id, None)
+        outcome = self._outcomes.pop(order_id, None)
         if outcome is not None and not outcome.done():
             outcome.set_result(result)
-        if result.final and msg.order_id in self.waiting:
-            self._answer(self.waiting.pop(msg.order_id), result)
+        if result.final and order_id in self.waiting:
+            self._answer(self.waiting.pop(order_id), result)
 
-    async def _on_ack(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> OrderResult:
+    def _accept(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> None:
         """Journal the acceptance with the fills the broker made already (notices that beat the ack,
-        a paper market order's walk) in one transaction; then the events ``accepted`` and the last state."""
-        deps, clock = self.deps, self.ctx.clock
+        a paper market order's walk) in one transaction, off the mailbox: the next order's journal
+        entry can share its commit. The order stays in flight (reserved, never reconciled) until
+        :class:`Accepted` comes back; a failed write crashes the actor, whose restart reconciles."""
         made = self.early_fills.pop(ack.broker_order_no, []) + (walk.fills if walk is not None else [])
         if made:
             self._fault("fill")
-        order = await deps.journal.accept(order.id, broker_order_no=ack.broker_order_no,
-                                          fills=[self._fill_of(f) for f in made], now_ms=clock.now_ms())
-        self._after_fills(order, made)
+        fills = [self._fill_of(f) for f in made]
+        accepted = self.deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=fills,
+                                            now_ms=self.ctx.clock.now_ms())
+        self.ctx.pipe_to_self(accepted, lambda journalled: Accepted(
+            account_id=self.account_id, order=journalled, ack=ack, made=made, walk=walk))
+
+    async def _on_accepted(self, msg: Accepted) -> None:
+        """The acceptance is journalled: the events ``accepted`` (and the fill's), late notices, the
+        remainder a paper walk could not fill, a marketable limit's cross; then the outcome."""
+        order: Order = msg.order
+        if self._inflight.pop(order.id, None) is None:
+            return
+        self._balance = None
+        self._after_fills(order, msg.made)
         self._fault("send")
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
-        if made:
+        if msg.made:
             self._emit(fill_event(order.status), order)
             self._settled(order)
+        for fill in self.early_fills.pop(msg.ack.broker_order_no, []):  # notices that came meanwhile
+            if order.filled_quantity + fill.quantity <= order.quantity:
+                order = await self._record(order, fill)
+        result = self._result(order)
+        walk: PaperFills | None = msg.walk
         if walk is not None:
             if walk.cancelled and not order.final:
                 code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
-                return await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
-        elif self.book is not None and self.book.crossed(ack.broker_order_no):
+                result = await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
+        elif self.book is not None and self.book.crossed(msg.ack.broker_order_no):
             await self._on_crossed()  # a marketable limit: filled against the book as it stands
-            order = await deps.journal.get(self.account_id, order.id) or order
-        return self._result(order)
+            result = self._result(await self.deps.journal.get(self.account_id, order.id) or order)
+        self._answered(order.id, result)
 
     def _fill_of(self, fill: BrokerFill) -> Fill:
         """A broker fill as the journal records it (its fees and realised P&L).
@@ -689,7 +717,9 @@ class AccountActor(Actor):
         fills, cancelled = await self.book.fill_resting()
         for fill in fills:
             order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
-            if order is not None:
+            if order is None:  # its acceptance is still being journalled: recorded with it (Accepted)
+                self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
+            else:
                 await self._record(order, fill)
         if cancelled:
             await self._reconcile()

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +26,7 @@ from storage.fences import check as check_fence
 from storage.fences import check_token
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
+from storage.prepared import Prepared
 from storage.models import Account as AccountRow
 
 MAX_LIST = 500
@@ -303,31 +304,40 @@ class SqlJournal:
             return await OrderRepo(session).risk(account_id)
 
 
-_INSERT_ORDER = insert(_ORDERS)
-_INSERT_FILLS = insert(_FILLS)
+_ORDER_COLUMNS = tuple(c.name for c in _ORDERS.c)
+_INSERT_ORDER = Prepared(insert(_ORDERS).values({c: bindparam(c) for c in _ORDER_COLUMNS if c != "id"}))
+_ORDER_BY_ID = Prepared(select(*_ORDERS.c).where(_ORDERS.c.id == bindparam("order_id")))
+_FILL_COLUMNS = ("order_id", "account_id", "quantity", "price", "commission", "tax", "realized_pnl", "ts_ms")
+_INSERT_FILLS = Prepared(insert(_FILLS).values({c: bindparam(c) for c in _FILL_COLUMNS}))
+_ACCEPT = Prepared(update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
+    broker_order_no=bindparam("v_broker_order_no"), status=bindparam("v_status"),
+    filled_quantity=bindparam("v_filled_quantity"), filled_value=bindparam("v_filled_value"),
+    updated_ms=bindparam("v_updated_ms")))
 
 
 def _create_in(conn: Connection, new: NewOrder, token: tuple[Fence, int | None] | None) -> Order:
-    """One INSERT (Core): the order as journalled ``pending``; in cluster mode after the fence check."""
+    """One INSERT: the order as journalled ``pending``; in cluster mode after the fence check."""
     if token is not None:
         check_token(conn, token[0], new.account_id, token[1])
     values = dict(
         account_id=new.account_id, client_order_id=new.client_order_id, fingerprint=new.fingerprint,
         source=new.source, code=new.code, side=new.side, quantity=new.quantity, price=new.price,
         status="pending", broker_order_no=None, filled_quantity=0, filled_value=0, reason="",
-        created_ms=new.created_ms, updated_ms=new.created_ms, action="",
+        created_ms=new.created_ms, updated_ms=new.created_ms, action="", action_price=None,
+        action_quantity=None, action_ms=None,
     )
-    result = conn.execute(_INSERT_ORDER, values)
-    return Order(id=result.inserted_primary_key[0], **values, fills=[])  # type: ignore[arg-type]
+    order_id = _INSERT_ORDER.insert(conn, values)
+    del values["action_ms"]
+    return Order(id=order_id, **values, fills=[])  # type: ignore[arg-type]
 
 
 def _accept_in(conn: Connection, order_id: int, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
     """The broker took the order, with the fills it made already: one SELECT of the row, one
-    UPDATE, one INSERT of the fills (Core); the earlier fills read back only if it had some."""
-    row = conn.execute(select(_ORDERS).where(_ORDERS.c.id == order_id)).one_or_none()
+    UPDATE, one INSERT of the fills; the earlier fills read back only if it had some."""
+    row = _ORDER_BY_ID.one(conn, {"order_id": order_id})
     if row is None:
         raise NotFound("no such order")
-    before = _order_of(row._mapping, [])
+    before = _order_of(dict(zip(_ORDER_COLUMNS, row, strict=True)), [])
     if before.filled_quantity:
         before = msgspec.structs.replace(before, fills=[
             Fill(quantity=f.quantity, price=f.price, commission=f.commission, tax=f.tax,
@@ -340,13 +350,12 @@ def _accept_in(conn: Connection, order_id: int, broker_order_no: str, fills: lis
     value = before.filled_value + sum(f.quantity * f.price for f in fills)
     if fills:
         status = "filled" if filled >= before.quantity else "partially_filled"
-        conn.execute(_INSERT_FILLS, [
+        _INSERT_FILLS.run_many(conn, [
             dict(order_id=order_id, account_id=before.account_id, quantity=f.quantity, price=f.price,
                  commission=f.commission, tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms)
             for f in fills])
-    conn.execute(update(_ORDERS).where(_ORDERS.c.id == order_id).values(
-        broker_order_no=broker_order_no, status=status, filled_quantity=filled, filled_value=value,
-        updated_ms=now_ms))
+    _ACCEPT.execute(conn, dict(order_id=order_id, v_broker_order_no=broker_order_no, v_status=status,
+                               v_filled_quantity=filled, v_filled_value=value, v_updated_ms=now_ms))
     return msgspec.structs.replace(before, broker_order_no=broker_order_no, status=status,
                                    filled_quantity=filled, filled_value=value, updated_ms=now_ms,
                                    fills=[*before.fills, *fills])

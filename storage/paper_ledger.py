@@ -29,14 +29,17 @@ from storage.db import retry_transaction, transaction, writing
 from storage.errors import NotFound
 from storage.models import Account as AccountRow
 from storage.models import PaperOrderRow, PositionRow
+from storage.prepared import Prepared
 
 
 _ACCOUNTS = AccountRow.__table__
 _PAPER = PaperOrderRow.__table__
 _POSITIONS = PositionRow.__table__
-_INSERT_PAPER = insert(_PAPER)
+_PAPER_COLUMNS = ("account_id", "code", "side", "quantity", "price", "filled_quantity", "filled_value", "status",
+                  "reason", "accepted_ms")
+_INSERT_PAPER = Prepared(insert(_PAPER).values({c: bindparam(c) for c in _PAPER_COLUMNS}))
 # The account, the paper order and the position a fill moves, in one locking read (one round trip).
-_FILL_ROWS = (
+_FILL_ROWS = Prepared(
     select(_ACCOUNTS.c.cash_balance, _PAPER.c.code, _PAPER.c.side, _PAPER.c.quantity, _PAPER.c.filled_quantity,
            _PAPER.c.status, _POSITIONS.c.quantity, _POSITIONS.c.average_price, _POSITIONS.c.cost_basis)
     .select_from(_ACCOUNTS)
@@ -45,6 +48,20 @@ _FILL_ROWS = (
     .where(_ACCOUNTS.c.id == bindparam("account_id"), _PAPER.c.id == bindparam("order_id"))
     .with_for_update()
 )
+_AT = (_POSITIONS.c.account_id == bindparam("account_id")) & (_POSITIONS.c.code == bindparam("code"))
+_NEW_POSITION = Prepared(insert(_POSITIONS).values(
+    {c: bindparam(c) for c in ("account_id", "code", "quantity", "average_price", "cost_basis")}))
+_MOVE_POSITION = Prepared(update(_POSITIONS).where(_AT).values(
+    quantity=bindparam("v_quantity"), average_price=bindparam("v_average_price"),
+    cost_basis=bindparam("v_cost_basis")))
+_DROP_POSITION = Prepared(delete(_POSITIONS).where(_AT))
+_SET_CASH = Prepared(update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("account_id"))
+                     .values(cash_balance=bindparam("v_cash")))
+_FILL_ORDER = Prepared(update(_PAPER).where(_PAPER.c.id == bindparam("order_id")).values(
+    filled_quantity=_PAPER.c.filled_quantity + bindparam("v_quantity"),
+    filled_value=_PAPER.c.filled_value + bindparam("v_value"), status=bindparam("v_status")))
+_CANCEL_ORDER = Prepared(update(_PAPER).where(_PAPER.c.id == bindparam("order_id")).values(
+    status=bindparam("v_status"), reason=bindparam("v_reason")))
 
 
 class SqlPaperLedger:
@@ -98,8 +115,8 @@ class SqlPaperLedger:
                 cancelled = rest_reason
             status: PaperStatus = "filled" if filled >= req.quantity else "cancelled"
             if cancelled:
-                conn.execute(update(_PAPER).where(_PAPER.c.id == int(opened.order_no))
-                             .values(status="cancelled", reason=cancelled[:255]))
+                _CANCEL_ORDER.execute(conn, dict(order_id=int(opened.order_no), v_status="cancelled",
+                                                 v_reason=cancelled[:255]))
             return (msgspec.structs.replace(opened, filled_quantity=filled, filled_value=value, status=status,
                                             reason=cancelled[:255]), realized, cancelled)
 
@@ -137,13 +154,13 @@ class SqlPaperLedger:
 
 
 def _open_in(conn: Connection, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder:
-    """One INSERT (Core) of an open paper order."""
-    result = conn.execute(_INSERT_PAPER, dict(
+    """One INSERT of an open paper order."""
+    order_no = _INSERT_PAPER.insert(conn, dict(
         account_id=account_id, code=req.code, side=req.side, quantity=req.quantity, price=req.price,
         filled_quantity=0, filled_value=0, status="open", reason="", accepted_ms=accepted_ms))
-    return PaperOrder(order_no=str(result.inserted_primary_key[0]), code=req.code, side=req.side,
-                      quantity=req.quantity, price=req.price, filled_quantity=0, filled_value=0,
-                      status="open", accepted_ms=accepted_ms, reason="")
+    return PaperOrder(order_no=str(order_no), code=req.code, side=req.side, quantity=req.quantity,
+                      price=req.price, filled_quantity=0, filled_value=0, status="open", accepted_ms=accepted_ms,
+                      reason="")
 
 
 def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -> int | str:
@@ -154,7 +171,7 @@ def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -
     SQLite's writer holds the file), then one UPDATE or INSERT per row it moves."""
     row = None
     if order_no.isdigit():
-        row = conn.execute(_FILL_ROWS, dict(account_id=account_id, order_id=int(order_no))).one_or_none()
+        row = _FILL_ROWS.one(conn, dict(account_id=account_id, order_id=int(order_no)))
     if row is None:
         if conn.execute(select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.id == account_id)).first() is None:
             raise NotFound("no such account")
@@ -165,20 +182,18 @@ def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -
         return f"paper order {order_no} has no {qty} shares left to fill"
     value = qty * price
     realized = 0
-    position = _POSITIONS.c
-    at = (position.account_id == account_id) & (position.code == code)
+    at = dict(account_id=account_id, code=code)
     if side == "buy":
         cost = value + step.commission
         if cost > cash:
             return f"cash {cash} KRW is short of {cost} KRW at fill price {price}"
         cash -= cost
         if held is None:
-            conn.execute(insert(_POSITIONS).values(account_id=account_id, code=code, quantity=qty,
-                                                    average_price=price, cost_basis=cost))
+            _NEW_POSITION.execute(conn, dict(at, quantity=qty, average_price=price, cost_basis=cost))
         else:
             total = held + qty
-            conn.execute(update(_POSITIONS).where(at).values(
-                quantity=total, average_price=(held * average + value) // total, cost_basis=basis + cost))
+            _MOVE_POSITION.execute(conn, dict(at, v_quantity=total, v_average_price=(held * average + value) // total,
+                                              v_cost_basis=basis + cost))
     else:
         if held is None or qty > held:
             return f"selling {qty} shares of {code} but {held or 0} are held"
@@ -186,15 +201,13 @@ def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -
         realized = sale.realized
         cash += value - step.commission - step.tax
         if sale.rest.quantity == 0:
-            conn.execute(delete(_POSITIONS).where(at))
+            _DROP_POSITION.execute(conn, at)
         else:
-            conn.execute(update(_POSITIONS).where(at).values(quantity=sale.rest.quantity,
-                                                             cost_basis=sale.rest.total))
-    conn.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == account_id).values(cash_balance=cash))
-    done = filled_quantity + qty >= quantity
-    conn.execute(update(_PAPER).where(_PAPER.c.id == int(order_no)).values(
-        filled_quantity=_PAPER.c.filled_quantity + qty, filled_value=_PAPER.c.filled_value + value,
-        status="filled" if done else "open"))
+            _MOVE_POSITION.execute(conn, dict(at, v_quantity=sale.rest.quantity, v_average_price=average,
+                                              v_cost_basis=sale.rest.total))
+    _SET_CASH.execute(conn, dict(account_id=account_id, v_cash=cash))
+    _FILL_ORDER.execute(conn, dict(order_id=int(order_no), v_quantity=qty, v_value=value,
+                                   v_status="filled" if filled_quantity + qty >= quantity else "open"))
     return realized
 
 
