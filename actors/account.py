@@ -58,7 +58,8 @@ import msgspec
 from actors import paths
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
-    Accepted, AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
+    Accepted, AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder,
+    OrderResult,
     OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
@@ -75,7 +76,7 @@ from engine.market.krx import (
 )
 from engine.pnl import realized_pnl
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
-from engine.runtime import Actor, ActorRef, MailboxSpec
+from engine.runtime import Actor, ActorRef, ActorStopped, MailboxSpec
 
 __all__ = [
     "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
@@ -86,6 +87,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+PLACE_BATCH = 16  # orders journalled together at most (a MariaDB connection each, at once)
+
+
+class _Prepared:
+    """An order that passed its checks: the journal entry to make, and what answers it."""
+
+    __slots__ = ("base", "msg", "new")
+
+    def __init__(self, msg: PlaceOrder, base: OrderResult, new: NewOrder) -> None:
+        self.msg, self.base, self.new = msg, base, new
+
+
+def _provisional(order_id: int, new: NewOrder) -> Order:
+    """An order being journalled as it will be (its reservation counts for the next checks)."""
+    return Order(id=order_id, account_id=new.account_id, client_order_id=new.client_order_id,
+                 fingerprint=new.fingerprint, source=new.source, code=new.code, side=new.side,
+                 quantity=new.quantity, price=new.price, status="pending", broker_order_no=None,
+                 filled_quantity=0, filled_value=0, reason="", created_ms=new.created_ms,
+                 updated_ms=new.created_ms)
 
 
 class AccountActor(Actor):
@@ -195,13 +215,10 @@ class AccountActor(Actor):
     async def receive(self, msg: AccountMsg) -> Any:
         match msg:
             case PlaceOrder():
-                ticket = await self._place(msg)
-                if ticket.outcome is None:
-                    self._count(ticket.result)
-                    self._answer(msg.reply_to, ticket.result)
-                elif msg.reply_to is not None and ticket.result.order_id is not None:
-                    self.waiting[ticket.result.order_id] = msg.reply_to
-                return ticket
+                queued = self._queued_places()
+                if queued:
+                    return await self._place_together(msg, queued)
+                return self._placed(msg, await self._place(msg))
             case CancelOrder():
                 return await self._cancel(msg)
             case ModifyOrder():
@@ -252,9 +269,28 @@ class AccountActor(Actor):
 
     # -- placing -----------------------------------------------------------------------
 
+    def _placed(self, msg: PlaceOrder, ticket: OrderTicket) -> OrderTicket:
+        if ticket.outcome is None:
+            self._count(ticket.result)
+            self._answer(msg.reply_to, ticket.result)
+        elif msg.reply_to is not None and ticket.result.order_id is not None:
+            self.waiting[ticket.result.order_id] = msg.reply_to
+        return ticket
+
     async def _place(self, msg: PlaceOrder) -> OrderTicket:
+        step = await self._prepare(msg, set())
+        if isinstance(step, OrderTicket):
+            return step
+        assert step is not None
+        return await self._journalled(step, await self._create(step))
+
+    async def _prepare(self, msg: PlaceOrder, batch_keys: set[str]) -> OrderTicket | _Prepared | None:
+        """The answer when the order cannot go (refused, or a known key's order), else the entry to
+        journal; None when an earlier order of the same batch has its key (placed after the batch)."""
         deps, clock = self.deps, self.ctx.clock
         key = msg.client_order_id or uuid.uuid4().hex
+        if key in batch_keys:
+            return None
         fp = fingerprint(msg.code, msg.side, msg.quantity, msg.price)
         base = OrderResult(account_id=self.account_id, client_order_id=key, status="refused", code=msg.code,
                            side=msg.side, quantity=msg.quantity)
@@ -267,14 +303,25 @@ class AccountActor(Actor):
         if refusal is not None:  # nothing journalled now; but a retry of an order that went answers that order
             existing = await deps.journal.find(self.account_id, key)
             return self._duplicate(existing, base, fp) if existing is not None else OrderTicket(refusal)
+        batch_keys.add(key)
+        return _Prepared(msg, base, NewOrder(
+            account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source,
+            code=msg.code, side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
+
+    async def _create(self, step: _Prepared) -> Order | KeyTaken:
         try:  # the unique key decides: no lookup before an insert that is almost always new
-            order = await deps.journal.create(NewOrder(
-                account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source,
-                code=msg.code, side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
-        except KeyTaken:
-            existing = await deps.journal.find(self.account_id, key)
+            return await self.deps.journal.create(step.new)
+        except KeyTaken as taken:
+            return taken
+
+    async def _journalled(self, step: _Prepared, created: Order | KeyTaken) -> OrderTicket:
+        """The entry is journalled (or its key was taken): start the broker call, answer ``pending``."""
+        msg, key = step.msg, step.new.client_order_id
+        if isinstance(created, KeyTaken):
+            existing = await self.deps.journal.find(self.account_id, key)
             assert existing is not None
-            return self._duplicate(existing, base, fp)
+            return self._duplicate(existing, step.base, step.new.fingerprint)
+        order = created
         self._keys[key] = order.id
         if len(self._keys) > 10_000:
             del self._keys[next(iter(self._keys))]
@@ -291,6 +338,65 @@ class AccountActor(Actor):
                               lambda exc: Sent(account_id=self.account_id, order_id=order_id,
                                                error=OutcomeUnknown(f"the broker call failed: {exc!r}")))
         return OrderTicket(self._result(order), outcome)
+
+    def _queued_places(self) -> list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]]:
+        """The orders queued right behind this one (``PLACE_BATCH`` in all at most), out of the mailbox."""
+        queued: list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]] = []
+        while len(queued) < PLACE_BATCH - 1:
+            taken = self.ctx.take_queued(PlaceOrder)
+            if taken is None:
+                break
+            queued.append(taken)
+        return queued
+
+    async def _place_together(self, first: PlaceOrder,
+                              queued: list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]]
+                              ) -> OrderTicket:
+        """Group commit: the orders waiting in the mailbox are checked one after another, each counting
+        the ones before it (reserved in flight under a provisional id), journalled together (their
+        inserts share a commit on SQLite), then sent. Each gets its own answer, as if placed alone."""
+        msgs = [first, *(m for m, _ in queued)]
+        answers: list[OrderTicket | BaseException | None] = [None] * len(msgs)
+        steps: list[tuple[int, _Prepared]] = []
+        later: list[int] = []  # a key repeated inside the batch: placed once the first is journalled
+        keys: set[str] = set()
+        try:
+            for i, msg in enumerate(msgs):
+                step = await self._prepare(msg, keys)
+                if step is None:
+                    later.append(i)
+                elif isinstance(step, OrderTicket):
+                    answers[i] = step
+                else:
+                    steps.append((i, step))
+                    provisional = -len(steps)  # counted by the checks of the next ones until journalled
+                    self._inflight[provisional] = _provisional(provisional, step.new)
+                    self._open[provisional] = self._inflight[provisional]
+            created = await asyncio.gather(*(self._create(step) for _, step in steps), return_exceptions=True)
+            for n in range(1, len(steps) + 1):
+                self._inflight.pop(-n, None)
+                self._open.pop(-n, None)
+            for (i, step), got in zip(steps, created, strict=True):
+                if isinstance(got, BaseException) and not isinstance(got, KeyTaken):
+                    answers[i] = got  # not journalled (the database failed): that order's caller hears it
+                    log.warning("account %d: order not journalled: %r", self.account_id, got)
+                else:
+                    answers[i] = await self._journalled(step, got)
+            for i in later:
+                answers[i] = await self._place(msgs[i])
+        finally:
+            for n in range(1, len(steps) + 1):
+                self._inflight.pop(-n, None)
+                self._open.pop(-n, None)
+            for (msg, reply), answer in zip(queued, answers[1:], strict=True):
+                if isinstance(answer, OrderTicket):
+                    reply(self._placed(msg, answer), None)
+                else:
+                    reply(None, answer or ActorStopped("the account failed before this order was journalled"))
+        if isinstance(answers[0], BaseException):
+            raise answers[0]
+        assert answers[0] is not None
+        return self._placed(first, answers[0])
 
     async def _check(self, msg: PlaceOrder, base: OrderResult) -> OrderResult | None:
         """Why the order is refused before anything is journalled, or None when it may go."""
@@ -426,7 +532,8 @@ class AccountActor(Actor):
         if walk is not None:
             if walk.cancelled and not order.final:
                 code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
-                result = await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
+                reason = walk.cancelled.removeprefix("no_quote: ")
+                result = await self._close(order, "cancelled", code, reason)
         elif self.book is not None and self.book.crossed(msg.ack.broker_order_no):
             await self._on_crossed()  # a marketable limit: filled against the book as it stands
             result = self._result(await self.deps.journal.get(self.account_id, order.id) or order)
@@ -552,7 +659,8 @@ class AccountActor(Actor):
         if order.final:
             return msgspec.structs.replace(self._result(order), reason_code=code,
                                            reason=f"order {order.id} is {order.status}: nothing left to {verb}")
-        if order.status in ("pending", "unknown") or order.broker_order_no is None:
+        unconfirmed = order.status in ("pending", "unknown") or order.broker_order_no is None
+        if unconfirmed or order.id in self._inflight:
             return msgspec.structs.replace(
                 self._result(order), reason_code=code,
                 reason=f"order {order.id} is {order.status}: the broker has not confirmed it yet, try again")
@@ -702,7 +810,7 @@ class AccountActor(Actor):
 
     async def _on_notice(self, fill: BrokerFill) -> None:
         order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
-        if order is None:
+        if order is None or order.id in self._inflight:  # acceptance not handled yet: recorded then
             self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
             return
         if order.filled_quantity + fill.quantity > order.quantity:
@@ -717,7 +825,7 @@ class AccountActor(Actor):
         fills, cancelled = await self.book.fill_resting()
         for fill in fills:
             order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
-            if order is None:  # its acceptance is still being journalled: recorded with it (Accepted)
+            if order is None or order.id in self._inflight:  # acceptance not handled yet: recorded then
                 self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
             else:
                 await self._record(order, fill)

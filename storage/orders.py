@@ -263,8 +263,8 @@ class SqlJournal:
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
     async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        return await transaction(self.sessions, lambda conn: _accept_in(conn, order_id, broker_order_no, fills,
-                                                                        now_ms))
+        return await transaction(self.sessions,
+                                 lambda conn: _accept_in(conn, order_id, broker_order_no, fills, now_ms))
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         async with self.sessions() as session:
@@ -331,7 +331,8 @@ def _create_in(conn: Connection, new: NewOrder, token: tuple[Fence, int | None] 
     return Order(id=order_id, **values, fills=[])  # type: ignore[arg-type]
 
 
-def _accept_in(conn: Connection, order_id: int, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
+def _accept_in(conn: Connection, order_id: int, broker_order_no: str, fills: list[Fill],
+               now_ms: int) -> Order:
     """The broker took the order, with the fills it made already: one SELECT of the row, one
     UPDATE, one INSERT of the fills; the earlier fills read back only if it had some."""
     row = _ORDER_BY_ID.one(conn, {"order_id": order_id})

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.brokers.base import OrderRequest
-from engine.brokers.paper import FillStep, LedgerRefused, PaperOrder, PaperStatus, Position
+from engine.brokers.paper import FillStep, LedgerRefused, MarketWalk, PaperOrder, PaperStatus, Position
 from engine.pnl import CostBasis
 from storage.db import retry_transaction, transaction, writing
 from storage.errors import NotFound
@@ -35,13 +35,14 @@ from storage.prepared import Prepared
 _ACCOUNTS = AccountRow.__table__
 _PAPER = PaperOrderRow.__table__
 _POSITIONS = PositionRow.__table__
-_PAPER_COLUMNS = ("account_id", "code", "side", "quantity", "price", "filled_quantity", "filled_value", "status",
-                  "reason", "accepted_ms")
+_PAPER_COLUMNS = ("account_id", "code", "side", "quantity", "price", "filled_quantity", "filled_value",
+                  "status", "reason", "accepted_ms")
 _INSERT_PAPER = Prepared(insert(_PAPER).values({c: bindparam(c) for c in _PAPER_COLUMNS}))
 # The account, the paper order and the position a fill moves, in one locking read (one round trip).
 _FILL_ROWS = Prepared(
-    select(_ACCOUNTS.c.cash_balance, _PAPER.c.code, _PAPER.c.side, _PAPER.c.quantity, _PAPER.c.filled_quantity,
-           _PAPER.c.status, _POSITIONS.c.quantity, _POSITIONS.c.average_price, _POSITIONS.c.cost_basis)
+    select(_ACCOUNTS.c.cash_balance, _PAPER.c.code, _PAPER.c.side, _PAPER.c.quantity,
+           _PAPER.c.filled_quantity, _PAPER.c.status,
+           _POSITIONS.c.quantity, _POSITIONS.c.average_price, _POSITIONS.c.cost_basis)
     .select_from(_ACCOUNTS)
     .join(_PAPER, _PAPER.c.account_id == _ACCOUNTS.c.id)
     .outerjoin(_POSITIONS, (_POSITIONS.c.account_id == _ACCOUNTS.c.id) & (_POSITIONS.c.code == _PAPER.c.code))
@@ -90,37 +91,15 @@ class SqlPaperLedger:
             raise LedgerRefused(outcome)
         return outcome
 
-    async def open_filled(self, account_id: int, req: OrderRequest, accepted_ms: int, steps: list[FillStep],
-                          rest_reason: str) -> tuple[PaperOrder, list[int], str]:
-        """Open ``req`` and apply its fills in one transaction (a market order's walk of the book as
-        it stands at acceptance). A fill the cash or shares cannot cover, and every one after it, is
-        not applied: the order is cancelled with that reason; else a remainder is cancelled with
-        ``rest_reason``. Returns the order as it ends, the realised P&L of the fills applied, and the
-        reason its remainder was cancelled ("" when it filled whole)."""
-
-        def body(conn: Connection) -> tuple[PaperOrder, list[int], str]:
-            opened = _open_in(conn, account_id, req, accepted_ms)
-            realized: list[int] = []
-            filled = value = 0
-            cancelled = ""
-            for step in steps:
-                outcome = _fill_in(conn, account_id, opened.order_no, step)
-                if isinstance(outcome, str):
-                    cancelled = outcome
-                    break
-                realized.append(outcome)
-                filled += step.quantity
-                value += step.quantity * step.price
-            if filled < req.quantity and not cancelled:
-                cancelled = rest_reason
-            status: PaperStatus = "filled" if filled >= req.quantity else "cancelled"
-            if cancelled:
-                _CANCEL_ORDER.execute(conn, dict(order_id=int(opened.order_no), v_status="cancelled",
-                                                 v_reason=cancelled[:255]))
-            return (msgspec.structs.replace(opened, filled_quantity=filled, filled_value=value, status=status,
-                                            reason=cancelled[:255]), realized, cancelled)
-
-        return await transaction(self.sessions, body)
+    async def open_filled(self, account_id: int,
+                          walks: list[MarketWalk]) -> list[tuple[PaperOrder, list[int], str]]:
+        """Open each walk's order and apply its fills (a market order's walk of the book as it stands
+        at acceptance), in order, in one transaction. A fill the cash or shares cannot cover, and every
+        one after it, is not applied: the order is cancelled with that reason; else a remainder is
+        cancelled with ``rest_reason``. For each: the order as it ends, the realised P&L of the fills
+        applied, and the reason its remainder was cancelled ("" when it filled whole)."""
+        return await transaction(self.sessions, lambda conn: [_open_filled_in(conn, account_id, w)
+                                                              for w in walks])
 
     @retry_transaction
     async def cancel(self, account_id: int, order_no: str, reason: str,
@@ -153,14 +132,38 @@ class SqlPaperLedger:
                                    cost_basis=r.cost_basis) for r in rows]
 
 
+def _open_filled_in(conn: Connection, account_id: int, walk: MarketWalk) -> tuple[PaperOrder, list[int], str]:
+    """One walk of :meth:`SqlPaperLedger.open_filled`: the order opened, its fills, its remainder closed."""
+    opened = _open_in(conn, account_id, walk.req, walk.accepted_ms)
+    realized: list[int] = []
+    filled = value = 0
+    cancelled = ""
+    for step in walk.steps:
+        outcome = _fill_in(conn, account_id, opened.order_no, step)
+        if isinstance(outcome, str):
+            cancelled = outcome
+            break
+        realized.append(outcome)
+        filled += step.quantity
+        value += step.quantity * step.price
+    if filled < walk.req.quantity and not cancelled:
+        cancelled = walk.rest_reason
+    status: PaperStatus = "filled" if filled >= walk.req.quantity else "cancelled"
+    if cancelled:
+        _CANCEL_ORDER.execute(conn, dict(order_id=int(opened.order_no), v_status="cancelled",
+                                         v_reason=cancelled[:255]))
+    return (msgspec.structs.replace(opened, filled_quantity=filled, filled_value=value, status=status,
+                                    reason=cancelled[:255]), realized, cancelled)
+
+
 def _open_in(conn: Connection, account_id: int, req: OrderRequest, accepted_ms: int) -> PaperOrder:
     """One INSERT of an open paper order."""
     order_no = _INSERT_PAPER.insert(conn, dict(
         account_id=account_id, code=req.code, side=req.side, quantity=req.quantity, price=req.price,
         filled_quantity=0, filled_value=0, status="open", reason="", accepted_ms=accepted_ms))
     return PaperOrder(order_no=str(order_no), code=req.code, side=req.side, quantity=req.quantity,
-                      price=req.price, filled_quantity=0, filled_value=0, status="open", accepted_ms=accepted_ms,
-                      reason="")
+                      price=req.price, filled_quantity=0, filled_value=0, status="open",
+                      accepted_ms=accepted_ms, reason="")
 
 
 def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -> int | str:
@@ -192,7 +195,8 @@ def _fill_in(conn: Connection, account_id: int, order_no: str, step: FillStep) -
             _NEW_POSITION.execute(conn, dict(at, quantity=qty, average_price=price, cost_basis=cost))
         else:
             total = held + qty
-            _MOVE_POSITION.execute(conn, dict(at, v_quantity=total, v_average_price=(held * average + value) // total,
+            average = (held * average + value) // total
+            _MOVE_POSITION.execute(conn, dict(at, v_quantity=total, v_average_price=average,
                                               v_cost_basis=basis + cost))
     else:
         if held is None or qty > held:

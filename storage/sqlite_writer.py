@@ -72,11 +72,12 @@ class SqliteWriter:
         try:
             while lane.queue:
                 async with lock:
-                    batch = [(b, w) for b, w in lane.queue if not w.done()]  # a cancelled caller's body is dropped
+                    batch = [(b, w) for b, w in lane.queue if not w.done()]  # a cancelled caller's: dropped
                     lane.queue = []
                     if not batch:
                         continue
-                    outcomes = await asyncio.wrap_future(self.thread.submit(self._batch, [b for b, _ in batch]))
+                    bodies = [b for b, _ in batch]
+                    outcomes = await asyncio.wrap_future(self.thread.submit(self._batch, bodies))
                 for (_, waiter), (ok, value) in zip(batch, outcomes, strict=True):
                     if waiter.done():
                         continue

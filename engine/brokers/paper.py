@@ -69,6 +69,7 @@ from engine.brokers.base import (
     OrderAck,
     OrderRejected,
     OrderRequest,
+    OutcomeUnknown,
 )
 from engine.errors import DomainError
 from engine.market.krx import auction_at, kst_date, kst_midnight_ms, price_limits
@@ -81,6 +82,9 @@ log = logging.getLogger(__name__)
 
 PaperStatus = Literal["open", "filled", "cancelled", "expired"]
 DAY_MS = 86_400_000
+
+
+_QueuedWalk = tuple["MarketWalk", int, bool, "asyncio.Future[OrderAck]"]  # walk, book time, book empty, ack
 
 
 class NoQuote(DomainError):
@@ -139,6 +143,16 @@ class FillStep(msgspec.Struct, frozen=True, kw_only=True):
     tax: int
 
 
+class MarketWalk(msgspec.Struct, frozen=True, kw_only=True):
+    """A market order to open and fill at once: the fills its walk of the book makes, and the
+    reason its remainder is cancelled if they leave one."""
+
+    req: OrderRequest
+    accepted_ms: int
+    steps: list[FillStep]
+    rest_reason: str
+
+
 class PaperFills(msgspec.Struct, frozen=True, kw_only=True):
     """What a market order's walk did: its fills, and the reason its remainder was cancelled ("" none)."""
 
@@ -156,12 +170,12 @@ class PaperLedger(Protocol):
                    tax: int) -> int:
         """Apply one fill atomically; returns its realised P&L. :class:`LedgerRefused` if short."""
 
-    async def open_filled(self, account_id: int, req: OrderRequest, accepted_ms: int, steps: list[FillStep],
-                          rest_reason: str) -> tuple[PaperOrder, list[int], str]:
-        """Open ``req`` and apply ``steps`` in one transaction; a step the ledger cannot cover (and
-        those after it) is not applied and cancels the order with its reason, else a remainder is
-        cancelled with ``rest_reason``. Returns the order as it ends, each applied fill's realised
-        P&L, and the reason the remainder was cancelled ("" when it filled whole)."""
+    async def open_filled(self, account_id: int,
+                          walks: list[MarketWalk]) -> list[tuple[PaperOrder, list[int], str]]:
+        """Open each walk's order and apply its fills, in order, in one transaction; a fill the ledger
+        cannot cover (and those after it) is not applied and cancels its order with its reason, else
+        a remainder is cancelled with ``rest_reason``. For each: the order as it ends, each applied
+        fill's realised P&L, and the reason its remainder was cancelled ("" when it filled whole)."""
 
     async def cancel(self, account_id: int, order_no: str, reason: str,
                      status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
@@ -239,6 +253,8 @@ class PaperBroker:
         self._stop_listening: Callable[[], None] | None = None
         self._used: matching.Used = {}  # shares of the latest books already given to this account
         self._walked: dict[str, tuple[PaperFills, bool]] = {}  # walked at acceptance -> (walk, book empty)
+        self._walks: list[_QueuedWalk] = []  # market orders to open and fill, in the order they were walked
+        self._walking: asyncio.Task[None] | None = None
         # The owner runs broker calls concurrently (one task per order): ledger writes of this
         # account go one at a time (SQLite's deferred transactions would race on a new position).
         self._writes = asyncio.Lock()
@@ -269,6 +285,8 @@ class PaperBroker:
         self._stop_listening = self.quotes.listen(self._on_quote)
 
     async def close(self) -> None:
+        if self._walking is not None:
+            self._walking.cancel()
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
@@ -302,11 +320,12 @@ class PaperBroker:
     async def _place_walked(self, req: OrderRequest, quote: Quote, now: int) -> OrderAck:
         """A market order with a book to walk: accepted and filled against the book as it stands, in
         one ledger transaction; :meth:`await_fills` then answers what the walk did."""
-        steps = matching.walk(quote, req.side, req.quantity,
-                              matching.market_levels(quote, req.side, self.quotes.base_price(req.code)), self._used)
+        usable = matching.market_levels(quote, req.side, self.quotes.base_price(req.code))
+        steps = matching.walk(quote, req.side, req.quantity, usable, self._used)
         market = self.quotes.market(req.code)
         fills = [FillStep(quantity=qty, price=price, commission=self.fees.commission(qty * price),
-                          tax=self.fees.tax(req.side, qty * price, quote.ts_ms, market)) for qty, price in steps]
+                          tax=self.fees.tax(req.side, qty * price, quote.ts_ms, market))
+                 for qty, price in steps]
         if not steps:
             rest = (f"no {'ask' if req.side == 'buy' else 'bid'} on the book of {req.code} "
                     "inside the day's limits")
@@ -314,16 +333,52 @@ class PaperBroker:
             shown = sum(q for q, _ in steps)
             rest = (f"the visible book of {req.code} showed {shown} of {req.quantity} shares: the remaining "
                     f"{req.quantity - shown} were cancelled")
-        async with self._writes:
-            order, realized, cancelled = await self.ledger.open_filled(self.account_id, req, now, fills, rest)
-        made = []
-        for step, pnl in zip(fills, realized, strict=False):
+        done: asyncio.Future[OrderAck] = asyncio.get_running_loop().create_future()
+        self._walks.append((MarketWalk(req=req, accepted_ms=now, steps=fills, rest_reason=rest), quote.ts_ms,
+                            not steps, done))
+        if self._walking is None:
+            self._walking = asyncio.get_running_loop().create_task(self._open_walks(),
+                                                                   name=f"paper-walks:{self.account_id}")
+        return await done
+
+    async def _open_walks(self) -> None:
+        """Open the queued walks in their order, the ones queued together in one ledger transaction
+        (under ``_writes``: the kept cash and positions follow the ledger's order exactly)."""
+        batch: list[_QueuedWalk] = []
+        try:
+            while self._walks:
+                async with self._writes:
+                    batch, self._walks = self._walks, []
+                    try:
+                        ended = await self.ledger.open_filled(self.account_id, [w[0] for w in batch])
+                    except Exception as exc:  # nothing of the batch was written: each order's send fails
+                        for *_, done in batch:
+                            if not done.done():
+                                done.set_exception(exc)
+                        batch = []
+                        continue
+                    for queued, outcome in zip(batch, ended, strict=True):
+                        self._walk_done(queued, *outcome)
+                    batch = []
+        finally:
+            self._walking = None
+            for *_, done in [*batch, *self._walks]:  # only when cancelled (the broker closed) mid-way
+                if not done.done():
+                    done.set_exception(OutcomeUnknown("the paper broker closed while opening the order"))
+            self._walks = []
+
+    def _walk_done(self, queued: _QueuedWalk, order: PaperOrder, realized: list[int], cancelled: str) -> None:
+        """The ledger holds a walk: keep its cash and position, keep its fills for await_fills, ack it."""
+        walk, ts_ms, empty, done = queued
+        req, made = walk.req, []
+        for step, pnl in zip(walk.steps, realized, strict=False):
             self._applied(req.code, req.side, step.quantity, step.price, step.commission, step.tax)
             made.append(PaperFill(broker_order_no=order.order_no, code=req.code, side=req.side,
-                                  quantity=step.quantity, price=step.price, ts_ms=quote.ts_ms,
+                                  quantity=step.quantity, price=step.price, ts_ms=ts_ms,
                                   commission=step.commission, tax=step.tax, realized_pnl=pnl))
-        self._walked[order.order_no] = (PaperFills(fills=made, cancelled=cancelled), not steps)
-        return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
+        self._walked[order.order_no] = (PaperFills(fills=made, cancelled=cancelled), empty)
+        if not done.done():
+            done.set_result(OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms))
 
     async def cancel_order(self, req: CancelRequest) -> AmendAck:
         order = self._open.pop(req.broker_order_no, None)
