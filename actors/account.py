@@ -132,6 +132,7 @@ class AccountActor(Actor):
         self._risk: RiskOverrides | None = None  # the journal's risk row, read once, replaced by RiskChanged
         self._calendar_loaded = False
         self.orders_placed = 0
+        self.placed_together = 0  # orders taken from the mailbox behind another and journalled with it
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -356,6 +357,7 @@ class AccountActor(Actor):
         the ones before it (reserved in flight under a provisional id), journalled together (their
         inserts share a commit on SQLite), then sent. Each gets its own answer, as if placed alone."""
         msgs = [first, *(m for m, _ in queued)]
+        self.placed_together += len(queued)
         answers: list[OrderTicket | BaseException | None] = [None] * len(msgs)
         steps: list[tuple[int, _Prepared]] = []
         later: list[int] = []  # a key repeated inside the batch: placed once the first is journalled
@@ -904,5 +906,6 @@ class AccountActor(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {"broker": self.info.broker if self.info else "-", "orders_placed": self.orders_placed,
+                "placed_together": self.placed_together,
                 "awaiting_result": len(self.waiting), "in_flight": len(self._inflight),
                 "open_orders": len(self._open), "orders_by_status": dict(self.orders_by_status)}
