@@ -9,7 +9,10 @@
   ``pool_recycle`` from settings, ``pool_pre_ping``.
 
 One engine per process, built by the app's start-up and disposed at shutdown;
-one session per task from :func:`create_session_factory`. The schema lives in
+one session per task from :func:`create_session_factory`. The order path's writes
+(the journal's insert and acceptance, the paper ledger) are synchronous Core bodies
+run by :func:`transaction`: on SQLite whole in one call to the engine's writer
+thread, group-committed (:mod:`storage.sqlite_writer`). The schema lives in
 Alembic migrations (``storage/migrations``) applied by :func:`upgrade` through
 the async engine (Alembic's "connection sharing with asyncio" recipe): the
 server's start and ``autotrader db upgrade`` both call it.

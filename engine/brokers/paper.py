@@ -6,14 +6,16 @@ Its book and ledger (orders it accepted, cash, holdings, average prices) live
 in the database behind :class:`PaperLedger` (``storage.SqlPaperLedger``).
 Matching against one book is :mod:`engine.brokers.paper_matching`.
 
-- **Market orders** are accepted at once (``place_order`` returns the ack) and
-  filled by :meth:`PaperBroker.await_fills` against the book *as it stands at
-  acceptance* (the latest quote is the market's state; only a code with no
-  quote yet waits for its first one, up to ``quote_timeout_s`` of the clock,
-  else the order is cancelled and :class:`NoQuote` raised). The order walks
-  the book's levels (partial fills at each price, never more than shown, never
-  outside the day's limits); what the visible book cannot fill is cancelled
-  with a reason (:attr:`PaperFills.cancelled`).
+- **Market orders** fill against the book *as it stands at acceptance* (the
+  latest quote is the market's state). With a quote, ``place_order`` walks the
+  book's levels (partial fills at each price, never more than shown, never
+  outside the day's limits) and opens and fills the order in **one** ledger
+  transaction (:meth:`PaperLedger.open_filled`; the walks queued on the account
+  meanwhile share it, in their order); :meth:`PaperBroker.await_fills` then
+  answers what the walk did. What the visible book cannot fill is cancelled with
+  a reason (:attr:`PaperFills.cancelled`). Only a code with no quote yet waits
+  in ``await_fills`` for its first one, up to ``quote_timeout_s`` of the clock,
+  else the order is cancelled and :class:`NoQuote` raised.
 - **Call auctions**: a market order accepted in the pre-open (08:30 until the
   open) or in the closing auction (the last 10 minutes) is not matched at
   once: it waits for its auction and fills whole at the auction's one price,
@@ -36,7 +38,7 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
   cash − reserved and per holding the shares not reserved.
 - **Day orders** end with the session: :meth:`expire_open` moves every open
   remainder to ``expired`` (the owner calls it at the close).
-- Every fill is one ledger transaction: the order's filled quantity, the cash
+- Every fill moves in one ledger transaction: the order's filled quantity, the cash
   (value ± commission, − tax on sells: by the trade's date and the code's market,
   :meth:`QuoteSource.market`), the position, its exact cost basis and its average
   price (fees excluded, rounded down). A sale's realised P&L is :mod:`engine.pnl`'s.
