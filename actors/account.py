@@ -14,8 +14,10 @@ timeout, after ``AccountRef``):
 - :class:`CancelOrder` / :class:`ModifyOrder` → :class:`OrderResult` (the
   order as it stands after the broker's answer); :class:`CancelOpen` → int.
 - :class:`GetBalance` → :class:`~engine.brokers.base.BrokerBalance` (cached
-  ``balance_cache_s``; every order or fill drops the cache), its ``orderable``
-  less what this actor's orders in flight reserve.
+  ``balance_cache_s``; a fill, cancel or modify drops the cache), its ``orderable``
+  less what this actor's orders reserve that the cached answer does not count yet (in
+  flight, or taken by the broker since it was asked for: placing orders does not
+  cost a balance inquiry each, which on KIS would spend 2 of the app key's REST calls).
 - :class:`Reconcile` → int (orders moved): open orders of the journal against
   the broker, each on its own date. Also run in ``on_start`` (a restarted
   actor never resends: it looks the order up) and, for brokers that push no
@@ -42,7 +44,9 @@ order's when reconciliation finds it closed.
 
 ``fault(step)`` is a test-only hook (None in production) that crash tests use
 to stop at a named step. Order events go to the owner's /kis_socket sessions
-through the session hub. Reconciliation lives in :mod:`actors.reconcile`.
+through the session hub. Reconciliation lives in :mod:`actors.reconcile`; the fees and realised
+P&L of a fill the broker did not book (KIS) in :mod:`actors.account_books`, the same for a notice
+and for a fill reconciliation finds.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from typing import Any, assert_never
 import msgspec
 
 from actors import paths
+from actors.account_books import FillBooks
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
     Accepted, AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder,
@@ -74,7 +79,6 @@ from engine.journal import Fill, KeyTaken, NewOrder, Order, RiskOverrides, finge
 from engine.market.krx import (
     accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
 )
-from engine.pnl import realized_pnl
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
 from engine.runtime import Actor, ActorRef, ActorStopped, MailboxSpec
 
@@ -117,6 +121,8 @@ class AccountActor(Actor):
         self.info: AccountInfo | None = None
         self.broker: Broker | None = None
         self._exchange_limits: Callable[[str], Awaitable[tuple[int, int] | None]] | None = None
+        self._broker_market: Callable[[str], str | None] | None = None
+        self._books = FillBooks(deps.journal, deps.fees, self._market, self._average_price)  # fills it books
         self.book: MatchingBook | None = None  # the paper broker matches orders itself
         self.waiting: dict[int, ActorRef] = {}  # order id -> reply_to, for orders not final yet
         self.early_fills: dict[str, list[BrokerFill]] = {}  # notices that beat their ack
@@ -124,6 +130,10 @@ class AccountActor(Actor):
         self._balance: tuple[float, BrokerBalance] | None = None
         self._watched: set[str] = set()
         self._inflight: dict[int, Order] = {}  # journalled, the broker call running
+        # orders the broker took since the cached balance was asked for (it does not count them yet):
+        # order id -> (ack sequence number, order); see _balance_now
+        self._acked_since: dict[int, tuple[int, Order]] = {}
+        self._acks = 0
         self._outcomes: dict[int, asyncio.Future[OrderResult]] = {}
         self._open: dict[int, Order] = {}  # open orders (the journal's), for reservations and limits
         self._timers: list[Any] = []
@@ -155,6 +165,7 @@ class AccountActor(Actor):
                 raise RuntimeError("no KIS broker factory configured")
             kis = self.broker = deps.kis_broker(self.info.credentials)
             self._exchange_limits = kis.price_limits  # the exchange's own limits win over computed ones
+            self._broker_market = getattr(kis, "market_of", None)  # a code's market as KIS told it
             live = bool(await kis.subscribe_fills(lambda fill: self._tell_self(FillArrived(self.account_id, fill))))
             if not live and deps.settings.reconcile_interval_s > 0:
                 self._every(deps.settings.reconcile_interval_s, Reconcile(self.account_id))
@@ -233,7 +244,9 @@ class AccountActor(Actor):
             case GetBalance():
                 try:
                     balance = await self._balance_now()
-                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance))
+                    holdings = [msgspec.structs.replace(h, orderable=max(0, self._sellable(balance, h.code)))
+                                for h in balance.holdings]
+                    return msgspec.structs.replace(balance, orderable=self._buying_power(balance), holdings=holdings)
                 except (BrokerUnavailable, OutcomeUnknown) as exc:
                     return BalanceUnavailable(str(exc))
             case Reconcile():
@@ -328,8 +341,7 @@ class AccountActor(Actor):
             del self._keys[next(iter(self._keys))]
         self.orders_placed += 1
         self._fault("journal")
-        self._balance = None
-        self._inflight[order.id] = order
+        self._inflight[order.id] = order  # reserved while in flight: the cached balance stays right
         self._open[order.id] = order
         outcome = self._outcomes[order.id] = asyncio.get_running_loop().create_future()
         req = OrderRequest(client_order_id=key, code=msg.code, side=msg.side, quantity=msg.quantity,
@@ -473,11 +485,14 @@ class AccountActor(Actor):
         order = self._inflight.get(msg.order_id)
         if order is None:
             return
-        self._balance = None
-        if msg.error is None:
-            self._accept(order, msg.ack, msg.fills)  # answered once the journal holds it (Accepted)
+        if msg.error is None:  # the broker has it: reserved until a balance read after now counts it
+            self._acks += 1
+            self._acked_since[order.id] = (self._acks, order)
+            await self._accept(order, msg.ack, msg.fills)  # answered once the journal holds it (Accepted)
             return
         del self._inflight[msg.order_id]
+        if not isinstance(msg.error, OrderRejected):
+            self._balance = None  # it may have reached the broker: ask again
         result: OrderResult
         if isinstance(msg.error, OrderRejected):
             result = await self._close(order, "rejected", msg.error.code or "broker_rejected", msg.error.message)
@@ -498,7 +513,7 @@ class AccountActor(Actor):
         if result.final and order_id in self.waiting:
             self._answer(self.waiting.pop(order_id), result)
 
-    def _accept(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> None:
+    async def _accept(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> None:
         """Journal the acceptance with the fills the broker made already (notices that beat the ack,
         a paper market order's walk) in one transaction, off the mailbox: the next order's journal
         entry can share its commit. The order stays in flight (reserved, never reconciled) until
@@ -506,11 +521,11 @@ class AccountActor(Actor):
         made = self.early_fills.pop(ack.broker_order_no, []) + (walk.fills if walk is not None else [])
         if made:
             self._fault("fill")
-        fills = [self._fill_of(f) for f in made]
-        accepted = self.deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=fills,
+        booked = await self._books.book(self.account_id, made) if made else []
+        accepted = self.deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=booked,
                                             now_ms=self.ctx.clock.now_ms())
         self.ctx.pipe_to_self(accepted, lambda journalled: Accepted(
-            account_id=self.account_id, order=journalled, ack=ack, made=made, walk=walk))
+            account_id=self.account_id, order=journalled, ack=ack, booked=booked, walk=walk))
 
     async def _on_accepted(self, msg: Accepted) -> None:
         """The acceptance is journalled: the events ``accepted`` (and the fill's), late notices, the
@@ -518,12 +533,11 @@ class AccountActor(Actor):
         order: Order = msg.order
         if self._inflight.pop(order.id, None) is None:
             return
-        self._balance = None
-        self._after_fills(order, msg.made)
+        self._after_fills(order, msg.booked)
         self._fault("send")
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
-        if msg.made:
+        if msg.booked:
             self._emit(fill_event(order.status), order)
             self._settled(order)
         for fill in self.early_fills.pop(msg.ack.broker_order_no, []):  # notices that came meanwhile
@@ -541,32 +555,22 @@ class AccountActor(Actor):
             result = self._result(await self.deps.journal.get(self.account_id, order.id) or order)
         self._answered(order.id, result)
 
-    def _fill_of(self, fill: BrokerFill) -> Fill:
-        """A broker fill as the journal records it (its fees and realised P&L).
+    def _average_price(self, code: str) -> int:
+        return self.avg_cost.get(code, 0)
 
-        The paper broker books a sale's realised P&L on the exact cost basis (engine.pnl). A broker
-        that does not say (KIS) reports only its average price, fees excluded: the shares sold are
-        taken to have cost that price plus the buy commission it implies, in the same definition."""
-        value = fill.quantity * fill.price
-        booked = fill.costs()
-        if booked is not None:
-            commission, tax, realized = booked.commission, booked.tax, booked.realized_pnl
-        else:
-            fees = self.deps.fees
-            commission = fees.commission(value)
-            tax = fees.tax(fill.side, value, fill.ts_ms, self.deps.board.market(fill.code))
-            avg = self.avg_cost.get(fill.code, 0)
-            basis = fees.buy_cost(fill.quantity * avg)
-            realized = realized_pnl(value, commission, tax, basis) if fill.side == "sell" and avg else 0
-        return Fill(quantity=fill.quantity, price=fill.price, commission=commission, tax=tax,
-                    realized_pnl=realized, ts_ms=fill.ts_ms)
+    def _market(self, code: str) -> str:
+        """The code's market for a sale's tax: the broker's word when it gave one (KIS, once learnt),
+        else the market-data source's (the simulated markets; a replay's file)."""
+        known = self._broker_market(code) if self._broker_market is not None else None
+        return known or self.deps.board.market(code)
 
-    def _after_fills(self, order: Order, made: list[BrokerFill]) -> None:
-        if made:
+    def _after_fills(self, order: Order, booked: list[Fill]) -> None:
+        """Fills journalled: the balance is stale, and today's realised P&L moves by theirs."""
+        if booked:
             self._balance = None
             if self._realized is not None:
                 day = self._realized[0]
-                gained = sum(self._fill_of(f).realized_pnl for f in made if kst_date(f.ts_ms) == day)
+                gained = sum(f.realized_pnl for f in booked if kst_date(f.ts_ms) == day)
                 self._realized = (day, self._realized[1] + gained)
         self._track(order)
 
@@ -619,16 +623,22 @@ class AccountActor(Actor):
             self._realized = (day, await self.deps.journal.realized_since(self.account_id, kst_midnight_ms(day)))
         return self._realized[1]
 
+    def _uncounted(self) -> list[Order]:
+        """Orders the cached balance does not count yet: in flight (until their acceptance is journalled),
+        or taken since it was asked for."""
+        inflight = self._inflight
+        return [*inflight.values(), *(o for _, o in self._acked_since.values() if o.id not in inflight)]
+
     def _buying_power(self, balance: BrokerBalance) -> int:
-        """The broker's orderable cash less what the orders it has not heard of yet reserve."""
+        """The broker's orderable cash less what the orders it has not counted yet reserve."""
         reserved = sum(self.deps.fees.buy_cost(o.quantity * self._reserve_unit(o))
-                       for o in self._inflight.values() if o.side == "buy")
+                       for o in self._uncounted() if o.side == "buy")
         return balance.buying_power - reserved
 
     def _sellable(self, balance: BrokerBalance, code: str) -> int:
         holding = next((h for h in balance.holdings if h.code == code), None)
         sellable = holding.sellable if holding is not None else 0
-        return sellable - sum(o.quantity for o in self._inflight.values() if o.side == "sell" and o.code == code)
+        return sellable - sum(o.quantity for o in self._uncounted() if o.side == "sell" and o.code == code)
 
     def _reserve_unit(self, order: Order) -> int:
         if order.price is not None:
@@ -804,8 +814,9 @@ class AccountActor(Actor):
     async def _record(self, order: Order, fill: BrokerFill) -> Order:
         """Journal one fill of ``order`` (the broker has it already)."""
         self._fault("fill")
-        order = await self.deps.journal.add_fill(order.id, self._fill_of(fill), self.ctx.clock.now_ms())
-        self._after_fills(order, [fill])
+        booked = await self._books.book(self.account_id, [fill])
+        order = await self.deps.journal.add_fill(order.id, booked[0], self.ctx.clock.now_ms())
+        self._after_fills(order, booked)
         self._emit(fill_event(order.status), order)
         self._settled(order)
         return order
@@ -887,8 +898,10 @@ class AccountActor(Actor):
         now = self.ctx.clock.monotonic()
         if self._balance is not None and now - self._balance[0] < self.deps.settings.balance_cache_s:
             return self._balance[1]
+        asked_after = self._acks  # orders taken before the question are in the broker's answer
         balance = await self.broker.balance()
         self._balance = (now, balance)
+        self._acked_since = {k: v for k, v in self._acked_since.items() if v[0] > asked_after}
         self.avg_cost = {h.code: h.average_price for h in balance.holdings}
         return balance
 
@@ -896,12 +909,14 @@ class AccountActor(Actor):
         assert self.broker is not None
         moved = await reconcile(self.account_id, self.deps.journal, self.broker, self.deps.fees,
                                 self.ctx.clock.now_ms(), self._emit, skip=set(self._inflight),
-                                expire_days=not self.deps.settings.market_hours_ignored)
+                                expire_days=not self.deps.settings.market_hours_ignored,
+                                market=self._market, average_price=self._average_price)
         for order in moved:
             self._track(order)
             self._settled(order)
         if moved:
             self._balance = None
+            self._realized = None  # fills found here count toward today's loss: read the journal again
         return len(moved)
 
     def state_view(self) -> dict[str, Any]:

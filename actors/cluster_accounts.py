@@ -49,15 +49,16 @@ from typing import Any
 import msgspec
 
 from actors import paths
-from actors.account_messages import OrderResult, OrderTicket, PlaceOrder
+from actors.account_messages import OrderResult, OrderTicket, PlaceOrder, RiskChanged
 from actors.account_hub import AccountRef
 from actors.session_hub import OrderEvent, ToUser
-from actors.swing import StopSwing
+from actors.swing import AccountHalted, StopSwing
 from actors.swing_hub import StartSwing, SwingEnded
 from actors.wire import OrderEventKind, OrderView
 from engine.cluster.errors import FencedOut, NodeUnreachable, OwnerUnavailable
 from engine.cluster.node import ClusterNode, least_loaded
 from engine.cluster.subjects import Subjects
+from engine.journal import RiskOverrides
 from engine.runtime import ActorRef, ActorStopped, ActorSystem, MailboxFull
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,17 @@ class PlaceRemote(msgspec.Struct, frozen=True):
 
     order: PlaceOrder  # reply_to and deadline None
     wait_s: float
+
+
+class AccountRiskChanged(msgspec.Struct, frozen=True):
+    """To every node: the account's risk row changed (its kill switch, its limits). Its actor takes the new
+    row where it runs, and when the switch moved (``halt_moved``) the swings hub there tells every swing at
+    once (:class:`~actors.swing.AccountHalted`): the account's swings are halted or resumed without waiting
+    for their next check, on whichever node they run. Answers None once applied there."""
+
+    account_id: int
+    overrides: RiskOverrides
+    halt_moved: bool = False
 
 
 class OwnAccount(msgspec.Struct, frozen=True):
@@ -362,6 +374,9 @@ class AccountOwnership:
         if handler is not None:
             return await handler(msg, timeout)
         match msg:
+            case AccountRiskChanged():
+                await self._apply_risk(msg, timeout)  # wherever the account's actor or swings run
+                return None
             case OwnAccount():
                 if self.closing:
                     raise OwnerUnavailable(f"node {self.node_id} is leaving")
@@ -430,6 +445,34 @@ class AccountOwnership:
             log.info("account %d handed over to %s", account_id, target)
         except Exception as exc:  # the sweep or the next request places it
             log.warning("account %d not handed over to %s: %r", account_id, target, exc)
+
+    async def risk_changed(self, msg: AccountRiskChanged, timeout: float) -> None:
+        """The account's risk row changed (committed): applied here and asked of every other live node at
+        once, so its actor and its swings have it on whichever node they run when this returns. A node
+        that does not answer is logged: its actor reads the row when it next starts, its swings at their
+        next check."""
+        await self._apply_risk(msg, timeout)
+        others = [n for n in self.node.live_nodes() if n != self.node_id]
+        answers = await asyncio.gather(*(self.node.call(n, msg, timeout) for n in others), return_exceptions=True)
+        for node_id, answer in zip(others, answers):
+            if isinstance(answer, BaseException):
+                log.warning("account %d: node %s not told its risk change (%r); its swings read the switch at "
+                            "their next check", msg.account_id, node_id, answer)
+
+    async def _apply_risk(self, msg: AccountRiskChanged, timeout: float) -> None:
+        assert self.system is not None
+        ref = self.system.lookup(paths.account(msg.account_id))
+        if ref is not None:  # its copy is replaced before the answer: the next order sees the change
+            try:
+                await ref.ask(RiskChanged(msg.account_id, msg.overrides), timeout)
+            except ActorStopped:
+                pass  # stopping here: the next owner reads the row in on_start
+        hub = self.system.lookup(paths.SWINGS)
+        if msg.halt_moved and hub is not None:
+            o = msg.overrides
+            if not hub.try_tell(AccountHalted(msg.account_id, o.halted, o.halted_reason)):
+                log.warning("account %d: swings hub full or stopped; its swings read the switch at their next "
+                            "check", msg.account_id)
 
     async def swings_changed(self, account_id: int, timeout: float) -> None:
         """A swing of the account was registered: its owner (taken if need be) starts it."""

@@ -14,7 +14,11 @@ Orders are looked up with ``broker.orders_on(day)`` for the KST day each was
 created on (an order left pending by a crash near the close is found the next
 day on its own date). Found: the broker order number is recorded, fills the
 journal lacks are added (one fill for the missing quantity at the price that
-makes the average the broker's), and the status follows (filled, cancelled,
+makes the average the broker's, booked by :class:`~actors.account_books.FillBooks`
+as a fill notice is: its commission and tax, and a sale's realised P&L on the
+cost basis of the holding as the journal's fills leave it, so it counts toward
+the daily loss limit like any other fill),
+and the status follows (filled, cancelled,
 expired, or accepted). A remainder still open at the broker after its day's
 session closed is ``expired`` (KRX day orders end with the day). Not found: a
 ``pending`` or ``unknown`` order never reached the broker → ``rejected``; an
@@ -33,9 +37,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from engine.brokers.base import Broker, BrokerError, BrokerOrderStatus, CancelRequest
-from engine.journal import Fill, Journal, Order
+from actors.account_books import FillBooks
+from engine.brokers.base import Broker, BrokerError, BrokerFill, BrokerOrderStatus, CancelRequest
+from engine.journal import Journal, Order
 from engine.market.krx import kst_date, kst_midnight_ms, session_bounds
+from engine.market.listing import DEFAULT_MARKET
 from engine.risk import Fees
 
 log = logging.getLogger(__name__)
@@ -46,8 +52,13 @@ NOT_FOUND = "not found at the broker on reconciliation: never placed"
 
 async def reconcile(account_id: int, journal: Journal, broker: Broker, fees: Fees, now_ms: int,
                     emit: Callable[[str, Order], None], skip: set[int] | None = None,
-                    expire_days: bool = True) -> list[Order]:
-    """Move the journal's open orders to what the broker says; returns the orders changed."""
+                    expire_days: bool = True, market: Callable[[str], str] | None = None,
+                    average_price: Callable[[str], int] | None = None) -> list[Order]:
+    """Move the journal's open orders to what the broker says; returns the orders changed.
+
+    ``market`` names a code's market (the sale's tax); ``average_price`` the broker's average price
+    of a holding (0 unknown), for shares of a sale the journal never saw bought."""
+    books = FillBooks(journal, fees, market or (lambda code: DEFAULT_MARKET), average_price or (lambda code: 0))
     open_orders = [o for o in await journal.open_orders(account_id) if not skip or o.id not in skip]
     if not open_orders:
         return []
@@ -71,7 +82,7 @@ async def reconcile(account_id: int, journal: Journal, broker: Broker, fees: Fee
                 changed.append(order)
             continue
         claimed.add(status.broker_order_no)
-        moved = await _apply(order, status, journal, fees, now_ms, emit)
+        moved = await _apply(order, status, journal, books, now_ms, emit)
         if order.action and not moved.final:
             moved = await _settle_action(moved, status, statuses, journal, broker, now_ms, emit)
         if expire_days and not moved.final and _day_over(moved.created_ms, now_ms):
@@ -93,7 +104,7 @@ def _match(order: Order, statuses: list[BrokerOrderStatus], claimed: set[str]) -
     return None
 
 
-async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, fees: Fees, now_ms: int,
+async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, books: FillBooks, now_ms: int,
                  emit: Callable[[str, Order], None]) -> Order:
     if order.broker_order_no != status.broker_order_no or order.status in ("pending", "unknown"):
         order = await journal.update(order.id,
@@ -104,9 +115,9 @@ async def _apply(order: Order, status: BrokerOrderStatus, journal: Journal, fees
     if missing > 0:
         value = status.average_price * status.filled_quantity - order.filled_value
         price = max(1, value // missing)
-        traded = missing * price
-        fill = Fill(quantity=missing, price=price, commission=fees.commission(traded),
-                    tax=fees.tax(order.side, traded, now_ms), realized_pnl=0, ts_ms=now_ms)
+        (fill,) = await books.book(order.account_id, [BrokerFill(
+            broker_order_no=status.broker_order_no, code=order.code, side=order.side, quantity=missing,
+            price=price, ts_ms=now_ms)])
         order = await journal.add_fill(order.id, fill, now_ms)
         emit(order.status, order)
     if status.cancelled and not order.final:

@@ -191,6 +191,7 @@ class SwingActor(Actor):
         self._send_timer: Any = None
         self._reading = False  # the books are being read for a check: later checks wait for it
         self._resume_to: SwingStatus = "warming_up"  # the status a halt goes back to
+        self.halted_reason: str | None = None  # why, while the status is halted (saved with it)
 
     # -- lifecycle ---------------------------------------------------------
     async def on_start(self) -> None:
@@ -200,6 +201,7 @@ class SwingActor(Actor):
         self.state = SwingState(signal=row.signal_state, shares=row.shares, avg_cost=float(row.avg_cost),
                                 stage2_shares=row.stage2_shares)
         self.status = row.status
+        self.halted_reason = row.halted_reason if row.status == "halted" else None
         self.last_decision = row.last_decision
         self.intent, self.intent_order_id = row.intent, row.intent_order_id
         if self.status in RUNNING:
@@ -445,9 +447,13 @@ class SwingActor(Actor):
 
     async def _halt(self, why: str) -> None:
         if self.status == "halted":
+            if why != self.halted_reason:  # still halted, for another reason now: the field says which
+                self.halted_reason = why
+                await self._save()
             return
         self._resume_to = self.status if self.status in RUNNING else self._resume_to
         self.status = "halted"
+        self.halted_reason = why
         log.info("swing %d halted: %s", self.swing_id, why)
         await self._save(self._note("halted", why))
 
@@ -604,7 +610,8 @@ class SwingActor(Actor):
             status=self.status, signal_state=self.state.signal, last_decision=self.last_decision,
             shares=self.state.shares, avg_cost=round(self.state.avg_cost), stage2_shares=self.state.stage2_shares,
             realized_pnl=self.row.realized_pnl, order_seq=self.row.order_seq, intent_order_id=self.intent_order_id,
-            intent=self.intent, last_bar_ms=self.row.last_bar_ms, cost_basis=self.row.cost_basis), list(events))
+            intent=self.intent, last_bar_ms=self.row.last_bar_ms, cost_basis=self.row.cost_basis,
+            halted_reason=self.halted_reason if self.status == "halted" else None), list(events))
 
     def _note(self, kind: EventKind, reason: str, *, order_id: str | None = None,
               bar_start_ms: int | None = None) -> NewSwingEvent:
@@ -618,7 +625,8 @@ class SwingActor(Actor):
                          last_decision=self.last_decision, shares=self.state.shares,
                          average_price=round(self.state.avg_cost), pending_order=self.intent_order_id,
                          scheduled_for=_kst(due) if (due := self._send_at()) is not None else None,
-                         carried=carried, history_ready=self.history_ready)
+                         carried=carried, history_ready=self.history_ready,
+                         halted_reason=self.halted_reason if self.status == "halted" else None)
 
     def state_view(self) -> dict[str, Any]:
         return {"status": self.status, "signal": self.state.signal, "bars": len(self.bars),

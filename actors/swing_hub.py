@@ -10,8 +10,9 @@ timer for the next close of its swings' sizes instead, so closed hours and idle
 minutes cost nothing.
 
 An account's kill switch (:class:`~actors.swing.AccountHalted`, told by the risk
-endpoints) is told to every swing; each reads its account's switch again at each
-check as well, so a missed one (a full mailbox, another node) is only late.
+endpoints, in cluster mode on every node: :class:`~actors.cluster_accounts.AccountRiskChanged`)
+is told to every swing; each reads its account's switch again at each check as
+well, so a missed one (a full mailbox, a node that did not answer) is only late.
 
 Its routing (which swing has which bar size) is rebuilt from storage on every
 start: a restarted hub reads the live swings again and adopts the ones still

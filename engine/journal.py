@@ -25,6 +25,8 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from engine.pnl import CostBasis
+
 Side = Literal["buy", "sell"]
 OrderStatus = Literal["pending", "accepted", "partially_filled", "filled", "rejected", "cancelled", "unknown",
                       "expired"]
@@ -45,7 +47,7 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True):
     price: int
     commission: int
     tax: int
-    realized_pnl: int  # sells: proceeds net of fees minus average price × quantity; buys 0
+    realized_pnl: int  # sells: proceeds − commission − tax − the shares' cost basis (engine.pnl); buys 0
     ts_ms: int
 
 
@@ -146,6 +148,9 @@ class Journal(Protocol):
 
     async def realized_since(self, account_id: int, since_ms: int) -> int:
         """Sum of realised P&L of fills at or after ``since_ms``."""
+
+    async def cost_basis(self, account_id: int, code: str) -> CostBasis:
+        """The holding of ``code`` the account's journalled fills leave (engine.pnl), oldest first."""
 
     async def find_by_broker_no(self, account_id: int, broker_order_no: str) -> Order | None: ...
 

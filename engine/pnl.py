@@ -25,9 +25,14 @@ Example (the one issue 11 cites): buy 10 at 50,000 with 0.015 % commission
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Literal
+
 import msgspec
 
 __all__ = ["CostBasis", "Sale", "realized_pnl"]
+
+Side = Literal["buy", "sell"]
 
 
 def realized_pnl(value: int, commission: int, tax: int, basis: int) -> int:
@@ -68,3 +73,16 @@ class CostBasis(msgspec.Struct, frozen=True, kw_only=True):
         basis = self.taken(quantity)
         rest = CostBasis(quantity=self.quantity - quantity, total=self.total - basis)
         return Sale(basis=basis, realized=realized_pnl(value, commission, tax, basis), rest=rest)
+
+    @classmethod
+    def of_fills(cls, fills: Iterable[tuple[Side, int, int, int]]) -> CostBasis:
+        """The holding a sequence of fills ``(side, quantity, value, commission)`` leaves, oldest first
+        (what a journal of them knows). A sale of more shares than the fills bought (shares that
+        came from elsewhere) takes the whole basis known and leaves nothing known."""
+        held = cls()
+        for side, quantity, value, commission in fills:
+            if side == "buy":
+                held = held.bought(quantity, value, commission)
+            else:
+                held = held.sold(min(quantity, held.quantity), value, commission, 0).rest
+        return held

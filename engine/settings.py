@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_paused: bool = False  # start paused (register swings first; POST /admin/replay/resume)
     feed_grace_s: float = 5.0  # a feed stops this long after its last subscriber
     feed_history_bars: int = 600  # per bar size, in memory
+    calendar_cache_dir: str = ""  # where the KRX session table is cached; default $XDG_CACHE_HOME/autotrader
     # -- dashboard --------------------------------------------------------
     backtest_data_dir: str = ""  # CSVs the dashboard's backtest offers; default ../shared/data beside the repo
     # -- KIS --------------------------------------------------------------

@@ -65,6 +65,7 @@ class SwingUpdate(msgspec.Struct, frozen=True, kw_only=True):
     intent: Intent | None
     last_bar_ms: int | None
     cost_basis: int = 0  # KRW the swing's shares cost, buy commission included (engine.pnl)
+    halted_reason: str | None = None  # why the swing is halted, in words; None unless it is
 
 
 class Swing(SwingUpdate, frozen=True, kw_only=True):
@@ -132,6 +133,7 @@ class SwingView(msgspec.Struct, frozen=True, kw_only=True):
     scheduled_for: str | None  # ISO-8601 KST, when the pending order is a scheduled one
     carried: int  # shares of a partly filled sale still to sell at the next check
     history_ready: bool
+    halted_reason: str | None = None  # why it is halted; None unless it is
 
 
 class SwingStore(Protocol):

@@ -290,8 +290,27 @@ async def _run(engine_or_url: AsyncEngine | str, action: Any, revision: str) -> 
     try:
         await ping(engine, MIGRATION_CONNECT_TIMEOUT_S)  # a clear DatabaseUnavailable, not a traceback
         config = alembic_config()
-        async with engine.begin() as conn:
-            await conn.run_sync(_in_sync, config, action, revision)
+        async with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it (Alembic's batch mode) and dropping the old one;
+                # with foreign keys on, that drop deletes every row that references it on cascade
+                # (an order's fills, a swing's events). Off for the migration (a no-op inside a
+                # transaction, so first), checked after, and on again for the pooled connection.
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await conn.commit()
+            try:
+                async with conn.begin():
+                    await conn.run_sync(_in_sync, config, action, revision)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    await conn.commit()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows whose references are gone: {broken[:5]}")
+            finally:
+                if sqlite:
+                    await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    await conn.commit()
         log.info("database %s: %s to %s", describe(engine), action.__name__, revision)
     finally:
         if owned:

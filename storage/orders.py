@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.cluster.fencing import Fence
+from engine.pnl import CostBasis
 from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
 from storage.db import is_unique_violation, retry_transaction, transaction, writing
 from storage.fences import check as check_fence
@@ -134,6 +135,14 @@ class OrderRepo:
         total = await self.session.scalar(select(func.coalesce(func.sum(FillRow.realized_pnl), 0)).where(
             FillRow.account_id == account_id, FillRow.ts_ms >= since_ms))
         return int(total or 0)
+
+    async def cost_basis(self, account_id: int, code: str) -> CostBasis:
+        rows = await self.session.execute(
+            select(OrderRow.side, FillRow.quantity, FillRow.price, FillRow.commission)
+            .join(OrderRow, OrderRow.id == FillRow.order_id)
+            .where(FillRow.account_id == account_id, OrderRow.code == code)
+            .order_by(FillRow.ts_ms, FillRow.id))
+        return CostBasis.of_fills((side, qty, qty * price, commission) for side, qty, price, commission in rows)
 
     async def get_for_user(self, user_id: int, order_id: int) -> Order | None:
         row = await self.session.scalar(
@@ -290,6 +299,10 @@ class SqlJournal:
     async def realized_since(self, account_id: int, since_ms: int) -> int:
         async with self.sessions() as session:
             return await OrderRepo(session).realized_since(account_id, since_ms)
+
+    async def cost_basis(self, account_id: int, code: str) -> CostBasis:
+        async with self.sessions() as session:
+            return await OrderRepo(session).cost_basis(account_id, code)
 
     async def find_by_broker_no(self, account_id: int, broker_order_no: str) -> Order | None:
         async with self.sessions() as session:

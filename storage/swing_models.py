@@ -48,6 +48,7 @@ class SwingRow(Base):
     intent_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     intent_decision: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_bar_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    halted_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why, while status is halted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

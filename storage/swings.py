@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
@@ -86,12 +88,14 @@ class SwingRepo:
 
     async def set_status(self, swing_id: int, status: SwingStatus) -> None:
         await self.session.execute(
-            update(SwingRow).where(SwingRow.id == swing_id).values(status=status, updated_at=utc_now()))
+            update(SwingRow).where(SwingRow.id == swing_id).values(
+                status=status, updated_at=utc_now(), **({} if status == "halted" else {"halted_reason": None})))
 
-    async def add_event(self, swing_id: int, event: NewSwingEvent) -> None:
+    async def add_event(self, swing_id: int, event: NewSwingEvent, at: datetime | None = None) -> None:
+        """``at``: when it happened on the engine's clock (market time in a replay); default now."""
         clean = {k: v for k, v in event.indicators.items() if v == v}  # JSON has no NaN
         self.session.add(SwingEventRow(
-            swing_id=swing_id, at=utc_now(), kind=event.kind, bar_start_ms=event.bar_start_ms,
+            swing_id=swing_id, at=at or utc_now(), kind=event.kind, bar_start_ms=event.bar_start_ms,
             action=event.action, signal_before=event.signal_before, signal_after=event.signal_after,
             reason=event.reason[:2000], indicators=_json.encode(clean).decode(), order_id=event.order_id))
         await self.session.flush()
@@ -114,7 +118,8 @@ def _swing(row: SwingRow) -> Swing:
         stage2_shares=row.stage2_shares, realized_pnl=row.realized_pnl, order_seq=row.order_seq,
         intent_order_id=row.intent_order_id,
         intent=_decode_intent.decode(row.intent_decision) if row.intent_decision else None,
-        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis, created_at=row.created_at,
+        last_bar_ms=row.last_bar_ms, cost_basis=row.cost_basis,
+        halted_reason=row.halted_reason if row.status == "halted" else None, created_at=row.created_at,
         updated_at=row.updated_at)
 
 
@@ -127,10 +132,17 @@ def _event(row: SwingEventRow) -> SwingEvent:
 
 
 class SqlSwingStore:
-    """The SwingActor's store (``engine.swings.SwingStore``): one short transaction per call."""
+    """The SwingActor's store (``engine.swings.SwingStore``): one short transaction per call.
 
-    def __init__(self, sessions: Any) -> None:
+    Events are stamped on ``now_ms`` (the engine's clock: a replay's events carry the replayed
+    market time, as its bars and orders do); without it, on the wall clock."""
+
+    def __init__(self, sessions: Any, now_ms: Callable[[], int] | None = None) -> None:
         self.sessions = sessions
+        self._now_ms = now_ms
+
+    def _at(self) -> datetime | None:
+        return None if self._now_ms is None else datetime.fromtimestamp(self._now_ms() / 1000, UTC)
 
     async def load(self, swing_id: int) -> Swing:
         async with self.sessions() as session:
@@ -145,13 +157,14 @@ class SqlSwingStore:
         async with self.sessions.begin() as session:
             repo = SwingRepo(session)
             await repo.save(swing_id, state)
+            at = self._at()
             for event in events:
-                await repo.add_event(swing_id, event)
+                await repo.add_event(swing_id, event, at)
 
     @retry_transaction
     async def event(self, swing_id: int, event: NewSwingEvent) -> None:
         async with self.sessions.begin() as session:
-            await SwingRepo(session).add_event(swing_id, event)
+            await SwingRepo(session).add_event(swing_id, event, self._at())
 
     async def books(self, account_id: int, code: str) -> SwingBooks:
         async with self.sessions() as session:

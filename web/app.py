@@ -27,7 +27,7 @@ from actors.swing_hub import CountSwings, SwingHub
 from actors.swing_orders import AccountOrderPort, outcome_of
 from engine.brokers.base import MarketDataSource
 from engine.market import krx
-from engine.market.krx import load_calendar
+from engine.market.krx import load_calendar, set_calendar_cache
 from engine.runtime.replay_clock import ReplayClock
 from engine.market.messages import Bar
 from engine.runtime import ActorRef, ActorSystem, ChildSpec, Clock, WallClock
@@ -199,6 +199,8 @@ async def _actors(app: web.Application) -> AsyncIterator[None]:
     )
     system = ActorSystem(clock=app[CLOCK], default_spec=spec)
     sessions = app[SESSIONS]
+    if settings.calendar_cache_dir:
+        set_calendar_cache(settings.calendar_cache_dir)
     if not settings.market_hours_ignored:  # bars and checks follow the KRX calendar: build it off the loop
         await asyncio.get_running_loop().run_in_executor(None, load_calendar)
 
@@ -280,7 +282,7 @@ async def _swings(app: web.Application, system: ActorSystem, feeds: ActorRef, sp
     """The swings' hub: it restores every live swing, then ticks itself to check them (each minute;
     on a replay's market time only at its swings' next close)."""
     settings = app[SETTINGS]
-    store = SqlSwingStore(app[SESSIONS])
+    store = SqlSwingStore(app[SESSIONS], app[CLOCK].now_ms)  # events on market time (a replay's)
     orders = AccountOrderPort(system, settings.ask_timeout_s)
 
     def make(swing_id: int) -> SwingActor:

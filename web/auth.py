@@ -11,15 +11,20 @@ last logout or password change (an older ``ver``), is 401 ``token_revoked``.
 The user's current version is read from the database and kept in process
 (:class:`TokenVersions`) for ``token_cache_s``: a logout or password change
 in this process replaces it at once (:func:`revoked`), so revocation here is
-immediate; a change made elsewhere (another cluster node, a deleted user)
-counts within ``token_cache_s``. Roles are read from the database on each
-admin request, so a promotion or demotion counts at once.
+immediate; in cluster mode the revocation is also broadcast on NATS
+(``web/cluster.py``), and every other node keeps the new version as soon as the
+message arrives. A change whose broadcast is lost, or made outside the server
+(a deleted user, the database by hand), counts within ``token_cache_s``.
+Roles are read from the database on each admin request, so a promotion or
+demotion counts at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Callable
 
 import jwt
 from aiohttp import web
@@ -38,13 +43,16 @@ _REFUSED = web.RequestKey("auth_refused", Unauthorized)  # why a well-signed tok
 class TokenVersions:
     """User id → (current token version, when it was read): the revocation check without a query.
 
-    Versions only grow, so a read that lost a race with a logout never lowers what is kept."""
+    Versions only grow, so a read that lost a race with a logout never lowers what is kept.
+    ``broadcast`` (set in cluster mode) tells the other nodes of a revocation made here."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._kept: dict[int, tuple[int, float]] = {}
+        self._waiters: dict[int, list[tuple[int, asyncio.Future[None]]]] = {}
         self.hits = 0
         self.reads = 0
+        self.broadcast: Callable[[int, int], Awaitable[None]] | None = None
 
     def get(self, user_id: int, now: float) -> int | None:
         kept = self._kept.get(user_id)
@@ -61,7 +69,31 @@ class TokenVersions:
         self._kept[user_id] = (version, now)
         if len(self._kept) > 100_000:  # stale entries of users gone quiet
             self._kept = {u: v for u, v in self._kept.items() if now - v[1] < self.ttl_s}
+        if user_id in self._waiters:
+            self._wake(user_id, version)
         return version
+
+    async def reached(self, user_id: int, version: int) -> None:
+        """Return once this process keeps ``version`` (or a newer one) for the user: a revocation
+        made here or broadcast by another node has arrived (cancel it to stop waiting)."""
+        kept = self._kept.get(user_id)
+        if kept is not None and kept[0] >= version:
+            return
+        future = asyncio.get_running_loop().create_future()
+        waiting = self._waiters.setdefault(user_id, [])
+        waiting.append((version, future))
+        try:
+            await future
+        finally:
+            if (version, future) in waiting:
+                waiting.remove((version, future))
+            if not waiting:
+                self._waiters.pop(user_id, None)
+
+    def _wake(self, user_id: int, version: int) -> None:
+        for wanted, future in self._waiters.get(user_id, ()):
+            if wanted <= version and not future.done():
+                future.set_result(None)
 
     def forget(self, user_id: int) -> None:
         self._kept.pop(user_id, None)
@@ -75,9 +107,14 @@ def install(app: web.Application) -> None:
     app[TOKEN_VERSIONS] = TokenVersions(app[SETTINGS].token_cache_s)
 
 
-def revoked(app: web.Application, user_id: int, version: int) -> None:
-    """The user's tokens older than ``version`` are revoked (committed): refuse them from now on."""
-    app[TOKEN_VERSIONS].put(user_id, version, app[CLOCK].monotonic())
+async def revoked(app: web.Application, user_id: int, version: int) -> None:
+    """The user's tokens older than ``version`` are revoked (committed): refuse them from now on,
+    here at once and, in cluster mode, on the other nodes once the broadcast reaches them (it is
+    sent before this returns; a lost one leaves them ``token_cache_s``)."""
+    versions = app[TOKEN_VERSIONS]
+    versions.put(user_id, version, app[CLOCK].monotonic())
+    if versions.broadcast is not None:
+        await versions.broadcast(user_id, version)
 
 
 def issue_token(user_id: int, secret: str, lifetime_s: int, now: float | None = None, version: int = 0) -> str:

@@ -4,8 +4,9 @@ Off unless ``AUTOTRADER_CLUSTER_NATS_URL`` is set: then :func:`context` (a
 ``cleanup_ctx`` between the database and the actors) joins the NATS cluster
 and puts a :class:`Cluster` in ``app[CLUSTER]``; ``web/app.py`` hands its
 fence to the order journal, its relay to the accounts' order events, and
-calls :func:`attach` once the actors run. Nothing here is imported, and NATS
-is never loaded, by a single-process server.
+calls :func:`attach` once the actors run. Token revocations (a logout, a
+password change) are broadcast to every node by :class:`RevocationRelay`.
+Nothing here is imported, and NATS is never loaded, by a single-process server.
 """
 
 from __future__ import annotations
@@ -24,19 +25,22 @@ from prometheus_client.registry import Collector
 from actors.account_messages import (
     BalanceUnavailable, CancelOrder, GetBalance, ModifyOrder, OrderResult, PlaceOrder, Reconcile,
 )
-from actors.cluster_accounts import AccountOwnership, OwnAccount, PlaceRemote, StopSwingAt, SwingsChanged
+from actors.cluster_accounts import (
+    AccountOwnership, AccountRiskChanged, OwnAccount, PlaceRemote, StopSwingAt, SwingsChanged,
+)
 from engine.brokers.base import BrokerBalance
 from engine.cluster.codec import Codec
 from engine.cluster.market_plane import ClusterMarketData
 from engine.cluster.errors import ClusterUnavailable, FencedOut, NodeUnreachable, OwnerUnavailable
+from engine.cluster.lease import nats_errors
 from engine.cluster.node import ClusterNode, default_node_id
 from engine.runtime import ActorStopped, ActorSystem, MailboxFull
 from engine.settings import check_cluster
 from storage import OrderRepo, SqlSwingStore
 from storage.fences import claim
-from web.auth import require_admin
+from web.auth import TOKEN_VERSIONS, TokenVersions, require_admin
 from web.bodies import respond
-from web.keys import CLUSTER, METRICS, SESSIONS, SETTINGS
+from web.keys import CLOCK, CLUSTER, METRICS, SESSIONS, SETTINGS
 from web.openapi import route
 from web.realtime import StrategyDataInner, StrategyDataOf, strategy_snapshot
 
@@ -44,15 +48,80 @@ log = logging.getLogger(__name__)
 
 WIRE_TYPES: list[type] = [PlaceRemote, PlaceOrder, CancelOrder, ModifyOrder, GetBalance, Reconcile, OrderResult,
                           BrokerBalance, BalanceUnavailable, OwnAccount, SwingsChanged, StopSwingAt, StrategyDataOf,
-                          StrategyDataInner]
+                          StrategyDataInner, AccountRiskChanged]
 WIRE_ERRORS: list[type[BaseException]] = [FencedOut, NodeUnreachable, OwnerUnavailable, ClusterUnavailable,
                                           MailboxFull, ActorStopped]
 
 
+class Revoked(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """A user's tokens older than ``version`` are revoked (sent by ``node`` after its commit)."""
+
+    node: str
+    user_id: int
+    version: int
+
+
+class RevocationRelay:
+    """Token revocations to and from every node of the cluster, on ``<prefix>.auth.revoked``.
+
+    A logout or password change here is published once its new version is committed; a message
+    from another node puts that version into this node's :class:`~web.auth.TokenVersions` at once,
+    so the old tokens are refused here too without waiting out ``token_cache_s``. A message that
+    is lost (NATS down, this node reconnecting) leaves that window as the fallback: publishing
+    never fails the logout itself."""
+
+    def __init__(self, node: ClusterNode, versions: TokenVersions, monotonic: Any) -> None:
+        self.node = node
+        self.versions = versions
+        self.monotonic = monotonic
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(Revoked).decode
+        self.sent = 0
+        self.received = 0
+        self.lost = 0  # not published: the other nodes refuse the old tokens within token_cache_s
+
+    async def start(self) -> None:
+        await self.node.subscribe(self.node.subjects.revocations(), self._on_msg)
+        self.versions.broadcast = self.publish
+
+    def stop(self) -> None:
+        if self.versions.broadcast == self.publish:
+            self.versions.broadcast = None
+
+    async def publish(self, user_id: int, version: int) -> None:
+        data = self._encode(Revoked(self.node.node_id, user_id, version))
+        try:
+            async with nats_errors("revocation broadcast"):
+                await self.node.publish(self.node.subjects.revocations(), data)
+        except ClusterUnavailable as exc:
+            self.lost += 1
+            log.warning("revocation of user %d's tokens not broadcast (other nodes refuse them within "
+                        "token_cache_s): %s", user_id, exc)
+            return
+        self.sent += 1
+
+    async def _on_msg(self, msg: Any) -> None:
+        try:
+            revoked = self._decode(msg.data)
+        except msgspec.DecodeError as exc:
+            log.warning("bad revocation message on %s: %s", msg.subject, exc)
+            return
+        if revoked.node == self.node.node_id:  # this node kept it before publishing
+            return
+        self.received += 1
+        self.versions.put(revoked.user_id, revoked.version, self.monotonic())
+
+    def view(self) -> dict[str, int]:
+        return {"revocations_sent": self.sent, "revocations_received": self.received,
+                "revocations_lost": self.lost}
+
+
 class Cluster:
-    def __init__(self, node: ClusterNode, accounts: AccountOwnership) -> None:
+    def __init__(self, node: ClusterNode, accounts: AccountOwnership,
+                 revocations: RevocationRelay | None = None) -> None:
         self.node = node
         self.accounts = accounts
+        self.revocations = revocations
         self.market: ClusterMarketData | None = None
         self.closing = False
 
@@ -109,7 +178,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
                                   ttl_s=settings.cluster_lease_ttl_s, codec=Codec(WIRE_TYPES, WIRE_ERRORS),
                                   creds=settings.cluster_nats_creds)
     node.address = f"{settings.host}:{settings.port}"
-    store = SqlSwingStore(sessions)
+    store = SqlSwingStore(sessions, app[CLOCK].now_ms)
 
     async def claim_fence(account_id: int, token: int) -> bool:
         return await claim(sessions, account_id, token, node_id, int(time.time() * 1000))
@@ -128,12 +197,19 @@ async def context(app: web.Application) -> AsyncIterator[None]:
         return await strategy_snapshot(app, msg.user_id)
 
     accounts.handlers[StrategyDataOf] = strategy_part
-    cluster = app[CLUSTER] = Cluster(node, accounts)
+    revocations = RevocationRelay(node, app[TOKEN_VERSIONS], app[CLOCK].monotonic)
+    try:
+        await revocations.start()  # before any request: a revocation from now on is heard here
+    except BaseException:
+        await node.leave()
+        raise
+    cluster = app[CLUSTER] = Cluster(node, accounts, revocations)
     node.describe = lambda: _describe(cluster)
     try:
         yield
     finally:
         cluster.closing = True
+        revocations.stop()
         await node.leave()
 
 
@@ -205,8 +281,9 @@ async def admin_cluster(request: web.Request) -> web.Response:
              for p in sorted(peers.values(), key=lambda p: p.id)]
     leases = [LeaseView(h.key, h.node, h.token, h.revision) for h in await node.leases.holders()]
     market = cluster.market.view() if cluster.market is not None else {}
+    relay = cluster.revocations.view() if cluster.revocations is not None else {}
     return respond(ClusterView(node.node_id, node.subjects.prefix, node.ttl_s, nodes, leases,
-                               {**node.view(), **cluster.accounts.view(), **market}))
+                               {**node.view(), **cluster.accounts.view(), **market, **relay}))
 
 
 def _iso(ms: int) -> str:
@@ -243,6 +320,17 @@ class _ClusterCollector(Collector):
             ("autotrader_cluster_events_relayed", "order events published for other nodes", accounts.events_out),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+        relay = cluster.revocations
+        if relay is not None:
+            for name, doc, value in (
+                ("autotrader_cluster_revocations_sent", "token revocations broadcast to the other nodes",
+                 relay.sent),
+                ("autotrader_cluster_revocations_received", "token revocations heard from other nodes",
+                 relay.received),
+                ("autotrader_cluster_revocations_lost", "token revocations that could not be broadcast",
+                 relay.lost),
+            ):
+                yield CounterMetricFamily(name, doc, value=value)
         market = cluster.market
         if market is not None:
             yield GaugeMetricFamily("autotrader_cluster_upstream_codes", "codes whose upstream this node holds",

@@ -6,7 +6,9 @@ REST alike, at once (the account actor reads the switch for each order). Who
 halted is kept (``halted_by``): an owner may not resume an administrator's halt
 (403 ``admin_halt``), nor turn it into their own by halting again; an
 administrator may resume any halt. The account's swings are told too: they are
-``halted`` with it, and go back to running when it resumes.
+``halted`` with it, and go back to running when it resumes. In cluster mode the
+change is asked of every live node before the answer (the account's actor and
+swings run on its owner, whichever node took the request), so they have it at once.
 ``GET /accounts/{id}/risk`` shows the effective limits; ``PUT`` sets the
 overrides (null = the server's setting, 0 = no limit).
 """
@@ -26,7 +28,7 @@ from storage import OrderRepo, UserRepo, account_owner
 from web.auth import require_user
 from web.bodies import read, read_raw, respond
 from web.errors import Forbidden, Invalid, NotFoundError
-from web.keys import SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, SESSIONS, SETTINGS, SYSTEM
 from web.openapi import route
 from web.order_schemas import HaltBody, RiskBody, RiskView
 from web.params import parse_id
@@ -94,9 +96,17 @@ async def _change(request: web.Request, account_id: int, guard: Callable[[RiskOv
             return respond(_view(request, account_id, current))
         updated = await repo.set_risk(account_id, RiskOverrides(**{
             **{f: getattr(current, f) for f in RiskOverrides.__struct_fields__}, **changes}))
+    timeout = request.app[SETTINGS].ask_timeout_s
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:  # the account's actor and swings run on its owner: every node is told at once
+        from actors.cluster_accounts import AccountRiskChanged
+
+        await cluster.accounts.risk_changed(  # type: ignore[attr-defined]
+            AccountRiskChanged(account_id, updated, "halted" in changes), timeout)
+        return respond(_view(request, account_id, updated))
     actor = request.app[SYSTEM].lookup(paths.account(account_id))
     if actor is not None:  # its copy is replaced before we answer: the next order sees the change
-        await actor.ask(RiskChanged(account_id, updated), request.app[SETTINGS].ask_timeout_s)
+        await actor.ask(RiskChanged(account_id, updated), timeout)
     swings = request.app[SYSTEM].lookup(paths.SWINGS)
     if "halted" in changes and swings is not None:  # the account's swings are halted (or resumed) with it
         swings.try_tell(AccountHalted(account_id, updated.halted, updated.halted_reason))

@@ -57,6 +57,7 @@ class SwingView(msgspec.Struct, frozen=True):
     created_at: str
     last_updated: str
     scheduled_order: ScheduledOrder | None = None  # a decision waiting for the next session's opening
+    halted_reason: str | None = None  # why it is halted, in words (its "halted" event); null unless it is
 
 
 class ScheduledOrder(msgspec.Struct, frozen=True):
@@ -124,7 +125,8 @@ async def _view(request: web.Request, swing: Swing) -> SwingView:
     return SwingView(
         swing.id, swing.stock_code, swing.account_id, swing.status, swing.signal_state, swing.last_decision,
         swing.shares, swing.avg_cost, swing.realized_pnl, unrealized, swing.intent_order_id, swing.params,
-        _kst(swing.created_at), _kst(swing.updated_at), _scheduled(swing))
+        _kst(swing.created_at), _kst(swing.updated_at), _scheduled(swing),
+        swing.halted_reason if swing.status == "halted" else None)
 
 
 def _scheduled(swing: Swing) -> ScheduledOrder | None:

@@ -95,7 +95,7 @@ async def logout(request: web.Request) -> web.Response:
     user_id = require_user(request)
     async with request.app[SESSIONS].begin() as session:
         version = await UserRepo(session).bump_token_version(user_id)
-    revoked(request.app, user_id, version)
+    await revoked(request.app, user_id, version)
     return respond(Message("로그아웃: every token issued so far is revoked"))
 
 
@@ -116,7 +116,7 @@ async def change_password(request: web.Request) -> web.Response:
         raise TooManyRequests(BUSY, retry_after_s=1.0) from None
     async with request.app[SESSIONS].begin() as session:
         version = await UserRepo(session).bump_token_version(user.id, password_hash)
-    revoked(request.app, user.id, version)
+    await revoked(request.app, user.id, version)
     return respond(_token(request, user.id, version))
 
 

@@ -22,7 +22,10 @@ Volumes are lognormal (median about 3,000,000 KRW / price shares, at least 1).
 
 ``backfill`` generates history ending just before the walk's start (or now, for
 a code not streaming), whose last close is the walk's start price, so history
-and live stream join. Sizes are generated independently of one another.
+and live stream join. Sizes are generated independently of one another, each
+with numpy from a generator seeded by ``(seed, code, size)``, all bars at once:
+a new code's warm-up runs on the loop, so a burst of new codes must stay cheap
+(``python -m benchmarks.sim_history``).
 """
 
 from __future__ import annotations
@@ -34,10 +37,13 @@ import random
 import time
 import zlib
 from collections.abc import Callable
+from itertools import repeat
+
+import numpy as np
 
 from engine.brokers.base import Channel, MarketDataSink, UpstreamCounters
 from engine.market.krx import (
-    BAR_MS, DAY_MS, KST_OFFSET_MS, bar_start, is_valid_code, parse_bar_size,
+    BAR_MS, DAY_MS, KST_OFFSET_MS, TICK_BANDS, TOP_TICK, bar_start, is_valid_code, parse_bar_size,
     price_limits, round_to_tick, tick_size,
 )
 from engine.market.listing import simulated_market
@@ -323,29 +329,69 @@ def _check(channel: str, code: str) -> None:
 
 
 def _history(code: str, size: str, n: int, seed: int, end_ms: int) -> list[Bar]:
-    """``n`` bars of ``size`` ending at ``end_ms`` (exclusive), last close = base price."""
+    """``n`` bars of ``size`` ending at ``end_ms`` (exclusive), last close = base price.
+
+    Drawn with numpy, all bars at once (a new code's warm-up runs on the loop: 1,200 bars in
+    well under a millisecond). The closes are a Gaussian random walk of the log price,
+    generated backwards from the base price and folded into the daily limits (a walk
+    reflected at the limits, the continuous form of a walk clamped at each step), then put
+    on the tick grid; the same seed, code and size give the same bars (numpy's PCG64).
+    """
     step = BAR_MS[size]
     base = base_price(code)
     low_limit, high_limit = price_limits(base)
-    rng = random.Random(f"{seed}:{code}:history:{size}")
+    digest = hashlib.blake2b(f"{seed}:{code}:history:{size}".encode(), digest_size=16).digest()
+    rng = np.random.default_rng(int.from_bytes(digest, "big"))
     sigma = 0.001 * math.sqrt(step / 60_000)
     mu_vol = _volume_mu(base) + math.log(step / 500)  # ~2 trades a second
 
-    def clamp(p: float, direction: str) -> int:
-        return min(high_limit, max(low_limit, round_to_tick(max(1, int(p)), direction)))  # type: ignore[arg-type]
-
-    closes = [base] * n
-    for i in range(n - 1, 0, -1):
-        closes[i - 1] = clamp(closes[i] * math.exp(rng.gauss(0.0, sigma)), "nearest")
-    first_open = clamp(closes[0] * math.exp(rng.gauss(0.0, sigma)), "nearest")
-    bars: list[Bar] = []
+    normal = rng.standard_normal(3 * n)
+    moves = normal[:n] * sigma  # moves[i]: log(close[i] / close[i + 1]); the last one opens bar 0
+    walk = np.empty(n)
+    walk[::-1] = np.cumsum(np.concatenate(([0.0], moves[n - 2::-1])))  # 0 at the last bar
+    lo, hi = math.log(low_limit), math.log(high_limit)
+    width = hi - lo
+    folded = hi - np.abs(np.mod(math.log(base) + walk - lo, 2 * width) - width)
+    closes = _clamp(_rounded(*_grid(np.exp(folded)), "nearest"), low_limit, high_limit)
+    closes[-1] = base
+    opens = np.empty_like(closes)
+    opens[1:] = closes[:-1]
+    first_open = round_to_tick(max(1, int(int(closes[0]) * math.exp(moves[-1]))), "nearest")
+    opens[0] = min(high_limit, max(low_limit, first_open))
+    top = np.maximum(opens, closes)
+    bottom = np.minimum(opens, closes)
+    wick = np.abs(normal[n:]) * (sigma / 2)
+    wick[:n] += 1.0
+    np.subtract(1.0, wick[n:], out=wick[n:])
+    q, tick, down = _grid(np.concatenate((top, bottom)) * wick)  # the highs' candidates, then the lows'
+    highs = np.maximum(top, _clamp(down[:n], low_limit, high_limit))  # rounded down
+    lows = np.minimum(bottom, _clamp(_rounded(q[n:], tick[n:], down[n:], "up"), low_limit, high_limit))
+    volumes = rng.lognormal(mu_vol, 0.5, n).astype(np.int64)
     start = end_ms - n * step
-    for i, close in enumerate(closes):
-        open_ = closes[i - 1] if i else first_open
-        top = max(open_, close)
-        bottom = min(open_, close)
-        high = max(top, clamp(top * (1 + abs(rng.gauss(0.0, sigma / 2))), "down"))
-        low = min(bottom, clamp(bottom * (1 - abs(rng.gauss(0.0, sigma / 2))), "up"))
-        volume = int(rng.lognormvariate(mu_vol, 0.5))
-        bars.append(Bar(code, size, start + i * step, open_, high, low, close, volume))
-    return bars
+    return list(map(Bar, repeat(code, n), repeat(size, n), range(start, start + n * step, step),
+                    opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), volumes.tolist()))
+
+
+_BAND_UPPERS = np.array([upper for upper, _ in TICK_BANDS], dtype=np.int64)
+_BAND_TICKS = np.array([tick for _, tick in TICK_BANDS] + [TOP_TICK], dtype=np.int64)
+
+
+def _grid(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(q, tick, down)`` of float prices as :func:`round_to_tick` sees them: ``q = max(1, int(p))``,
+    its tick and ``q`` rounded down to it."""
+    q = np.maximum(1, prices.astype(np.int64))
+    tick = _BAND_TICKS[np.searchsorted(_BAND_UPPERS, q, side="right")]
+    return q, tick, q - q % tick
+
+
+def _rounded(q: np.ndarray, tick: np.ndarray, down: np.ndarray, direction: str) -> np.ndarray:
+    """The prices of :func:`_grid` rounded ``down``, ``up`` or to the ``nearest`` tick (halves up)."""
+    if direction == "down":
+        return down
+    if direction == "up":
+        return np.where(down == q, q, down + tick)
+    return np.where(2 * (q - down) >= tick, down + tick, down)
+
+
+def _clamp(prices: np.ndarray, low: int, high: int) -> np.ndarray:
+    return np.minimum(np.maximum(prices, low), high)

@@ -8,6 +8,7 @@ account number::
 
     <prefix>.rpc.<node>                      requests to one node (request/reply)
     <prefix>.events.user                     order events for users' sockets (every node listens)
+    <prefix>.auth.revoked                    token revocations: user id, new version (every node listens)
     <prefix>.md.<venue>.trade.<code>         trades of a code, from its upstream holder
     <prefix>.md.<venue>.quote.<code>         order books
     <prefix>.md.<venue>.bar.<SIZE>.<code>    closed bars
@@ -41,6 +42,9 @@ class Subjects:
 
     def user_events(self) -> str:
         return f"{self.prefix}.events.user"
+
+    def revocations(self) -> str:
+        return f"{self.prefix}.auth.revoked"
 
     # -- market data ------------------------------------------------------------------------
     def md(self, venue: str, kind: str, code: str) -> str:

@@ -19,9 +19,11 @@ with the late opening of the first session of the year), corrected by the small
 sourced table :data:`SESSION_OVERRIDES` (days the library gets wrong: new
 holidays, CSAT days opening 10:00 and closing 16:30); in kis mode the days KIS's
 holiday inquiry declares win over both (:func:`apply_exchange_days`). The
-calendar object takes about a second to build, so it is built once, lazily,
-into an immutable table of ``KST day -> (open_ms, close_ms)``; after that
-:func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
+calendar object takes seconds of CPU to build, so it is built once per process,
+lazily, into an immutable table of ``KST day -> (open_ms, close_ms)``, and that
+table is kept in a cache file (one per local date and library version, under the
+user's cache dir) so the next process of the day reads it in milliseconds; after
+that :func:`is_open` and :func:`session_bounds` are a dict lookup. Async code should
 call :func:`load_calendar` once from an executor at start-up so the first real
 call does not block the loop. Days outside the calendar's range (about 20 years
 back to one year ahead of the real date) count as non-sessions.
@@ -38,18 +40,21 @@ import functools
 import logging
 import re
 import warnings
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from engine.market import calendar_cache
 
 __all__ = [
     "KST", "KST_OFFSET_MS", "DAY_MS", "BAR_SIZES", "BAR_MS", "PANDAS_ALIASES",
     "parse_bar_size", "bar_ms", "pandas_alias", "bar_start",
-    "tick_size", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
+    "tick_size", "TICK_BANDS", "TOP_TICK", "is_on_tick", "round_to_tick", "price_limits", "LIMIT_RATE_PCT",
     "to_kst", "kst_date", "kst_midnight_ms", "is_valid_code",
     "load_calendar", "is_session", "is_open", "session_bounds", "session_of", "next_closes",
     "CLOSE_PRINT_MS", "bar_bounds", "bar_end", "SESSION_OVERRIDES", "next_open", "session_open_ms",
     "PRE_OPEN_MS", "CLOSING_AUCTION_MS", "accepts_orders", "auction_at", "next_acceptance",
-    "apply_exchange_days", "reset_exchange_days",
+    "apply_exchange_days", "reset_exchange_days", "default_calendar_cache", "set_calendar_cache",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,6 +154,8 @@ _TICK_BANDS: tuple[tuple[int, int], ...] = (
     (2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500),
 )
 _TOP_TICK = 1_000
+TICK_BANDS = _TICK_BANDS  # (upper bound exclusive, tick) per band, ascending; TOP_TICK above the last
+TOP_TICK = _TOP_TICK
 LIMIT_RATE_PCT = 30  # daily price limit, percent of the base price
 
 
@@ -268,8 +275,26 @@ def _kst_ms(day: dt.date, hhmm: str) -> int:
 
 @functools.cache
 def _library_table() -> dict[int, tuple[int, int]]:
-    """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES` (built once, ~1 s)."""
+    """KST day number -> (open_ms, close_ms): XKRX with :data:`SESSION_OVERRIDES`, once per process,
+    from the cache file when it holds today's table (see :func:`set_calendar_cache`)."""
+    path = _cache_file
+    if path is not None:
+        cached = calendar_cache.read(path, _cache_key(calendar_cache.default_range(dt.date.today())))
+        if cached is not None:
+            log.info("XKRX calendar loaded from %s: %d sessions", path, len(cached))
+            return cached
+    table, built_range = _build_library_table()
+    log.info("XKRX calendar built: %d sessions in %s .. %s (%d overrides)", len(table), *built_range,
+             len(SESSION_OVERRIDES))
+    if path is not None:  # keyed by the range the library really used (it fixed it when imported)
+        calendar_cache.write(path, _cache_key(built_range), table)
+    return table
+
+
+def _build_library_table() -> tuple[dict[int, tuple[int, int]], tuple[dt.date, dt.date]]:
+    """The table from exchange_calendars itself (~4 s of CPU) and the range of days it covers."""
     import exchange_calendars as xcals  # heavy import: only when first needed
+    from exchange_calendars.exchange_calendar import GLOBAL_DEFAULT_END, GLOBAL_DEFAULT_START
 
     with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
         warnings.simplefilter("ignore")
@@ -286,9 +311,26 @@ def _library_table() -> dict[int, tuple[int, int]]:
             table.pop(n, None)
         else:
             table[n] = (_kst_ms(day, hours[0]), _kst_ms(day, hours[1]))
-    log.info("XKRX calendar loaded: %d sessions %s .. %s (%d overrides)", len(table),
-             schedule.index[0].date(), schedule.index[-1].date(), len(SESSION_OVERRIDES))
-    return table
+    return table, (GLOBAL_DEFAULT_START.date(), GLOBAL_DEFAULT_END.date())
+
+
+_cache_file: Path | None = calendar_cache.default_path()
+
+
+def default_calendar_cache() -> Path:
+    """Where the session table's cache file is kept unless told otherwise (the user's cache dir)."""
+    return calendar_cache.default_path()
+
+
+def set_calendar_cache(directory: str | Path | None) -> None:
+    """Keep the library table's cache file in ``directory`` (``None``: no cache file); takes
+    effect if the table is not built yet in this process."""
+    global _cache_file
+    _cache_file = None if directory is None else Path(directory) / calendar_cache.FILE_NAME
+
+
+def _cache_key(days: tuple[dt.date, dt.date]) -> str:
+    return calendar_cache.cache_key(days, SESSION_OVERRIDES)
 
 
 # Days the exchange itself declared (KIS's 국내휴장일조회 in kis mode): KST day number -> open.
@@ -321,7 +363,7 @@ def apply_exchange_days(days: dict[dt.date, bool], source: str) -> list[dt.date]
     library already agrees on keeps the library's hours (e.g. a CSAT day's 10:00 open).
     """
     global _current
-    library = _library_table() if _library_table.cache_info().currsize else None  # never built here: ~1 s
+    library = _library_table() if _library_table.cache_info().currsize else None  # never built here
     changed = []
     for day, opens in days.items():
         n = _day_number(day)
@@ -367,8 +409,12 @@ def next_open(after_ms: int) -> int | None:
     return table.opens[i] if i < len(table.opens) else None
 
 
-def load_calendar() -> None:
-    """Build the session table now (blocking, ~1 s): call from an executor at start-up."""
+def load_calendar(cache_dir: str | Path | None = "") -> None:
+    """Build the session table now (blocking: a file read, or seconds of CPU without the cache
+    file): call from an executor at start-up. ``cache_dir`` is where the cache file lives
+    (``""``: the default, :func:`default_calendar_cache`; ``None``: no cache file)."""
+    if cache_dir != "":
+        set_calendar_cache(cache_dir)
     _sessions()
 
 

@@ -65,3 +65,11 @@ def test_no_won_is_lost_whatever_the_split():
 def test_selling_more_than_is_held_is_an_error():
     with pytest.raises(ValueError, match="selling 3 shares of a holding of 2"):
         CostBasis(quantity=2, total=100).sold(3, 300, 0, 0)
+
+
+def test_the_holding_a_journal_of_fills_leaves():
+    held = CostBasis.of_fills([("buy", 10, 500_000, 75), ("buy", 5, 255_000, 38), ("sell", 3, 160_000, 24)])
+    # 15 shares cost 755,113; 3 sold take 755,113 x 3 // 15 = 151,022
+    assert held == CostBasis(quantity=12, total=755_113 - 151_022)
+    assert CostBasis.of_fills([("buy", 2, 100_000, 15), ("sell", 5, 260_000, 39)]) == CostBasis()  # shares from elsewhere
+    assert CostBasis.of_fills([]) == CostBasis()

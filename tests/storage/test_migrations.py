@@ -57,3 +57,49 @@ async def test_constraint_names_follow_the_convention(engine) -> None:
         fks = await conn.run_sync(lambda sync: inspect(sync).get_foreign_keys("accounts"))
     assert {u["name"] for u in uniques} == {"uq_accounts_user_id_account_number_hash"}
     assert [fk["name"] for fk in fks] == ["fk_accounts_user_id_users"]
+
+
+async def test_0012c_gives_a_swing_halted_before_it_the_reason_of_its_latest_halted_event(empty_db_url: str) -> None:
+    from sqlalchemy import insert, text
+
+    from storage import AccountRepo, Crypto, UserRepo
+    from storage.db import create_session_factory
+    from storage.swing_models import SwingEventRow, SwingRow
+    from tests.helpers import TEST_DATA_KEY
+
+    settings = Settings(database_url=empty_db_url, data_keys=TEST_DATA_KEY, hash_key="migration-test-hash-key")
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine, "0011b")  # the rows as they were before the column
+        sessions = create_session_factory(engine)
+        async with sessions.begin() as session:
+            user = await UserRepo(session).create("old@example.com", "not-a-real-hash")
+            account = await AccountRepo(session, Crypto.from_settings(settings)).create(
+                user.id, broker="paper", account_number="50123456-01", app_key="k", app_secret="s",
+                paper_initial_cash=1_000_000)
+            ids = []
+            for status in ("halted", "active"):
+                result = await session.execute(insert(SwingRow.__table__).values(
+                    user_id=user.id, account_id=account.id, stock_code="005930", params="{}", status=status,
+                    signal_state=0, shares=0, avg_cost=0, stage2_shares=0, realized_pnl=0, order_seq=0))
+                ids.append(result.inserted_primary_key[0])
+                for why in ("the first halt", "the latest halt"):
+                    await session.execute(insert(SwingEventRow.__table__).values(
+                        swing_id=ids[-1], kind="halted", action="hold", signal_before=0, signal_after=0,
+                        reason=why, indicators="{}"))
+        await upgrade(engine)
+        async with sessions() as session:
+            rows = dict((await session.execute(text("SELECT id, halted_reason FROM swings"))).all())
+        assert rows == {ids[0]: "the latest halt", ids[1]: None}  # a running swing's stays null
+        await downgrade(engine, "0011b")  # in place: no copy of `swings` whose drop would cascade (SQLite)
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT count(*) FROM swing_events")) == 4
+        # 0011b's downgrade copies `swings` on SQLite (batch mode): its drop must not take the events
+        await downgrade(engine, "0010")
+        await upgrade(engine)
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT count(*) FROM swing_events")) == 4
+            if engine.dialect.name == "sqlite":  # on again for the pooled connections
+                assert await session.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        await engine.dispose()

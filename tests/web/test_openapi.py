@@ -20,3 +20,11 @@ async def test_openapi_document_lists_every_route_with_schemas(client):
 async def test_docs_page_is_served(client):
     resp = await client.get("/docs")
     assert resp.status == 200 and "/openapi.json" in await resp.text()
+
+
+async def test_the_swing_view_documents_why_a_swing_is_halted(client):
+    doc = await (await client.get("/openapi.json")).json()
+    ref = doc["paths"]["/swing/{swing_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    view = doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]
+    assert "halted_reason" in view["properties"]
+    assert {"type": "null"} in view["properties"]["halted_reason"]["anyOf"]  # null unless halted

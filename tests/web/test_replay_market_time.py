@@ -200,6 +200,8 @@ async def _scheduled_buy(client, make_user):
     assert view["pending_order"] == f"swing-{swing_id}-1"
     events = (await (await client.get(f"/swing/{swing_id}/events", headers=user)).json())["events"]
     assert events[0]["kind"] == "scheduled" and "sent at 2019-01-14T08:30:00+09:00" in events[0]["reason"]
+    # stamped on the replay's market time (the 01-11 close's check), not on the wall clock
+    assert events[0]["time"].startswith("2019-01-11T15:3") and events[0]["time"].endswith("+09:00"), events[0]
     orders = (await (await client.get("/stocks/orders", headers=user)).json())["orders"]
     assert orders == []  # nothing sent while KRX is closed
     return swing_id, admin, user

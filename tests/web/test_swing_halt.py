@@ -95,3 +95,34 @@ async def test_a_swing_registered_while_its_account_is_halted_is_halted_at_once(
     assert (await client.post(f"/accounts/{account}/resume", headers=headers)).status == 200
     await app[SYSTEM].idle()
     assert (await swing_view(client, headers, swing_id))["status"] == "warming_up"  # as registered
+
+
+async def test_the_swing_view_says_why_it_is_halted_and_keeps_it_across_a_restart(
+        aiohttp_client, app_settings, engine, clock, make_user):
+    from web.app import create_app
+
+    client = await aiohttp_client(create_app(app_settings, clock=clock))
+    _, headers = await make_user()
+    account = await register(client, headers)
+    swing_id = (await (await client.post("/swing/register", json=DEMO, headers=headers)).json())["swing_id"]
+    await settle_swing(client.server.app, clock, swing_id)
+    assert (await swing_view(client, headers, swing_id))["halted_reason"] is None  # running: null
+
+    assert (await client.post(f"/accounts/{account}/halt", json={"reason": REASON}, headers=headers)).status == 200
+    await client.server.app[SYSTEM].idle()
+    why = f"the account is halted: {REASON}; no decision until it is resumed"
+    view = await swing_view(client, headers, swing_id)
+    assert (view["status"], view["halted_reason"]) == ("halted", why)
+    listed = (await (await client.get("/swing/status", headers=headers)).json())["swings"]
+    assert [(s["swing_id"], s["halted_reason"]) for s in listed] == [(swing_id, why)]
+    await client.close()  # the process is gone; the reason is in the database
+
+    client = await aiohttp_client(create_app(app_settings, clock=clock))
+    await settle_swing(client.server.app, clock, swing_id)
+    view = await swing_view(client, headers, swing_id)
+    assert (view["status"], view["halted_reason"]) == ("halted", why)
+
+    assert (await client.post(f"/accounts/{account}/resume", headers=headers)).status == 200
+    await client.server.app[SYSTEM].idle()
+    view = await swing_view(client, headers, swing_id)
+    assert view["status"] != "halted" and view["halted_reason"] is None  # lifted with the halt

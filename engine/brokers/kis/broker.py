@@ -16,6 +16,11 @@ answer is classified for the caller (KIS_PROTOCOL.md §4.1, §5):
   code: the order may or may not exist → :class:`OutcomeUnknown`. Never resent here;
   the caller reconciles with :meth:`orders_today`.
 
+A holding's market (KOSPI / KOSDAQ) is not in inquire-balance: the keyring's
+:class:`~engine.brokers.kis.listings.KisListings` learns each code once from
+search-info, in the background after the balance read that first shows it (the
+read never waits; until then the holding's ``market`` is ``""``, null in the API).
+
 Inquiries (``inquire-daily-ccld``, ``inquire-balance``) follow KIS paging (response
 ``tr_cont`` F/M = more; request ``tr_cont: N`` with the ``CTX_AREA_FK100/NK100`` of the
 previous page) and raise :class:`BrokerUnavailable` with the broker's words on failure.
@@ -34,6 +39,7 @@ REST calls share the app key's :class:`Throttle` and token (pass ``rest=`` to sh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -69,6 +75,7 @@ from engine.brokers.kis.inquiries import (
 from engine.brokers.kis.notice_stream import FillFeed, FillListener, StatusListener
 from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.keyring import KisKeyring
+from engine.brokers.kis.listings import KisListings
 from engine.brokers.kis.throttle import Throttle, default_rate
 from engine.market.krx import kst_date
 from engine.runtime.clock import Clock
@@ -139,6 +146,8 @@ class KisBroker:
         self._owns_http = http is None
         self._rest = rest if rest is not None and rest.auth.app_key == credentials.app_key else None
         self.fill_feed: FillFeed | None = None  # the notice connection, once subscribe_fills was called
+        self.listings = keyring.listings if keyring is not None else KisListings()  # holdings' markets
+        self._learning: set[asyncio.Task[None]] = set()
         self._orgno: dict[str, str] = {}  # ODNO -> KRX_FWDG_ORD_ORGNO of the orders this process placed
 
     def __repr__(self) -> str:
@@ -314,7 +323,21 @@ class KisBroker:
             raise BrokerUnavailable(f"unreadable inquire-psbl-order: {exc}") from exc
         if orderable is None:
             raise BrokerUnavailable("inquire-psbl-order answer without output.ord_psbl_cash")
-        return msgspec.structs.replace(balance, orderable=orderable)
+        self._learn_markets([h.code for h in balance.holdings])
+        holdings = [msgspec.structs.replace(h, market=self.listings.market(h.code) or "") for h in balance.holdings]
+        return msgspec.structs.replace(balance, holdings=holdings, orderable=orderable)
+
+    def market_of(self, code: str) -> str | None:
+        """The code's market as KIS told it (search-info), None while unknown: a sale's tax uses it."""
+        return self.listings.market(code)
+
+    def _learn_markets(self, codes: list[str]) -> None:
+        """inquire-balance does not say a holding's market: learn the unknown ones in the background
+        (:mod:`engine.brokers.kis.listings`), never holding the balance read up."""
+        task = self.listings.learn(self._client(), codes)
+        if task is not None:
+            self._learning.add(task)
+            task.add_done_callback(self._learning.discard)
 
     async def price_limits(self, code: str) -> tuple[int, int] | None:
         """Today's (lower, upper) of ``code`` as the exchange set them: inquire-price's ``stck_llam`` /
@@ -390,6 +413,10 @@ class KisBroker:
         return await self.fill_feed.start(listener, on_status, self._timeout_s)
 
     async def close(self) -> None:
+        learning, self._learning = self._learning, set()
+        for task in learning:
+            task.cancel()
+        await asyncio.gather(*learning, return_exceptions=True)
         feed, self.fill_feed = self.fill_feed, None
         if feed is not None:
             await feed.stop()

@@ -27,6 +27,7 @@ from engine.brokers.http import client_session
 from engine.brokers.kis.auth import KisAuth, TokenStore
 from engine.brokers.kis.errors import KisTokenError
 from engine.brokers.kis.key_session import KeySession
+from engine.brokers.kis.listings import KisListings
 from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.stream import stream_options
 from engine.brokers.kis.throttle import Throttle, default_rate
@@ -46,6 +47,7 @@ class KisKeyring:
         self._owns_http = http is None  # a session passed in is its owner's to close
         self._rests: dict[tuple[str, bool], KisRest] = {}
         self._sessions: dict[tuple[str, bool], KeySession] = {}
+        self.listings = KisListings()  # codes' markets, learnt once for the process (search-info)
 
     def __repr__(self) -> str:
         return f"KisKeyring(keys={len(self._rests)}, sessions={len(self._sessions)})"

@@ -26,7 +26,8 @@ import random
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -99,6 +100,7 @@ class KisSimulator:
         self.token_issuances: Counter[str] = Counter()
         self.rest_calls: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
+        self.tr_calls: Counter[str] = Counter()  # REST calls answered, by tr_id
         self.quote_markets: Counter[str] = Counter()  # quotation calls by FID_COND_MRKT_DIV_CODE (J, NX, UN)
         self.stalled = False
         self._last_token: dict[str, float] = {}
@@ -180,6 +182,7 @@ class KisSimulator:
                 mode = "모의투자" if self.config.paper else "실전투자"
                 raise api_error(500, "EGW00213", f"{mode} TR 이 아닙니다.")
             raise api_error(500, "OPSQ0002", "없는 서비스 코드 입니다")  # (inferred)
+        self.tr_calls[tr_id] += 1
         return tr_id
 
     def _rate_check(self, app_key: str) -> None:
@@ -328,6 +331,30 @@ def create_simulator_app(config: SimulatorConfig | None = None, clock: Clock | N
     app.on_shutdown.append(close_sessions)
     app.router.add_route("*", "/{tail:.*}", sim.dispatch)
     return app
+
+
+class Running:
+    """A simulator serving on 127.0.0.1: its :class:`KisSimulator` and where to reach it."""
+
+    def __init__(self, sim: KisSimulator, port: int) -> None:
+        self.sim = sim
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/tryitout"
+
+
+@asynccontextmanager
+async def running_simulator(config: SimulatorConfig, clock: Clock | None = None) -> AsyncIterator[Running]:
+    """The simulator in this process on a free port of 127.0.0.1 (tests and benchmarks)."""
+    app = create_simulator_app(config, clock)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield Running(app[SIMULATOR], runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
 
 
 # -- command line ---------------------------------------------------------------------------

@@ -20,8 +20,9 @@ real mode only; the library calendar stays in force when KIS does not answer).
 
 A code's market (:meth:`KisMarketData.listing`) is learnt once, with its first
 backfill (REST access is needed then anyway; streaming needs no token), from
-상품기본조회 (search-info, CTPF1604R, ``mket_id_cd``); until then, or when KIS
-cannot say, it is :data:`engine.market.listing.DEFAULT_MARKET`.
+상품기본조회 (search-info, CTPF1604R, ``mket_id_cd``), into the keyring's cache
+(:mod:`engine.brokers.kis.listings`, which the accounts' balance reads fill too); until
+then, or when KIS cannot say, it is :data:`engine.market.listing.DEFAULT_MARKET`.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class KisMarketData:
         self._keep_calendar = calendar and not paper  # 모의투자 does not serve the holiday inquiry
         self.calendar: KisCalendar | None = None
         self._calendar_task: asyncio.Task[None] | None = None
-        self._markets: dict[str, str] = {}  # code -> KOSPI | KOSDAQ, from search-info
+        self._markets = self._keyring.listings.known  # code -> KOSPI | KOSDAQ, from search-info (shared)
         self.streams: list[KisStream] = []
         self._sink: MarketDataSink | None = None
         self._down: set[int] = set()

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from aiohttp import web
-
-from engine.brokers.kis.simulator import SIMULATOR, KisSimulator, SimulatorConfig, create_simulator_app
-from engine.market.krx import next_open
+from engine.brokers.kis.simulator import Running, running_simulator  # noqa: F401 (the KIS tests import them here)
 from engine.market.messages import Quote, Tick
-from engine.runtime.clock import Clock, WallClock
+from engine.market.session_clock import SessionClock  # noqa: F401
 
 
 async def approval_key(http, url, key="app1", secret="sec1"):
@@ -26,47 +21,6 @@ def subscribe_message(approval, tr_type, tr_id, code):
         "header": {"approval_key": approval, "custtype": "P", "tr_type": tr_type, "content-type": "utf-8"},
         "body": {"input": {"tr_id": tr_id, "tr_key": code}},
     })
-
-
-class SessionClock(WallClock):
-    """The wall clock moved into a KRX session, for tests of clients that read today's market.
-
-    It reads 10:30 KST of a session day when made (today's, until 5 h after its open; else the
-    next session's) and then runs at wall speed: the simulator's walk prints trades, tokens age,
-    and today's minute chart has bars, whatever the wall clock says (a night, a weekend, a
-    holiday). It is at most 3.5 h behind the wall clock, so a token it dates (valid 24 h) is
-    never expired for a client that checks it on the wall clock."""
-
-    def __init__(self) -> None:
-        wall = super().now_ms()
-        opens = next_open(wall - 5 * 3_600_000)  # still today's session until 5 h past its open
-        assert opens is not None, "the KRX calendar has no session ahead"
-        self._offset_ms = opens + 90 * 60_000 - wall
-
-    def now_ms(self) -> int:
-        return super().now_ms() + self._offset_ms
-
-
-class Running:
-    def __init__(self, sim: KisSimulator, port: int) -> None:
-        self.sim = sim
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}/tryitout"
-
-
-@asynccontextmanager
-async def running_simulator(config: SimulatorConfig, clock: Clock | None = None) -> AsyncIterator[Running]:
-    app = create_simulator_app(config, clock)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield Running(app[SIMULATOR], port)
-    finally:
-        await runner.cleanup()
 
 
 class QueueSink:

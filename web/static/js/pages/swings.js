@@ -80,7 +80,8 @@ export function mount(view) {
       return h(`tr.clickable${s.swing_id === selected ? ".selected" : ""}`, { tabindex: 0, "data-swing-id": s.swing_id,
         on: { click: pick, keydown: (ev) => { if (ev.key === "Enter") pick(); } } },
       h("th", { scope: "row" }, `#${s.swing_id}`), h("td", s.stock_code),
-      h("td", h(`span.badge.${s.status}`, s.status)), h("td", signalSteps(s.signal_state)),
+      h("td", h(`span.badge.${s.status}`, s.halted_reason ? { title: s.halted_reason } : {}, s.status),
+        s.halted_reason ? h("div.muted.halted-reason", s.halted_reason) : null), h("td", signalSteps(s.signal_state)),
       h("td", s.last_decision || "–"), h("td.num", won(s.shares)), h("td.num", s.average_price ? won(s.average_price) : "–"),
       h("td.num", signed(s.realized_pnl)), h("td.num", signed(s.unrealized_pnl)),
       h("td.actions", live ? [
