@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import random
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -203,24 +204,27 @@ def is_unique_violation(error: exc.IntegrityError) -> bool:
     return message.startswith("UNIQUE constraint failed") or "Duplicate entry" in message
 
 
-_SQLITE_WRITERS: dict[int, SqliteWriter] = {}
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, SqliteWriter] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_writer(engine: AsyncEngine) -> SqliteWriter | None:
     """The writer thread of a file-backed SQLite engine (made on first use, closed when the
-    engine is disposed); None for other databases and in-memory SQLite."""
+    engine is disposed or collected); None for other databases and in-memory SQLite."""
     if engine.dialect.name != "sqlite":
         return None
-    writer = _SQLITE_WRITERS.get(id(engine))
+    writer = _SQLITE_WRITERS.get(engine)
     if writer is None:
         database = engine.url.database or ""
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
-        writer = _SQLITE_WRITERS[id(engine)] = SqliteWriter(engine.url, _sqlite_on_connect)
+        writer = _SQLITE_WRITERS[engine] = SqliteWriter(engine.url, _sqlite_on_connect)
+        weakref.finalize(engine, writer.close)
+        engines = weakref.ref(engine)
 
-        def disposed(_engine: Any) -> None:
-            if _SQLITE_WRITERS.get(id(engine)) is writer:
-                del _SQLITE_WRITERS[id(engine)]
+        def disposed(_sync_engine: Any) -> None:  # a disposed engine may be used again: a new writer then
+            owner = engines()
+            if owner is not None and _SQLITE_WRITERS.get(owner) is writer:
+                del _SQLITE_WRITERS[owner]
             writer.close()
 
         event.listen(engine.sync_engine, "engine_disposed", disposed)

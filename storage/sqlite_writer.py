@@ -49,6 +49,7 @@ class SqliteWriter:
         self.thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._conn: Connection | None = None
         self._lanes: dict[int, _Lane] = {}
+        self._closed = False
         self.batches = 0  # commits made
         self.bodies = 0  # transactions they held
 
@@ -127,6 +128,11 @@ class SqliteWriter:
         return outcomes
 
     def close(self) -> None:
+        """Close the connection and let the thread end (once; what is queued in the thread runs first)."""
+        if self._closed:
+            return
+        self._closed = True
+
         def close() -> None:
             if self._conn is not None:
                 self._conn.close()
