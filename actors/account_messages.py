@@ -136,7 +136,7 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     account_id: int
     order: Any  # engine.journal.Order, as journalled
     ack: Any  # OrderAck
-    made: Any  # list[BrokerFill] journalled with the acceptance
+    booked: Any  # list[engine.journal.Fill] journalled with the acceptance
     walk: Any = None  # PaperFills of a paper market order's walk
 
 
