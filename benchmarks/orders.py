@@ -75,7 +75,8 @@ async def orders(http, url, headers, n: int, concurrency: int, body: Any = BUY) 
 async def many_accounts(http, url, headers, accounts: list[int]) -> dict[str, Any]:
     """10 orders on each account at once (10 in flight per account)."""
     t0 = time.perf_counter()
-    many = await asyncio.gather(*(orders(http, url, headers, 10, 10, {**BUY, "account_id": a}) for a in accounts))
+    many = await asyncio.gather(*(orders(http, url, headers, 10, 10, {**BUY, "account_id": a})
+                                  for a in accounts))
     return {"accounts": len(accounts), "orders": 10 * len(accounts),
             "per_s": 10 * len(accounts) / (time.perf_counter() - t0),
             "p50_ms": statistics.median(m["p50_ms"] for m in many), "p99_ms": max(m["p99_ms"] for m in many)}

@@ -44,13 +44,14 @@ async def test_inserts_at_once_each_commit_and_a_taken_key_fails_alone(session_f
     assert [type(g).__name__ for g in got] == ["Order"] * 12 + ["KeyTaken"]
     assert isinstance(got[-1], KeyTaken)
     assert len({g.id for g in got[:12]}) == 12
-    assert await _count(session_factory) == 13  # every one answered was committed; the taken key wrote nothing
+    assert await _count(session_factory) == 13  # every one answered was committed; the taken key: nothing
     if writer is not None:
         batches, bodies = writer.batches - before[0], writer.bodies - before[1]
         assert bodies == 13 and batches < bodies  # the ones that queued shared a commit
 
 
-async def test_a_body_that_raises_leaves_nothing_and_the_error_reaches_its_caller(session_factory, account_id):
+async def test_a_body_that_raises_leaves_nothing_and_the_error_reaches_its_caller(session_factory,
+                                                                                  account_id):
     journal = SqlJournal(session_factory)
     order = await journal.create(_new(account_id, "kept"))
 

@@ -288,8 +288,8 @@ async def test_orders_arriving_together_are_journalled_together_each_counting_th
     # 33,000,000 + 4,950 commission each; 100,000,000 - 33,004 (the first order) = 99,966,996 holds
     # three: 3 x 33,004,950 = 99,014,850; a fourth would need 132,019,800.
     tickets = await asyncio.gather(*(actor.ask(PlaceOrder(
-        account_id=account, code="005930", side="buy", quantity=1_000, price=REST, client_order_id=f"k{i}"), 5)
-        for i in range(6)))
+        account_id=account, code="005930", side="buy", quantity=1_000, price=REST,
+        client_order_id=f"k{i}"), 5) for i in range(6)))
     results = [await t.wait(5) for t in tickets]
     assert [r.status for r in results] == ["accepted"] * 3 + ["refused"] * 3, results
     assert {r.reason_code for r in results[3:]} == {"insufficient_cash"}
