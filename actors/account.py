@@ -24,15 +24,18 @@ timeout, after ``AccountRef``):
   fills, on a timer (``reconcile_interval_s``).
 
 The broker call is asynchronous: the actor journals the order, starts a task
-that sends it (for a paper market order, also walks the book) and goes on
-with its mailbox; the task tells :class:`Sent` back and the actor journals
-the answer. State stays the actor's: the task touches only the broker. What
-an order in flight may spend is reserved in the actor (``_inflight``) until
-the broker has it, so the checks of the next order count it. The order path::
+that sends it (a paper market order is walked against the book in the same
+call) and goes on with its mailbox; the task tells :class:`Sent` back, and the
+acceptance is journalled by another task that tells :class:`Accepted`, so the
+next order's journal entry can share that commit (the SQLite writer's group
+commit). State stays the actor's: the tasks touch only the broker and the
+journal. What an order in flight may spend is reserved in the actor
+(``_inflight``) until its acceptance is journalled, so the checks of the next
+order count it. The order path::
 
     key lookup ─▶ checks (engine.risk, open orders reserved) ─▶ journal pending ─▶ fault("journal")
-      ─▶ [task] broker.place_order (+ paper market walk) ─▶ Sent
-      ─▶ journal accepted ─▶ fault("send") ─▶ event "accepted" ─▶ fault("fill") ─▶ fills ─▶ events
+      ─▶ [task] broker.place_order (+ paper market walk) ─▶ Sent ─▶ fault("fill") if it filled
+      ─▶ [task] journal accepted (+ its fills) ─▶ Accepted ─▶ fault("send") ─▶ events ─▶ the outcome
 
 Cancel and modify are journalled on the order (``action``) before the broker
 hears of them, then applied (events ``cancelled`` / ``modified``). Day orders
@@ -60,7 +63,8 @@ from actors import paths
 from actors.account_books import FillBooks
 from actors.account_deps import AccountDeps, AccountInfo, Fault, order_payload
 from actors.account_messages import (
-    AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder, OrderResult,
+    Accepted, AccountMsg, BalanceUnavailable, CancelOpen, CancelOrder, FillArrived, GetBalance, ModifyOrder,
+    OrderResult,
     OrderTicket, PlaceOrder, QuotesCrossed, Reconcile, ReconcilePostponed, RiskChanged, Sent, SessionClosed,
 )
 from actors.reconcile import reconcile
@@ -76,7 +80,7 @@ from engine.market.krx import (
     accepts_orders, auction_at, kst_date, kst_midnight_ms, load_calendar, price_limits, session_bounds,
 )
 from engine.risk import Limits, OrderFacts, OrderRefused, check_order, check_shape
-from engine.runtime import Actor, ActorRef, MailboxSpec
+from engine.runtime import Actor, ActorRef, ActorStopped, MailboxSpec
 
 __all__ = [
     "AccountActor", "AccountDeps", "AccountInfo", "AccountMsg", "BalanceUnavailable", "Fault", "FillArrived",
@@ -87,6 +91,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+PLACE_BATCH = 16  # orders journalled together at most (a MariaDB connection each, at once)
+
+
+class _Prepared:
+    """An order that passed its checks: the journal entry to make, and what answers it."""
+
+    __slots__ = ("base", "msg", "new")
+
+    def __init__(self, msg: PlaceOrder, base: OrderResult, new: NewOrder) -> None:
+        self.msg, self.base, self.new = msg, base, new
+
+
+def _provisional(order_id: int, new: NewOrder) -> Order:
+    """An order being journalled as it will be (its reservation counts for the next checks)."""
+    return Order(id=order_id, account_id=new.account_id, client_order_id=new.client_order_id,
+                 fingerprint=new.fingerprint, source=new.source, code=new.code, side=new.side,
+                 quantity=new.quantity, price=new.price, status="pending", broker_order_no=None,
+                 filled_quantity=0, filled_value=0, reason="", created_ms=new.created_ms,
+                 updated_ms=new.created_ms)
 
 
 class AccountActor(Actor):
@@ -119,6 +142,7 @@ class AccountActor(Actor):
         self._risk: RiskOverrides | None = None  # the journal's risk row, read once, replaced by RiskChanged
         self._calendar_loaded = False
         self.orders_placed = 0
+        self.placed_together = 0  # orders taken from the mailbox behind another and journalled with it
         self.orders_by_status: dict[str, int] = {}  # answers given, by status (/metrics)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -203,13 +227,10 @@ class AccountActor(Actor):
     async def receive(self, msg: AccountMsg) -> Any:
         match msg:
             case PlaceOrder():
-                ticket = await self._place(msg)
-                if ticket.outcome is None:
-                    self._count(ticket.result)
-                    self._answer(msg.reply_to, ticket.result)
-                elif msg.reply_to is not None and ticket.result.order_id is not None:
-                    self.waiting[ticket.result.order_id] = msg.reply_to
-                return ticket
+                queued = self._queued_places()
+                if queued:
+                    return await self._place_together(msg, queued)
+                return self._placed(msg, await self._place(msg))
             case CancelOrder():
                 return await self._cancel(msg)
             case ModifyOrder():
@@ -218,6 +239,8 @@ class AccountActor(Actor):
                 return await self._cancel_open(msg)
             case Sent():
                 await self._on_sent(msg)
+            case Accepted():
+                await self._on_accepted(msg)
             case GetBalance():
                 try:
                     balance = await self._balance_now()
@@ -260,9 +283,28 @@ class AccountActor(Actor):
 
     # -- placing -----------------------------------------------------------------------
 
+    def _placed(self, msg: PlaceOrder, ticket: OrderTicket) -> OrderTicket:
+        if ticket.outcome is None:
+            self._count(ticket.result)
+            self._answer(msg.reply_to, ticket.result)
+        elif msg.reply_to is not None and ticket.result.order_id is not None:
+            self.waiting[ticket.result.order_id] = msg.reply_to
+        return ticket
+
     async def _place(self, msg: PlaceOrder) -> OrderTicket:
+        step = await self._prepare(msg, set())
+        if isinstance(step, OrderTicket):
+            return step
+        assert step is not None
+        return await self._journalled(step, await self._create(step))
+
+    async def _prepare(self, msg: PlaceOrder, batch_keys: set[str]) -> OrderTicket | _Prepared | None:
+        """The answer when the order cannot go (refused, or a known key's order), else the entry to
+        journal; None when an earlier order of the same batch has its key (placed after the batch)."""
         deps, clock = self.deps, self.ctx.clock
         key = msg.client_order_id or uuid.uuid4().hex
+        if key in batch_keys:
+            return None
         fp = fingerprint(msg.code, msg.side, msg.quantity, msg.price)
         base = OrderResult(account_id=self.account_id, client_order_id=key, status="refused", code=msg.code,
                            side=msg.side, quantity=msg.quantity)
@@ -275,14 +317,25 @@ class AccountActor(Actor):
         if refusal is not None:  # nothing journalled now; but a retry of an order that went answers that order
             existing = await deps.journal.find(self.account_id, key)
             return self._duplicate(existing, base, fp) if existing is not None else OrderTicket(refusal)
+        batch_keys.add(key)
+        return _Prepared(msg, base, NewOrder(
+            account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source,
+            code=msg.code, side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
+
+    async def _create(self, step: _Prepared) -> Order | KeyTaken:
         try:  # the unique key decides: no lookup before an insert that is almost always new
-            order = await deps.journal.create(NewOrder(
-                account_id=self.account_id, client_order_id=key, fingerprint=fp, source=msg.source,
-                code=msg.code, side=msg.side, quantity=msg.quantity, price=msg.price, created_ms=clock.now_ms()))
-        except KeyTaken:
-            existing = await deps.journal.find(self.account_id, key)
+            return await self.deps.journal.create(step.new)
+        except KeyTaken as taken:
+            return taken
+
+    async def _journalled(self, step: _Prepared, created: Order | KeyTaken) -> OrderTicket:
+        """The entry is journalled (or its key was taken): start the broker call, answer ``pending``."""
+        msg, key = step.msg, step.new.client_order_id
+        if isinstance(created, KeyTaken):
+            existing = await self.deps.journal.find(self.account_id, key)
             assert existing is not None
-            return self._duplicate(existing, base, fp)
+            return self._duplicate(existing, step.base, step.new.fingerprint)
+        order = created
         self._keys[key] = order.id
         if len(self._keys) > 10_000:
             del self._keys[next(iter(self._keys))]
@@ -298,6 +351,66 @@ class AccountActor(Actor):
                               lambda exc: Sent(account_id=self.account_id, order_id=order_id,
                                                error=OutcomeUnknown(f"the broker call failed: {exc!r}")))
         return OrderTicket(self._result(order), outcome)
+
+    def _queued_places(self) -> list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]]:
+        """The orders queued right behind this one (``PLACE_BATCH`` in all at most), out of the mailbox."""
+        queued: list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]] = []
+        while len(queued) < PLACE_BATCH - 1:
+            taken = self.ctx.take_queued(PlaceOrder)
+            if taken is None:
+                break
+            queued.append(taken)
+        return queued
+
+    async def _place_together(self, first: PlaceOrder,
+                              queued: list[tuple[PlaceOrder, Callable[[Any, BaseException | None], None]]]
+                              ) -> OrderTicket:
+        """Group commit: the orders waiting in the mailbox are checked one after another, each counting
+        the ones before it (reserved in flight under a provisional id), journalled together (their
+        inserts share a commit on SQLite), then sent. Each gets its own answer, as if placed alone."""
+        msgs = [first, *(m for m, _ in queued)]
+        self.placed_together += len(queued)
+        answers: list[OrderTicket | BaseException | None] = [None] * len(msgs)
+        steps: list[tuple[int, _Prepared]] = []
+        later: list[int] = []  # a key repeated inside the batch: placed once the first is journalled
+        keys: set[str] = set()
+        try:
+            for i, msg in enumerate(msgs):
+                step = await self._prepare(msg, keys)
+                if step is None:
+                    later.append(i)
+                elif isinstance(step, OrderTicket):
+                    answers[i] = step
+                else:
+                    steps.append((i, step))
+                    provisional = -len(steps)  # counted by the checks of the next ones until journalled
+                    self._inflight[provisional] = _provisional(provisional, step.new)
+                    self._open[provisional] = self._inflight[provisional]
+            created = await asyncio.gather(*(self._create(step) for _, step in steps), return_exceptions=True)
+            for n in range(1, len(steps) + 1):
+                self._inflight.pop(-n, None)
+                self._open.pop(-n, None)
+            for (i, step), got in zip(steps, created, strict=True):
+                if isinstance(got, BaseException) and not isinstance(got, KeyTaken):
+                    answers[i] = got  # not journalled (the database failed): that order's caller hears it
+                    log.warning("account %d: order not journalled: %r", self.account_id, got)
+                else:
+                    answers[i] = await self._journalled(step, got)
+            for i in later:
+                answers[i] = await self._place(msgs[i])
+        finally:
+            for n in range(1, len(steps) + 1):
+                self._inflight.pop(-n, None)
+                self._open.pop(-n, None)
+            for (msg, reply), answer in zip(queued, answers[1:], strict=True):
+                if isinstance(answer, OrderTicket):
+                    reply(self._placed(msg, answer), None)
+                else:
+                    reply(None, answer or ActorStopped("the account failed before this order was journalled"))
+        if isinstance(answers[0], BaseException):
+            raise answers[0]
+        assert answers[0] is not None
+        return self._placed(first, answers[0])
 
     async def _check(self, msg: PlaceOrder, base: OrderResult) -> OrderResult | None:
         """Why the order is refused before anything is journalled, or None when it may go."""
@@ -369,13 +482,16 @@ class AccountActor(Actor):
         return Sent(account_id=self.account_id, order_id=order_id, ack=ack, error=error, fills=fills)
 
     async def _on_sent(self, msg: Sent) -> None:
-        order = self._inflight.pop(msg.order_id, None)
+        order = self._inflight.get(msg.order_id)
         if order is None:
             return
         if msg.error is None:  # the broker has it: reserved until a balance read after now counts it
             self._acks += 1
             self._acked_since[order.id] = (self._acks, order)
-        elif not isinstance(msg.error, OrderRejected):
+            await self._accept(order, msg.ack, msg.fills)  # answered once the journal holds it (Accepted)
+            return
+        del self._inflight[msg.order_id]
+        if not isinstance(msg.error, OrderRejected):
             self._balance = None  # it may have reached the broker: ask again
         result: OrderResult
         if isinstance(msg.error, OrderRejected):
@@ -383,43 +499,61 @@ class AccountActor(Actor):
         elif isinstance(msg.error, BrokerUnavailable):
             order = await self._update(order, "rejected", f"not sent, broker unavailable: {msg.error}")
             result = msgspec.structs.replace(self._result(order), reason_code="broker_unavailable")
-        elif msg.error is not None:
+        else:
             order = await self._update(order, "unknown", f"sent, answer lost: {msg.error}")
             result = msgspec.structs.replace(self._result(order), reason_code="outcome_unknown")
-        else:
-            result = await self._on_ack(order, msg.ack, msg.fills)
+        self._answered(msg.order_id, result)
+
+    def _answered(self, order_id: int, result: OrderResult) -> None:
+        """The placing of ``order_id`` has its outcome: the web's ticket and ``reply_to`` hear it."""
         self._count(result)
-        outcome = self._outcomes.pop(msg.order_id, None)
+        outcome = self._outcomes.pop(order_id, None)
         if outcome is not None and not outcome.done():
             outcome.set_result(result)
-        if result.final and msg.order_id in self.waiting:
-            self._answer(self.waiting.pop(msg.order_id), result)
+        if result.final and order_id in self.waiting:
+            self._answer(self.waiting.pop(order_id), result)
 
-    async def _on_ack(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> OrderResult:
+    async def _accept(self, order: Order, ack: OrderAck, walk: PaperFills | None) -> None:
         """Journal the acceptance with the fills the broker made already (notices that beat the ack,
-        a paper market order's walk) in one transaction; then the events ``accepted`` and the last state."""
-        deps, clock = self.deps, self.ctx.clock
+        a paper market order's walk) in one transaction, off the mailbox: the next order's journal
+        entry can share its commit. The order stays in flight (reserved, never reconciled) until
+        :class:`Accepted` comes back; a failed write crashes the actor, whose restart reconciles."""
         made = self.early_fills.pop(ack.broker_order_no, []) + (walk.fills if walk is not None else [])
         if made:
             self._fault("fill")
         booked = await self._books.book(self.account_id, made) if made else []
-        order = await deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=booked,
-                                          now_ms=clock.now_ms())
-        self._after_fills(order, booked)
+        accepted = self.deps.journal.accept(order.id, broker_order_no=ack.broker_order_no, fills=booked,
+                                            now_ms=self.ctx.clock.now_ms())
+        self.ctx.pipe_to_self(accepted, lambda journalled: Accepted(
+            account_id=self.account_id, order=journalled, ack=ack, booked=booked, walk=walk))
+
+    async def _on_accepted(self, msg: Accepted) -> None:
+        """The acceptance is journalled: the events ``accepted`` (and the fill's), late notices, the
+        remainder a paper walk could not fill, a marketable limit's cross; then the outcome."""
+        order: Order = msg.order
+        if self._inflight.pop(order.id, None) is None:
+            return
+        self._after_fills(order, msg.booked)
         self._fault("send")
         self._emit("accepted", msgspec.structs.replace(order, status="accepted", filled_quantity=0,
                                                        filled_value=0, fills=[]))
-        if made:
+        if msg.booked:
             self._emit(fill_event(order.status), order)
             self._settled(order)
+        for fill in self.early_fills.pop(msg.ack.broker_order_no, []):  # notices that came meanwhile
+            if order.filled_quantity + fill.quantity <= order.quantity:
+                order = await self._record(order, fill)
+        result = self._result(order)
+        walk: PaperFills | None = msg.walk
         if walk is not None:
             if walk.cancelled and not order.final:
                 code = "no_quote" if walk.cancelled.startswith("no_quote: ") else "paper_cancelled"
-                return await self._close(order, "cancelled", code, walk.cancelled.removeprefix("no_quote: "))
-        elif self.book is not None and self.book.crossed(ack.broker_order_no):
+                reason = walk.cancelled.removeprefix("no_quote: ")
+                result = await self._close(order, "cancelled", code, reason)
+        elif self.book is not None and self.book.crossed(msg.ack.broker_order_no):
             await self._on_crossed()  # a marketable limit: filled against the book as it stands
-            order = await deps.journal.get(self.account_id, order.id) or order
-        return self._result(order)
+            result = self._result(await self.deps.journal.get(self.account_id, order.id) or order)
+        self._answered(order.id, result)
 
     def _average_price(self, code: str) -> int:
         return self.avg_cost.get(code, 0)
@@ -490,8 +624,10 @@ class AccountActor(Actor):
         return self._realized[1]
 
     def _uncounted(self) -> list[Order]:
-        """Orders the cached balance does not count yet: in flight, or taken since it was asked for."""
-        return [*self._inflight.values(), *(o for _, o in self._acked_since.values())]
+        """Orders the cached balance does not count yet: in flight (until their acceptance is journalled),
+        or taken since it was asked for."""
+        inflight = self._inflight
+        return [*inflight.values(), *(o for _, o in self._acked_since.values() if o.id not in inflight)]
 
     def _buying_power(self, balance: BrokerBalance) -> int:
         """The broker's orderable cash less what the orders it has not counted yet reserve."""
@@ -535,7 +671,8 @@ class AccountActor(Actor):
         if order.final:
             return msgspec.structs.replace(self._result(order), reason_code=code,
                                            reason=f"order {order.id} is {order.status}: nothing left to {verb}")
-        if order.status in ("pending", "unknown") or order.broker_order_no is None:
+        unconfirmed = order.status in ("pending", "unknown") or order.broker_order_no is None
+        if unconfirmed or order.id in self._inflight:
             return msgspec.structs.replace(
                 self._result(order), reason_code=code,
                 reason=f"order {order.id} is {order.status}: the broker has not confirmed it yet, try again")
@@ -686,7 +823,7 @@ class AccountActor(Actor):
 
     async def _on_notice(self, fill: BrokerFill) -> None:
         order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
-        if order is None:
+        if order is None or order.id in self._inflight:  # acceptance not handled yet: recorded then
             self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
             return
         if order.filled_quantity + fill.quantity > order.quantity:
@@ -701,7 +838,9 @@ class AccountActor(Actor):
         fills, cancelled = await self.book.fill_resting()
         for fill in fills:
             order = await self.deps.journal.find_by_broker_no(self.account_id, fill.broker_order_no)
-            if order is not None:
+            if order is None or order.id in self._inflight:  # acceptance not handled yet: recorded then
+                self.early_fills.setdefault(fill.broker_order_no, []).append(fill)
+            else:
                 await self._record(order, fill)
         if cancelled:
             await self._reconcile()
@@ -782,5 +921,6 @@ class AccountActor(Actor):
 
     def state_view(self) -> dict[str, Any]:
         return {"broker": self.info.broker if self.info else "-", "orders_placed": self.orders_placed,
+                "placed_together": self.placed_together,
                 "awaiting_result": len(self.waiting), "in_flight": len(self._inflight),
                 "open_orders": len(self._open), "orders_by_status": dict(self.orders_by_status)}

@@ -130,6 +130,16 @@ class Sent(msgspec.Struct, frozen=True, kw_only=True):
     fills: Any = None  # PaperFills of a paper market order's walk
 
 
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    """Private: the journal holds order ``order``'s acceptance (told by the actor's own journal task)."""
+
+    account_id: int
+    order: Any  # engine.journal.Order, as journalled
+    ack: Any  # OrderAck
+    booked: Any  # list[engine.journal.Fill] journalled with the acceptance
+    walk: Any = None  # PaperFills of a paper market order's walk
+
+
 class SessionClosed(msgspec.Struct, frozen=True):
     """Private: the KRX session closed; open day orders expire."""
 
@@ -158,4 +168,4 @@ class OrderTicket:
 
 
 AccountMsg = (PlaceOrder | CancelOrder | ModifyOrder | CancelOpen | GetBalance | Reconcile | FillArrived
-              | QuotesCrossed | RiskChanged | Sent | SessionClosed)
+              | QuotesCrossed | RiskChanged | Sent | Accepted | SessionClosed)

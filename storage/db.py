@@ -9,7 +9,10 @@
   ``pool_recycle`` from settings, ``pool_pre_ping``.
 
 One engine per process, built by the app's start-up and disposed at shutdown;
-one session per task from :func:`create_session_factory`. The schema lives in
+one session per task from :func:`create_session_factory`. The order path's writes
+(the journal's insert and acceptance, the paper ledger) are synchronous Core bodies
+run by :func:`transaction`: on SQLite whole in one call to the engine's writer
+thread, group-committed (:mod:`storage.sqlite_writer`). The schema lives in
 Alembic migrations (``storage/migrations``) applied by :func:`upgrade` through
 the async engine (Alembic's "connection sharing with asyncio" recipe): the
 server's start and ``autotrader db upgrade`` both call it.
@@ -23,8 +26,10 @@ import functools
 import logging
 import os
 import random
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -37,8 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from engine.settings import Settings
 from storage.errors import DatabaseUnavailable
 from storage.keys import make_private_dir
+from storage.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _HERE = Path(__file__).resolve().parent
 MYSQL_CONNECT_TIMEOUT_S = 10
@@ -195,6 +202,57 @@ def is_unique_violation(error: exc.IntegrityError) -> bool:
         return True
     message = str(orig)
     return message.startswith("UNIQUE constraint failed") or "Duplicate entry" in message
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, SqliteWriter] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: AsyncEngine) -> SqliteWriter | None:
+    """The writer thread of a file-backed SQLite engine (made on first use, closed when the
+    engine is disposed or collected); None for other databases and in-memory SQLite."""
+    if engine.dialect.name != "sqlite":
+        return None
+    writer = _SQLITE_WRITERS.get(engine)
+    if writer is None:
+        database = engine.url.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        writer = _SQLITE_WRITERS[engine] = SqliteWriter(engine.url, _sqlite_on_connect)
+        weakref.finalize(engine, writer.close)
+        engines = weakref.ref(engine)
+
+        def disposed(_sync_engine: Any) -> None:  # a disposed engine may be used again: a new writer then
+            owner = engines()
+            if owner is not None and _SQLITE_WRITERS.get(owner) is writer:
+                del _SQLITE_WRITERS[owner]
+            writer.close()
+
+        event.listen(engine.sync_engine, "engine_disposed", disposed)
+    return writer
+
+
+async def transaction(sessions: async_sessionmaker, body: Callable[[Connection], T]) -> T:
+    """Run ``body`` (synchronous, SQLAlchemy Core on a sync :class:`Connection`) as one committed
+    transaction of the hot path, or roll it back if it raises.
+
+    On a file-backed SQLite it runs in one call to the engine's writer thread (under
+    :func:`writing`), committed together with the bodies that queued meanwhile
+    (:mod:`storage.sqlite_writer`); elsewhere on the async engine through ``run_sync`` (MariaDB:
+    each statement one round trip, as before). A deadlock or lock wait runs it again."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    writer = _sqlite_writer(engine)
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            if writer is not None:
+                return await writer.run(writing(sessions), body)
+            async with engine.begin() as conn:
+                return await conn.run_sync(body)
+        except exc.OperationalError as error:
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+            log.info("transaction aborted by the database (%s), attempt %d", _first_line(error.orig), attempt)
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+    raise AssertionError("unreachable")
 
 
 # -- migrations -------------------------------------------------------------

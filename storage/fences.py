@@ -10,7 +10,7 @@ back: the order never reaches ``pending``, so it is never sent.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,10 +44,28 @@ async def claim(sessions: async_sessionmaker, account_id: int, token: int, node_
 async def check(session: AsyncSession, fence: Fence, account_id: int) -> None:
     """Raise FencedOut unless this node's valid token for the account is the recorded one."""
     token = fence.token(account_id)
+    _held(fence, account_id, token)
+    recorded = await session.scalar(_RECORDED.where(AccountFenceRow.account_id == account_id))
+    _current(fence, account_id, token, recorded)
+
+
+def check_token(conn: Connection, fence: Fence, account_id: int, token: int | None) -> None:
+    """:func:`check` inside a synchronous Core transaction (``storage.db.transaction``), for the
+    ``token`` read beforehand on the event loop."""
+    _held(fence, account_id, token)
+    recorded = conn.execute(_RECORDED.where(AccountFenceRow.account_id == account_id)).scalar()
+    _current(fence, account_id, token, recorded)
+
+
+_RECORDED = select(AccountFenceRow.token).with_for_update()
+
+
+def _held(fence: Fence, account_id: int, token: int | None) -> None:
     if token is None:
         raise FencedOut(f"node {fence.node_id} does not hold account {account_id}'s lease")
-    recorded = await session.scalar(select(AccountFenceRow.token).where(
-        AccountFenceRow.account_id == account_id).with_for_update())
+
+
+def _current(fence: Fence, account_id: int, token: int | None, recorded: int | None) -> None:
     if recorded != token:
         raise FencedOut(f"account {account_id}: token {token} of node {fence.node_id} is stale "
                         f"(the owner's is {recorded})")

@@ -15,17 +15,19 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.cluster.fencing import Fence
 from engine.pnl import CostBasis
 from engine.journal import OPEN, Action, Fill, KeyTaken, NewOrder, Order, OrderStatus, RiskOverrides
-from storage.db import is_unique_violation, retry_transaction, writing
+from storage.db import is_unique_violation, retry_transaction, transaction, writing
 from storage.fences import check as check_fence
+from storage.fences import check_token
 from storage.errors import NotFound
 from storage.models import AccountRiskRow, FillRow, OrderRow
+from storage.prepared import Prepared
 from storage.models import Account as AccountRow
 
 MAX_LIST = 500
@@ -80,33 +82,6 @@ class OrderRepo:
         row.updated_ms = now_ms
         await self.session.flush()
         return await self._with_fills(row)
-
-    async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        """The broker took the order, with the fills it made already: one SELECT of the row, one
-        UPDATE, one INSERT of the fills (Core); the fills read back only if it had some before."""
-        row = (await self.session.execute(select(_ORDERS).where(_ORDERS.c.id == order_id))).one_or_none()
-        if row is None:
-            raise NotFound("no such order")
-        before = _order_of(row._mapping, [])
-        if before.filled_quantity:
-            before = await self._with_fills(before)
-        status = before.status
-        if status in ("pending", "unknown"):
-            status = "accepted"
-        filled = before.filled_quantity + sum(f.quantity for f in fills)
-        value = before.filled_value + sum(f.quantity * f.price for f in fills)
-        if fills:
-            status = "filled" if filled >= before.quantity else "partially_filled"
-            await self.session.execute(insert(_FILLS), [
-                dict(order_id=order_id, account_id=before.account_id, quantity=f.quantity, price=f.price,
-                     commission=f.commission, tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms)
-                for f in fills])
-        await self.session.execute(update(_ORDERS).where(_ORDERS.c.id == order_id).values(
-            broker_order_no=broker_order_no, status=status, filled_quantity=filled, filled_value=value,
-            updated_ms=now_ms))
-        return msgspec.structs.replace(before, broker_order_no=broker_order_no, status=status,
-                                       filled_quantity=filled, filled_value=value, updated_ms=now_ms,
-                                       fills=[*before.fills, *fills])
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         row = await self.session.get(OrderRow, order_id)
@@ -265,16 +240,18 @@ class SqlJournal:
                 raise NotFound("no such order")
         await check_fence(session, self.fence, account_id)
 
+    def _token(self, account_id: int) -> tuple[Fence, int | None] | None:
+        """This node's fencing token of the account (read on the loop), for a write's check."""
+        return None if self.fence is None else (self.fence, self.fence.token(account_id))
+
     async def find(self, account_id: int, client_order_id: str) -> Order | None:
         async with self.sessions() as session:
             return await OrderRepo(session).find(account_id, client_order_id)
 
-    @retry_transaction
     async def create(self, new: NewOrder) -> Order:
+        token = self._token(new.account_id)
         try:
-            async with writing(self.sessions), self.sessions.begin() as session:
-                await self._fenced(session, account_id=new.account_id)
-                return await OrderRepo(session).create(new)
+            return await transaction(self.sessions, lambda conn: _create_in(conn, new, token))
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise KeyTaken(new.client_order_id) from None
@@ -294,11 +271,9 @@ class SqlJournal:
             await self._fenced(session, order_id=order_id)
             return await OrderRepo(session).add_fill(order_id, fill, now_ms)
 
-    @retry_transaction
     async def accept(self, order_id: int, *, broker_order_no: str, fills: list[Fill], now_ms: int) -> Order:
-        async with writing(self.sessions), self.sessions.begin() as session:
-            return await OrderRepo(session).accept(order_id, broker_order_no=broker_order_no, fills=fills,
-                                                   now_ms=now_ms)
+        return await transaction(self.sessions,
+                                 lambda conn: _accept_in(conn, order_id, broker_order_no, fills, now_ms))
 
     async def get(self, account_id: int, order_id: int) -> Order | None:
         async with self.sessions() as session:
@@ -340,6 +315,64 @@ class SqlJournal:
     async def risk(self, account_id: int) -> RiskOverrides:
         async with self.sessions() as session:
             return await OrderRepo(session).risk(account_id)
+
+
+_ORDER_COLUMNS = tuple(c.name for c in _ORDERS.c)
+_INSERT_ORDER = Prepared(insert(_ORDERS).values({c: bindparam(c) for c in _ORDER_COLUMNS if c != "id"}))
+_ORDER_BY_ID = Prepared(select(*_ORDERS.c).where(_ORDERS.c.id == bindparam("order_id")))
+_FILL_COLUMNS = ("order_id", "account_id", "quantity", "price", "commission", "tax", "realized_pnl", "ts_ms")
+_INSERT_FILLS = Prepared(insert(_FILLS).values({c: bindparam(c) for c in _FILL_COLUMNS}))
+_ACCEPT = Prepared(update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
+    broker_order_no=bindparam("v_broker_order_no"), status=bindparam("v_status"),
+    filled_quantity=bindparam("v_filled_quantity"), filled_value=bindparam("v_filled_value"),
+    updated_ms=bindparam("v_updated_ms")))
+
+
+def _create_in(conn: Connection, new: NewOrder, token: tuple[Fence, int | None] | None) -> Order:
+    """One INSERT: the order as journalled ``pending``; in cluster mode after the fence check."""
+    if token is not None:
+        check_token(conn, token[0], new.account_id, token[1])
+    values = dict(
+        account_id=new.account_id, client_order_id=new.client_order_id, fingerprint=new.fingerprint,
+        source=new.source, code=new.code, side=new.side, quantity=new.quantity, price=new.price,
+        status="pending", broker_order_no=None, filled_quantity=0, filled_value=0, reason="",
+        created_ms=new.created_ms, updated_ms=new.created_ms, action="", action_price=None,
+        action_quantity=None, action_ms=None,
+    )
+    order_id = _INSERT_ORDER.insert(conn, values)
+    del values["action_ms"]
+    return Order(id=order_id, **values, fills=[])  # type: ignore[arg-type]
+
+
+def _accept_in(conn: Connection, order_id: int, broker_order_no: str, fills: list[Fill],
+               now_ms: int) -> Order:
+    """The broker took the order, with the fills it made already: one SELECT of the row, one
+    UPDATE, one INSERT of the fills; the earlier fills read back only if it had some."""
+    row = _ORDER_BY_ID.one(conn, {"order_id": order_id})
+    if row is None:
+        raise NotFound("no such order")
+    before = _order_of(dict(zip(_ORDER_COLUMNS, row, strict=True)), [])
+    if before.filled_quantity:
+        before = msgspec.structs.replace(before, fills=[
+            Fill(quantity=f.quantity, price=f.price, commission=f.commission, tax=f.tax,
+                 realized_pnl=f.realized_pnl, ts_ms=f.ts_ms)
+            for f in conn.execute(select(_FILLS).where(_FILLS.c.order_id == order_id).order_by(_FILLS.c.id))])
+    status = before.status
+    if status in ("pending", "unknown"):
+        status = "accepted"
+    filled = before.filled_quantity + sum(f.quantity for f in fills)
+    value = before.filled_value + sum(f.quantity * f.price for f in fills)
+    if fills:
+        status = "filled" if filled >= before.quantity else "partially_filled"
+        _INSERT_FILLS.run_many(conn, [
+            dict(order_id=order_id, account_id=before.account_id, quantity=f.quantity, price=f.price,
+                 commission=f.commission, tax=f.tax, realized_pnl=f.realized_pnl, ts_ms=f.ts_ms)
+            for f in fills])
+    _ACCEPT.execute(conn, dict(order_id=order_id, v_broker_order_no=broker_order_no, v_status=status,
+                               v_filled_quantity=filled, v_filled_value=value, v_updated_ms=now_ms))
+    return msgspec.structs.replace(before, broker_order_no=broker_order_no, status=status,
+                                   filled_quantity=filled, filled_value=value, updated_ms=now_ms,
+                                   fills=[*before.fills, *fills])
 
 
 def _fill(row: FillRow) -> Fill:

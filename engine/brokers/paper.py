@@ -6,14 +6,16 @@ Its book and ledger (orders it accepted, cash, holdings, average prices) live
 in the database behind :class:`PaperLedger` (``storage.SqlPaperLedger``).
 Matching against one book is :mod:`engine.brokers.paper_matching`.
 
-- **Market orders** are accepted at once (``place_order`` returns the ack) and
-  filled by :meth:`PaperBroker.await_fills` against the book *as it stands at
-  acceptance* (the latest quote is the market's state; only a code with no
-  quote yet waits for its first one, up to ``quote_timeout_s`` of the clock,
-  else the order is cancelled and :class:`NoQuote` raised). The order walks
-  the book's levels (partial fills at each price, never more than shown, never
-  outside the day's limits); what the visible book cannot fill is cancelled
-  with a reason (:attr:`PaperFills.cancelled`).
+- **Market orders** fill against the book *as it stands at acceptance* (the
+  latest quote is the market's state). With a quote, ``place_order`` walks the
+  book's levels (partial fills at each price, never more than shown, never
+  outside the day's limits) and opens and fills the order in **one** ledger
+  transaction (:meth:`PaperLedger.open_filled`; the walks queued on the account
+  meanwhile share it, in their order); :meth:`PaperBroker.await_fills` then
+  answers what the walk did. What the visible book cannot fill is cancelled with
+  a reason (:attr:`PaperFills.cancelled`). Only a code with no quote yet waits
+  in ``await_fills`` for its first one, up to ``quote_timeout_s`` of the clock,
+  else the order is cancelled and :class:`NoQuote` raised.
 - **Call auctions**: a market order accepted in the pre-open (08:30 until the
   open) or in the closing auction (the last 10 minutes) is not matched at
   once: it waits for its auction and fills whole at the auction's one price,
@@ -36,7 +38,7 @@ Matching against one book is :mod:`engine.brokers.paper_matching`.
   cash − reserved and per holding the shares not reserved.
 - **Day orders** end with the session: :meth:`expire_open` moves every open
   remainder to ``expired`` (the owner calls it at the close).
-- Every fill is one ledger transaction: the order's filled quantity, the cash
+- Every fill moves in one ledger transaction: the order's filled quantity, the cash
   (value ± commission, − tax on sells: by the trade's date and the code's market,
   :meth:`QuoteSource.market`), the position, its exact cost basis and its average
   price (fees excluded, rounded down). A sale's realised P&L is :mod:`engine.pnl`'s.
@@ -69,6 +71,7 @@ from engine.brokers.base import (
     OrderAck,
     OrderRejected,
     OrderRequest,
+    OutcomeUnknown,
 )
 from engine.errors import DomainError
 from engine.market.krx import auction_at, kst_date, kst_midnight_ms, price_limits
@@ -81,6 +84,9 @@ log = logging.getLogger(__name__)
 
 PaperStatus = Literal["open", "filled", "cancelled", "expired"]
 DAY_MS = 86_400_000
+
+
+_QueuedWalk = tuple["MarketWalk", int, bool, "asyncio.Future[OrderAck]"]  # walk, book time, book empty, ack
 
 
 class NoQuote(DomainError):
@@ -130,6 +136,25 @@ class PaperFill(BrokerFill, frozen=True, kw_only=True):
         return FillCosts(commission=self.commission, tax=self.tax, realized_pnl=self.realized_pnl)
 
 
+class FillStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill the broker asks its ledger to apply: shares, price and the fees it computed."""
+
+    quantity: int
+    price: int
+    commission: int
+    tax: int
+
+
+class MarketWalk(msgspec.Struct, frozen=True, kw_only=True):
+    """A market order to open and fill at once: the fills its walk of the book makes, and the
+    reason its remainder is cancelled if they leave one."""
+
+    req: OrderRequest
+    accepted_ms: int
+    steps: list[FillStep]
+    rest_reason: str
+
+
 class PaperFills(msgspec.Struct, frozen=True, kw_only=True):
     """What a market order's walk did: its fills, and the reason its remainder was cancelled ("" none)."""
 
@@ -146,6 +171,13 @@ class PaperLedger(Protocol):
     async def fill(self, account_id: int, order_no: str, quantity: int, price: int, commission: int,
                    tax: int) -> int:
         """Apply one fill atomically; returns its realised P&L. :class:`LedgerRefused` if short."""
+
+    async def open_filled(self, account_id: int,
+                          walks: list[MarketWalk]) -> list[tuple[PaperOrder, list[int], str]]:
+        """Open each walk's order and apply its fills, in order, in one transaction; a fill the ledger
+        cannot cover (and those after it) is not applied and cancels its order with its reason, else
+        a remainder is cancelled with ``rest_reason``. For each: the order as it ends, each applied
+        fill's realised P&L, and the reason its remainder was cancelled ("" when it filled whole)."""
 
     async def cancel(self, account_id: int, order_no: str, reason: str,
                      status: Literal["cancelled", "expired"] = "cancelled") -> PaperOrder:
@@ -222,6 +254,9 @@ class PaperBroker:
         self._watched: list[str] = []
         self._stop_listening: Callable[[], None] | None = None
         self._used: matching.Used = {}  # shares of the latest books already given to this account
+        self._walked: dict[str, tuple[PaperFills, bool]] = {}  # walked at acceptance -> (walk, book empty)
+        self._walks: list[_QueuedWalk] = []  # market orders to open and fill, in the order they were walked
+        self._walking: asyncio.Task[None] | None = None
         # The owner runs broker calls concurrently (one task per order): ledger writes of this
         # account go one at a time (SQLite's deferred transactions would race on a new position).
         self._writes = asyncio.Lock()
@@ -252,6 +287,8 @@ class PaperBroker:
         self._stop_listening = self.quotes.listen(self._on_quote)
 
     async def close(self) -> None:
+        if self._walking is not None:
+            self._walking.cancel()
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
@@ -269,7 +306,11 @@ class PaperBroker:
     async def place_order(self, req: OrderRequest) -> OrderAck:
         if req.code not in self._watched:
             self._watch(req.code)
-        order = await self.ledger.open_order(self.account_id, req, self._now())
+        now = self._now()
+        quote = self.quotes.latest(req.code) if req.price is None and not self.next_print else None
+        if quote is not None and (not self.auctions or auction_at(now) is None):
+            return await self._place_walked(req, quote, now)
+        order = await self.ledger.open_order(self.account_id, req, now)
         self._open[order.order_no] = order
         auction = auction_at(order.accepted_ms) if order.price is None and self.auctions else None
         if auction is not None:
@@ -277,6 +318,69 @@ class PaperBroker:
         elif order.price is None:
             self._market.add(order.order_no)
         return OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms)
+
+    async def _place_walked(self, req: OrderRequest, quote: Quote, now: int) -> OrderAck:
+        """A market order with a book to walk: accepted and filled against the book as it stands, in
+        one ledger transaction; :meth:`await_fills` then answers what the walk did."""
+        usable = matching.market_levels(quote, req.side, self.quotes.base_price(req.code))
+        steps = matching.walk(quote, req.side, req.quantity, usable, self._used)
+        market = self.quotes.market(req.code)
+        fills = [FillStep(quantity=qty, price=price, commission=self.fees.commission(qty * price),
+                          tax=self.fees.tax(req.side, qty * price, quote.ts_ms, market))
+                 for qty, price in steps]
+        if not steps:
+            rest = (f"no {'ask' if req.side == 'buy' else 'bid'} on the book of {req.code} "
+                    "inside the day's limits")
+        else:
+            shown = sum(q for q, _ in steps)
+            rest = (f"the visible book of {req.code} showed {shown} of {req.quantity} shares: the remaining "
+                    f"{req.quantity - shown} were cancelled")
+        done: asyncio.Future[OrderAck] = asyncio.get_running_loop().create_future()
+        self._walks.append((MarketWalk(req=req, accepted_ms=now, steps=fills, rest_reason=rest), quote.ts_ms,
+                            not steps, done))
+        if self._walking is None:
+            self._walking = asyncio.get_running_loop().create_task(self._open_walks(),
+                                                                   name=f"paper-walks:{self.account_id}")
+        return await done
+
+    async def _open_walks(self) -> None:
+        """Open the queued walks in their order, the ones queued together in one ledger transaction
+        (under ``_writes``: the kept cash and positions follow the ledger's order exactly)."""
+        batch: list[_QueuedWalk] = []
+        try:
+            while self._walks:
+                async with self._writes:
+                    batch, self._walks = self._walks, []
+                    try:
+                        ended = await self.ledger.open_filled(self.account_id, [w[0] for w in batch])
+                    except Exception as exc:  # nothing of the batch was written: each order's send fails
+                        for *_, done in batch:
+                            if not done.done():
+                                done.set_exception(exc)
+                        batch = []
+                        continue
+                    for queued, outcome in zip(batch, ended, strict=True):
+                        self._walk_done(queued, *outcome)
+                    batch = []
+        finally:
+            self._walking = None
+            for *_, done in [*batch, *self._walks]:  # only when cancelled (the broker closed) mid-way
+                if not done.done():
+                    done.set_exception(OutcomeUnknown("the paper broker closed while opening the order"))
+            self._walks = []
+
+    def _walk_done(self, queued: _QueuedWalk, order: PaperOrder, realized: list[int], cancelled: str) -> None:
+        """The ledger holds a walk: keep its cash and position, keep its fills for await_fills, ack it."""
+        walk, ts_ms, empty, done = queued
+        req, made = walk.req, []
+        for step, pnl in zip(walk.steps, realized, strict=False):
+            self._applied(req.code, req.side, step.quantity, step.price, step.commission, step.tax)
+            made.append(PaperFill(broker_order_no=order.order_no, code=req.code, side=req.side,
+                                  quantity=step.quantity, price=step.price, ts_ms=ts_ms,
+                                  commission=step.commission, tax=step.tax, realized_pnl=pnl))
+        self._walked[order.order_no] = (PaperFills(fills=made, cancelled=cancelled), empty)
+        if not done.done():
+            done.set_result(OrderAck(broker_order_no=order.order_no, accepted_ms=order.accepted_ms))
 
     async def cancel_order(self, req: CancelRequest) -> AmendAck:
         order = self._open.pop(req.broker_order_no, None)
@@ -375,6 +479,11 @@ class PaperBroker:
 
     async def await_fills(self, order_no: str) -> PaperFills:
         """Fill a market order against the book as it stands (see module doc)."""
+        walked = self._walked.pop(order_no, None)
+        if walked is not None:  # walked at acceptance already
+            if walked[1]:  # nothing on the book to walk
+                raise PaperCancelled(walked[0].cancelled)
+            return walked[0]
         if order_no not in self._market:
             return PaperFills(fills=[])  # a limit order: it rests
         self._market.discard(order_no)

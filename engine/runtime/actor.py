@@ -96,6 +96,13 @@ class ActorContext:
         """Tell myself ``msg`` every ``interval`` seconds (the first after ``first``, default ``interval``)."""
         return self.self_ref._cell.schedule(interval if first is None else first, msg, interval)
 
+    def take_queued(self, kind: type[T]) -> tuple[T, Callable[[Any, BaseException | None], None]] | None:
+        """The next message in my mailbox, taken out, if it is a ``kind``: it and the function that
+        answers its ask (``reply(result, error)``). None when the next one is something else. For a
+        handler that takes a run of like messages at once (one commit for several orders); whoever
+        calls it answers every message it took."""
+        return self.self_ref._cell.take_queued(kind)
+
     def pipe_to_self(self, awaitable: Awaitable[T], wrap: Callable[[T], Any],
                      failed: Callable[[Exception], Any] | None = None) -> asyncio.Task[None]:
         """Run ``awaitable`` off my loop and tell me ``wrap(result)`` (or ``failed(exc)``).

@@ -179,6 +179,32 @@ class ActorCell:
     def schedule(self, delay: float, msg: Any, interval: float | None = None) -> Scheduled:
         return Scheduled(self, delay, msg, interval)
 
+    def take_queued(self, kind: type) -> tuple[Any, Callable[[Any, BaseException | None], None]] | None:
+        """Take the next message out of the mailbox if it is a ``kind`` (told or asked): it and the
+        function that answers it (``reply(result, error)``; a no-op for a tell). None otherwise."""
+        item = self.mailbox.peek()
+        kind_of = type(item)
+        if kind_of is _Ask:
+            msg, future = item.msg, item.future
+        elif kind_of is _Stop or kind_of is _Fault or item is None:
+            return None
+        else:
+            msg, future = item, None
+        if type(msg) is not kind:
+            return None
+        self.mailbox.get_nowait()
+        self.handled += 1
+
+        def reply(result: Any, error: BaseException | None = None) -> None:
+            if future is None or future.done():
+                return
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        return msg, reply
+
     def pipe(self, awaitable: Awaitable[Any], wrap: Callable[[Any], Any],
              failed: Callable[[Exception], Any] | None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._piped(awaitable, wrap, failed),

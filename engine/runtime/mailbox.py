@@ -143,6 +143,13 @@ class Mailbox:
             room.set()
         return item
 
+    def peek(self) -> Any:
+        """The next message without taking it (None when empty or when it is a conflated one)."""
+        if not self._queue:
+            return None
+        item = self._queue[0]
+        return None if type(item) is _Latest else item
+
     async def wait(self) -> None:
         """Return when a message is queued."""
         if self._queue:

@@ -14,11 +14,14 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
+from actors import paths
 from actors.account import AccountActor
+from actors.account_hub import AccountRef
+from actors.account_messages import PlaceOrder
 from engine.brokers.sim import base_price
 from engine.runtime import MailboxSpec, ManualClock
 from storage.models import OrderRow
-from tests.web.orders_env import as_admin, order, register
+from tests.web.orders_env import as_admin, drive, order, register
 from tests.web.helpers import connect, until
 from web.app import create_app
 from web.keys import SYSTEM as SYSTEM_KEY
@@ -267,3 +270,48 @@ async def test_one_socket_more_than_the_per_user_limit_is_refused(aiohttp_client
     other = await connect(client, bob)  # another user is not limited by alice's sockets
     for sock in (first, second, other):
         await sock.close()
+
+
+def _account_view(client, account_id):
+    (row,) = [r for r in client.app[SYSTEM_KEY].snapshot() if r["path"] == f"/accounts/{account_id}"]
+    return row["details"]
+
+
+async def test_orders_arriving_together_are_journalled_together_each_counting_the_ones_before(
+        client, clock, make_user, session_factory):
+    _, headers = await make_user()
+    account = await register(client, headers)
+    await no_limits(client, headers, account)
+    await order(client, clock, headers, limit(1))  # the account's actor runs
+    actor = await client.app[SYSTEM_KEY].ref(paths.ACCOUNTS).ask(AccountRef(account), 5)
+    # Six asks queued before the actor takes the first: it journals them together. 1,000 x 33,000 =
+    # 33,000,000 + 4,950 commission each; 100,000,000 - 33,004 (the first order) = 99,966,996 holds
+    # three: 3 x 33,004,950 = 99,014,850; a fourth would need 132,019,800.
+    tickets = await asyncio.gather(*(actor.ask(PlaceOrder(
+        account_id=account, code="005930", side="buy", quantity=1_000, price=REST,
+        client_order_id=f"k{i}"), 5) for i in range(6)))
+    results = [await t.wait(5) for t in tickets]
+    assert [r.status for r in results] == ["accepted"] * 3 + ["refused"] * 3, results
+    assert {r.reason_code for r in results[3:]} == {"insufficient_cash"}
+    assert "buying power 952146 KRW" in results[3].reason
+    assert _account_view(client, account)["placed_together"] == 5  # taken from the mailbox behind the first
+    cash = await balance(client, headers)
+    assert cash["orderable_cash"] == 100_000_000 - 33_004 - 3 * 33_004_950 == 952_146
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(OrderRow)) == 4
+
+
+async def test_one_key_sent_several_times_at_once_is_one_order(client, clock, make_user, session_factory):
+    _, headers = await make_user()
+    account = await register(client, headers)
+    await no_limits(client, headers, account)
+    await order(client, clock, headers, limit(1))
+    keyed = {**headers, "Idempotency-Key": "same"}
+    replies = await drive(client, clock, asyncio.gather(*(
+        client.post("/stocks/order", json=limit(10), headers=keyed) for _ in range(5))))
+    assert [r.status for r in replies] == [201] * 5
+    assert len({(await r.json())["order_id"] for r in replies}) == 1
+    other = await drive(client, clock, client.post("/stocks/order", json=limit(11), headers=keyed))
+    assert other.status == 409  # the key's order is another body
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(OrderRow)) == 2

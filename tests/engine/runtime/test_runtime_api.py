@@ -297,3 +297,50 @@ async def test_what_a_path_keeps_survives_an_injected_crash_and_a_new_instance(s
     assert info["restarts"] == 1 and info["last_error"] == "RuntimeError: chaos (while handling injected fault)"
     with pytest.raises(ActorNotFound):
         system.inject_fault("/nobody", RuntimeError("chaos"))
+
+
+class Batcher(Actor):
+    """On an Add it takes the Adds queued right behind it and answers each with the running sum."""
+
+    mailbox = MailboxSpec(limit=16)
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.runs: list[int] = []
+
+    async def receive(self, msg: object) -> object:
+        match msg:
+            case Block():
+                await msg.gate.wait()
+            case Add():
+                self.total += msg.n
+                answer = self.total
+                taken = []
+                while (queued := self.ctx.take_queued(Add)) is not None:
+                    taken.append(queued)
+                self.runs.append(1 + len(taken))
+                for add, reply in taken:
+                    self.total += add.n
+                    reply(self.total, None if add.n >= 0 else ValueError("negative"))
+                return answer
+            case Get():
+                return (self.total, list(self.runs))
+        return None
+
+
+async def test_take_queued_hands_a_run_of_like_messages_to_one_handler_and_each_ask_its_answer(system):
+    ref = system.spawn("/batcher", Batcher)
+    other = system.spawn("/other", Counter)
+    gate = asyncio.Event()
+    ref.tell(Block(gate))  # everything below queues behind it
+    asks = [asyncio.ensure_future(ref.ask(Add(n), 5)) for n in (10, 1, 2, -3)]
+    later = asyncio.ensure_future(ref.ask(Get(), 5))  # another kind ends the run
+    after = asyncio.ensure_future(ref.ask(Add(100), 5))
+    await other.ask(Get(), 5)  # barrier: the asks above have reached the blocked actor's mailbox
+    gate.set()
+    assert await asks[0] == 10 and await asks[1] == 11 and await asks[2] == 13
+    with pytest.raises(ValueError, match="negative"):  # an error given for one message reaches its asker
+        await asks[3]
+    assert await later == (10, [4])  # one handler run took the three Adds behind its own; the Get waited
+    assert await after == 110
+    assert system.lookup("/batcher")._cell.handled == 7
