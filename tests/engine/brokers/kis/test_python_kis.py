@@ -22,6 +22,15 @@ pykis = pytest.importorskip("pykis")
 pykis_kis = pytest.importorskip("pykis.kis")
 pykis_websocket = pytest.importorskip("pykis.client.websocket")
 
+# python-kis's event tickets unsubscribe in __del__, asking for an approval key: one collected
+# after a test (its patches undone) would call KIS's real domain. Outside a test its domains are
+# a closed port of this machine, so no call ever leaves 127.0.0.1.
+for _module, _name, _url in ((pykis_kis, "REAL_DOMAIN", "http://127.0.0.1:9"),
+                             (pykis_kis, "VIRTUAL_DOMAIN", "http://127.0.0.1:9"),
+                             (pykis_websocket, "WEBSOCKET_REAL_DOMAIN", "ws://127.0.0.1:9"),
+                             (pykis_websocket, "WEBSOCKET_VIRTUAL_DOMAIN", "ws://127.0.0.1:9")):
+    setattr(_module, _name, _url)
+
 pytestmark = pytest.mark.timeout(90)
 KEY, SECRET = "P" + "k" * 35, "s" * 180  # python-kis checks KIS's lengths (36 / 180)
 ACCOUNT, HTS_ID = "5012345601", "htsuser1"
