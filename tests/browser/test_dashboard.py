@@ -319,7 +319,7 @@ def test_docs_render_the_openapi_document_with_try_it(page, server):
 
 
 def test_a_resting_limit_order_is_modified_then_cancelled_from_the_table(page, server):
-    user_with_account(server, "cancel@example.com")
+    token = user_with_account(server, "cancel@example.com")
     sign_in(page, server, "cancel@example.com")
     ticket = _ticket(page)
     ticket.locator("label.radio", has_text="지정가").click()
@@ -336,6 +336,12 @@ def test_a_resting_limit_order_is_modified_then_cancelled_from_the_table(page, s
     tick = 50 if lower >= 20_000 else 10
     form.get_by_label(re.compile("가격")).fill(str(lower + tick))
     form.get_by_label(re.compile("수량")).fill("4")
+    # another order's events repaint the table meanwhile: the form and what was typed stay
+    status, other = rest(server, "POST", "/stocks/order", {"stock_code": "005930", "order_type": "buy",
+                                                          "quantity": 1, "price": lower}, token)
+    assert status == 201, other
+    expect(page.locator(f'#orders-table tr[data-order-id="{other["order_id"]}"]')).to_have_count(1)
+    expect(form.get_by_label(re.compile("수량"))).to_have_value("4")
     form.get_by_role("button", name="정정 보내기").click()
     expect(row.locator("td").nth(3)).to_have_text(f"지정가 {lower + tick:,}")  # the `modified` event repainted it
     expect(row.locator("td").nth(4)).to_have_text("4")

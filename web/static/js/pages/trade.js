@@ -134,6 +134,7 @@ export function mount(view, params) {
   const ordersBody = h("tbody");
   const ordersEmpty = h("p.empty", t("orders.empty"));
   const orders = new Map();
+  let editing = null; // the open modify form { id, row }: kept across repaints (events, refreshes)
   const ordersTable = h("table.grid", { id: "orders-table" }, h("thead", h("tr",
     ["col.time", "col.code", "col.side", "col.type", "col.qty", "col.filled", "col.avg", "col.status", "col.actions"]
       .map((k) => h(["col.qty", "col.filled", "col.avg"].includes(k) ? "th.num" : "th", t(k))))), ordersBody);
@@ -161,6 +162,12 @@ export function mount(view, params) {
     const list = [...orders.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || "") || b.order_id - a.order_id);
     clear(ordersBody, list.slice(0, 100).map(orderRow));
     ordersEmpty.hidden = list.length > 0;
+    if (editing) { // what the user is typing survives an event that repaints the table
+      const o = orders.get(editing.id);
+      const tr = ordersBody.querySelector(`tr[data-order-id="${editing.id}"]`);
+      if (o && OPEN.has(o.status) && tr) tr.after(editing.row);
+      else editing = null; // filled, cancelled or gone meanwhile: nothing left to modify
+    }
   }
   async function refreshOrders() {
     if (accountId === null) return;
@@ -185,7 +192,9 @@ export function mount(view, params) {
     } catch (err) { toast(`${err.message} (${err.code})`, "error"); }
   }
   function modify(o, tr) {
-    if (tr.nextSibling && tr.nextSibling.classList.contains("modify-row")) { tr.nextSibling.remove(); return; }
+    const wasOpen = editing && editing.id === o.order_id;
+    if (editing) { editing.row.remove(); editing = null; }
+    if (wasOpen) return;
     const p = h("input", { type: "number", value: o.price, min: 1, "aria-label": t("price") });
     const q = h("input", { type: "number", value: o.quantity, min: o.filled_quantity + 1, max: o.quantity, "aria-label": t("quantity") });
     const form = h("form.inline", field("price", t("price"), p), field("quantity", t("quantity.total"), q), banner(),
@@ -195,15 +204,18 @@ export function mount(view, params) {
       const snapped = snap(Number(p.value), limits && limits.tick_bands);
       p.value = String(snapped);
       try {
+        const now = orders.get(o.order_id) || o; // as it stands (events may have moved it since the form opened)
         const change = {}; // only what changed: the quantity may only go down, to above what is filled
-        if (snapped !== o.price) change.price = snapped;
-        if (Number(q.value) !== o.quantity) change.quantity = Number(q.value);
+        if (snapped !== now.price) change.price = snapped;
+        if (Number(q.value) !== now.quantity) change.quantity = Number(q.value);
         await api("PATCH", `/stocks/orders/${o.order_id}`, change);
         toast(t("modify.sent"), "ok");
+        if (editing && editing.id === o.order_id) { editing.row.remove(); editing = null; }
         refreshOrders();
       } catch (err) { showErrors(form, err, FIELD_OF[err.code] ? { [FIELD_OF[err.code]]: err.message } : {}); }
     });
-    tr.after(h("tr.modify-row", h("td", { colSpan: 9 }, form)));
+    editing = { id: o.order_id, row: h("tr.modify-row", h("td", { colSpan: 9 }, form)) };
+    tr.after(editing.row);
     p.focus();
   }
 
