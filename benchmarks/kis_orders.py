@@ -62,6 +62,7 @@ async def one_run(paper: bool, n: int, concurrency: int) -> dict[str, Any]:
             settings = load_settings({}, data_dir=data_dir, market_data="kis", kis_app_key=APP_KEY,
                                      kis_app_secret=APP_SECRET, kis_paper=paper, bcrypt_cost=4,
                                      ignore_market_hours=False, max_position_value=0,
+                                     max_open_orders_per_account=100_000,  # they rest: more than 200 at once
                                      **{f"{prefix}rest_url": sim.url, f"{prefix}ws_url": sim.ws_url})
             runner, url = await _serve(create_app(settings, clock=clock))
             try:
