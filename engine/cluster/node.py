@@ -122,7 +122,10 @@ class ClusterNode:
         options: dict[str, Any] = {"servers": [u.strip() for u in url.split(",") if u.strip()],
                                    "name": f"autotrader:{node_id}", "connect_timeout": connect_timeout_s,
                                    "max_reconnect_attempts": -1, "reconnect_time_wait": 0.5,
-                                   "allow_reconnect": True}
+                                   "allow_reconnect": True,
+                                   # leave() drains the subscriptions: a graceful stop waits this long at
+                                   # most for their callbacks (nats-py's default is 30 s per connection)
+                                   "drain_timeout": 5}
         if creds:
             options["user_credentials"] = creds
         nc = await nats.connect(**options)
