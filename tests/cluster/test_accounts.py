@@ -12,12 +12,9 @@ from actors import paths
 from actors.account import PlaceOrder
 from actors.account_hub import AccountRef
 from engine.cluster.errors import FencedOut
-from storage import UserRepo
-from tests.cluster.helpers import NATS_URL, drop_buckets, node_settings
+from tests.cluster.helpers import NATS_URL, two_nodes, user
 from tests.web.orders_env import PAPER, register
-from web.app import create_app
-from web.auth import issue_token
-from web.keys import CLUSTER, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, SETTINGS, SYSTEM
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,21 +23,8 @@ LIMIT_BUY = {"stock_code": "005930", "order_type": "buy", "quantity": 2, "price"
 
 @pytest.fixture
 async def two(aiohttp_client, mariadb_url, tmp_path, prefix):
-    a = await aiohttp_client(create_app(node_settings(mariadb_url, tmp_path, prefix, "a", market_data="sim")))
-    b = await aiohttp_client(create_app(node_settings(mariadb_url, tmp_path, prefix, "b", market_data="sim")))
-    for client in (a, b):
-        await client.app[CLUSTER].node.refresh_peers()
-    yield a, b
-    await a.close()
-    await b.close()
-    await drop_buckets(prefix)
-
-
-async def user(client, email: str, role: str = "user"):
-    async with client.app[SESSIONS].begin() as session:
-        made = await UserRepo(session).create(email, "not-a-real-hash", role=role)  # type: ignore[arg-type]
-    s = client.app[SETTINGS]
-    return made.id, {"Authorization": f"Bearer {issue_token(made.id, s.jwt_secret, s.jwt_lifetime_s)}"}
+    async with two_nodes(aiohttp_client, mariadb_url, tmp_path, prefix, market_data="sim") as nodes:
+        yield nodes
 
 
 async def socket(client, headers):

@@ -10,12 +10,9 @@ import pytest
 
 from actors import paths
 from actors.swing import GetSwing
-from storage import UserRepo
-from tests.cluster.helpers import drop_buckets, node_settings
+from tests.cluster.helpers import two_nodes, user
 from tests.web.orders_env import PAPER, register
-from web.app import create_app
-from web.auth import issue_token
-from web.keys import CLUSTER, SESSIONS, SETTINGS, SYSTEM
+from web.keys import CLUSTER, SYSTEM
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,24 +22,9 @@ REASON = "stop everything"
 
 @pytest.fixture
 async def two(aiohttp_client, mariadb_url, tmp_path, prefix):
-    def app(node: str):
-        return create_app(node_settings(mariadb_url, tmp_path, prefix, node, market_data="sim",
-                                        ignore_market_hours=False))
-
-    a, b = await aiohttp_client(app("a")), await aiohttp_client(app("b"))
-    for client in (a, b):
-        await client.app[CLUSTER].node.refresh_peers()
-    yield a, b
-    await a.close()
-    await b.close()
-    await drop_buckets(prefix)
-
-
-async def user(client, email: str):
-    async with client.app[SESSIONS].begin() as session:
-        made = await UserRepo(session).create(email, "not-a-real-hash")  # type: ignore[arg-type]
-    s = client.app[SETTINGS]
-    return {"Authorization": f"Bearer {issue_token(made.id, s.jwt_secret, s.jwt_lifetime_s)}"}
+    async with two_nodes(aiohttp_client, mariadb_url, tmp_path, prefix, market_data="sim",
+                         ignore_market_hours=False) as nodes:
+        yield nodes
 
 
 async def swing_on(owner, swing_id: int):
@@ -55,7 +37,7 @@ async def swing_on(owner, swing_id: int):
 
 async def test_a_halt_on_one_node_halts_the_swing_on_the_other_at_once(two):
     a, b = two
-    headers = await user(a, "halt@example.com")
+    _, headers = await user(a, "halt@example.com")
     account_id = await register(a, headers, PAPER)
     resp = await a.post("/swing/register", json=SWING, headers=headers)
     assert resp.status == 201, await resp.text()

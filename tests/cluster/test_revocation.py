@@ -12,11 +12,9 @@ import asyncio
 
 import pytest
 
-from storage import UserRepo
-from tests.cluster.helpers import drop_buckets, node_settings
-from web.app import create_app
-from web.auth import TOKEN_VERSIONS, issue_token
-from web.keys import CLUSTER, SESSIONS, SETTINGS
+from tests.cluster.helpers import two_nodes, user
+from web.auth import TOKEN_VERSIONS
+from web.keys import CLUSTER
 
 pytestmark = pytest.mark.timeout(60)
 HOUR = 3600.0
@@ -24,22 +22,9 @@ HOUR = 3600.0
 
 @pytest.fixture
 async def two(aiohttp_client, mariadb_url, tmp_path, prefix):
-    def app(node_id: str):  # type: ignore[no-untyped-def]
-        return create_app(node_settings(mariadb_url, tmp_path, prefix, node_id, market_data="sim",
-                                        token_cache_s=HOUR))
-
-    a, b = await aiohttp_client(app("a")), await aiohttp_client(app("b"))
-    yield a, b
-    await a.close()
-    await b.close()
-    await drop_buckets(prefix)
-
-
-async def user(client, email: str):  # type: ignore[no-untyped-def]
-    async with client.app[SESSIONS].begin() as session:
-        made = await UserRepo(session).create(email, "not-a-real-hash")
-    s = client.app[SETTINGS]
-    return made.id, {"Authorization": f"Bearer {issue_token(made.id, s.jwt_secret, s.jwt_lifetime_s)}"}
+    async with two_nodes(aiohttp_client, mariadb_url, tmp_path, prefix, market_data="sim",
+                         token_cache_s=HOUR) as nodes:
+        yield nodes
 
 
 async def test_a_logout_on_node_a_refuses_the_token_on_node_b_at_once(two):

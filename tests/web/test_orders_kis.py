@@ -14,62 +14,18 @@ import pytest
 
 from actors import paths
 from actors.account_messages import OrderResult, PlaceOrder, Reconcile
-from actors.account_hub import AccountRef
 from engine.brokers.base import (
-    BrokerBalance, BrokerFill, BrokerOrderStatus, BrokerUnavailable, OrderAck, OrderRejected, OutcomeUnknown,
+    BrokerFill, BrokerOrderStatus, BrokerUnavailable, OrderRejected, OutcomeUnknown,
 )
 from engine.brokers.sim import base_price
 from engine.runtime import Actor
-from tests.web.orders_env import register
+from tests.web.orders_env import KIS, FakeKis, account_actor, register
 from web.app import create_app
 from web.keys import SYSTEM
 from web.trading import KIS_BROKERS
 
-KIS = {"account_number": "70123456-01", "api_key": "PSkisappkey000000001", "secret_key": "Kk7" * 60,
-       "broker": "kis", "hts_id": "trader1"}
 PRICE = base_price("005930")
 LIMIT = {"stock_code": "005930", "order_type": "buy", "quantity": 4, "price": PRICE}
-
-
-class FakeKis:
-    """Scripted answers for place_order; records every call."""
-
-    def __init__(self) -> None:
-        self.answers: list[Exception | None] = []
-        self.sent: list = []
-        self.statuses: list[BrokerOrderStatus] = []
-        self.days: list[str] = []
-        self.listener = None
-        self.called = asyncio.Event()
-        self.clock = None
-
-    async def place_order(self, req):
-        self.sent.append(req)
-        self.called.set()
-        answer = self.answers.pop(0) if self.answers else None
-        if answer is not None:
-            raise answer
-        return OrderAck(broker_order_no=f"K{len(self.sent)}", accepted_ms=0)
-
-    async def orders_today(self):
-        return self.statuses
-
-    async def orders_on(self, day):
-        self.days.append(day)
-        return self.statuses
-
-    async def balance(self):
-        return BrokerBalance(cash=10_000_000, holdings=[])
-
-    async def subscribe_fills(self, listener, *, on_status=None):
-        self.listener = listener
-        return True
-
-    async def price_limits(self, code):
-        return None  # the computed limits apply
-
-    async def close(self):
-        pass
 
 
 @pytest.fixture
@@ -82,10 +38,6 @@ async def kis(aiohttp_client, app_settings, engine, clock, make_user):
     _, headers = await make_user()
     account = await register(client, headers, KIS)
     return client, headers, account, fake
-
-
-async def _actor(client, account):
-    return await client.app[SYSTEM].ref(paths.ACCOUNTS).ask(AccountRef(account), 5)
 
 
 async def _order(client, headers, account_id):
@@ -101,7 +53,7 @@ async def test_fill_notice_moves_the_order_to_filled(kis):
     assert fake.sent[0].price == PRICE and fake.sent[0].client_order_id
     fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=4, price=PRICE,
         ts_ms=1))
-    await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notice was handled
+    await (await account_actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notice was handled
     order = await _order(client, headers, account)
     assert order["status"] == "filled" and order["broker_order_no"] == "K1"
     assert order["fills"][0]["commission"] == 4 * PRICE * 150 // 1_000_000
@@ -117,7 +69,7 @@ async def test_a_lost_answer_is_reconciled_never_resent(kis):
     assert order["status"] == "unknown" and order["order_id"] == pending["order_id"]
     fake.statuses = [BrokerOrderStatus(broker_order_no="0000117", code="005930", side="buy", quantity=4,
                                        filled_quantity=4, average_price=PRICE, ordered_ms=10**13)]
-    moved = await (await _actor(client, account)).ask(Reconcile(account), 5)
+    moved = await (await account_actor(client, account)).ask(Reconcile(account), 5)
     order = await _order(client, headers, account)
     assert moved == 1 and order["status"] == "filled" and order["broker_order_no"] == "0000117"
     assert len(fake.sent) == 1
@@ -158,7 +110,8 @@ async def test_a_swing_tells_and_hears_back_even_when_halted(kis):
     hub = system.ref(paths.ACCOUNTS)
     hub.tell(PlaceOrder(account_id=account, code="005930", side="buy", quantity=1, price=PRICE,
                         source="swing:1", reply_to=probe))
-    await (await _actor(client, account)).ask(Reconcile(account), 5)  # barrier: accepted, result pending
+    actor = await account_actor(client, account)
+    await actor.ask(Reconcile(account), 5)  # barrier: accepted, result pending
     assert inbox.empty()
     fake.listener(BrokerFill(broker_order_no="K1", code="005930", side="buy", quantity=1, price=PRICE,
         ts_ms=1))

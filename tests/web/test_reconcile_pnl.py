@@ -17,70 +17,24 @@ import datetime as dt
 import msgspec
 import pytest
 
-from actors import paths
-from actors.account_hub import AccountRef
 from actors.account_messages import Reconcile
-from engine.brokers.base import BrokerBalance, BrokerFill, BrokerOrderStatus, Holding, OrderAck, OutcomeUnknown
+from engine.brokers.base import BrokerFill, BrokerOrderStatus, Holding, OutcomeUnknown
 from engine.brokers.sim import base_price
 from engine.market.krx import KST
 from engine.market.listing import simulated_market
 from engine.runtime import ManualClock
 from storage import SqlJournal
-from tests.web.orders_env import register
+from tests.web.orders_env import KIS, FakeKis, account_actor, register
 from web.app import create_app
-from web.keys import SYSTEM
 from web.trading import KIS_BROKERS
 
 CODE = "068270"  # base 40,050 on the simulated market (limits 28,050..52,050), a KOSPI code
-KIS = {"account_number": "70123456-01", "api_key": "PSkisappkey000000001", "secret_key": "Kk7" * 60,
-       "broker": "kis", "hts_id": "trader1"}
 BUY = {"stock_code": CODE, "order_type": "buy", "quantity": 10, "price": 50_000}
 
 
 def test_the_code_is_what_the_hand_computation_assumes():
     assert simulated_market(CODE) == "KOSPI" and 28_000 < base_price(CODE) * 7 // 10 < 45_000
     assert base_price(CODE) * 13 // 10 > 51_000
-
-
-class Kis:
-    """A KIS account's broker: acks orders (or loses the answer), knows a holding, and lists orders."""
-
-    def __init__(self) -> None:
-        self.answers: list[Exception | None] = []
-        self.sent: list = []
-        self.statuses: list[BrokerOrderStatus] = []
-        self.holdings: list[Holding] = []
-        self.markets: dict[str, str] = {}  # what KIS's search-info said of a code
-        self.listener = None
-
-    async def place_order(self, req):
-        self.sent.append(req)
-        answer = self.answers.pop(0) if self.answers else None
-        if answer is not None:
-            raise answer
-        return OrderAck(broker_order_no=f"K{len(self.sent)}", accepted_ms=0)
-
-    async def orders_today(self):
-        return self.statuses
-
-    async def orders_on(self, day):
-        return self.statuses
-
-    async def balance(self):
-        return BrokerBalance(cash=10_000_000, holdings=list(self.holdings))
-
-    async def subscribe_fills(self, listener, *, on_status=None):
-        self.listener = listener
-        return True
-
-    async def price_limits(self, code):
-        return None
-
-    def market_of(self, code):
-        return self.markets.get(code)
-
-    async def close(self):
-        pass
 
 
 @pytest.fixture
@@ -100,16 +54,13 @@ def kis_app(settings, clock, fake):
     return app
 
 
-async def actor(client, account):
-    return await client.app[SYSTEM].ref(paths.ACCOUNTS).ask(AccountRef(account), 5)
-
-
 async def bought_ten_then_sell_answer_lost(client, headers, account, fake, clock, price):
     """Buy 10 at 50,000 (filled by a notice), then a sell of the 10 whose answer is lost."""
     assert (await client.post("/stocks/order", json=BUY, headers=headers)).status == 201
     fake.listener(BrokerFill(broker_order_no="K1", code=CODE, side="buy", quantity=10, price=50_000,
                              ts_ms=clock.now_ms()))
-    await (await actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notice is journalled
+    actor = await account_actor(client, account)
+    await actor.ask(Reconcile(account), 5)  # barrier: the notice is journalled
     fake.holdings = [Holding(code=CODE, quantity=10, average_price=50_000, current_price=50_000)]
     fake.answers = [OutcomeUnknown("read timeout")]
     sell = {**BUY, "order_type": "sell", "price": price}
@@ -138,7 +89,7 @@ async def sell_fills(session_factory, account):
 
 async def test_a_sale_found_after_a_crash_books_the_round_trip(aiohttp_client, app_settings, engine, clock,
                                                                 make_user, session_factory):
-    fake = Kis()
+    fake = FakeKis()
     client = await aiohttp_client(kis_app(app_settings, clock, fake))
     _, headers = await make_user()
     account = await register(client, headers, KIS)
@@ -147,7 +98,7 @@ async def test_a_sale_found_after_a_crash_books_the_round_trip(aiohttp_client, a
     await client.close()  # the process dies with the sale pending; KIS filled it meanwhile
 
     client = await aiohttp_client(kis_app(app_settings, clock, fake))
-    await actor(client, account)  # a new AccountActor: its on_start reconciles
+    await account_actor(client, account)  # a new AccountActor: its on_start reconciles
     assert await sell_fills(session_factory, account) == [(10, 51_000, 76, 1_020, 8_829)]
     journal = SqlJournal(session_factory)
     assert await journal.realized_since(account, clock.now_ms() - 3_600_000) == 8_829
@@ -157,7 +108,7 @@ async def test_a_sale_found_after_a_crash_books_the_round_trip(aiohttp_client, a
 
 async def test_the_daily_loss_limit_counts_a_loss_found_by_reconciliation(aiohttp_client, app_settings, engine,
                                                                           clock, make_user, session_factory):
-    fake = Kis()
+    fake = FakeKis()
     client = await aiohttp_client(kis_app(app_settings, clock, fake))
     _, headers = await make_user()
     account = await register(client, headers, KIS)
@@ -168,7 +119,7 @@ async def test_the_daily_loss_limit_counts_a_loss_found_by_reconciliation(aiohtt
     first = await client.post("/stocks/order", json=small, headers={**headers, "Idempotency-Key": "b1"})
     assert first.status == 201  # no loss known yet (the day's realised P&L is read and kept)
 
-    assert await (await actor(client, account)).ask(Reconcile(account), 5) == 1  # the sale is found
+    assert await (await account_actor(client, account)).ask(Reconcile(account), 5) == 1  # the sale is found
     assert await sell_fills(session_factory, account) == [(10, 45_000, 67, 900, -51_042)]
     refused = await client.post("/stocks/order", json=small, headers={**headers, "Idempotency-Key": "b2"})
     body = await refused.json()
@@ -180,13 +131,13 @@ async def test_a_found_sale_is_taxed_on_the_market_kis_gave(aiohttp_client, app_
                                                             session_factory):
     """KIS says KOSDAQ where the simulated market data would say KOSPI: the broker's word wins. 10 x 45,050
     = 450,500: KOSDAQ 0.20 % = 901; KOSPI would be 225 + 675 = 900 (each part floored)."""
-    fake = Kis()
+    fake = FakeKis()
     fake.markets = {CODE: "KOSDAQ"}
     client = await aiohttp_client(kis_app(app_settings, clock, fake))
     _, headers = await make_user()
     account = await register(client, headers, KIS)
     await bought_ten_then_sell_answer_lost(client, headers, account, fake, clock, 45_050)
-    assert await (await actor(client, account)).ask(Reconcile(account), 5) == 1
+    assert await (await account_actor(client, account)).ask(Reconcile(account), 5) == 1
     # 450,500 − 67 − 901 − 500,075
     assert await sell_fills(session_factory, account) == [(10, 45_050, 67, 901, -50_543)]
 
@@ -195,7 +146,7 @@ async def test_a_fill_notice_books_the_same_round_trip_as_reconciliation(aiohttp
                                                                           clock, make_user, session_factory):
     """The sale's notice arrives (no crash): the same +8,829, on the journal's basis, not on the broker's
     average price (which the account has not even read: the balance shows no holding)."""
-    fake = Kis()
+    fake = FakeKis()
     client = await aiohttp_client(kis_app(app_settings, clock, fake))
     _, headers = await make_user()
     account = await register(client, headers, KIS)
@@ -209,7 +160,8 @@ async def test_a_fill_notice_books_the_same_round_trip_as_reconciliation(aiohttp
     for part in (4, 6):  # two notices: the second sale takes the basis the first left
         fake.listener(BrokerFill(broker_order_no="K2", code=CODE, side="sell", quantity=part, price=51_000,
                                  ts_ms=clock.now_ms()))
-    await (await actor(client, account)).ask(Reconcile(account), 5)  # barrier: the notices are journalled
+    actor = await account_actor(client, account)
+    await actor.ask(Reconcile(account), 5)  # barrier: the notices are journalled
     fills = await sell_fills(session_factory, account)
     # 4 x 51,000 = 204,000: commission 30, tax 102 + 306; basis 500,075 x 4 // 10 = 200,030 → +3,532
     # 6 x 51,000 = 306,000: commission 45, tax 153 + 459; basis the rest, 300,045 → +5,298
