@@ -10,7 +10,7 @@ as the market data, against the KIS simulator on 127.0.0.1 (in this process too)
 the limit with KIS's ``EGW00201``. Both run on a :class:`SessionClock` (the wall clock moved
 into a KRX session), so orders are taken at any hour. ``POST /stocks/order`` limit buys of one
 share below the market (they rest: no fill changes the account between orders), each with its
-own ``Idempotency-Key``, ``--concurrency`` in flight; then the same on a 모의투자 (paper)
+own ``Idempotency-Key``, ``--concurrency`` in flight (benchmark 9's client); then the same on a 모의투자 (paper)
 simulator and account.
 
 Baseline: the limit itself. The figure is orders/s ÷ the limit, and the REST calls the app
@@ -25,8 +25,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import time
-import uuid
 from typing import Any
 
 import aiohttp
@@ -34,6 +32,7 @@ from aiohttp import web
 
 from benchmarks.loadtest.api import Api
 from benchmarks.loadtest.report import machine
+from benchmarks.orders import PENDING, orders
 from engine.brokers.kis.throttle import default_rate
 from engine.brokers.kis.simulator import SimulatorConfig, running_simulator
 from engine.market.krx import price_limits, round_to_tick, tick_size
@@ -86,31 +85,16 @@ async def _orders(http: aiohttp.ClientSession, url: str, sim: Any, paper: bool, 
     low = price_limits(state.prev_close)[0]
     price = round_to_tick(max(low, state.price - 20 * tick_size(state.price)), "up")  # rests below the market
     body = {"stock_code": CODE, "order_type": "buy", "quantity": 1, "price": price}
-    lat: list[float] = []
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one() -> None:
-        async with gate:
-            t = time.perf_counter()
-            async with http.post(f"{url}/stocks/order", json=body,
-                                 headers={**auth, "Idempotency-Key": uuid.uuid4().hex}) as r:
-                if r.status != 201:
-                    raise RuntimeError(f"order: HTTP {r.status} {await r.text()}")
-            lat.append((time.perf_counter() - t) * 1000)
-
     calls_before = sum(sim.sim.rest_calls.values())
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(n)))
-    elapsed = time.perf_counter() - t0
+    timed = await orders(http, f"{url}/stocks/order", auth, n, concurrency, body)
     calls = sum(sim.sim.rest_calls.values()) - calls_before
-    lat.sort()
     ours = default_rate(paper)
     return {"paper": paper, "orders": n, "concurrency": concurrency, "kis_limit_per_s": limit,
-            "our_throttle_per_s": ours, "per_s": n / elapsed, "ratio_to_limit": n / elapsed / limit,
-            "ratio_to_throttle": n / elapsed / ours, "rest_calls_per_order": calls / n,
-            "rate_limited": sum(sim.sim.rate_limited.values()), "p50_ms": lat[len(lat) // 2],
-            "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-            "orders_at_kis": len(sim.sim.orders.orders)}
+            "our_throttle_per_s": ours, "per_s": timed["per_s"], "ratio_to_limit": timed["per_s"] / limit,
+            "ratio_to_throttle": timed["per_s"] / ours, "rest_calls_per_order": calls / n,
+            "rate_limited": sum(sim.sim.rate_limited.values()), "p50_ms": timed["p50_ms"],
+            "p99_ms": timed["p99_ms"], "orders_at_kis": len(sim.sim.orders.orders),
+            "answered_202": len(PENDING)}  # journalled, outcome still coming (none expected)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
