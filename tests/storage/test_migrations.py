@@ -91,7 +91,7 @@ async def test_0012c_gives_a_swing_halted_before_it_the_reason_of_its_latest_hal
         async with sessions() as session:
             rows = dict((await session.execute(text("SELECT id, halted_reason FROM swings"))).all())
         assert rows == {ids[0]: "the latest halt", ids[1]: None}  # a running swing's stays null
-        await downgrade(engine, "0011b")  # in place: no copy of `swings` whose drop would cascade (SQLite)
+        await downgrade(engine, "0011b")  # a copy of `swings` on SQLite: its drop must not take the events
         async with sessions() as session:
             assert await session.scalar(text("SELECT count(*) FROM swing_events")) == 4
         # 0011b's downgrade copies `swings` on SQLite (batch mode): its drop must not take the events

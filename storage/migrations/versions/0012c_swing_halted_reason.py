@@ -30,6 +30,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+), never the batch copy-and-move: with foreign keys
-    # on, dropping the old ``swings`` table would cascade and delete every swing's events
-    op.drop_column("swings", "halted_reason")
+    # batch mode copies ``swings`` on SQLite; storage.db runs migrations with foreign keys off, so
+    # dropping the old table deletes none of the swings' events
+    with op.batch_alter_table("swings") as batch:
+        batch.drop_column("halted_reason")
