@@ -57,8 +57,7 @@ class KisListings:
     def learn(self, rest: KisRest, codes: Iterable[str]) -> asyncio.Task[None] | None:
         """Ask KIS, in the background, for the markets of ``codes`` not known or asked yet; the task
         (None when there is nothing to ask) is the caller's to keep and cancel."""
-        wanted = [c for c in dict.fromkeys(codes)
-                  if c not in self.known and c not in self.unlisted and c not in self._asking]
+        wanted = [c for c in dict.fromkeys(codes) if not self.asked_before(c) and c not in self._asking]
         if not wanted:
             return None
         self._asking.update(wanted)
@@ -72,29 +71,43 @@ class KisListings:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def ask(self, rest: KisRest, code: str) -> Market | None:
+        """Ask KIS now for ``code``'s market (one call, through ``rest``'s throttle) and keep the
+        answer; None when KIS gives no KOSPI/KOSDAQ market (remembered: not asked again). A
+        rate-limit, token or network failure raises, as the call does."""
+        try:
+            resp = await rest.get(SEARCH_INFO_PATH, TR_SEARCH_INFO, {"PDNO": code, "PRDT_TYPE_CD": "300"})
+        except (KisRateLimited, KisTokenError):
+            raise
+        except KisApiError as exc:
+            log.warning("kis: search-info has no market for %s (%s): its market stays unknown", code, exc)
+            self.unlisted.add(code)
+            return None
+        self.asked += 1
+        output = resp.body.get("output")
+        market = from_kis(str(output.get("mket_id_cd", ""))) if isinstance(output, dict) else None
+        if market is None:
+            log.warning("kis: search-info gave no KOSPI/KOSDAQ market for %s: it stays unknown", code)
+            self.unlisted.add(code)
+        else:
+            self.known[code] = market
+        return market
+
+    def asked_before(self, code: str) -> bool:
+        """Whether KIS already answered for ``code`` (known, or listed without a market)."""
+        return code in self.known or code in self.unlisted
+
     async def _ask(self, rest: KisRest, codes: list[str]) -> None:
         try:
             for code in codes:
                 try:
-                    resp = await rest.get(SEARCH_INFO_PATH, TR_SEARCH_INFO, {"PDNO": code, "PRDT_TYPE_CD": "300"})
+                    await self.ask(rest, code)
                 except (KisRateLimited, KisTokenError) as exc:
                     log.warning("kis: markets of %d codes not learnt now (%s); asked again later", len(codes),
                                 exc)
                     return
-                except KisApiError as exc:
-                    log.warning("kis: search-info has no market for %s (%s): its market stays unknown", code, exc)
-                    self.unlisted.add(code)
-                    continue
                 except KisError as exc:
                     log.warning("kis: search-info failed (%s); markets asked again later", exc)
                     return
-                self.asked += 1
-                output = resp.body.get("output")
-                market = from_kis(str(output.get("mket_id_cd", ""))) if isinstance(output, dict) else None
-                if market is None:
-                    log.warning("kis: search-info gave no KOSPI/KOSDAQ market for %s: it stays unknown", code)
-                    self.unlisted.add(code)
-                else:
-                    self.known[code] = market
         finally:
             self._asking.difference_update(codes)

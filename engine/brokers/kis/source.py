@@ -42,7 +42,7 @@ from engine.brokers.kis.rest import KisRest
 from engine.brokers.kis.holidays import KisCalendar
 from engine.brokers.kis.key_session import KeySession
 from engine.brokers.kis.stream import KisStream, stream_options
-from engine.market.listing import DEFAULT_MARKET, from_kis
+from engine.market.listing import DEFAULT_MARKET
 from engine.market.messages import Bar
 from engine.runtime.clock import Clock
 from engine.settings import Settings, SettingsError
@@ -103,21 +103,18 @@ class KisMarketData:
         return self._markets.get(code, DEFAULT_MARKET)
 
     async def _learn_listing(self, code: str) -> None:
-        """The code's market from 상품기본조회 (search-info); kept once known, logged when KIS cannot say."""
-        if code in self._markets or self._rest is None:
+        """The code's market from 상품기본조회 (search-info, the keyring's one cache); logged when KIS
+        cannot say (the default market then applies)."""
+        listings = self._keyring.listings
+        if listings.asked_before(code) or self._rest is None:
             return
         try:
-            resp = await self._rest.get("/uapi/domestic-stock/v1/quotations/search-info", "CTPF1604R",
-                                        {"PDNO": code, "PRDT_TYPE_CD": "300"})
+            market = await listings.ask(self._rest, code)
         except KisError as exc:
             log.warning("kis: market of %s unknown (search-info: %s); taken as %s", code, exc, DEFAULT_MARKET)
             return
-        output = resp.body.get("output")
-        market = from_kis(str(output.get("mket_id_cd", ""))) if isinstance(output, dict) else None
         if market is None:
-            log.warning("kis: search-info gave no KOSPI/KOSDAQ market for %s; taken as %s", code, DEFAULT_MARKET)
-            return
-        self._markets[code] = market
+            log.info("kis: %s taken as %s", code, DEFAULT_MARKET)
 
     def counters(self) -> UpstreamCounters:
         streams = self.streams
