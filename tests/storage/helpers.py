@@ -7,6 +7,19 @@ import asyncio
 from engine.market.messages import Quote
 
 
+async def paper_account(sessions, settings, email: str, cash: int,  # type: ignore[no-untyped-def]
+                        account_number: str = "12345678-01") -> int:
+    """A user ``email`` with a paper account starting with ``cash`` KRW; the account's id."""
+    from storage import AccountRepo, Crypto, UserRepo
+
+    async with sessions.begin() as session:
+        user = await UserRepo(session).create(email, "x")
+        account = await AccountRepo(session, Crypto.from_settings(settings)).create(
+            user.id, broker="paper", account_number=account_number, app_key="k" * 20, app_secret="s" * 20,
+            paper_initial_cash=cash)
+    return account.id
+
+
 class Board:
     """A QuoteSource fed by hand."""
 

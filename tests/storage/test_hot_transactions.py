@@ -9,19 +9,15 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.journal import KeyTaken, NewOrder
-from storage import AccountRepo, Crypto, SqlJournal, UserRepo
+from storage import SqlJournal
 from storage.db import _sqlite_writer, transaction
 from storage.models import OrderRow
+from tests.storage.helpers import paper_account
 
 
 @pytest.fixture
 async def account_id(session_factory, db_settings):
-    async with session_factory.begin() as session:
-        user = await UserRepo(session).create("hot@example.com", "x")
-        account = await AccountRepo(session, Crypto.from_settings(db_settings)).create(
-            user.id, broker="paper", account_number="12345678-01", app_key="k" * 20, app_secret="s" * 20,
-            paper_initial_cash=1_000_000)
-    return account.id
+    return await paper_account(session_factory, db_settings, "hot@example.com", 1_000_000)
 
 
 def _new(account_id: int, key: str) -> NewOrder:

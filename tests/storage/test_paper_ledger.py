@@ -11,21 +11,17 @@ from engine.brokers.base import BrokerFill, CancelRequest, FillCosts, ModifyRequ
 from engine.brokers.paper import NoQuote, PaperBroker
 from engine.risk import Fees
 from engine.runtime import ManualClock
-from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
-from tests.storage.helpers import Board
+from storage import SqlPaperLedger
+from tests.storage.helpers import Board, paper_account
 
 
 @pytest.fixture
 async def paper(session_factory, db_settings):
-    async with session_factory.begin() as session:
-        user = await UserRepo(session).create("p@example.com", "x")
-        account = await AccountRepo(session, Crypto.from_settings(db_settings)).create(
-            user.id, broker="paper", account_number="12345678-01", app_key="k" * 20, app_secret="s" * 20,
-            paper_initial_cash=1_000_000)
+    account_id = await paper_account(session_factory, db_settings, "p@example.com", 1_000_000)
     clock = ManualClock()
     board = Board(clock)
     crossed = []
-    broker = PaperBroker(account.id, SqlPaperLedger(session_factory), board, clock, Fees(0.015, 0.18),
+    broker = PaperBroker(account_id, SqlPaperLedger(session_factory), board, clock, Fees(0.015, 0.18),
                          quote_timeout_s=3.0, on_cross=lambda: crossed.append(1))
     await broker.start()
     return broker, board, clock, crossed

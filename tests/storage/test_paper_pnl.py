@@ -12,8 +12,8 @@ from engine.brokers.paper import PaperBroker
 from engine.market import krx
 from engine.risk import Fees
 from engine.runtime import ManualClock
-from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
-from tests.storage.helpers import Board
+from storage import SqlPaperLedger
+from tests.storage.helpers import Board, paper_account
 
 # Tuesday 2026-03-03 10:00 KST, in the session; a sale settles 03-05 and pays 2026's rates:
 # KOSPI 0.05 % + 0.15 % rural (each floored), KOSDAQ 0.20 %.
@@ -23,17 +23,13 @@ FEES = Fees(0.015)  # commission 0.015 % on both sides, the tax by the KRX sched
 
 @pytest.fixture
 async def paper(session_factory, db_settings):
-    async with session_factory.begin() as session:
-        user = await UserRepo(session).create("pnl@example.com", "x")
-        account = await AccountRepo(session, Crypto.from_settings(db_settings)).create(
-            user.id, broker="paper", account_number="12345678-01", app_key="k" * 20, app_secret="s" * 20,
-            paper_initial_cash=10_000_000)
+    account_id = await paper_account(session_factory, db_settings, "pnl@example.com", 10_000_000)
     clock = ManualClock(START_MS)
     board = Board(clock)
     ledger = SqlPaperLedger(session_factory)
-    broker = PaperBroker(account.id, ledger, board, clock, FEES, quote_timeout_s=3.0)
+    broker = PaperBroker(account_id, ledger, board, clock, FEES, quote_timeout_s=3.0)
     await broker.start()
-    return broker, board, clock, ledger, account.id
+    return broker, board, clock, ledger, account_id
 
 
 async def trade(broker, board, clock, side, qty, price, key):

@@ -25,9 +25,9 @@ from engine.brokers.paper import NoQuote, PaperBroker
 from engine.market.krx import price_limits
 from engine.risk import Fees
 from engine.runtime import ManualClock
-from storage import AccountRepo, Crypto, SqlPaperLedger, UserRepo
+from storage import SqlPaperLedger, UserRepo
 from storage.db import create_engine, create_session_factory
-from tests.storage.helpers import Board
+from tests.storage.helpers import Board, paper_account
 from tests.web.orders_env import drive
 
 settings.register_profile("paper_property", max_examples=15, deadline=None, derandomize=True,
@@ -50,14 +50,11 @@ async def _scenario(db_settings, steps) -> None:
     engine = create_engine(db_settings)
     sessions = create_session_factory(engine)
     try:
-        async with sessions.begin() as session:
-            user = await UserRepo(session).create(f"{uuid.uuid4().hex}@example.com", "x")
-            account = await AccountRepo(session, Crypto.from_settings(db_settings)).create(
-                user.id, broker="paper", account_number=f"{uuid.uuid4().int % 10**8:08d}-01", app_key="k" * 20,
-                app_secret="s" * 20, paper_initial_cash=CASH)
+        account_id = await paper_account(sessions, db_settings, f"{uuid.uuid4().hex}@example.com", CASH,
+                                         account_number=f"{uuid.uuid4().int % 10**8:08d}-01")
         clock = ManualClock()
         board = Board(clock)
-        broker = PaperBroker(account.id, SqlPaperLedger(sessions), board, clock, FEES, quote_timeout_s=0.5)
+        broker = PaperBroker(account_id, SqlPaperLedger(sessions), board, clock, FEES, quote_timeout_s=0.5)
         await broker.start()
         placed: list[tuple[str, str, int | None]] = []  # (order no, side, price)
         fills = []
@@ -104,7 +101,7 @@ async def _scenario(db_settings, steps) -> None:
                     placed[i % len(placed)] = (no, side, new_price)
                 case ("cross",):
                     fills += (await broker.fill_resting())[0]
-            cash, positions = await broker.ledger.cash_and_positions(account.id)
+            cash, positions = await broker.ledger.cash_and_positions(account_id)
             bought = sum(f.quantity for f in fills if f.side == "buy")
             sold = sum(f.quantity for f in fills if f.side == "sell")
             expected = CASH + sum((f.quantity * f.price - f.commission - f.tax) if f.side == "sell"
@@ -114,7 +111,7 @@ async def _scenario(db_settings, steps) -> None:
             assert sum(p.quantity for p in positions) == bought - sold >= 0
             assert all(LOW <= f.price <= HIGH for f in fills)
             assert all(f.commission == FEES.commission(f.quantity * f.price) for f in fills)
-            for o in await broker.ledger.orders(account.id):
+            for o in await broker.ledger.orders(account_id):
                 assert 0 <= o.filled_quantity <= o.quantity
             balance = await broker.balance()  # the broker's kept book is the ledger's, figure for figure
             assert balance.cash == cash
